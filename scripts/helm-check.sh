@@ -141,6 +141,34 @@ else
   bad "promtool test rules"; cat "$OUT/promtool-test.out"
 fi
 
+# payfac rejects unknown config keys and PAYFAC_* variables at start, so every key and variable
+# the chart (and the Containerfile) sets must be a field of the binary's Config.
+if "$PY" - "$ROOT/crates/server/src/config.rs" "$ROOT/Containerfile" "$OUT"/*.yaml >"$OUT/keys.out" 2>&1 <<'PYEOF'
+import re, sys, tomllib, yaml
+src = open(sys.argv[1], encoding="utf-8").read()
+body = re.search(r"pub struct Config \{(.*?)\n\}", src, re.S).group(1)
+fields = set(re.findall(r"^\s*pub (\w+):", body, re.M))
+env_ok = {"PAYFAC_" + f.upper() for f in fields} | {"PAYFAC_CONFIG"}
+bad = set()
+bad |= set(re.findall(r"\b(PAYFAC_[A-Z0-9_]+)=", open(sys.argv[2], encoding="utf-8").read())) - env_ok
+for path in sys.argv[3:]:
+    for d in yaml.safe_load_all(open(path, encoding="utf-8")):
+        if not d or d.get("kind") not in ("Deployment", "Job", "ConfigMap"):
+            continue
+        if d["kind"] == "ConfigMap" and "payfac.toml" in d.get("data", {}):
+            bad |= {f"{k} (payfac.toml)" for k in tomllib.loads(d["data"]["payfac.toml"]) if k not in fields}
+        if d["kind"] in ("Deployment", "Job"):
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                bad |= {e["name"] for e in c.get("env", []) if e["name"].startswith("PAYFAC_") and e["name"] not in env_ok}
+print("unknown to payfac's Config:", ", ".join(sorted(bad)) if bad else "none", f"({len(fields)} fields)")
+sys.exit(1 if bad or not fields else 0)
+PYEOF
+then
+  ok "every config key and PAYFAC_* variable set is known to crates/server Config: $(cat "$OUT/keys.out")"
+else
+  bad "config keys or variables payfac would reject"; cat "$OUT/keys.out"
+fi
+
 # Every change of config or of a chart-created secret must roll the pods.
 checksum() { grep -m1 "checksum/$1" "$2" | awk '{print $2}'; }
 "$HELM" template payfac "$CHART" -f "$OUT/values-created.yaml" --set config.log_level=debug >"$OUT/changed-config.yaml"
