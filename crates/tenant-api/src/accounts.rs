@@ -1,0 +1,215 @@
+//! Merchants and API keys as the API sees them, and the narrow storage trait behind them.
+
+use crate::error::{Error, Result};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{ApiKeyId, Currency, MerchantId, Wallet};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+
+/// `active`, `suspended` or `closed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MerchantStatus {
+    /// Takes payments.
+    Active,
+    /// Temporarily barred from new payments (reads, refunds of old payments allowed).
+    Suspended,
+    /// Gone.
+    Closed,
+}
+
+impl MerchantStatus {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MerchantStatus::Active => "active",
+            MerchantStatus::Suspended => "suspended",
+            MerchantStatus::Closed => "closed",
+        }
+    }
+
+    /// From the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::Suspended, Self::Closed]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// A sub-merchant, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MerchantRecord {
+    /// `mer_…`.
+    pub id: MerchantId,
+    /// Display name.
+    pub name: String,
+    /// Lifecycle.
+    pub status: MerchantStatus,
+    /// CodePay `merchant_no`.
+    pub merchant_no: String,
+    /// CodePay `store_no`.
+    pub store_no: Option<String>,
+    /// Currency used when a payment names none.
+    pub default_currency: Currency,
+    /// Wallets allowed; empty means all.
+    pub allowed_wallets: Vec<Wallet>,
+    /// Per-payment limit in minor units of the default currency.
+    pub max_amount_minor: Option<i64>,
+    /// Contact e-mail.
+    pub contact_email: Option<String>,
+    /// Creation.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl MerchantRecord {
+    /// What the payment logic needs of this merchant.
+    pub fn profile(&self) -> crate::payments::model::MerchantProfile {
+        crate::payments::model::MerchantProfile {
+            id: self.id.clone(),
+            active: self.status == MerchantStatus::Active,
+            merchant_no: self.merchant_no.clone(),
+            store_no: self.store_no.clone(),
+            default_currency: self.default_currency,
+            allowed_wallets: self.allowed_wallets.clone(),
+            max_amount_minor: self.max_amount_minor,
+        }
+    }
+}
+
+/// An API key, as stored: never the secret, only its SHA-256.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiKeyRecord {
+    /// `key_…`.
+    pub id: ApiKeyId,
+    /// The merchant it acts for; `None` for an operator key.
+    pub merchant_id: Option<MerchantId>,
+    /// Hex SHA-256 of the secret.
+    pub secret_hash: String,
+    /// The first characters of the secret, to recognise it in a list.
+    pub prefix: String,
+    /// Free label.
+    pub label: Option<String>,
+    /// Scopes (merchant keys).
+    pub scopes: Vec<String>,
+    /// Creation.
+    pub created_at: DateTime<Utc>,
+    /// When revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When it stops working by itself.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What the API needs from storage for merchants and keys.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    /// Inserts a merchant.
+    async fn insert_merchant(&self, m: &MerchantRecord) -> Result<()>;
+    /// A merchant by id.
+    async fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>>;
+    /// Replaces a merchant row.
+    async fn update_merchant(&self, m: &MerchantRecord) -> Result<()>;
+    /// Merchants newest first, strictly older than `starting_after`.
+    async fn list_merchants(
+        &self,
+        starting_after: Option<&MerchantId>,
+        limit: usize,
+    ) -> Result<Vec<MerchantRecord>>;
+    /// Inserts a key.
+    async fn insert_api_key(&self, k: &ApiKeyRecord) -> Result<()>;
+    /// A key by the hash of its secret.
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRecord>>;
+    /// A key by id.
+    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>>;
+    /// A merchant's keys, newest first.
+    async fn api_keys_of(&self, merchant: &MerchantId) -> Result<Vec<ApiKeyRecord>>;
+    /// Revokes a merchant's key; false when no such key belongs to that merchant.
+    async fn revoke_api_key(
+        &self,
+        merchant: &MerchantId,
+        key: &ApiKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+}
+
+/// An in-memory [`AccountStore`] for tests.
+#[derive(Default)]
+pub struct MemoryAccountStore {
+    merchants: Mutex<BTreeMap<String, MerchantRecord>>,
+    keys: Mutex<BTreeMap<String, ApiKeyRecord>>,
+}
+
+#[async_trait]
+impl AccountStore for MemoryAccountStore {
+    async fn insert_merchant(&self, m: &MerchantRecord) -> Result<()> {
+        self.merchants.lock().insert(m.id.to_string(), m.clone());
+        Ok(())
+    }
+    async fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>> {
+        Ok(self.merchants.lock().get(id.as_str()).cloned())
+    }
+    async fn update_merchant(&self, m: &MerchantRecord) -> Result<()> {
+        match self.merchants.lock().get_mut(m.id.as_str()) {
+            Some(slot) => {
+                *slot = m.clone();
+                Ok(())
+            }
+            None => Err(Error::not_found("merchant", m.id.as_str())),
+        }
+    }
+    async fn list_merchants(
+        &self,
+        starting_after: Option<&MerchantId>,
+        limit: usize,
+    ) -> Result<Vec<MerchantRecord>> {
+        Ok(self
+            .merchants
+            .lock()
+            .values()
+            .rev()
+            .filter(|m| starting_after.is_none_or(|c| m.id < *c))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+    async fn insert_api_key(&self, k: &ApiKeyRecord) -> Result<()> {
+        self.keys.lock().insert(k.id.to_string(), k.clone());
+        Ok(())
+    }
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRecord>> {
+        Ok(self
+            .keys
+            .lock()
+            .values()
+            .find(|k| k.secret_hash == hash)
+            .cloned())
+    }
+    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>> {
+        Ok(self.keys.lock().get(id.as_str()).cloned())
+    }
+    async fn api_keys_of(&self, merchant: &MerchantId) -> Result<Vec<ApiKeyRecord>> {
+        Ok(self
+            .keys
+            .lock()
+            .values()
+            .rev()
+            .filter(|k| k.merchant_id.as_ref() == Some(merchant))
+            .cloned()
+            .collect())
+    }
+    async fn revoke_api_key(
+        &self,
+        merchant: &MerchantId,
+        key: &ApiKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        match self.keys.lock().get_mut(key.as_str()) {
+            Some(k) if k.merchant_id.as_ref() == Some(merchant) => {
+                k.revoked_at.get_or_insert(at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}

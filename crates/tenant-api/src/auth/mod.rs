@@ -1,0 +1,153 @@
+//! Who is calling: operator keys, merchant secret keys, and scoped tokens, resolved into a
+//! [`Principal`] by an actix extractor that also applies the per-key rate limit.
+
+pub mod jwt;
+pub mod keys;
+pub mod rate_limit;
+
+use crate::AppState;
+use crate::error::{Error, Result};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use domain::{ApiKeyId, MerchantId};
+use std::future::Future;
+use std::pin::Pin;
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// A facilitator operator (manages merchants).
+    Operator {
+        /// The key used.
+        key_id: ApiKeyId,
+    },
+    /// A merchant's system, with the scopes of its key or token.
+    Merchant {
+        /// The merchant.
+        id: MerchantId,
+        /// The key used (directly or to mint the token).
+        key_id: ApiKeyId,
+        /// What it may do.
+        scopes: Vec<String>,
+        /// True when authenticated by a token rather than the secret key.
+        via_token: bool,
+    },
+}
+
+impl Principal {
+    /// The merchant, if it holds `scope`; operators get 403 (they act on merchants, not as them).
+    pub fn merchant(&self, scope: &str) -> Result<&MerchantId> {
+        match self {
+            Principal::Merchant { id, scopes, .. } if scopes.iter().any(|s| s == scope) => Ok(id),
+            Principal::Merchant { .. } => Err(Error::Forbidden {
+                code: "insufficient_scope",
+                message: format!("this credential lacks the `{scope}` scope"),
+            }),
+            Principal::Operator { .. } => Err(Error::Forbidden {
+                code: "merchant_key_required",
+                message: "this endpoint needs a merchant key or token".to_owned(),
+            }),
+        }
+    }
+
+    /// Succeeds for operators only.
+    pub fn operator(&self) -> Result<()> {
+        match self {
+            Principal::Operator { .. } => Ok(()),
+            Principal::Merchant { .. } => Err(Error::Forbidden {
+                code: "operator_key_required",
+                message: "this endpoint needs an operator key".to_owned(),
+            }),
+        }
+    }
+
+    /// The key id, for rate limiting and audit.
+    pub fn key_id(&self) -> &ApiKeyId {
+        match self {
+            Principal::Operator { key_id } | Principal::Merchant { key_id, .. } => key_id,
+        }
+    }
+}
+
+fn unauthenticated(message: &str) -> Error {
+    Error::Unauthenticated {
+        code: "invalid_api_key",
+        message: message.to_owned(),
+    }
+}
+
+/// Resolves a bearer credential (no caching: a revoked key is refused on its next request).
+pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
+    let now = chrono::Utc::now();
+    if bearer.starts_with(keys::OPERATOR_PREFIX) || bearer.starts_with(keys::MERCHANT_PREFIX) {
+        let key = state
+            .accounts
+            .api_key_by_hash(&keys::hash_secret(bearer))
+            .await?
+            .ok_or_else(|| unauthenticated("unknown API key"))?;
+        if key.revoked_at.is_some() || key.expires_at.is_some_and(|e| e <= now) {
+            return Err(unauthenticated("this API key is revoked or expired"));
+        }
+        return match (key.merchant_id, bearer.starts_with(keys::OPERATOR_PREFIX)) {
+            (None, true) => Ok(Principal::Operator { key_id: key.id }),
+            (Some(id), false) => Ok(Principal::Merchant {
+                id,
+                key_id: key.id,
+                scopes: key.scopes,
+                via_token: false,
+            }),
+            _ => Err(unauthenticated("unknown API key")),
+        };
+    }
+    let claims = state.tokens.verify(bearer)?;
+    let key_id = ApiKeyId::parse(&claims.key).map_err(|_| unauthenticated("invalid token"))?;
+    let merchant = MerchantId::parse(&claims.sub).map_err(|_| unauthenticated("invalid token"))?;
+    // The minting key must still be live: revoking a key revokes its tokens too.
+    let key = state
+        .accounts
+        .api_key(&key_id)
+        .await?
+        .filter(|k| k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now))
+        .filter(|k| k.merchant_id.as_ref() == Some(&merchant))
+        .ok_or_else(|| unauthenticated("the key behind this token is revoked"))?;
+    Ok(Principal::Merchant {
+        id: merchant,
+        key_id: key.id,
+        scopes: claims
+            .scope
+            .split_whitespace()
+            .filter(|s| key.scopes.iter().any(|k| k == s))
+            .map(str::to_owned)
+            .collect(),
+        via_token: true,
+    })
+}
+
+impl FromRequest for Principal {
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Principal>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| Error::Unavailable("application state missing".to_owned()))?;
+            let header = header.ok_or_else(|| Error::Unauthenticated {
+                code: "missing_api_key",
+                message: "send `Authorization: Bearer <key or token>`".to_owned(),
+            })?;
+            let bearer = header
+                .strip_prefix("Bearer ")
+                .map(str::trim)
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| unauthenticated("expected a Bearer credential"))?;
+            let principal = authenticate(&state, bearer).await?;
+            state.rate_limiter.check(principal.key_id().as_str()).await?;
+            Ok(principal)
+        })
+    }
+}

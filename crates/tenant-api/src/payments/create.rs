@@ -1,0 +1,285 @@
+//! Taking a payment: validate, commit the local row and its settling job, then call CodePay.
+
+use super::model::{Change, JobKind, MerchantProfile, NewJob, Payment};
+use super::ports::{CpmOrder, Outcome, QrOrder, UpstreamOrder};
+use super::{Engine, new_order_no, upstream_merchant, upstream_text};
+use crate::error::{Error, Result};
+use domain::{Currency, Money, PaymentId, PaymentMode, PaymentStatus, Secret, Wallet};
+
+/// A validated-by-type request to take a payment.
+#[derive(Clone, Debug)]
+pub struct NewPayment {
+    /// MPM or CPM.
+    pub mode: PaymentMode,
+    /// Minor units, must be > 0.
+    pub amount_minor: i64,
+    /// Defaults to the merchant's currency.
+    pub currency: Option<Currency>,
+    /// The merchant's unique reference.
+    pub merchant_order_id: String,
+    /// Wallet.
+    pub wallet: Wallet,
+    /// Text shown to the customer.
+    pub description: Option<String>,
+    /// CPM: the customer's wallet code.
+    pub auth_code: Option<Secret>,
+    /// MPM: seconds until the QR expires.
+    pub expires_in: Option<i64>,
+    /// Merchant data returned as given.
+    pub metadata: serde_json::Value,
+}
+
+impl Engine {
+    /// Creates a payment and asks CodePay for it. MPM: returns it `pending` with its QR. CPM:
+    /// `succeeded`, `failed`, or `processing` (then settled by polling and reversal).
+    pub async fn create_payment(&self, merchant: &MerchantProfile, req: NewPayment) -> Result<Payment> {
+        let payment = self.validate(merchant, &req)?;
+        let mut change = Change {
+            insert_payment: Some(payment.clone()),
+            ..Change::default()
+        };
+        // The settling job is committed with the row, before CodePay hears of the order: if
+        // payfac dies after CodePay answered, this job finds the order by `order.query`.
+        change.jobs.push(match payment.mode {
+            PaymentMode::Mpm => NewJob {
+                kind: JobKind::ExpirePayment,
+                subject: payment.id.to_string(),
+                run_at: payment.expires_at.unwrap_or(payment.created_at),
+            },
+            PaymentMode::Cpm => NewJob {
+                kind: JobKind::PollPayment,
+                subject: payment.id.to_string(),
+                run_at: self.after(self.cfg.poll_interval),
+            },
+        });
+        match self.store.commit(change).await {
+            Ok(()) => {}
+            Err(Error::Duplicate(_)) => {
+                return Err(Error::conflict(
+                    "merchant_order_id_taken",
+                    format!(
+                        "a payment with merchant_order_id `{}` already exists",
+                        payment.merchant_order_id
+                    ),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+        match payment.mode {
+            PaymentMode::Mpm => self.request_qr(payment, &req).await,
+            PaymentMode::Cpm => {
+                let auth_code = req.auth_code.clone().unwrap_or_default();
+                self.submit_cpm(payment, &req, auth_code).await
+            }
+        }
+    }
+
+    fn validate(&self, m: &MerchantProfile, req: &NewPayment) -> Result<Payment> {
+        if !m.active {
+            return Err(Error::Forbidden {
+                code: "merchant_suspended",
+                message: "this merchant is suspended and cannot take payments".to_owned(),
+            });
+        }
+        if req.amount_minor <= 0 {
+            return Err(Error::invalid(
+                "amount_invalid",
+                "amount must be a positive integer in minor units",
+                Some("amount"),
+            ));
+        }
+        let currency = req.currency.unwrap_or(m.default_currency);
+        let amount = Money::new(req.amount_minor, currency)?;
+        if let Some(max) = m.max_amount_minor
+            && currency == m.default_currency
+            && amount.minor() > max
+        {
+            return Err(Error::unprocessable(
+                "amount_over_limit",
+                format!("amount exceeds this merchant's per-payment limit of {max}"),
+                Some("amount"),
+            ));
+        }
+        if !m.allowed_wallets.is_empty() && !m.allowed_wallets.contains(&req.wallet) {
+            return Err(Error::invalid(
+                "wallet_not_allowed",
+                format!("wallet `{}` is not enabled for this merchant", req.wallet),
+                Some("wallet"),
+            ));
+        }
+        let id_ok = !req.merchant_order_id.is_empty()
+            && req.merchant_order_id.len() <= 64
+            && req.merchant_order_id.chars().all(|c| !c.is_control());
+        if !id_ok {
+            return Err(Error::invalid(
+                "parameter_invalid",
+                "merchant_order_id must be 1 to 64 printable characters",
+                Some("merchant_order_id"),
+            ));
+        }
+        let now = self.now();
+        let (expires_at, settle_deadline) = match req.mode {
+            PaymentMode::Mpm => {
+                let max = self.cfg.max_mpm_expiry.as_secs();
+                let secs = match req.expires_in {
+                    None => self.cfg.default_mpm_expiry.as_secs(),
+                    Some(s) if s >= 30 && s.unsigned_abs() <= max => s.unsigned_abs(),
+                    Some(_) => {
+                        return Err(Error::invalid(
+                            "parameter_invalid",
+                            format!("expires_in must be between 30 and {max} seconds"),
+                            Some("expires_in"),
+                        ));
+                    }
+                };
+                let secs = i64::try_from(secs).unwrap_or(i64::MAX / 2);
+                (Some(now + chrono::Duration::seconds(secs)), None)
+            }
+            PaymentMode::Cpm => {
+                let code_ok = req
+                    .auth_code
+                    .as_ref()
+                    .is_some_and(|c| !c.is_empty() && c.expose().len() <= 64);
+                if !code_ok {
+                    return Err(Error::invalid(
+                        "parameter_missing",
+                        "a cpm payment needs the customer's auth_code",
+                        Some("auth_code"),
+                    ));
+                }
+                (None, Some(self.after(self.cfg.cpm_deadline)))
+            }
+        };
+        Ok(Payment {
+            id: PaymentId::generate(),
+            merchant_id: m.id.clone(),
+            merchant_order_id: req.merchant_order_id.clone(),
+            mode: req.mode,
+            amount,
+            wallet: req.wallet,
+            status: PaymentStatus::Pending,
+            upstream_merchant_no: m.merchant_no.clone(),
+            upstream_store_no: m.store_no.clone(),
+            merchant_order_no: new_order_no('P'),
+            trans_no: None,
+            qr_code: None,
+            description: req.description.clone(),
+            metadata: req.metadata.clone(),
+            expires_at,
+            settle_deadline,
+            paid_at: None,
+            failure_code: None,
+            failure_message: None,
+            amount_refunded: 0,
+            closed_by_us: false,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    async fn request_qr(&self, payment: Payment, req: &NewPayment) -> Result<Payment> {
+        let expires_in = payment
+            .expires_at
+            .map(|e| (e - payment.created_at).num_seconds())
+            .unwrap_or(900);
+        let order = QrOrder {
+            merchant: upstream_merchant(&payment),
+            merchant_order_no: payment.merchant_order_no.clone(),
+            amount: payment.amount,
+            wallet: payment.wallet,
+            description: description_of(req, &payment),
+            expires_in,
+        };
+        match self.upstream.create_qr(&order).await {
+            Outcome::Success(qr) => {
+                self.update_payment(&payment.id, |p, _| {
+                    p.qr_code = Some(qr.qr_code.clone());
+                    if p.trans_no.is_none() {
+                        p.trans_no = qr.trans_no.clone();
+                    }
+                    Ok(true)
+                })
+                .await
+            }
+            Outcome::Declined { code, msg } => {
+                self.update_payment(&payment.id, |p, _| {
+                    if p.status.transition(PaymentStatus::Failed).is_err() {
+                        return Ok(false);
+                    }
+                    p.status = PaymentStatus::Failed;
+                    p.failure_code = Some("upstream_rejected".to_owned());
+                    p.failure_message = Some(upstream_text(&code, &msg));
+                    Ok(true)
+                })
+                .await
+            }
+            Outcome::Unknown { reason } => {
+                // Whether CodePay created the order is unknown and there is no QR to show: close
+                // it now (the expiry job does query → revoke → query) and tell the merchant.
+                tracing::warn!(payment_id = %payment.id, %reason, "getqrcode outcome unknown");
+                self.update_payment(&payment.id, |p, change| {
+                    p.closed_by_us = true;
+                    change.jobs.push(NewJob {
+                        kind: JobKind::ExpirePayment,
+                        subject: p.id.to_string(),
+                        run_at: self.now(),
+                    });
+                    Ok(true)
+                })
+                .await?;
+                Err(Error::Upstream {
+                    code: "upstream_unavailable",
+                    message: format!(
+                        "CodePay did not answer; payment {} is being canceled, create a new one with a new merchant_order_id",
+                        payment.id
+                    ),
+                })
+            }
+        }
+    }
+
+    async fn submit_cpm(&self, payment: Payment, req: &NewPayment, auth_code: Secret) -> Result<Payment> {
+        let order = CpmOrder {
+            merchant: upstream_merchant(&payment),
+            merchant_order_no: payment.merchant_order_no.clone(),
+            amount: payment.amount,
+            wallet: payment.wallet,
+            description: description_of(req, &payment),
+            auth_code,
+        };
+        match self.upstream.submit_cpm(&order).await {
+            Outcome::Success(answer) => self.apply_payment_answer(&payment.id, &answer, None).await,
+            Outcome::Declined { code, msg } => {
+                let declined = UpstreamOrder {
+                    trans_no: None,
+                    status: domain::TransStatus::Failed,
+                    amount: None,
+                    end_time: None,
+                    error_code: Some(code),
+                    error_msg: Some(msg),
+                };
+                self.apply_payment_answer(&payment.id, &declined, None).await
+            }
+            Outcome::Unknown { reason } => {
+                // Never resubmitted: the poll job already committed settles it by query.
+                tracing::warn!(payment_id = %payment.id, %reason, "cpm submit outcome unknown");
+                self.update_payment(&payment.id, |p, _| {
+                    if p.status != PaymentStatus::Pending {
+                        return Ok(false);
+                    }
+                    p.status = PaymentStatus::Processing;
+                    Ok(true)
+                })
+                .await
+            }
+        }
+    }
+}
+
+fn description_of(req: &NewPayment, payment: &Payment) -> String {
+    req.description
+        .clone()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| format!("Order {}", payment.merchant_order_id))
+}

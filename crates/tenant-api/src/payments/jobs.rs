@@ -1,0 +1,41 @@
+//! The job handlers the server's runner calls, one per job kind.
+
+use super::Engine;
+use super::model::JobKind;
+pub use super::settle::JobOutcome;
+use domain::{PaymentId, RefundId};
+use std::time::Duration;
+
+/// How long to wait before retrying a job whose handler hit a storage or upstream error.
+const ERROR_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Runs one job: `kind` is the stored kind name (`payment.poll`, `payment.expire`,
+/// `refund.poll`), `subject` the payment or refund id. Never panics; errors become a retry.
+pub async fn handle(engine: &Engine, kind: &str, subject: &str) -> JobOutcome {
+    let Some(kind) = JobKind::parse(kind) else {
+        tracing::error!(%kind, "unknown job kind; dropping it");
+        return JobOutcome::Done;
+    };
+    let result = match kind {
+        JobKind::PollPayment | JobKind::ExpirePayment => match PaymentId::parse(subject) {
+            Ok(id) if kind == JobKind::PollPayment => engine.poll_payment(&id).await,
+            Ok(id) => engine.expire_payment(&id).await,
+            Err(_) => return bad_subject(kind, subject),
+        },
+        JobKind::PollRefund => match RefundId::parse(subject) {
+            Ok(id) => engine.poll_refund(&id).await,
+            Err(_) => return bad_subject(kind, subject),
+        },
+    };
+    result.unwrap_or_else(|e| {
+        tracing::warn!(kind = kind.as_str(), %subject, error = %e, "job failed; will retry");
+        JobOutcome::RetryAt(
+            chrono::Utc::now() + chrono::Duration::from_std(ERROR_BACKOFF).unwrap_or_default(),
+        )
+    })
+}
+
+fn bad_subject(kind: JobKind, subject: &str) -> JobOutcome {
+    tracing::error!(kind = kind.as_str(), %subject, "job subject is not a valid id; dropping it");
+    JobOutcome::Done
+}

@@ -1,0 +1,144 @@
+//! An in-memory [`PaymentStore`], for unit tests of the payment logic and HTTP-level tests
+//! that need no database. Same compare-and-swap and uniqueness semantics as the real stores.
+
+use super::model::{Change, NewEvent, NewJob, Payment, Refund};
+use super::ports::{PaymentFilter, PaymentStore};
+use crate::error::{Error, Result};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{MerchantId, PaymentId, RefundId};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+
+#[derive(Default)]
+struct State {
+    payments: BTreeMap<String, Payment>,
+    refunds: BTreeMap<String, Refund>,
+    events: Vec<NewEvent>,
+    jobs: Vec<NewJob>,
+}
+
+/// Payments, refunds, events and jobs in a mutex.
+#[derive(Default)]
+pub struct MemoryPaymentStore {
+    state: Mutex<State>,
+}
+
+impl MemoryPaymentStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every event written so far, in order.
+    pub fn events(&self) -> Vec<NewEvent> {
+        self.state.lock().events.clone()
+    }
+
+    /// Every job scheduled so far, in order.
+    pub fn jobs(&self) -> Vec<NewJob> {
+        self.state.lock().jobs.clone()
+    }
+}
+
+#[async_trait]
+impl PaymentStore for MemoryPaymentStore {
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>> {
+        Ok(self.state.lock().payments.get(id.as_str()).cloned())
+    }
+
+    async fn payment_by_order_no(&self, no: &str) -> Result<Option<Payment>> {
+        let s = self.state.lock();
+        Ok(s.payments.values().find(|p| p.merchant_order_no == no).cloned())
+    }
+
+    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>> {
+        Ok(self.state.lock().refunds.get(id.as_str()).cloned())
+    }
+
+    async fn refund_by_order_no(&self, no: &str) -> Result<Option<Refund>> {
+        let s = self.state.lock();
+        Ok(s.refunds.values().find(|r| r.merchant_order_no == no).cloned())
+    }
+
+    async fn refund_by_merchant_ref(&self, m: &MerchantId, reference: &str) -> Result<Option<Refund>> {
+        let s = self.state.lock();
+        Ok(s
+            .refunds
+            .values()
+            .find(|r| &r.merchant_id == m && r.merchant_refund_id == reference)
+            .cloned())
+    }
+
+    async fn refunds_of(&self, payment: &PaymentId) -> Result<Vec<Refund>> {
+        let s = self.state.lock();
+        Ok(s.refunds.values().filter(|r| &r.payment_id == payment).cloned().collect())
+    }
+
+    async fn unsettled_payments(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Payment>> {
+        let s = self.state.lock();
+        Ok(s
+            .payments
+            .values()
+            .filter(|p| !p.status.is_final() && p.created_at < before)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn list_payments(&self, m: &MerchantId, f: &PaymentFilter, limit: usize) -> Result<Vec<Payment>> {
+        let s = self.state.lock();
+        Ok(s
+            .payments
+            .values()
+            .rev()
+            .filter(|p| &p.merchant_id == m)
+            .filter(|p| f.starting_after.as_ref().is_none_or(|c| p.id < *c))
+            .filter(|p| f.merchant_order_id.as_ref().is_none_or(|o| &p.merchant_order_id == o))
+            .filter(|p| f.status.is_none_or(|st| p.status == st))
+            .filter(|p| f.created_gte.is_none_or(|t| p.created_at >= t))
+            .filter(|p| f.created_lt.is_none_or(|t| p.created_at < t))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn commit(&self, change: Change) -> Result<()> {
+        let mut s = self.state.lock();
+        if let Some(p) = &change.insert_payment {
+            let taken = s.payments.values().any(|o| {
+                o.merchant_id == p.merchant_id && o.merchant_order_id == p.merchant_order_id
+            });
+            if taken {
+                return Err(Error::Duplicate("merchant_order_id"));
+            }
+        }
+        if let Some(r) = &change.insert_refund {
+            let taken = s.refunds.values().any(|o| {
+                o.merchant_id == r.merchant_id && o.merchant_refund_id == r.merchant_refund_id
+            });
+            if taken {
+                return Err(Error::Duplicate("merchant_refund_id"));
+            }
+        }
+        if let Some((p, expected)) = &change.payment
+            && s.payments.get(p.id.as_str()).map(|c| c.version) != Some(*expected)
+        {
+            return Err(Error::VersionConflict);
+        }
+        if let Some((r, expected)) = &change.refund_update
+            && s.refunds.get(r.id.as_str()).map(|c| c.version) != Some(*expected)
+        {
+            return Err(Error::VersionConflict);
+        }
+        for p in change.insert_payment.into_iter().chain(change.payment.map(|(p, _)| p)) {
+            s.payments.insert(p.id.to_string(), p);
+        }
+        for r in change.insert_refund.into_iter().chain(change.refund_update.map(|(r, _)| r)) {
+            s.refunds.insert(r.id.to_string(), r);
+        }
+        s.events.extend(change.events);
+        s.jobs.extend(change.jobs);
+        Ok(())
+    }
+}

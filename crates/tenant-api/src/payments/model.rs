@@ -1,0 +1,194 @@
+//! The records the payment logic reads and writes: payments, refunds, the merchant profile it
+//! needs, and what it asks storage to commit atomically.
+
+use chrono::{DateTime, Utc};
+use domain::{
+    Currency, EventType, MerchantId, Money, PaymentId, PaymentMode, PaymentStatus, RefundId,
+    RefundStatus, Wallet,
+};
+
+/// The merchant facts the payment logic needs to take a payment.
+#[derive(Clone, Debug)]
+pub struct MerchantProfile {
+    /// The merchant.
+    pub id: MerchantId,
+    /// False when suspended or closed: no new payments.
+    pub active: bool,
+    /// CodePay `merchant_no`.
+    pub merchant_no: String,
+    /// CodePay `store_no`, when the merchant has several stores.
+    pub store_no: Option<String>,
+    /// Currency used when a request does not name one.
+    pub default_currency: Currency,
+    /// Wallets this merchant may take; empty means every known wallet.
+    pub allowed_wallets: Vec<Wallet>,
+    /// Largest amount of one payment in minor units of `default_currency`, if limited.
+    pub max_amount_minor: Option<i64>,
+}
+
+/// One payment (an MPM order or a CPM submission), as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Payment {
+    /// payfac's id.
+    pub id: PaymentId,
+    /// Owner.
+    pub merchant_id: MerchantId,
+    /// The merchant's own reference, unique per merchant.
+    pub merchant_order_id: String,
+    /// MPM or CPM.
+    pub mode: PaymentMode,
+    /// Amount asked.
+    pub amount: Money,
+    /// Wallet (`pay_method_id` upstream).
+    pub wallet: Wallet,
+    /// Where it stands.
+    pub status: PaymentStatus,
+    /// CodePay merchant this order was placed for.
+    pub upstream_merchant_no: String,
+    /// CodePay store, if any.
+    pub upstream_store_no: Option<String>,
+    /// The `merchant_order_no` payfac generated for CodePay (unique per CodePay merchant).
+    pub merchant_order_no: String,
+    /// CodePay's `trans_no`, once known.
+    pub trans_no: Option<String>,
+    /// MPM QR content.
+    pub qr_code: Option<String>,
+    /// Free text shown to the customer.
+    pub description: Option<String>,
+    /// Merchant's key/value data, returned as given.
+    pub metadata: serde_json::Value,
+    /// MPM: when an unpaid order is closed.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// CPM: when polling gives up and the order is reversed.
+    pub settle_deadline: Option<DateTime<Utc>>,
+    /// When the money was captured.
+    pub paid_at: Option<DateTime<Utc>>,
+    /// payfac's stable failure code.
+    pub failure_code: Option<String>,
+    /// Human text, with CodePay's code/msg kept for support.
+    pub failure_message: Option<String>,
+    /// Sum of succeeded refunds, minor units.
+    pub amount_refunded: i64,
+    /// True once payfac asked CodePay to close or reverse the order: a later `trans_status 1`
+    /// then means `canceled`, not `failed`.
+    pub closed_by_us: bool,
+    /// Optimistic-concurrency version; also the `sequence` of events about this payment.
+    pub version: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One refund of a payment, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refund {
+    /// payfac's id.
+    pub id: RefundId,
+    /// The refunded payment.
+    pub payment_id: PaymentId,
+    /// Owner.
+    pub merchant_id: MerchantId,
+    /// The merchant's reference, unique per merchant.
+    pub merchant_refund_id: String,
+    /// Amount returned.
+    pub amount: Money,
+    /// Where it stands.
+    pub status: RefundStatus,
+    /// Why (merchant text, or payfac's own reason for automatic refunds).
+    pub reason: Option<String>,
+    /// The new `merchant_order_no` payfac generated for the refund order upstream.
+    pub merchant_order_no: String,
+    /// CodePay's `trans_no` of the refund, once known.
+    pub trans_no: Option<String>,
+    /// payfac's stable failure code.
+    pub failure_code: Option<String>,
+    /// Human text with CodePay's code/msg.
+    pub failure_message: Option<String>,
+    /// Optimistic-concurrency version; also the event `sequence`.
+    pub version: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a background job does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// Query a CPM (or unknown-outcome) payment until final; reverse it past its deadline.
+    PollPayment,
+    /// Close an unpaid MPM order at its expiry.
+    ExpirePayment,
+    /// Query a refund until final (and resubmit it if CodePay never saw it).
+    PollRefund,
+}
+
+impl JobKind {
+    /// The stored name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::PollPayment => "payment.poll",
+            JobKind::ExpirePayment => "payment.expire",
+            JobKind::PollRefund => "refund.poll",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            JobKind::PollPayment,
+            JobKind::ExpirePayment,
+            JobKind::PollRefund,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+}
+
+/// A durable timer to create together with a change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewJob {
+    /// What to do.
+    pub kind: JobKind,
+    /// The payment or refund id it is about.
+    pub subject: String,
+    /// Not before this time.
+    pub run_at: DateTime<Utc>,
+}
+
+/// An outbox event to write together with a change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    /// Owner.
+    pub merchant_id: MerchantId,
+    /// `payment.succeeded`, …
+    pub event_type: EventType,
+    /// The public object plus `sequence`.
+    pub payload: serde_json::Value,
+    /// When it happened.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Everything one state change writes, committed in ONE transaction or not at all.
+///
+/// `payment` and `refund_update` are compare-and-swap on `version`: the store writes the new
+/// row only if the stored version still equals `expected_version`, otherwise the whole change is
+/// refused with [`crate::Error::VersionConflict`] and the caller re-reads and retries. Every
+/// refund change also bumps its payment's version, so two refunds racing on one payment are
+/// serialised exactly as a row lock would serialise them.
+#[derive(Clone, Debug, Default)]
+pub struct Change {
+    /// A payment to insert (fails with `Duplicate` when `merchant_order_id` is taken).
+    pub insert_payment: Option<Payment>,
+    /// A payment to update: the new row and the version it must replace.
+    pub payment: Option<(Payment, i64)>,
+    /// A refund to insert (fails with `Duplicate` when `merchant_refund_id` is taken).
+    pub insert_refund: Option<Refund>,
+    /// A refund to update: the new row and the version it must replace.
+    pub refund_update: Option<(Refund, i64)>,
+    /// Outbox events.
+    pub events: Vec<NewEvent>,
+    /// Timers.
+    pub jobs: Vec<NewJob>,
+}

@@ -1,0 +1,144 @@
+//! The public shapes of payments and refunds (design §5), shared by the API responses and the
+//! event payloads so a webhook and a GET never disagree.
+
+use super::model::{Payment, Refund};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A payment as merchants see it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PaymentObject {
+    /// `pay_…`.
+    pub id: String,
+    /// Always `payment`.
+    pub object: &'static str,
+    /// The merchant's reference.
+    pub merchant_order_id: String,
+    /// `mpm` or `cpm`.
+    pub mode: String,
+    /// `pending`, `processing`, `succeeded`, `failed`, `canceled`.
+    pub status: String,
+    /// Minor units.
+    pub amount: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// Sum of succeeded refunds, minor units.
+    pub amount_refunded: i64,
+    /// Wallet name.
+    pub wallet: String,
+    /// MPM QR content.
+    pub qr_code: Option<String>,
+    /// MPM QR rendered as SVG.
+    pub qr_code_svg_url: Option<String>,
+    /// Hosted page showing the QR and its live status.
+    pub pay_page_url: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// MPM: when an unpaid payment is closed.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the money was captured.
+    pub paid_at: Option<DateTime<Utc>>,
+    /// payfac's stable failure code.
+    pub failure_code: Option<String>,
+    /// Human-readable failure.
+    pub failure_message: Option<String>,
+    /// As given at creation.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// Creation time (RFC 3339, UTC).
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PaymentObject {
+    /// Renders a stored payment; `public_url` is payfac's external base URL (no trailing `/`).
+    pub fn from_payment(p: &Payment, public_url: &str) -> Self {
+        let is_mpm = p.mode == domain::PaymentMode::Mpm;
+        Self {
+            id: p.id.to_string(),
+            object: "payment",
+            merchant_order_id: p.merchant_order_id.clone(),
+            mode: p.mode.as_str().to_owned(),
+            status: p.status.as_str().to_owned(),
+            amount: p.amount.minor(),
+            currency: p.amount.currency().code().to_owned(),
+            amount_refunded: p.amount_refunded,
+            wallet: p.wallet.name().to_owned(),
+            qr_code: p.qr_code.clone(),
+            qr_code_svg_url: p
+                .qr_code
+                .as_ref()
+                .map(|_| format!("{public_url}/v1/payments/{}/qr.svg", p.id)),
+            pay_page_url: is_mpm.then(|| format!("{public_url}/pay/{}", p.id)),
+            description: p.description.clone(),
+            expires_at: p.expires_at,
+            paid_at: p.paid_at,
+            failure_code: p.failure_code.clone(),
+            failure_message: p.failure_message.clone(),
+            metadata: p.metadata.clone(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A refund as merchants see it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RefundObject {
+    /// `ref_…`.
+    pub id: String,
+    /// Always `refund`.
+    pub object: &'static str,
+    /// The refunded payment.
+    pub payment_id: String,
+    /// The merchant's reference.
+    pub merchant_refund_id: String,
+    /// Minor units.
+    pub amount: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// `pending`, `succeeded`, `failed`.
+    pub status: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// payfac's stable failure code.
+    pub failure_code: Option<String>,
+    /// Human-readable failure.
+    pub failure_message: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl RefundObject {
+    /// Renders a stored refund.
+    pub fn from_refund(r: &Refund) -> Self {
+        Self {
+            id: r.id.to_string(),
+            object: "refund",
+            payment_id: r.payment_id.to_string(),
+            merchant_refund_id: r.merchant_refund_id.clone(),
+            amount: r.amount.minor(),
+            currency: r.amount.currency().code().to_owned(),
+            status: r.status.as_str().to_owned(),
+            reason: r.reason.clone(),
+            failure_code: r.failure_code.clone(),
+            failure_message: r.failure_message.clone(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// An event payload: the object plus its per-object `sequence` (its version after the change),
+/// so a receiver can order deliveries that arrive out of order.
+pub fn event_payload<T: Serialize>(object: &T, sequence: i64) -> serde_json::Value {
+    let mut value = serde_json::to_value(object).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert("sequence".to_owned(), serde_json::Value::from(sequence));
+    }
+    value
+}

@@ -1,0 +1,202 @@
+//! The narrow traits the payment logic needs from storage and from the gateway, so it can be
+//! tested without either (design §2).
+
+use super::model::{Change, Payment, Refund};
+use crate::error::Error;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{MerchantId, Money, PaymentId, RefundId, TransStatus, Wallet};
+
+/// What the payment logic reads and writes.
+#[async_trait]
+pub trait PaymentStore: Send + Sync + 'static {
+    /// A payment by id, whoever owns it.
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, Error>;
+    /// A payment by the upstream `merchant_order_no` payfac generated.
+    async fn payment_by_order_no(
+        &self,
+        merchant_order_no: &str,
+    ) -> Result<Option<Payment>, Error>;
+    /// A refund by id.
+    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>, Error>;
+    /// A refund by its upstream `merchant_order_no`.
+    async fn refund_by_order_no(
+        &self,
+        merchant_order_no: &str,
+    ) -> Result<Option<Refund>, Error>;
+    /// A refund by the merchant's reference.
+    async fn refund_by_merchant_ref(
+        &self,
+        merchant: &MerchantId,
+        merchant_refund_id: &str,
+    ) -> Result<Option<Refund>, Error>;
+    /// Every refund of a payment, oldest first.
+    async fn refunds_of(&self, payment: &PaymentId) -> Result<Vec<Refund>, Error>;
+    /// Payments not yet final created before `before`, oldest first (reconciliation).
+    async fn unsettled_payments(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, Error>;
+    /// A merchant's payments, newest first, with `id < starting_after` when given.
+    async fn list_payments(
+        &self,
+        merchant: &MerchantId,
+        filter: &PaymentFilter,
+        limit: usize,
+    ) -> Result<Vec<Payment>, Error>;
+    /// Commits a change atomically (see [`Change`]): `VersionConflict` when a compare-and-swap
+    /// lost, `Duplicate` when a unique reference is taken, `Unavailable` when storage failed.
+    async fn commit(&self, change: Change) -> Result<(), Error>;
+}
+
+/// Filters of `GET /v1/payments`.
+#[derive(Clone, Debug, Default)]
+pub struct PaymentFilter {
+    /// Exact merchant reference.
+    pub merchant_order_id: Option<String>,
+    /// Exact status.
+    pub status: Option<domain::PaymentStatus>,
+    /// Created at or after.
+    pub created_gte: Option<DateTime<Utc>>,
+    /// Created before.
+    pub created_lt: Option<DateTime<Utc>>,
+    /// Cursor: only ids strictly older than this one.
+    pub starting_after: Option<PaymentId>,
+}
+
+/// The CodePay merchant an order belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamMerchant {
+    /// CodePay `merchant_no`.
+    pub merchant_no: String,
+    /// CodePay `store_no`.
+    pub store_no: Option<String>,
+}
+
+/// The three outcomes of every CodePay call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome<T> {
+    /// CodePay answered `code "0"` with a verified body.
+    Success(T),
+    /// CodePay answered with a business error: nothing happened upstream.
+    Declined {
+        /// CodePay's code (`E04111`…).
+        code: String,
+        /// CodePay's message.
+        msg: String,
+    },
+    /// No trustworthy answer (timeout, 5xx, bad signature): the order's fate is unknown.
+    Unknown {
+        /// Why, for logs.
+        reason: String,
+    },
+}
+
+/// An order or refund as CodePay reports it (submit, query, notification alike).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamOrder {
+    /// CodePay's `trans_no`.
+    pub trans_no: Option<String>,
+    /// `trans_status`.
+    pub status: TransStatus,
+    /// Amount paid/refunded as CodePay states it, when given.
+    pub amount: Option<Money>,
+    /// `trans_end_time`, when given.
+    pub end_time: Option<DateTime<Utc>>,
+    /// `trans_error_code`.
+    pub error_code: Option<String>,
+    /// `trans_error_msg`.
+    pub error_msg: Option<String>,
+}
+
+/// An MPM QR order as requested.
+#[derive(Clone, Debug)]
+pub struct QrOrder {
+    /// Whose order.
+    pub merchant: UpstreamMerchant,
+    /// payfac's generated number.
+    pub merchant_order_no: String,
+    /// Amount.
+    pub amount: Money,
+    /// Wallet.
+    pub wallet: Wallet,
+    /// Text.
+    pub description: String,
+    /// Seconds until CodePay closes it.
+    pub expires_in: i64,
+}
+
+/// CodePay's answer to a QR order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QrCreated {
+    /// `trans_no`.
+    pub trans_no: Option<String>,
+    /// `qrcode_url`: the QR content.
+    pub qr_code: String,
+}
+
+/// A CPM submission.
+#[derive(Clone, Debug)]
+pub struct CpmOrder {
+    /// Whose order.
+    pub merchant: UpstreamMerchant,
+    /// payfac's generated number.
+    pub merchant_order_no: String,
+    /// Amount.
+    pub amount: Money,
+    /// Wallet.
+    pub wallet: Wallet,
+    /// Text.
+    pub description: String,
+    /// The customer's wallet code.
+    pub auth_code: domain::Secret,
+}
+
+/// A refund submission.
+#[derive(Clone, Debug)]
+pub struct RefundOrder {
+    /// Whose order.
+    pub merchant: UpstreamMerchant,
+    /// The payment's `merchant_order_no`.
+    pub orig_merchant_order_no: String,
+    /// The refund's own new `merchant_order_no`.
+    pub merchant_order_no: String,
+    /// Amount to return.
+    pub amount: Money,
+    /// Text.
+    pub description: String,
+}
+
+/// What the payment logic needs from CodePay.
+#[async_trait]
+pub trait Upstream: Send + Sync + 'static {
+    /// `cscanb.pay.getqrcode`.
+    async fn create_qr(&self, order: &QrOrder) -> Outcome<QrCreated>;
+    /// `bscanc.pay.submit`.
+    async fn submit_cpm(&self, order: &CpmOrder) -> Outcome<UpstreamOrder>;
+    /// `order.query`.
+    async fn query(
+        &self,
+        merchant: &UpstreamMerchant,
+        merchant_order_no: &str,
+    ) -> Outcome<UpstreamOrder>;
+    /// `order.revoker`: closes an unpaid order (CodePay refunds a paid one).
+    async fn revoke(&self, merchant: &UpstreamMerchant, merchant_order_no: &str) -> Outcome<()>;
+    /// `order.refund.submit`; returns the refund's `trans_no` if given.
+    async fn submit_refund(&self, order: &RefundOrder) -> Outcome<Option<String>>;
+    /// `order.refund.query`.
+    async fn query_refund(
+        &self,
+        merchant: &UpstreamMerchant,
+        merchant_order_no: &str,
+    ) -> Outcome<UpstreamOrder>;
+}
+
+/// CodePay codes meaning "no such order" (seen: `E04111`, `E04110`); kept as data.
+pub const ORDER_NOT_FOUND_CODES: &[&str] = &["E04111", "E04110", "ORDER_NOT_FOUND"];
+
+/// True when a declined answer says CodePay never saw the order.
+pub fn is_order_not_found(code: &str) -> bool {
+    ORDER_NOT_FOUND_CODES.contains(&code)
+}

@@ -1,0 +1,372 @@
+//! Settling payments: applying what CodePay says (answers, queries, notifications) through the
+//! domain state machine, polling, reversing, expiring, canceling, and the late-success rule.
+//!
+//! # The late-success rule
+//! payfac marks a payment `canceled` only after CodePay confirmed the close (`order.revoker`
+//! followed by `order.query` answering `1`/`3`, or "no such order"). If a success is reported
+//! for such a payment afterwards (a delayed notification, a reconciliation query), payfac first
+//! confirms it with `order.query`. If CodePay really holds the order as paid, payfac **refunds it
+//! in full automatically** (refund `merchant_refund_id = late_success_<payment id>`, reason
+//! `late_success_after_close`) and the payment stays `canceled`: the merchant was already told
+//! the payment was canceled and may have released the goods, and a final state never changes.
+//! The refund is an ordinary refund: polled until final, announced with `refund.*` events.
+
+use super::model::{JobKind, NewJob, Payment};
+use super::ports::{Outcome, UpstreamOrder, is_order_not_found};
+use super::{Engine, upstream_merchant, upstream_text};
+use crate::error::{Error, Result};
+use chrono::{DateTime, Utc};
+use domain::payment::Step;
+use domain::{PaymentId, PaymentMode, PaymentStatus, TransStatus};
+
+/// What a background job asks the runner to do next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Finished; delete the job.
+    Done,
+    /// Run again at this time.
+    RetryAt(DateTime<Utc>),
+}
+
+/// Why payfac closed a payment, shown as `failure_code` of a `canceled` payment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// MPM expiry.
+    Expired,
+    /// The merchant asked.
+    CanceledByMerchant,
+    /// CPM unsettled past its deadline.
+    Reversed,
+    /// The create call's outcome was unknown.
+    CreateFailed,
+}
+
+impl CloseReason {
+    fn code(self) -> &'static str {
+        match self {
+            CloseReason::Expired => "expired",
+            CloseReason::CanceledByMerchant => "canceled_by_merchant",
+            CloseReason::Reversed => "reversed_unsettled",
+            CloseReason::CreateFailed => "upstream_unavailable",
+        }
+    }
+}
+
+/// A CodePay result notification, parsed (and, when possible, verified) by the gateway layer.
+#[derive(Clone, Debug)]
+pub struct InboundNotification {
+    /// The order's `merchant_order_no` (the payment's or the refund's).
+    pub merchant_order_no: String,
+    /// `trans_type`: 1/4/6 are payments, 2/3/5/8 refunds and voids.
+    pub trans_type: i64,
+    /// What it reports.
+    pub order: UpstreamOrder,
+    /// Whether the RSA2 signature was checked and valid.
+    pub verified: bool,
+}
+
+/// What a notification did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotificationEffect {
+    /// Matched a payment; its status after.
+    Payment(PaymentId, PaymentStatus),
+    /// Matched a refund; its status after.
+    Refund(domain::RefundId, domain::RefundStatus),
+    /// No payment or refund carries that `merchant_order_no`.
+    Unmatched,
+}
+
+impl Engine {
+    /// Applies an upstream answer to a payment through the state machine, with its event.
+    /// `close` says payfac closed the order (so `trans_status 1` means canceled) and why.
+    pub async fn apply_payment_answer(
+        &self,
+        id: &PaymentId,
+        answer: &UpstreamOrder,
+        close: Option<CloseReason>,
+    ) -> Result<Payment> {
+        let mut late_success = false;
+        let now = self.now();
+        let updated = self
+            .update_payment(id, |p, _| {
+                let target = answer.status.payment_status(p.closed_by_us || close.is_some());
+                if target == PaymentStatus::Succeeded
+                    && let Some(paid) = answer.amount
+                    && paid != p.amount
+                {
+                    // Never accept a success for another amount than ours: settle by query.
+                    tracing::error!(payment_id = %p.id, "upstream amount differs from ours");
+                    return Err(Error::Upstream {
+                        code: "upstream_amount_mismatch",
+                        message: "CodePay reports another amount for this order".to_owned(),
+                    });
+                }
+                match p.status.transition(target) {
+                    Ok(Step::Moved) => {
+                        p.status = target;
+                        if p.trans_no.is_none() {
+                            p.trans_no = answer.trans_no.clone();
+                        }
+                        match target {
+                            PaymentStatus::Succeeded => {
+                                p.paid_at = Some(answer.end_time.unwrap_or(now));
+                            }
+                            PaymentStatus::Failed => {
+                                p.failure_code = Some("payment_declined".to_owned());
+                                p.failure_message = Some(upstream_text(
+                                    answer.error_code.as_deref().unwrap_or("1"),
+                                    answer.error_msg.as_deref().unwrap_or("declined"),
+                                ));
+                            }
+                            PaymentStatus::Canceled => {
+                                let reason = close.unwrap_or(CloseReason::CanceledByMerchant);
+                                p.failure_code = Some(reason.code().to_owned());
+                            }
+                            PaymentStatus::Pending | PaymentStatus::Processing => {}
+                        }
+                        Ok(true)
+                    }
+                    Ok(Step::Unchanged) => {
+                        let fill = p.trans_no.is_none() && answer.trans_no.is_some();
+                        if fill {
+                            p.trans_no = answer.trans_no.clone();
+                        }
+                        Ok(fill)
+                    }
+                    Err(_) => {
+                        // Stale or out of order; the one case that matters is a success after
+                        // our close (see the module doc).
+                        late_success = p.status == PaymentStatus::Canceled
+                            && target == PaymentStatus::Succeeded;
+                        Ok(false)
+                    }
+                }
+            })
+            .await?;
+        if late_success {
+            self.settle_late_success(&updated).await?;
+        }
+        Ok(updated)
+    }
+
+    /// The late-success rule (module doc): confirm by query, then refund in full.
+    async fn settle_late_success(&self, p: &Payment) -> Result<()> {
+        let merchant = upstream_merchant(p);
+        match self.upstream.query(&merchant, &p.merchant_order_no).await {
+            Outcome::Success(order) if order.status == TransStatus::Succeeded => {
+                let amount = order.amount.unwrap_or(p.amount);
+                tracing::warn!(payment_id = %p.id, "success after local close: refunding it");
+                self.create_automatic_refund(p, amount).await.map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies one query to a payment; returns it after.
+    async fn query_and_apply(&self, p: &Payment, close: Option<CloseReason>) -> Result<Payment> {
+        match self
+            .upstream
+            .query(&upstream_merchant(p), &p.merchant_order_no)
+            .await
+        {
+            Outcome::Success(order) => self.apply_payment_answer(&p.id, &order, close).await,
+            Outcome::Declined { code, .. } if is_order_not_found(&code) && p.closed_by_us => {
+                // CodePay never saw it and payfac has closed it: nothing can be charged now.
+                let gone = UpstreamOrder {
+                    trans_no: None,
+                    status: TransStatus::Canceled,
+                    amount: None,
+                    end_time: None,
+                    error_code: None,
+                    error_msg: None,
+                };
+                self.apply_payment_answer(&p.id, &gone, close).await
+            }
+            Outcome::Declined { .. } | Outcome::Unknown { .. } => Ok(p.clone()),
+        }
+    }
+
+    /// Closes an order upstream and confirms the result: mark closed (committed first, so a
+    /// `1` seen afterwards means canceled), `order.revoker`, then `order.query`.
+    async fn reverse(&self, p: &Payment, reason: CloseReason) -> Result<Payment> {
+        let p = self
+            .update_payment(&p.id, |p, _| {
+                if p.closed_by_us || p.status.is_final() {
+                    return Ok(false);
+                }
+                p.closed_by_us = true;
+                Ok(true)
+            })
+            .await?;
+        if p.status.is_final() {
+            return Ok(p);
+        }
+        match self
+            .upstream
+            .revoke(&upstream_merchant(&p), &p.merchant_order_no)
+            .await
+        {
+            Outcome::Success(()) => {}
+            Outcome::Declined { code, msg } => {
+                tracing::info!(payment_id = %p.id, %code, %msg, "revoker declined; confirming by query");
+            }
+            Outcome::Unknown { reason } => {
+                tracing::warn!(payment_id = %p.id, %reason, "revoker outcome unknown");
+            }
+        }
+        self.query_and_apply(&p, Some(reason)).await
+    }
+
+    /// The poll job: query; past the CPM deadline (or once payfac closed it) reverse.
+    pub async fn poll_payment(&self, id: &PaymentId) -> Result<JobOutcome> {
+        let Some(p) = self.store.payment(id).await? else {
+            return Ok(JobOutcome::Done);
+        };
+        if p.status.is_final() {
+            return Ok(JobOutcome::Done);
+        }
+        let p = self.query_and_apply(&p, None).await?;
+        if p.status.is_final() {
+            return Ok(JobOutcome::Done);
+        }
+        let now = self.now();
+        let past_deadline = match p.mode {
+            PaymentMode::Cpm => p.settle_deadline.is_some_and(|d| now >= d),
+            PaymentMode::Mpm => p.expires_at.is_some_and(|e| now >= e),
+        };
+        if past_deadline || p.closed_by_us {
+            let reason = match p.mode {
+                PaymentMode::Cpm => CloseReason::Reversed,
+                PaymentMode::Mpm => CloseReason::Expired,
+            };
+            let p = self.reverse(&p, reason).await?;
+            if p.status.is_final() {
+                return Ok(JobOutcome::Done);
+            }
+        }
+        Ok(JobOutcome::RetryAt(self.after(self.cfg.poll_interval)))
+    }
+
+    /// The expiry job of an MPM payment: a success before expiry is accepted (query first),
+    /// otherwise the order is closed upstream and the payment becomes `canceled`.
+    pub async fn expire_payment(&self, id: &PaymentId) -> Result<JobOutcome> {
+        let Some(p) = self.store.payment(id).await? else {
+            return Ok(JobOutcome::Done);
+        };
+        if p.status.is_final() {
+            return Ok(JobOutcome::Done);
+        }
+        if let Some(at) = p.expires_at
+            && self.now() < at
+            && !p.closed_by_us
+        {
+            return Ok(JobOutcome::RetryAt(at));
+        }
+        let reason = if p.qr_code.is_none() {
+            CloseReason::CreateFailed
+        } else {
+            CloseReason::Expired
+        };
+        let p = self.query_and_apply(&p, None).await?;
+        if p.status.is_final() {
+            return Ok(JobOutcome::Done);
+        }
+        let p = self.reverse(&p, reason).await?;
+        if p.status.is_final() {
+            Ok(JobOutcome::Done)
+        } else {
+            Ok(JobOutcome::RetryAt(self.after(self.cfg.poll_interval)))
+        }
+    }
+
+    /// The merchant cancels a payment not yet final. A payment that turns out paid is not
+    /// canceled (409); one CodePay cannot confirm closed yet stays open with a poll job.
+    pub async fn cancel_payment(
+        &self,
+        merchant: &domain::MerchantId,
+        id: &PaymentId,
+    ) -> Result<Payment> {
+        let p = self.payment_for(merchant, id).await?;
+        if p.status == PaymentStatus::Canceled {
+            return Ok(p);
+        }
+        if !p.status.is_cancelable() {
+            return Err(not_cancelable(&p));
+        }
+        let p = self.query_and_apply(&p, None).await?;
+        if p.status.is_final() {
+            return if p.status == PaymentStatus::Canceled {
+                Ok(p)
+            } else {
+                Err(not_cancelable(&p))
+            };
+        }
+        let p = self.reverse(&p, CloseReason::CanceledByMerchant).await?;
+        if !p.status.is_final() {
+            let job = NewJob {
+                kind: JobKind::PollPayment,
+                subject: p.id.to_string(),
+                run_at: self.after(self.cfg.poll_interval),
+            };
+            self.update_payment(&p.id, |_, change| {
+                change.jobs.push(job.clone());
+                Ok(true)
+            })
+            .await?;
+        }
+        self.store
+            .payment(id)
+            .await?
+            .ok_or_else(|| Error::not_found("payment", id.as_str()))
+    }
+
+    /// Applies a CodePay notification. A verified one whose amount matches is applied as is;
+    /// anything else is only a trigger, and the status applied is the one `order.query` returns.
+    pub async fn apply_notification(&self, n: &InboundNotification) -> Result<NotificationEffect> {
+        let refund_like = matches!(n.trans_type, 2 | 3 | 5 | 8);
+        if refund_like && let Some(r) = self.store.refund_by_order_no(&n.merchant_order_no).await? {
+            let trusted = n.verified && n.order.amount.is_none_or(|a| a == r.amount);
+            let r = if trusted {
+                self.apply_refund_answer(&r.id, &n.order).await?
+            } else {
+                self.poll_refund_once(&r).await?
+            };
+            return Ok(NotificationEffect::Refund(r.id, r.status));
+        }
+        let Some(p) = self.store.payment_by_order_no(&n.merchant_order_no).await? else {
+            return Ok(NotificationEffect::Unmatched);
+        };
+        let trusted = n.verified && n.order.amount.is_none_or(|a| a == p.amount);
+        let p = if trusted {
+            self.apply_payment_answer(&p.id, &n.order, None).await?
+        } else {
+            self.query_and_apply(&p, None).await?
+        };
+        Ok(NotificationEffect::Payment(p.id, p.status))
+    }
+
+    /// Reconciliation: every payment still unsettled `min_age` after creation is queried (and
+    /// reversed or expired when due). Returns how many were examined.
+    pub async fn reconcile(&self, min_age: std::time::Duration, limit: usize) -> Result<usize> {
+        let before = self.now() - chrono::Duration::from_std(min_age).unwrap_or_default();
+        let open = self.store.unsettled_payments(before, limit).await?;
+        let n = open.len();
+        for p in open {
+            let step = match p.mode {
+                PaymentMode::Mpm => self.expire_payment(&p.id).await,
+                PaymentMode::Cpm => self.poll_payment(&p.id).await,
+            };
+            if let Err(e) = step {
+                tracing::warn!(payment_id = %p.id, error = %e, "reconciliation step failed");
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn not_cancelable(p: &Payment) -> Error {
+    Error::conflict(
+        "payment_not_cancelable",
+        format!("payment {} is {} and cannot be canceled", p.id, p.status),
+    )
+}
