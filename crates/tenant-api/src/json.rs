@@ -47,9 +47,7 @@ fn classify(err: serde_path_to_error::Error<serde_json::Error>) -> Error {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
             Error::invalid("invalid_json", format!("malformed JSON: {text}"), None)
         }
-        serde_json::error::Category::Io => {
-            Error::invalid("invalid_json", "unreadable body", None)
-        }
+        serde_json::error::Category::Io => Error::invalid("invalid_json", "unreadable body", None),
         serde_json::error::Category::Data => {
             let quoted = quoted_name(&message);
             if message.starts_with("unknown field") {
@@ -107,18 +105,27 @@ mod tests {
         assert_eq!(err("{").0, "invalid_json");
         assert_eq!(err("").0, "invalid_json");
         assert_eq!(err("{\"amount\":1} x").0, "invalid_json");
-        assert_eq!(err("{\"amount\":\"1\"}"), ("invalid_type".into(), Some("amount".into())));
-        assert_eq!(err("{\"amount\":1.5}"), ("invalid_type".into(), Some("amount".into())));
-        assert_eq!(err("{}"), ("parameter_missing".into(), Some("amount".into())));
-        assert_eq!(err("{\"amount\":1,\"x\":2}"), ("unknown_field".into(), Some("x".into())));
+        assert_eq!(
+            err("{\"amount\":\"1\"}"),
+            ("invalid_type".into(), Some("amount".into()))
+        );
+        assert_eq!(
+            err("{\"amount\":1.5}"),
+            ("invalid_type".into(), Some("amount".into()))
+        );
+        assert_eq!(
+            err("{}"),
+            ("parameter_missing".into(), Some("amount".into()))
+        );
+        assert_eq!(
+            err("{\"amount\":1,\"x\":2}"),
+            ("unknown_field".into(), Some("x".into()))
+        );
         assert_eq!(
             err("{\"amount\":1,\"inner\":{\"n\":\"a\"}}"),
             ("invalid_type".into(), Some("inner.n".into()))
         );
-        assert_eq!(
-            err("{\"amount\":1,\"inner\":{\"m\":1}}").0,
-            "unknown_field"
-        );
+        assert_eq!(err("{\"amount\":1,\"inner\":{\"m\":1}}").0, "unknown_field");
         assert!(parse::<Body>(b"{\"amount\":1}").is_ok());
     }
 }

@@ -17,8 +17,7 @@ pub const HEADER: &str = "x-request-id";
 
 fn sane(v: &str) -> bool {
     (1..=128).contains(&v.len())
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 

@@ -122,10 +122,13 @@ mod tests {
     #[test]
     fn tokens_verify_across_rotation_and_expire() {
         let old = TokenIssuer::new(vec![("k1".into(), key('a'))]).expect("issuer");
-        let rotated =
-            TokenIssuer::new(vec![("k2".into(), key('b')), ("k1".into(), key('a'))]).expect("issuer");
+        let rotated = TokenIssuer::new(vec![("k2".into(), key('b')), ("k1".into(), key('a'))])
+            .expect("issuer");
         let t = old.mint(&claims(60)).expect("mint");
-        assert_eq!(rotated.verify(&t).expect("still valid").scope, "payments:read");
+        assert_eq!(
+            rotated.verify(&t).expect("still valid").scope,
+            "payments:read"
+        );
         let t2 = rotated.mint(&claims(60)).expect("mint");
         assert!(old.verify(&t2).is_err(), "unknown kid is refused");
         let expired = old.mint(&claims(-5)).expect("mint");

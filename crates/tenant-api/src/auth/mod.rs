@@ -146,7 +146,10 @@ impl FromRequest for Principal {
                 .filter(|b| !b.is_empty())
                 .ok_or_else(|| unauthenticated("expected a Bearer credential"))?;
             let principal = authenticate(&state, bearer).await?;
-            state.rate_limiter.check(principal.key_id().as_str()).await?;
+            state
+                .rate_limiter
+                .check(principal.key_id().as_str())
+                .await?;
             Ok(principal)
         })
     }

@@ -32,7 +32,11 @@ pub struct NewPayment {
 impl Engine {
     /// Creates a payment and asks CodePay for it. MPM: returns it `pending` with its QR. CPM:
     /// `succeeded`, `failed`, or `processing` (then settled by polling and reversal).
-    pub async fn create_payment(&self, merchant: &MerchantProfile, req: NewPayment) -> Result<Payment> {
+    pub async fn create_payment(
+        &self,
+        merchant: &MerchantProfile,
+        req: NewPayment,
+    ) -> Result<Payment> {
         let payment = self.validate(merchant, &req)?;
         let mut change = Change {
             insert_payment: Some(payment.clone()),
@@ -239,7 +243,12 @@ impl Engine {
         }
     }
 
-    async fn submit_cpm(&self, payment: Payment, req: &NewPayment, auth_code: Secret) -> Result<Payment> {
+    async fn submit_cpm(
+        &self,
+        payment: Payment,
+        req: &NewPayment,
+        auth_code: Secret,
+    ) -> Result<Payment> {
         let order = CpmOrder {
             merchant: upstream_merchant(&payment),
             merchant_order_no: payment.merchant_order_no.clone(),
@@ -259,7 +268,8 @@ impl Engine {
                     error_code: Some(code),
                     error_msg: Some(msg),
                 };
-                self.apply_payment_answer(&payment.id, &declined, None).await
+                self.apply_payment_answer(&payment.id, &declined, None)
+                    .await
             }
             Outcome::Unknown { reason } => {
                 // Never resubmitted: the poll job already committed settles it by query.

@@ -49,7 +49,10 @@ impl PaymentStore for MemoryPaymentStore {
 
     async fn payment_by_order_no(&self, no: &str) -> Result<Option<Payment>> {
         let s = self.state.lock();
-        Ok(s.payments.values().find(|p| p.merchant_order_no == no).cloned())
+        Ok(s.payments
+            .values()
+            .find(|p| p.merchant_order_no == no)
+            .cloned())
     }
 
     async fn refund(&self, id: &RefundId) -> Result<Option<Refund>> {
@@ -58,13 +61,19 @@ impl PaymentStore for MemoryPaymentStore {
 
     async fn refund_by_order_no(&self, no: &str) -> Result<Option<Refund>> {
         let s = self.state.lock();
-        Ok(s.refunds.values().find(|r| r.merchant_order_no == no).cloned())
+        Ok(s.refunds
+            .values()
+            .find(|r| r.merchant_order_no == no)
+            .cloned())
     }
 
-    async fn refund_by_merchant_ref(&self, m: &MerchantId, reference: &str) -> Result<Option<Refund>> {
+    async fn refund_by_merchant_ref(
+        &self,
+        m: &MerchantId,
+        reference: &str,
+    ) -> Result<Option<Refund>> {
         let s = self.state.lock();
-        Ok(s
-            .refunds
+        Ok(s.refunds
             .values()
             .find(|r| &r.merchant_id == m && r.merchant_refund_id == reference)
             .cloned())
@@ -72,13 +81,20 @@ impl PaymentStore for MemoryPaymentStore {
 
     async fn refunds_of(&self, payment: &PaymentId) -> Result<Vec<Refund>> {
         let s = self.state.lock();
-        Ok(s.refunds.values().filter(|r| &r.payment_id == payment).cloned().collect())
+        Ok(s.refunds
+            .values()
+            .filter(|r| &r.payment_id == payment)
+            .cloned()
+            .collect())
     }
 
-    async fn unsettled_payments(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Payment>> {
+    async fn unsettled_payments(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Payment>> {
         let s = self.state.lock();
-        Ok(s
-            .payments
+        Ok(s.payments
             .values()
             .filter(|p| !p.status.is_final() && p.created_at < before)
             .take(limit)
@@ -86,15 +102,23 @@ impl PaymentStore for MemoryPaymentStore {
             .collect())
     }
 
-    async fn list_payments(&self, m: &MerchantId, f: &PaymentFilter, limit: usize) -> Result<Vec<Payment>> {
+    async fn list_payments(
+        &self,
+        m: &MerchantId,
+        f: &PaymentFilter,
+        limit: usize,
+    ) -> Result<Vec<Payment>> {
         let s = self.state.lock();
-        Ok(s
-            .payments
+        Ok(s.payments
             .values()
             .rev()
             .filter(|p| &p.merchant_id == m)
             .filter(|p| f.starting_after.as_ref().is_none_or(|c| p.id < *c))
-            .filter(|p| f.merchant_order_id.as_ref().is_none_or(|o| &p.merchant_order_id == o))
+            .filter(|p| {
+                f.merchant_order_id
+                    .as_ref()
+                    .is_none_or(|o| &p.merchant_order_id == o)
+            })
             .filter(|p| f.status.is_none_or(|st| p.status == st))
             .filter(|p| f.created_gte.is_none_or(|t| p.created_at >= t))
             .filter(|p| f.created_lt.is_none_or(|t| p.created_at < t))
@@ -131,10 +155,18 @@ impl PaymentStore for MemoryPaymentStore {
         {
             return Err(Error::VersionConflict);
         }
-        for p in change.insert_payment.into_iter().chain(change.payment.map(|(p, _)| p)) {
+        for p in change
+            .insert_payment
+            .into_iter()
+            .chain(change.payment.map(|(p, _)| p))
+        {
             s.payments.insert(p.id.to_string(), p);
         }
-        for r in change.insert_refund.into_iter().chain(change.refund_update.map(|(r, _)| r)) {
+        for r in change
+            .insert_refund
+            .into_iter()
+            .chain(change.refund_update.map(|(r, _)| r))
+        {
             s.refunds.insert(r.id.to_string(), r);
         }
         s.events.extend(change.events);

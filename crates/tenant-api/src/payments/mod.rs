@@ -255,3 +255,6 @@ fn new_order_no(prefix: char) -> String {
 fn upstream_text(code: &str, msg: &str) -> String {
     format!("CodePay {code}: {msg}")
 }
+
+#[cfg(test)]
+mod tests;

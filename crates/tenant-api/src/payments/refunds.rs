@@ -61,18 +61,30 @@ impl Engine {
             if !p.status.is_refundable() {
                 return Err(Error::conflict(
                     "payment_not_refundable",
-                    format!("payment {} is {}; only succeeded payments can be refunded", p.id, p.status),
+                    format!(
+                        "payment {} is {}; only succeeded payments can be refunded",
+                        p.id, p.status
+                    ),
                 ));
             }
             let committed = self.committed_refunds(&p).await?;
-            let remaining = p.amount.checked_sub(committed).unwrap_or(Money::zero(p.amount.currency()));
-            let amount = Money::new(req.amount_minor.unwrap_or(remaining.minor()), p.amount.currency())?;
+            let remaining = p
+                .amount
+                .checked_sub(committed)
+                .unwrap_or(Money::zero(p.amount.currency()));
+            let amount = Money::new(
+                req.amount_minor.unwrap_or(remaining.minor()),
+                p.amount.currency(),
+            )?;
             match check_refund(p.amount, committed, amount) {
                 Ok(()) => {}
                 Err(RefundRefusal::ExceedsRefundable { remaining }) => {
                     return Err(Error::unprocessable(
                         "refund_exceeds_captured",
-                        format!("only {} minor units of this payment can still be refunded", remaining.minor()),
+                        format!(
+                            "only {} minor units of this payment can still be refunded",
+                            remaining.minor()
+                        ),
                         Some("amount"),
                     ));
                 }
@@ -84,17 +96,29 @@ impl Engine {
                     ));
                 }
                 Err(RefundRefusal::CurrencyMismatch) => {
-                    return Err(Error::invalid("currency_mismatch", "refund currency differs from the payment's", Some("currency")));
+                    return Err(Error::invalid(
+                        "currency_mismatch",
+                        "refund currency differs from the payment's",
+                        Some("currency"),
+                    ));
                 }
             }
-            let refund = self.new_refund(&p, amount, req.merchant_refund_id.clone(), req.reason.clone());
+            let refund = self.new_refund(
+                &p,
+                amount,
+                req.merchant_refund_id.clone(),
+                req.reason.clone(),
+            );
             match self.insert_refund(&p, &refund).await {
                 Ok(()) => return self.submit_refund(&p, refund).await,
                 Err(Error::VersionConflict) => continue,
                 Err(Error::Duplicate(_)) => {
                     return Err(Error::conflict(
                         "merchant_refund_id_taken",
-                        format!("a refund with merchant_refund_id `{}` already exists", req.merchant_refund_id),
+                        format!(
+                            "a refund with merchant_refund_id `{}` already exists",
+                            req.merchant_refund_id
+                        ),
                     ));
                 }
                 Err(e) => return Err(e),
@@ -104,16 +128,30 @@ impl Engine {
     }
 
     /// The late-success refund (see `settle`): full amount, fixed reference so it happens once.
-    pub(super) async fn create_automatic_refund(&self, p: &Payment, amount: Money) -> Result<Option<Refund>> {
+    pub(super) async fn create_automatic_refund(
+        &self,
+        p: &Payment,
+        amount: Money,
+    ) -> Result<Option<Refund>> {
         let reference = format!("late_success_{}", p.id);
         for _ in 0..CAS_RETRIES {
-            if self.store.refund_by_merchant_ref(&p.merchant_id, &reference).await?.is_some() {
+            if self
+                .store
+                .refund_by_merchant_ref(&p.merchant_id, &reference)
+                .await?
+                .is_some()
+            {
                 return Ok(None);
             }
             let Some(current) = self.store.payment(&p.id).await? else {
                 return Ok(None);
             };
-            let refund = self.new_refund(&current, amount, reference.clone(), Some("late_success_after_close".to_owned()));
+            let refund = self.new_refund(
+                &current,
+                amount,
+                reference.clone(),
+                Some("late_success_after_close".to_owned()),
+            );
             match self.insert_refund(&current, &refund).await {
                 Ok(()) => return self.submit_refund(&current, refund).await.map(Some),
                 Err(Error::VersionConflict) => continue,
@@ -134,7 +172,13 @@ impl Engine {
         Ok(sum)
     }
 
-    fn new_refund(&self, p: &Payment, amount: Money, merchant_refund_id: String, reason: Option<String>) -> Refund {
+    fn new_refund(
+        &self,
+        p: &Payment,
+        amount: Money,
+        merchant_refund_id: String,
+        reason: Option<String>,
+    ) -> Refund {
         let now = self.now();
         Refund {
             id: RefundId::generate(),
@@ -178,7 +222,10 @@ impl Engine {
             orig_merchant_order_no: p.merchant_order_no.clone(),
             merchant_order_no: refund.merchant_order_no.clone(),
             amount: refund.amount,
-            description: refund.reason.clone().unwrap_or_else(|| format!("Refund {}", refund.merchant_refund_id)),
+            description: refund
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("Refund {}", refund.merchant_refund_id)),
         };
         match self.upstream.submit_refund(&order).await {
             Outcome::Success(trans_no) => {
@@ -211,7 +258,11 @@ impl Engine {
 
     /// Applies a refund status from CodePay through the refund state machine, with its event,
     /// and keeps the payment's `amount_refunded` in step.
-    pub async fn apply_refund_answer(&self, id: &RefundId, answer: &UpstreamOrder) -> Result<Refund> {
+    pub async fn apply_refund_answer(
+        &self,
+        id: &RefundId,
+        answer: &UpstreamOrder,
+    ) -> Result<Refund> {
         let target = answer.status.refund_status();
         self.update_refund(id, |r, p| match r.status.transition(target) {
             Ok(Step::Moved) => {

@@ -89,7 +89,9 @@ impl Engine {
         let now = self.now();
         let updated = self
             .update_payment(id, |p, _| {
-                let target = answer.status.payment_status(p.closed_by_us || close.is_some());
+                let target = answer
+                    .status
+                    .payment_status(p.closed_by_us || close.is_some());
                 if target == PaymentStatus::Succeeded
                     && let Some(paid) = answer.amount
                     && paid != p.amount

@@ -1,0 +1,680 @@
+//! Unit tests of the payment logic over the in-memory store and a scripted CodePay.
+
+use super::create::NewPayment;
+use super::memory::MemoryPaymentStore;
+use super::model::{JobKind, MerchantProfile};
+use super::ports::*;
+use super::refunds::NewRefund;
+use super::settle::{InboundNotification, JobOutcome};
+use super::{Clock, Engine, EngineConfig};
+use crate::error::Error;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{
+    Currency, EventType, MerchantId, Money, PaymentMode, PaymentStatus, RefundStatus, Secret,
+    TransStatus, Wallet,
+};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct ManualClock(Mutex<DateTime<Utc>>);
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock()
+    }
+}
+impl ManualClock {
+    fn advance(&self, secs: i64) {
+        *self.0.lock() += chrono::Duration::seconds(secs);
+    }
+}
+
+/// What the scripted CodePay does with the next CPM submit.
+#[derive(Clone, Copy, PartialEq)]
+enum Cpm {
+    Approve,
+    Decline,
+    Pin,
+    /// Charges the customer but the answer is lost.
+    ChargeButLoseAnswer,
+}
+
+struct FakeCodePay {
+    orders: Mutex<HashMap<String, (TransStatus, Money)>>,
+    refunds: Mutex<HashMap<String, (TransStatus, Money)>>,
+    cpm: Mutex<Cpm>,
+    submits: AtomicUsize,
+    revokes: AtomicUsize,
+}
+
+impl FakeCodePay {
+    fn new() -> Self {
+        Self {
+            orders: Mutex::new(HashMap::new()),
+            refunds: Mutex::new(HashMap::new()),
+            cpm: Mutex::new(Cpm::Approve),
+            submits: AtomicUsize::new(0),
+            revokes: AtomicUsize::new(0),
+        }
+    }
+    fn set(&self, order_no: &str, status: TransStatus) {
+        if let Some(o) = self.orders.lock().get_mut(order_no) {
+            o.0 = status;
+        }
+    }
+    fn order(status: TransStatus, amount: Money) -> UpstreamOrder {
+        UpstreamOrder {
+            trans_no: Some("T1".into()),
+            status,
+            amount: Some(amount),
+            end_time: None,
+            error_code: None,
+            error_msg: None,
+        }
+    }
+}
+
+fn not_found<T>() -> Outcome<T> {
+    Outcome::Declined {
+        code: "E04111".into(),
+        msg: "order not found".into(),
+    }
+}
+
+#[async_trait]
+impl Upstream for FakeCodePay {
+    async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
+        self.orders.lock().insert(
+            o.merchant_order_no.clone(),
+            (TransStatus::Created, o.amount),
+        );
+        Outcome::Success(QrCreated {
+            trans_no: Some("T1".into()),
+            qr_code: format!("https://qr.example/{}", o.merchant_order_no),
+        })
+    }
+    async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
+        self.submits.fetch_add(1, Ordering::SeqCst);
+        let mode = *self.cpm.lock();
+        let status = match mode {
+            Cpm::Approve | Cpm::ChargeButLoseAnswer => TransStatus::Succeeded,
+            Cpm::Decline => TransStatus::Failed,
+            Cpm::Pin => TransStatus::InProgress,
+        };
+        self.orders
+            .lock()
+            .insert(o.merchant_order_no.clone(), (status, o.amount));
+        match mode {
+            Cpm::ChargeButLoseAnswer => Outcome::Unknown {
+                reason: "timeout".into(),
+            },
+            Cpm::Decline => Outcome::Declined {
+                code: "E1".into(),
+                msg: "insufficient funds".into(),
+            },
+            _ => Outcome::Success(Self::order(status, o.amount)),
+        }
+    }
+    async fn query(&self, _: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        match self.orders.lock().get(no) {
+            Some((s, a)) => Outcome::Success(Self::order(*s, *a)),
+            None => not_found(),
+        }
+    }
+    async fn revoke(&self, _: &UpstreamMerchant, no: &str) -> Outcome<()> {
+        self.revokes.fetch_add(1, Ordering::SeqCst);
+        match self.orders.lock().get_mut(no) {
+            Some(o) if !o.0.is_final() => {
+                o.0 = TransStatus::Failed;
+                Outcome::Success(())
+            }
+            Some(_) => Outcome::Success(()),
+            None => not_found(),
+        }
+    }
+    async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
+        self.refunds.lock().insert(
+            o.merchant_order_no.clone(),
+            (TransStatus::InProgress, o.amount),
+        );
+        Outcome::Success(Some("RT1".into()))
+    }
+    async fn query_refund(&self, _: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        match self.refunds.lock().get_mut(no) {
+            Some(r) => {
+                // A refund settles on its first query.
+                r.0 = TransStatus::Succeeded;
+                Outcome::Success(Self::order(r.0, r.1))
+            }
+            None => not_found(),
+        }
+    }
+}
+
+struct Fixture {
+    engine: Engine,
+    store: Arc<MemoryPaymentStore>,
+    codepay: Arc<FakeCodePay>,
+    clock: Arc<ManualClock>,
+    merchant: MerchantProfile,
+}
+
+fn usd() -> Currency {
+    Currency::from_code("USD").expect("usd")
+}
+
+fn fixture() -> Fixture {
+    let store = Arc::new(MemoryPaymentStore::new());
+    let codepay = Arc::new(FakeCodePay::new());
+    let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
+    let engine = Engine::new(
+        store.clone(),
+        codepay.clone(),
+        EngineConfig::default(),
+        clock.clone(),
+    );
+    let merchant = MerchantProfile {
+        id: MerchantId::generate(),
+        active: true,
+        merchant_no: "M1".into(),
+        store_no: None,
+        default_currency: usd(),
+        allowed_wallets: vec![],
+        max_amount_minor: Some(100_000),
+    };
+    Fixture {
+        engine,
+        store,
+        codepay,
+        clock,
+        merchant,
+    }
+}
+
+fn req(mode: PaymentMode, amount: i64, order: &str) -> NewPayment {
+    NewPayment {
+        mode,
+        amount_minor: amount,
+        currency: None,
+        merchant_order_id: order.into(),
+        wallet: Wallet::from_name("alipay").expect("wallet"),
+        description: None,
+        auth_code: (mode == PaymentMode::Cpm).then(|| Secret::new("281234567890")),
+        expires_in: Some(300),
+        metadata: serde_json::json!({}),
+    }
+}
+
+fn event_types(f: &Fixture) -> Vec<EventType> {
+    f.store.events().iter().map(|e| e.event_type).collect()
+}
+
+#[tokio::test]
+async fn mpm_create_returns_the_qr_and_schedules_its_expiry() {
+    let f = fixture();
+    let p = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 1250, "o1"))
+        .await
+        .expect("created");
+    assert_eq!(p.status, PaymentStatus::Pending);
+    assert!(
+        p.qr_code
+            .as_deref()
+            .is_some_and(|q| q.contains(&p.merchant_order_no))
+    );
+    let jobs = f.store.jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].kind, JobKind::ExpirePayment);
+    assert_eq!(Some(jobs[0].run_at), p.expires_at);
+    let dup = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 1250, "o1"))
+        .await;
+    assert!(matches!(
+        dup,
+        Err(Error::Conflict {
+            code: "merchant_order_id_taken",
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_before_codepay() {
+    let f = fixture();
+    let zero = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 0, "a"))
+        .await;
+    assert!(matches!(
+        zero,
+        Err(Error::InvalidRequest {
+            code: "amount_invalid",
+            ..
+        })
+    ));
+    let over = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 100_001, "b"))
+        .await;
+    assert!(matches!(
+        over,
+        Err(Error::Unprocessable {
+            code: "amount_over_limit",
+            ..
+        })
+    ));
+    let mut suspended = f.merchant.clone();
+    suspended.active = false;
+    let s = f
+        .engine
+        .create_payment(&suspended, req(PaymentMode::Mpm, 10, "c"))
+        .await;
+    assert!(matches!(
+        s,
+        Err(Error::Forbidden {
+            code: "merchant_suspended",
+            ..
+        })
+    ));
+    let mut limited = f.merchant.clone();
+    limited.allowed_wallets = vec![Wallet::from_name("wechat_pay").expect("w")];
+    let w = f
+        .engine
+        .create_payment(&limited, req(PaymentMode::Mpm, 10, "d"))
+        .await;
+    assert!(matches!(
+        w,
+        Err(Error::InvalidRequest {
+            code: "wallet_not_allowed",
+            ..
+        })
+    ));
+    let mut no_code = req(PaymentMode::Cpm, 10, "e");
+    no_code.auth_code = None;
+    assert!(f.engine.create_payment(&f.merchant, no_code).await.is_err());
+    assert!(f.store.events().is_empty());
+    assert_eq!(f.codepay.submits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn cpm_approve_and_decline_settle_at_once_with_one_event() {
+    let f = fixture();
+    let ok = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Cpm, 500, "c1"))
+        .await
+        .expect("ok");
+    assert_eq!(ok.status, PaymentStatus::Succeeded);
+    assert!(ok.paid_at.is_some());
+    *f.codepay.cpm.lock() = Cpm::Decline;
+    let no = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Cpm, 500, "c2"))
+        .await
+        .expect("declined");
+    assert_eq!(no.status, PaymentStatus::Failed);
+    assert_eq!(no.failure_code.as_deref(), Some("payment_declined"));
+    assert!(
+        no.failure_message
+            .as_deref()
+            .is_some_and(|m| m.contains("insufficient funds"))
+    );
+    assert_eq!(
+        event_types(&f),
+        vec![EventType::PaymentSucceeded, EventType::PaymentFailed]
+    );
+    let seq = f.store.events()[0].payload["sequence"].as_i64();
+    assert_eq!(seq, Some(ok.version));
+}
+
+#[tokio::test]
+async fn cpm_pin_is_processing_then_settled_by_polling() {
+    let f = fixture();
+    *f.codepay.cpm.lock() = Cpm::Pin;
+    let p = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Cpm, 500, "c1"))
+        .await
+        .expect("ok");
+    assert_eq!(p.status, PaymentStatus::Processing);
+    f.clock.advance(2);
+    assert!(matches!(
+        f.engine.poll_payment(&p.id).await,
+        Ok(JobOutcome::RetryAt(_))
+    ));
+    f.codepay.set(&p.merchant_order_no, TransStatus::Succeeded);
+    assert_eq!(
+        f.engine.poll_payment(&p.id).await.ok(),
+        Some(JobOutcome::Done)
+    );
+    let after = f.store.payment(&p.id).await.ok().flatten().expect("stored");
+    assert_eq!(after.status, PaymentStatus::Succeeded);
+    assert_eq!(
+        event_types(&f),
+        vec![EventType::PaymentProcessing, EventType::PaymentSucceeded]
+    );
+}
+
+#[tokio::test]
+async fn cpm_that_never_settles_is_reversed_after_the_deadline() {
+    let f = fixture();
+    *f.codepay.cpm.lock() = Cpm::Pin;
+    let p = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Cpm, 500, "c1"))
+        .await
+        .expect("ok");
+    f.clock.advance(30);
+    assert!(matches!(
+        f.engine.poll_payment(&p.id).await,
+        Ok(JobOutcome::RetryAt(_))
+    ));
+    assert_eq!(f.codepay.revokes.load(Ordering::SeqCst), 0);
+    f.clock.advance(31);
+    assert_eq!(
+        f.engine.poll_payment(&p.id).await.ok(),
+        Some(JobOutcome::Done)
+    );
+    let after = f.store.payment(&p.id).await.ok().flatten().expect("stored");
+    assert_eq!(
+        after.status,
+        PaymentStatus::Canceled,
+        "a 1 after our revoke means canceled"
+    );
+    assert_eq!(after.failure_code.as_deref(), Some("reversed_unsettled"));
+    assert_eq!(f.codepay.revokes.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_lost_cpm_answer_is_settled_by_query_never_by_a_second_charge() {
+    let f = fixture();
+    *f.codepay.cpm.lock() = Cpm::ChargeButLoseAnswer;
+    let p = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Cpm, 500, "c1"))
+        .await
+        .expect("ok");
+    assert_eq!(p.status, PaymentStatus::Processing);
+    assert_eq!(
+        f.engine.poll_payment(&p.id).await.ok(),
+        Some(JobOutcome::Done)
+    );
+    let after = f.store.payment(&p.id).await.ok().flatten().expect("stored");
+    assert_eq!(after.status, PaymentStatus::Succeeded);
+    assert_eq!(f.codepay.submits.load(Ordering::SeqCst), 1);
+    assert_eq!(event_types(&f).last(), Some(&EventType::PaymentSucceeded));
+}
+
+#[tokio::test]
+async fn mpm_expiry_closes_unpaid_and_accepts_a_success_before_expiry() {
+    let f = fixture();
+    let unpaid = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 100, "m1"))
+        .await
+        .expect("ok");
+    let paid = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 100, "m2"))
+        .await
+        .expect("ok");
+    assert!(
+        matches!(
+            f.engine.expire_payment(&unpaid.id).await,
+            Ok(JobOutcome::RetryAt(_))
+        ),
+        "not yet due"
+    );
+    f.codepay
+        .set(&paid.merchant_order_no, TransStatus::Succeeded);
+    f.clock.advance(301);
+    assert_eq!(
+        f.engine.expire_payment(&unpaid.id).await.ok(),
+        Some(JobOutcome::Done)
+    );
+    assert_eq!(
+        f.engine.expire_payment(&paid.id).await.ok(),
+        Some(JobOutcome::Done)
+    );
+    let u = f.store.payment(&unpaid.id).await.ok().flatten().expect("u");
+    let s = f.store.payment(&paid.id).await.ok().flatten().expect("p");
+    assert_eq!(
+        (u.status, u.failure_code.as_deref()),
+        (PaymentStatus::Canceled, Some("expired"))
+    );
+    assert_eq!(s.status, PaymentStatus::Succeeded);
+    assert_eq!(f.codepay.revokes.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_success_after_a_local_close_is_refunded_automatically() {
+    let f = fixture();
+    let p = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 700, "m1"))
+        .await
+        .expect("ok");
+    f.clock.advance(301);
+    f.engine.expire_payment(&p.id).await.expect("expired");
+    // CodePay nevertheless reports the order paid (e.g. a wallet that settled late).
+    f.codepay.set(&p.merchant_order_no, TransStatus::Succeeded);
+    let n = InboundNotification {
+        merchant_order_no: p.merchant_order_no.clone(),
+        trans_type: 1,
+        order: FakeCodePay::order(TransStatus::Succeeded, p.amount),
+        verified: true,
+    };
+    f.engine.apply_notification(&n).await.expect("applied");
+    f.engine
+        .apply_notification(&n)
+        .await
+        .expect("duplicate is harmless");
+    let after = f.store.payment(&p.id).await.ok().flatten().expect("p");
+    assert_eq!(
+        after.status,
+        PaymentStatus::Canceled,
+        "a final state never changes"
+    );
+    let refunds = f.store.refunds_of(&p.id).await.expect("refunds");
+    assert_eq!(refunds.len(), 1, "refunded exactly once");
+    assert_eq!(
+        refunds[0].merchant_refund_id,
+        format!("late_success_{}", p.id)
+    );
+    assert_eq!(refunds[0].amount, p.amount);
+    assert_eq!(
+        f.engine.poll_refund(&refunds[0].id).await.ok(),
+        Some(JobOutcome::Done)
+    );
+    assert_eq!(
+        event_types(&f),
+        vec![EventType::PaymentCanceled, EventType::RefundSucceeded]
+    );
+}
+
+#[tokio::test]
+async fn partial_and_multiple_refunds_stop_at_the_captured_amount() {
+    let f = fixture();
+    let p = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Cpm, 1000, "c1"))
+        .await
+        .expect("ok");
+    let r = |amount, id: &str| NewRefund {
+        amount_minor: amount,
+        merchant_refund_id: id.into(),
+        reason: None,
+    };
+    let a = f
+        .engine
+        .create_refund(&f.merchant.id, &p.id, r(Some(300), "r1"))
+        .await
+        .expect("r1");
+    let b = f
+        .engine
+        .create_refund(&f.merchant.id, &p.id, r(Some(600), "r2"))
+        .await
+        .expect("r2");
+    let over = f
+        .engine
+        .create_refund(&f.merchant.id, &p.id, r(Some(101), "r3"))
+        .await;
+    assert!(matches!(
+        over,
+        Err(Error::Unprocessable {
+            code: "refund_exceeds_captured",
+            ..
+        })
+    ));
+    let dup = f
+        .engine
+        .create_refund(&f.merchant.id, &p.id, r(Some(1), "r1"))
+        .await;
+    assert!(matches!(
+        dup,
+        Err(Error::Conflict {
+            code: "merchant_refund_id_taken",
+            ..
+        })
+    ));
+    let rest = f
+        .engine
+        .create_refund(&f.merchant.id, &p.id, r(None, "r4"))
+        .await
+        .expect("rest");
+    assert_eq!(rest.amount.minor(), 100);
+    for id in [&a.id, &b.id, &rest.id] {
+        assert_eq!(f.engine.poll_refund(id).await.ok(), Some(JobOutcome::Done));
+    }
+    let after = f.store.payment(&p.id).await.ok().flatten().expect("p");
+    assert_eq!(after.amount_refunded, 1000);
+    let foreign = f
+        .engine
+        .create_refund(&MerchantId::generate(), &p.id, r(Some(1), "x"))
+        .await;
+    assert!(matches!(foreign, Err(Error::NotFound { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_refunds_never_exceed_the_capture() {
+    let f = fixture();
+    let p = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Cpm, 1000, "c1"))
+        .await
+        .expect("ok");
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let engine = f.engine.clone();
+        let (m, id) = (f.merchant.id.clone(), p.id.clone());
+        tasks.push(tokio::spawn(async move {
+            let req = NewRefund {
+                amount_minor: Some(300),
+                merchant_refund_id: format!("r{i}"),
+                reason: None,
+            };
+            engine.create_refund(&m, &id, req).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.expect("joined").is_ok() {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 3, "1000 fits three refunds of 300");
+    let total: i64 = f
+        .store
+        .refunds_of(&p.id)
+        .await
+        .expect("r")
+        .iter()
+        .filter(|r| r.status != RefundStatus::Failed)
+        .map(|r| r.amount.minor())
+        .sum();
+    assert_eq!(total, 900);
+}
+
+#[tokio::test]
+async fn cancel_closes_a_pending_payment_and_refuses_a_paid_one() {
+    let f = fixture();
+    let p = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 100, "m1"))
+        .await
+        .expect("ok");
+    let c = f
+        .engine
+        .cancel_payment(&f.merchant.id, &p.id)
+        .await
+        .expect("canceled");
+    assert_eq!(
+        (c.status, c.failure_code.as_deref()),
+        (PaymentStatus::Canceled, Some("canceled_by_merchant"))
+    );
+    let again = f
+        .engine
+        .cancel_payment(&f.merchant.id, &p.id)
+        .await
+        .expect("idempotent");
+    assert_eq!(again.version, c.version);
+    let q = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 100, "m2"))
+        .await
+        .expect("ok");
+    f.codepay.set(&q.merchant_order_no, TransStatus::Succeeded);
+    let refused = f.engine.cancel_payment(&f.merchant.id, &q.id).await;
+    assert!(matches!(
+        refused,
+        Err(Error::Conflict {
+            code: "payment_not_cancelable",
+            ..
+        })
+    ));
+    let settled = f.store.payment(&q.id).await.ok().flatten().expect("q");
+    assert_eq!(
+        settled.status,
+        PaymentStatus::Succeeded,
+        "the paid order was found, not reversed"
+    );
+}
+
+#[tokio::test]
+async fn an_unverified_or_mismatched_notification_is_only_a_trigger() {
+    let f = fixture();
+    let p = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 100, "m1"))
+        .await
+        .expect("ok");
+    let forged = InboundNotification {
+        merchant_order_no: p.merchant_order_no.clone(),
+        trans_type: 1,
+        order: FakeCodePay::order(TransStatus::Succeeded, p.amount),
+        verified: false,
+    };
+    f.engine.apply_notification(&forged).await.expect("handled");
+    let still = f.store.payment(&p.id).await.ok().flatten().expect("p");
+    assert_eq!(
+        still.status,
+        PaymentStatus::Pending,
+        "CodePay's query says unpaid"
+    );
+    let wrong_amount = InboundNotification {
+        verified: true,
+        order: FakeCodePay::order(TransStatus::Succeeded, Money::new(1, usd()).expect("m")),
+        ..forged.clone()
+    };
+    f.engine
+        .apply_notification(&wrong_amount)
+        .await
+        .expect("handled");
+    let still = f.store.payment(&p.id).await.ok().flatten().expect("p");
+    assert_eq!(still.status, PaymentStatus::Pending);
+    assert!(f.store.events().is_empty());
+}
