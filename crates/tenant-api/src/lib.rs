@@ -1,16 +1,34 @@
 //! payfac's tenant API: auth, routes, thin handlers, OpenAPI, the hosted pay page, and the one
 //! place that holds the payment logic ([`payments`]).
+//!
+//! The server builds an [`AppState`] and mounts it:
+//! ```ignore
+//! App::new()
+//!     .wrap(actix_web::middleware::from_fn(tenant_api::request_id::middleware))
+//!     .configure(|cfg| tenant_api::configure(cfg, state.clone()))
+//! ```
 
 pub mod accounts;
 pub mod auth;
 pub mod error;
+pub mod idempotency;
 pub mod json;
 pub mod payments;
+pub mod qr;
 pub mod request_id;
+pub mod routes;
 
 pub use error::{Error, Result};
+pub use routes::configure;
 
 use std::sync::Arc;
+
+/// In sandbox mode: registers a fresh CodePay merchant number with the simulator.
+#[async_trait::async_trait]
+pub trait SandboxRegistrar: Send + Sync + 'static {
+    /// A new sandbox `merchant_no` for a merchant called `name`.
+    async fn register_merchant(&self, name: &str) -> Result<String>;
+}
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -18,8 +36,14 @@ pub struct AppState {
     pub engine: payments::Engine,
     /// Merchants and keys.
     pub accounts: Arc<dyn accounts::AccountStore>,
+    /// Idempotency records.
+    pub idempotency: Arc<dyn idempotency::IdempotencyStore>,
     /// Token signing.
     pub tokens: Arc<auth::jwt::TokenIssuer>,
     /// Per-key limits.
     pub rate_limiter: Arc<dyn auth::rate_limit::RateLimiter>,
+    /// CodePay notification parsing/verification and recording (none: callbacks get 503).
+    pub notifications: Option<Arc<dyn routes::public::NotificationIntake>>,
+    /// Sandbox merchant registration (none outside sandbox mode).
+    pub sandbox: Option<Arc<dyn SandboxRegistrar>>,
 }

@@ -1,0 +1,221 @@
+//! `Idempotency-Key` on every create (design §5). The serialisation point is a durable row
+//! claim (INSERT … in_flight, UNIQUE(scope, key)) in the store, not a Redis lock: of fifty
+//! concurrent identical requests exactly one claims the key and reaches CodePay, the others get
+//! 409 while it runs and the stored response afterwards.
+
+use crate::error::{Error, Result};
+use crate::request_id::RequestId;
+use actix_web::http::StatusCode;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::future::Future;
+
+/// How long a stored response is replayed.
+pub const RETENTION: chrono::Duration = chrono::Duration::hours(24);
+/// After this long an in-flight claim is considered abandoned (its process died).
+pub const LEASE: chrono::Duration = chrono::Duration::minutes(2);
+
+/// A response kept for replay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: String,
+}
+
+/// The result of claiming a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This request owns the key now: run it, then `complete`.
+    Proceed,
+    /// Done before with the same body: replay.
+    Replay(StoredResponse),
+    /// Another request with this key is running.
+    InFlight,
+    /// The key was used with another request.
+    Mismatch,
+}
+
+/// Durable idempotency records.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync + 'static {
+    /// Atomically claims `(scope, key)` for a request with `fingerprint` (see [`Claim`]); an
+    /// expired record or an in-flight claim older than [`LEASE`] is taken over.
+    async fn claim(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Claim>;
+    /// Stores the response of a claimed key.
+    async fn complete(&self, scope: &str, key: &str, response: &StoredResponse) -> Result<()>;
+    /// Drops a claim whose request did nothing (so a retry may run).
+    async fn release(&self, scope: &str, key: &str) -> Result<()>;
+}
+
+#[derive(Clone)]
+struct Record {
+    fingerprint: String,
+    created_at: DateTime<Utc>,
+    response: Option<StoredResponse>,
+}
+
+/// In-process records, for tests and single-node development.
+#[derive(Default)]
+pub struct MemoryIdempotencyStore {
+    records: Mutex<HashMap<(String, String), Record>>,
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryIdempotencyStore {
+    async fn claim(&self, scope: &str, key: &str, fp: &str, now: DateTime<Utc>) -> Result<Claim> {
+        let mut records = self.records.lock();
+        let k = (scope.to_owned(), key.to_owned());
+        if let Some(r) = records.get(&k) {
+            let expired = r.created_at + RETENTION < now;
+            let abandoned = r.response.is_none() && r.created_at + LEASE < now;
+            if !expired && !abandoned {
+                return Ok(if r.fingerprint != fp {
+                    Claim::Mismatch
+                } else if let Some(resp) = &r.response {
+                    Claim::Replay(resp.clone())
+                } else {
+                    Claim::InFlight
+                });
+            }
+        }
+        records.insert(
+            k,
+            Record {
+                fingerprint: fp.to_owned(),
+                created_at: now,
+                response: None,
+            },
+        );
+        Ok(Claim::Proceed)
+    }
+
+    async fn complete(&self, scope: &str, key: &str, response: &StoredResponse) -> Result<()> {
+        if let Some(r) = self
+            .records
+            .lock()
+            .get_mut(&(scope.to_owned(), key.to_owned()))
+        {
+            r.response = Some(response.clone());
+        }
+        Ok(())
+    }
+
+    async fn release(&self, scope: &str, key: &str) -> Result<()> {
+        self.records
+            .lock()
+            .remove(&(scope.to_owned(), key.to_owned()));
+        Ok(())
+    }
+}
+
+/// SHA-256 over method, path and body bytes.
+pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update(b"\n");
+    h.update(path.as_bytes());
+    h.update(b"\n");
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
+/// Runs `op` at most once per `(scope, Idempotency-Key)`; without the header it just runs.
+/// Business outcomes (2xx, 4xx, 502) are stored and replayed; a 503 or a lost race releases
+/// the key, because nothing was done and a retry must be able to run.
+pub async fn run<F, Fut>(
+    store: &dyn IdempotencyStore,
+    req: &HttpRequest,
+    scope: &str,
+    body: &[u8],
+    op: F,
+) -> Result<HttpResponse>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(StatusCode, serde_json::Value)>>,
+{
+    let Some(key) = req.headers().get("idempotency-key") else {
+        let (status, value) = op().await?;
+        return Ok(HttpResponse::build(status).json(value));
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()))
+        .ok_or_else(|| {
+            Error::invalid(
+                "idempotency_key_invalid",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                None,
+            )
+        })?
+        .to_owned();
+    let fp = fingerprint(req.method().as_str(), req.path(), body);
+    match store.claim(scope, &key, &fp, Utc::now()).await? {
+        Claim::Proceed => {}
+        Claim::Replay(stored) => return Ok(replay(req, stored)),
+        Claim::InFlight => {
+            return Err(Error::conflict(
+                "idempotency_key_in_flight",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            ));
+        }
+        Claim::Mismatch => {
+            return Err(Error::unprocessable(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request",
+                None,
+            ));
+        }
+    }
+    let (status, value) = match op().await {
+        Ok(ok) => ok,
+        Err(e @ (Error::Unavailable(_) | Error::VersionConflict)) => {
+            store.release(scope, &key).await?;
+            return Err(e);
+        }
+        Err(e) => {
+            use actix_web::ResponseError;
+            let body = serde_json::to_value(e.body()).unwrap_or_default();
+            (e.status_code(), body)
+        }
+    };
+    let stored = StoredResponse {
+        status: status.as_u16(),
+        body: value.to_string(),
+    };
+    store.complete(scope, &key, &stored).await?;
+    Ok(respond(req, status, &value))
+}
+
+fn respond(req: &HttpRequest, status: StatusCode, value: &serde_json::Value) -> HttpResponse {
+    let mut value = value.clone();
+    if let Some(err) = value.get_mut("error").and_then(|e| e.as_object_mut())
+        && let Some(id) = req.extensions().get::<RequestId>()
+    {
+        err.insert("request_id".into(), id.0.clone().into());
+    }
+    HttpResponse::build(status).json(value)
+}
+
+fn replay(req: &HttpRequest, stored: StoredResponse) -> HttpResponse {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let value: serde_json::Value = serde_json::from_str(&stored.body).unwrap_or_default();
+    let mut resp = respond(req, status, &value);
+    resp.headers_mut().insert(
+        actix_web::http::header::HeaderName::from_static("idempotent-replayed"),
+        actix_web::http::header::HeaderValue::from_static("true"),
+    );
+    resp
+}

@@ -1,0 +1,494 @@
+//! Operator routes: merchants and their API keys.
+
+use super::payments::List;
+use crate::AppState;
+use crate::accounts::{ApiKeyRecord, MerchantRecord, MerchantStatus};
+use crate::auth::{Principal, jwt::ALL_SCOPES, keys};
+use crate::error::{Error, Result};
+use crate::{idempotency, json};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use domain::{ApiKeyId, Currency, MerchantId, Wallet};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// CodePay identifiers of a merchant.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodepayIds {
+    /// CodePay `merchant_no` (sandbox: assigned when omitted).
+    pub merchant_no: Option<String>,
+    /// CodePay `store_no`.
+    pub store_no: Option<String>,
+}
+
+/// `POST /v1/merchants` and `PATCH /v1/merchants/{id}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantRequest {
+    /// Display name.
+    pub name: Option<String>,
+    /// CodePay ids.
+    pub codepay: Option<CodepayIds>,
+    /// ISO 4217.
+    pub default_currency: Option<String>,
+    /// Wallet names; empty means all.
+    pub allowed_wallets: Option<Vec<String>>,
+    /// Per-payment limit in minor units.
+    pub max_amount: Option<i64>,
+    /// Contact e-mail.
+    pub contact_email: Option<String>,
+}
+
+/// A merchant as operators see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MerchantObject {
+    /// `mer_…`.
+    pub id: String,
+    /// Always `merchant`.
+    pub object: &'static str,
+    /// Display name.
+    pub name: String,
+    /// `active`, `suspended`, `closed`.
+    pub status: String,
+    /// CodePay ids.
+    pub codepay: CodepayIds,
+    /// ISO 4217.
+    pub default_currency: String,
+    /// Wallet names.
+    pub allowed_wallets: Vec<String>,
+    /// Per-payment limit.
+    pub max_amount: Option<i64>,
+    /// Contact.
+    pub contact_email: Option<String>,
+    /// Creation.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&MerchantRecord> for MerchantObject {
+    fn from(m: &MerchantRecord) -> Self {
+        Self {
+            id: m.id.to_string(),
+            object: "merchant",
+            name: m.name.clone(),
+            status: m.status.as_str().to_owned(),
+            codepay: CodepayIds {
+                merchant_no: Some(m.merchant_no.clone()),
+                store_no: m.store_no.clone(),
+            },
+            default_currency: m.default_currency.code().to_owned(),
+            allowed_wallets: m
+                .allowed_wallets
+                .iter()
+                .map(|w| w.name().to_owned())
+                .collect(),
+            max_amount: m.max_amount_minor,
+            contact_email: m.contact_email.clone(),
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// `POST /v1/merchants/{id}/api-keys` body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyRequest {
+    /// Free label.
+    pub label: Option<String>,
+    /// Scopes (default: all).
+    pub scopes: Option<Vec<String>>,
+}
+
+/// An API key; `secret` appears only in the create response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyObject {
+    /// `key_…`.
+    pub id: String,
+    /// Always `api_key`.
+    pub object: &'static str,
+    /// The secret (create response only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// The first characters, for recognition.
+    pub prefix: String,
+    /// Label.
+    pub label: Option<String>,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Creation.
+    pub created_at: DateTime<Utc>,
+    /// Revocation time.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+fn key_object(k: &ApiKeyRecord, secret: Option<String>) -> ApiKeyObject {
+    ApiKeyObject {
+        id: k.id.to_string(),
+        object: "api_key",
+        secret,
+        prefix: k.prefix.clone(),
+        label: k.label.clone(),
+        scopes: k.scopes.clone(),
+        created_at: k.created_at,
+        revoked_at: k.revoked_at,
+    }
+}
+
+fn parse_wallets(names: &[String]) -> Result<Vec<Wallet>> {
+    names
+        .iter()
+        .map(|n| {
+            Wallet::from_name(n).map_err(|_| {
+                Error::invalid(
+                    "wallet_unsupported",
+                    format!("unknown wallet `{n}`"),
+                    Some("allowed_wallets"),
+                )
+            })
+        })
+        .collect()
+}
+
+fn apply(m: &mut MerchantRecord, b: MerchantRequest) -> Result<()> {
+    if let Some(name) = b.name {
+        if name.trim().is_empty() || name.len() > 200 {
+            return Err(Error::invalid(
+                "parameter_invalid",
+                "name must be 1 to 200 characters",
+                Some("name"),
+            ));
+        }
+        m.name = name;
+    }
+    if let Some(c) = b.default_currency {
+        m.default_currency = Currency::from_code(&c).map_err(|_| {
+            Error::invalid(
+                "currency_unsupported",
+                "unknown currency",
+                Some("default_currency"),
+            )
+        })?;
+    }
+    if let Some(w) = b.allowed_wallets {
+        m.allowed_wallets = parse_wallets(&w)?;
+    }
+    if let Some(max) = b.max_amount {
+        if max <= 0 {
+            return Err(Error::invalid(
+                "amount_invalid",
+                "max_amount must be positive",
+                Some("max_amount"),
+            ));
+        }
+        m.max_amount_minor = Some(max);
+    }
+    if let Some(e) = b.contact_email {
+        m.contact_email = Some(e);
+    }
+    if let Some(c) = b.codepay {
+        if let Some(no) = c.merchant_no {
+            check_merchant_no(&no)?;
+            m.merchant_no = no;
+        }
+        if c.store_no.is_some() {
+            m.store_no = c.store_no;
+        }
+    }
+    Ok(())
+}
+
+fn check_merchant_no(no: &str) -> Result<()> {
+    if no.is_empty()
+        || no.len() > 32
+        || !no
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            "codepay.merchant_no must be 1 to 32 letters, digits, `_` or `-`",
+            Some("codepay.merchant_no"),
+        ));
+    }
+    Ok(())
+}
+
+async fn load(state: &AppState, id: &str) -> Result<MerchantRecord> {
+    let mid = MerchantId::parse(id).map_err(|_| Error::not_found("merchant", id))?;
+    state
+        .accounts
+        .merchant(&mid)
+        .await?
+        .ok_or_else(|| Error::not_found("merchant", id))
+}
+
+/// Onboard a merchant.
+#[utoipa::path(post, path = "/v1/merchants", tag = "operator", request_body = MerchantRequest,
+    responses((status = 201, body = MerchantObject), (status = "4XX", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn create_merchant(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    principal.operator()?;
+    let b = json::parse::<MerchantRequest>(&body)?;
+    if b.name.is_none() {
+        return Err(Error::invalid(
+            "parameter_missing",
+            "missing field `name`",
+            Some("name"),
+        ));
+    }
+    let scope = format!("operator:{}", principal.key_id());
+    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
+        let given = b.codepay.as_ref().and_then(|c| c.merchant_no.clone());
+        let merchant_no = match (given, &state.sandbox) {
+            (Some(no), _) => no,
+            (None, Some(sandbox)) => {
+                sandbox
+                    .register_merchant(b.name.as_deref().unwrap_or("merchant"))
+                    .await?
+            }
+            (None, None) => {
+                return Err(Error::invalid(
+                    "parameter_missing",
+                    "codepay.merchant_no is required outside sandbox mode",
+                    Some("codepay.merchant_no"),
+                ));
+            }
+        };
+        let now = Utc::now();
+        let mut m = MerchantRecord {
+            id: MerchantId::generate(),
+            name: String::new(),
+            status: MerchantStatus::Active,
+            merchant_no,
+            store_no: None,
+            default_currency: Currency::from_code("USD")?,
+            allowed_wallets: vec![],
+            max_amount_minor: None,
+            contact_email: None,
+            created_at: now,
+            updated_at: now,
+        };
+        check_merchant_no(&m.merchant_no)?;
+        apply(&mut m, b)?;
+        state.accounts.insert_merchant(&m).await?;
+        Ok((
+            StatusCode::CREATED,
+            serde_json::to_value(MerchantObject::from(&m)).unwrap_or_default(),
+        ))
+    })
+    .await
+}
+
+/// Cursor of `GET /v1/merchants`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantListQuery {
+    /// 1 … 100.
+    pub limit: Option<usize>,
+    /// A merchant id from the previous page.
+    pub starting_after: Option<String>,
+}
+
+/// List merchants, newest first.
+#[utoipa::path(get, path = "/v1/merchants", tag = "operator", params(MerchantListQuery),
+    responses((status = 200, body = List<MerchantObject>)), security(("bearer" = [])))]
+pub async fn list_merchants(
+    state: web::Data<AppState>,
+    principal: Principal,
+    q: web::Query<MerchantListQuery>,
+) -> Result<HttpResponse> {
+    principal.operator()?;
+    let limit = q.limit.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            "limit must be between 1 and 100",
+            Some("limit"),
+        ));
+    }
+    let after = q
+        .starting_after
+        .as_deref()
+        .map(MerchantId::parse)
+        .transpose()
+        .map_err(|_| {
+            Error::invalid(
+                "parameter_invalid",
+                "starting_after must be a merchant id",
+                Some("starting_after"),
+            )
+        })?;
+    let mut rows = state
+        .accounts
+        .list_merchants(after.as_ref(), limit + 1)
+        .await?;
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    Ok(HttpResponse::Ok().json(List {
+        object: "list",
+        data: rows.iter().map(MerchantObject::from).collect(),
+        has_more,
+    }))
+}
+
+/// Read a merchant.
+#[utoipa::path(get, path = "/v1/merchants/{id}", tag = "operator", responses((status = 200, body = MerchantObject)), security(("bearer" = [])))]
+pub async fn get_merchant(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    principal.operator()?;
+    Ok(HttpResponse::Ok().json(MerchantObject::from(&load(&state, &path).await?)))
+}
+
+/// Update a merchant.
+#[utoipa::path(patch, path = "/v1/merchants/{id}", tag = "operator", request_body = MerchantRequest, responses((status = 200, body = MerchantObject)), security(("bearer" = [])))]
+pub async fn update_merchant(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    principal.operator()?;
+    let b = json::parse::<MerchantRequest>(&body)?;
+    let mut m = load(&state, &path).await?;
+    apply(&mut m, b)?;
+    m.updated_at = Utc::now();
+    state.accounts.update_merchant(&m).await?;
+    Ok(HttpResponse::Ok().json(MerchantObject::from(&m)))
+}
+
+async fn set_status(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    status: MerchantStatus,
+) -> Result<HttpResponse> {
+    principal.operator()?;
+    let mut m = load(state, id).await?;
+    m.status = status;
+    m.updated_at = Utc::now();
+    state.accounts.update_merchant(&m).await?;
+    Ok(HttpResponse::Ok().json(MerchantObject::from(&m)))
+}
+
+/// Suspend a merchant (no new payments).
+#[utoipa::path(post, path = "/v1/merchants/{id}/suspend", tag = "operator", responses((status = 200, body = MerchantObject)), security(("bearer" = [])))]
+pub async fn suspend_merchant(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    set_status(&state, &principal, &path, MerchantStatus::Suspended).await
+}
+
+/// Re-activate a merchant.
+#[utoipa::path(post, path = "/v1/merchants/{id}/activate", tag = "operator", responses((status = 200, body = MerchantObject)), security(("bearer" = [])))]
+pub async fn activate_merchant(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    set_status(&state, &principal, &path, MerchantStatus::Active).await
+}
+
+/// Issue a merchant API key (the secret is shown once).
+#[utoipa::path(post, path = "/v1/merchants/{id}/api-keys", tag = "operator", request_body = ApiKeyRequest, responses((status = 201, body = ApiKeyObject)), security(("bearer" = [])))]
+pub async fn create_api_key(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    principal.operator()?;
+    let m = load(&state, &path).await?;
+    let b: ApiKeyRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ApiKeyRequest::default()
+    } else {
+        json::parse(&body)?
+    };
+    let scopes = match b.scopes {
+        None => ALL_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        Some(s) => {
+            if let Some(bad) = s.iter().find(|x| !ALL_SCOPES.contains(&x.as_str())) {
+                return Err(Error::invalid(
+                    "parameter_invalid",
+                    format!("unknown scope `{bad}`"),
+                    Some("scopes"),
+                ));
+            }
+            s
+        }
+    };
+    let scope = format!("operator:{}", principal.key_id());
+    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
+        let secret = keys::generate_secret(keys::MERCHANT_PREFIX);
+        let k = ApiKeyRecord {
+            id: ApiKeyId::generate(),
+            merchant_id: Some(m.id.clone()),
+            secret_hash: keys::hash_secret(&secret),
+            prefix: keys::display_prefix(&secret),
+            label: b.label,
+            scopes,
+            created_at: Utc::now(),
+            revoked_at: None,
+            expires_at: None,
+        };
+        state.accounts.insert_api_key(&k).await?;
+        Ok((
+            StatusCode::CREATED,
+            serde_json::to_value(key_object(&k, Some(secret))).unwrap_or_default(),
+        ))
+    })
+    .await
+}
+
+/// List a merchant's keys (never their secrets).
+#[utoipa::path(get, path = "/v1/merchants/{id}/api-keys", tag = "operator", responses((status = 200, body = List<ApiKeyObject>)), security(("bearer" = [])))]
+pub async fn list_api_keys(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    principal.operator()?;
+    let m = load(&state, &path).await?;
+    let keys = state.accounts.api_keys_of(&m.id).await?;
+    Ok(HttpResponse::Ok().json(List {
+        object: "list",
+        data: keys.iter().map(|k| key_object(k, None)).collect(),
+        has_more: false,
+    }))
+}
+
+/// Revoke a key (effective on its next request, tokens it minted included).
+#[utoipa::path(delete, path = "/v1/merchants/{id}/api-keys/{key_id}", tag = "operator", responses((status = 200, body = ApiKeyObject)), security(("bearer" = [])))]
+pub async fn revoke_api_key(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    principal.operator()?;
+    let (mid, kid) = path.into_inner();
+    let m = load(&state, &mid).await?;
+    let key_id = ApiKeyId::parse(&kid).map_err(|_| Error::not_found("api key", kid.as_str()))?;
+    if !state
+        .accounts
+        .revoke_api_key(&m.id, &key_id, Utc::now())
+        .await?
+    {
+        return Err(Error::not_found("api key", kid));
+    }
+    let k = state
+        .accounts
+        .api_key(&key_id)
+        .await?
+        .ok_or_else(|| Error::not_found("api key", key_id.as_str()))?;
+    Ok(HttpResponse::Ok().json(key_object(&k, None)))
+}

@@ -1,0 +1,420 @@
+//! `/v1/payments…` and `/v1/refunds/{id}`: thin handlers that parse, authorise, call the engine
+//! and render.
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::payments::create::NewPayment;
+use crate::payments::objects::{PaymentObject, RefundObject};
+use crate::payments::ports::PaymentFilter;
+use crate::payments::refunds::NewRefund;
+use crate::{idempotency, json};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::{Currency, PaymentId, PaymentMode, PaymentStatus, RefundId, Secret, Wallet};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+
+/// Longest `?wait=` a POS may block on create.
+const MAX_WAIT_SECS: u64 = 60;
+
+/// `POST /v1/payments` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePaymentRequest {
+    /// `mpm` or `cpm`.
+    pub mode: String,
+    /// Positive integer, minor units of `currency`.
+    pub amount: i64,
+    /// ISO 4217; defaults to the merchant's currency.
+    pub currency: Option<String>,
+    /// Your unique reference.
+    pub merchant_order_id: String,
+    /// `alipay`, `alipay_plus`, `wechat_pay`, `unionpay`, …
+    pub wallet: String,
+    /// Shown to the customer.
+    pub description: Option<String>,
+    /// CPM: the customer's wallet code.
+    pub auth_code: Option<String>,
+    /// MPM: seconds until the QR expires (30 … 86400).
+    pub expires_in: Option<i64>,
+    /// Your key/value data (≤ 50 keys).
+    #[schema(value_type = Object)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Query of `POST /v1/payments`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQuery {
+    /// Block up to N seconds (≤ 60) for a final state.
+    pub wait: Option<u64>,
+}
+
+/// Query of `GET /v1/payments`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Exact reference.
+    pub merchant_order_id: Option<String>,
+    /// Exact status.
+    pub status: Option<String>,
+    /// Created at or after (RFC 3339).
+    pub created_gte: Option<chrono::DateTime<chrono::Utc>>,
+    /// Created before (RFC 3339).
+    pub created_lt: Option<chrono::DateTime<chrono::Utc>>,
+    /// 1 … 100 (default 10).
+    pub limit: Option<usize>,
+    /// Cursor: a payment id from the previous page.
+    pub starting_after: Option<String>,
+}
+
+/// A page of objects.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct List<T> {
+    /// Always `list`.
+    pub object: &'static str,
+    /// The page, newest first.
+    pub data: Vec<T>,
+    /// More after the last one.
+    pub has_more: bool,
+}
+
+/// `POST /v1/payments/{id}/refunds` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRefundRequest {
+    /// Minor units; omitted means everything still refundable.
+    pub amount: Option<i64>,
+    /// Your unique reference.
+    pub merchant_refund_id: String,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+fn parse_payment_id(id: &str) -> Result<PaymentId> {
+    // A malformed id is "no such payment", like a foreign one.
+    PaymentId::parse(id).map_err(|_| Error::not_found("payment", id))
+}
+
+fn to_new_payment(body: CreatePaymentRequest) -> Result<NewPayment> {
+    let mode = body.mode.parse::<PaymentMode>().map_err(|_| {
+        Error::invalid(
+            "parameter_invalid",
+            "mode must be `mpm` or `cpm`",
+            Some("mode"),
+        )
+    })?;
+    let currency = body
+        .currency
+        .as_deref()
+        .map(Currency::from_code)
+        .transpose()
+        .map_err(|_| {
+            Error::invalid(
+                "currency_unsupported",
+                "currency must be an ISO 4217 code such as USD",
+                Some("currency"),
+            )
+        })?;
+    let wallet = Wallet::from_name(&body.wallet).map_err(|_| {
+        let known: Vec<_> = Wallet::all().map(|w| w.name()).collect();
+        Error::invalid(
+            "wallet_unsupported",
+            format!("unknown wallet; use one of {}", known.join(", ")),
+            Some("wallet"),
+        )
+    })?;
+    let metadata = body.metadata.unwrap_or_default();
+    if metadata.len() > 50
+        || serde_json::to_string(&metadata)
+            .map(|s| s.len())
+            .unwrap_or(0)
+            > 8192
+    {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            "metadata is limited to 50 keys and 8 KB",
+            Some("metadata"),
+        ));
+    }
+    if body.description.as_ref().is_some_and(|d| d.len() > 256) {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            "description is limited to 256 bytes",
+            Some("description"),
+        ));
+    }
+    if mode == PaymentMode::Mpm && body.auth_code.is_some() {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            "auth_code is only for cpm payments",
+            Some("auth_code"),
+        ));
+    }
+    Ok(NewPayment {
+        mode,
+        amount_minor: body.amount,
+        currency,
+        merchant_order_id: body.merchant_order_id,
+        wallet,
+        description: body.description,
+        auth_code: body.auth_code.map(Secret::new),
+        expires_in: body.expires_in,
+        metadata: serde_json::Value::Object(metadata),
+    })
+}
+
+/// Create a payment (MPM or CPM).
+#[utoipa::path(post, path = "/v1/payments", tag = "payments", request_body = CreatePaymentRequest,
+    params(CreateQuery, ("Idempotency-Key" = Option<String>, Header, description = "replay protection")),
+    responses((status = 201, body = PaymentObject), (status = "4XX", body = crate::error::ErrorBody),
+        (status = 502, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn create_payment(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    query: web::Query<CreateQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let merchant_id = principal.merchant("payments:write")?.clone();
+    let parsed = to_new_payment(json::parse::<CreatePaymentRequest>(&body)?)?;
+    let wait = query.wait.unwrap_or(0).min(MAX_WAIT_SECS);
+    let scope = merchant_id.to_string();
+    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
+        let merchant = state
+            .accounts
+            .merchant(&merchant_id)
+            .await?
+            .ok_or_else(|| Error::not_found("merchant", merchant_id.as_str()))?;
+        let mut payment = state
+            .engine
+            .create_payment(&merchant.profile(), parsed)
+            .await?;
+        if wait > 0 && !payment.status.is_final() {
+            payment = wait_final(&state, payment, Duration::from_secs(wait)).await?;
+        }
+        let object =
+            serde_json::to_value(state.engine.payment_object(&payment)).unwrap_or_default();
+        Ok((StatusCode::CREATED, object))
+    })
+    .await
+}
+
+async fn wait_final(
+    state: &AppState,
+    mut payment: crate::payments::model::Payment,
+    max: Duration,
+) -> Result<crate::payments::model::Payment> {
+    let deadline = tokio::time::Instant::now() + max;
+    while !payment.status.is_final() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some(p) = state.engine.store().payment(&payment.id).await? {
+            payment = p;
+        }
+    }
+    Ok(payment)
+}
+
+/// Read a payment.
+#[utoipa::path(get, path = "/v1/payments/{id}", tag = "payments",
+    responses((status = 200, body = PaymentObject), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn get_payment(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let merchant = principal.merchant("payments:read")?;
+    let p = state
+        .engine
+        .payment_for(merchant, &parse_payment_id(&path)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(state.engine.payment_object(&p)))
+}
+
+/// List payments, newest first.
+#[utoipa::path(get, path = "/v1/payments", tag = "payments", params(ListQuery),
+    responses((status = 200, body = List<PaymentObject>)), security(("bearer" = [])))]
+pub async fn list_payments(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse> {
+    let merchant = principal.merchant("payments:read")?;
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            "limit must be between 1 and 100",
+            Some("limit"),
+        ));
+    }
+    let filter = PaymentFilter {
+        merchant_order_id: q.merchant_order_id,
+        status: q
+            .status
+            .as_deref()
+            .map(str::parse::<PaymentStatus>)
+            .transpose()
+            .map_err(|_| Error::invalid("parameter_invalid", "unknown status", Some("status")))?,
+        created_gte: q.created_gte,
+        created_lt: q.created_lt,
+        starting_after: q
+            .starting_after
+            .as_deref()
+            .map(PaymentId::parse)
+            .transpose()
+            .map_err(|_| {
+                Error::invalid(
+                    "parameter_invalid",
+                    "starting_after must be a payment id",
+                    Some("starting_after"),
+                )
+            })?,
+    };
+    let mut rows = state
+        .engine
+        .store()
+        .list_payments(merchant, &filter, limit + 1)
+        .await?;
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    let data = rows
+        .iter()
+        .map(|p| state.engine.payment_object(p))
+        .collect();
+    Ok(HttpResponse::Ok().json(List {
+        object: "list",
+        data,
+        has_more,
+    }))
+}
+
+/// Cancel a payment that is not final yet.
+#[utoipa::path(post, path = "/v1/payments/{id}/cancel", tag = "payments",
+    responses((status = 200, body = PaymentObject), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn cancel_payment(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let merchant = principal.merchant("payments:write")?;
+    let p = state
+        .engine
+        .cancel_payment(merchant, &parse_payment_id(&path)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(state.engine.payment_object(&p)))
+}
+
+/// Refund a succeeded payment, in full or in part.
+#[utoipa::path(post, path = "/v1/payments/{id}/refunds", tag = "refunds", request_body = CreateRefundRequest,
+    responses((status = 201, body = RefundObject), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn create_refund(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let merchant = principal.merchant("refunds:write")?.clone();
+    let payment_id = parse_payment_id(&path)?;
+    let b = json::parse::<CreateRefundRequest>(&body)?;
+    let new = NewRefund {
+        amount_minor: b.amount,
+        merchant_refund_id: b.merchant_refund_id,
+        reason: b.reason,
+    };
+    let scope = merchant.to_string();
+    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
+        let r = state
+            .engine
+            .create_refund(&merchant, &payment_id, new)
+            .await?;
+        Ok((
+            StatusCode::CREATED,
+            serde_json::to_value(RefundObject::from_refund(&r)).unwrap_or_default(),
+        ))
+    })
+    .await
+}
+
+/// A payment's refunds.
+#[utoipa::path(get, path = "/v1/payments/{id}/refunds", tag = "refunds",
+    responses((status = 200, body = List<RefundObject>)), security(("bearer" = [])))]
+pub async fn list_refunds(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let merchant = principal.merchant("refunds:read")?;
+    let p = state
+        .engine
+        .payment_for(merchant, &parse_payment_id(&path)?)
+        .await?;
+    let mut refunds = state.engine.store().refunds_of(&p.id).await?;
+    refunds.reverse();
+    let data = refunds.iter().map(RefundObject::from_refund).collect();
+    Ok(HttpResponse::Ok().json(List {
+        object: "list",
+        data,
+        has_more: false,
+    }))
+}
+
+/// Read a refund.
+#[utoipa::path(get, path = "/v1/refunds/{id}", tag = "refunds",
+    responses((status = 200, body = RefundObject), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn get_refund(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let merchant = principal.merchant("refunds:read")?;
+    let id = RefundId::parse(&path).map_err(|_| Error::not_found("refund", path.as_str()))?;
+    let r = state.engine.refund_for(merchant, &id).await?;
+    Ok(HttpResponse::Ok().json(RefundObject::from_refund(&r)))
+}
+
+/// The payment's QR code as SVG.
+#[utoipa::path(get, path = "/v1/payments/{id}/qr.svg", tag = "payments",
+    responses((status = 200, content_type = "image/svg+xml")), security(("bearer" = [])))]
+pub async fn qr_svg(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let merchant = principal.merchant("payments:read")?;
+    let p = state
+        .engine
+        .payment_for(merchant, &parse_payment_id(&path)?)
+        .await?;
+    let content = p
+        .qr_code
+        .ok_or_else(|| Error::not_found("qr code", path.as_str()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .body(crate::qr::svg(&content)?))
+}
+
+/// The payment's QR code as PNG.
+#[utoipa::path(get, path = "/v1/payments/{id}/qr.png", tag = "payments",
+    responses((status = 200, content_type = "image/png")), security(("bearer" = [])))]
+pub async fn qr_png(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let merchant = principal.merchant("payments:read")?;
+    let p = state
+        .engine
+        .payment_for(merchant, &parse_payment_id(&path)?)
+        .await?;
+    let content = p
+        .qr_code
+        .ok_or_else(|| Error::not_found("qr code", path.as_str()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/png")
+        .body(crate::qr::png(&content)?))
+}

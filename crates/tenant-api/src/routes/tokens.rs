@@ -1,0 +1,104 @@
+//! `POST /v1/tokens`: a merchant key mints a short-lived token with a subset of its scopes.
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::auth::jwt::Claims;
+use crate::error::{Error, Result};
+use crate::json;
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Longest token life, seconds.
+const MAX_TTL: i64 = 3600;
+/// Default token life, seconds.
+const DEFAULT_TTL: i64 = 900;
+
+/// `POST /v1/tokens` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// Scopes wanted, each held by the calling key.
+    pub scopes: Vec<String>,
+    /// Lifetime in seconds (60 … 3600, default 900).
+    pub expires_in: Option<i64>,
+}
+
+/// A minted token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenObject {
+    /// Always `token`.
+    pub object: &'static str,
+    /// The bearer token.
+    pub token: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Expiry (unix seconds).
+    pub expires_at: i64,
+}
+
+/// Mint a scoped token (needs the merchant's secret key, not another token).
+#[utoipa::path(post, path = "/v1/tokens", tag = "auth", request_body = TokenRequest,
+    responses((status = 201, body = TokenObject), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn create_token(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let Principal::Merchant {
+        id,
+        key_id,
+        scopes,
+        via_token,
+    } = &principal
+    else {
+        return Err(Error::Forbidden {
+            code: "merchant_key_required",
+            message: "tokens are minted with a merchant secret key".to_owned(),
+        });
+    };
+    if *via_token {
+        return Err(Error::Forbidden {
+            code: "secret_key_required",
+            message: "a token cannot mint tokens".to_owned(),
+        });
+    }
+    let b = json::parse::<TokenRequest>(&body)?;
+    if b.scopes.is_empty() {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            "ask for at least one scope",
+            Some("scopes"),
+        ));
+    }
+    if let Some(extra) = b.scopes.iter().find(|s| !scopes.contains(s)) {
+        return Err(Error::Forbidden {
+            code: "insufficient_scope",
+            message: format!("this key does not hold `{extra}`"),
+        });
+    }
+    let ttl = b.expires_in.unwrap_or(DEFAULT_TTL);
+    if !(60..=MAX_TTL).contains(&ttl) {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            "expires_in must be between 60 and 3600",
+            Some("expires_in"),
+        ));
+    }
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: id.to_string(),
+        key: key_id.to_string(),
+        scope: b.scopes.join(" "),
+        iat: now,
+        exp: now + ttl,
+        iss: "payfac".to_owned(),
+    };
+    let token = state.tokens.mint(&claims)?;
+    Ok(HttpResponse::Created().json(TokenObject {
+        object: "token",
+        token,
+        scopes: b.scopes,
+        expires_at: claims.exp,
+    }))
+}
