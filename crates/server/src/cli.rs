@@ -1,0 +1,108 @@
+//! Command-line interface: subcommands and their dispatch.
+
+use crate::config::Config;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// payfac: a self-hosted multi-merchant QR-payment aggregator for CodePay.
+#[derive(Debug, Parser)]
+#[command(name = "payfac", version, about, propagate_version = true)]
+pub struct Cli {
+    /// TOML config file (also `PAYFAC_CONFIG`); env vars `PAYFAC_*` override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What to run; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// API and background workers in one process (the default, and the embedded mode).
+    Serve(ListenArgs),
+    /// Only the HTTP API (Kubernetes `api` Deployment).
+    Api(ListenArgs),
+    /// Only the background workers, with health and metrics endpoints (Kubernetes `worker` Deployment).
+    Worker(ListenArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Operator administration from the shell.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `--listen` shared by the serving subcommands.
+#[derive(Debug, Args, Default)]
+pub struct ListenArgs {
+    /// Address to bind (also `PAYFAC_LISTEN`).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// `payfac admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an operator API key and print it once.
+    CreateOperatorKey {
+        /// A label to recognise the key by.
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+/// `payfac config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration with secrets masked, after validating it.
+    Check,
+}
+
+/// Parses the command line, runs the subcommand, and turns any error into one line on stderr.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("payfac: error: {}", one_line(&format!("{err:#}")));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    let command = cli.command.unwrap_or(Command::Serve(ListenArgs::default()));
+    if let Command::Serve(args) | Command::Api(args) | Command::Worker(args) = &command {
+        if let Some(listen) = &args.listen {
+            config.listen = listen.clone();
+            config.validate()?;
+        }
+    }
+    match command {
+        Command::Config(ConfigCommand::Check) => {
+            print!("{}", config.render_masked());
+            println!("# configuration is valid");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(_) => crate::run::serve(config, crate::run::Role::All),
+        Command::Api(_) => crate::run::serve(config, crate::run::Role::Api),
+        Command::Worker(_) => crate::run::serve(config, crate::run::Role::Worker),
+        Command::Migrate => crate::run::migrate(config),
+        Command::Admin(AdminCommand::CreateOperatorKey { label }) => {
+            crate::run::create_operator_key(config, &label)
+        }
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ")
+}

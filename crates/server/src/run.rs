@@ -1,0 +1,232 @@
+//! The serving subcommands: open the backends, start HTTP and the workers, shut down gracefully.
+
+use crate::config::{Config, DatabaseTarget};
+use crate::health::{self, Health, Probe};
+use crate::metrics::{self, HttpMetrics};
+use crate::{bootstrap, telemetry};
+use actix_web::{App, HttpServer, middleware, web};
+use anyhow::Context;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use store::{Coordinator, Database, InProcessCoordinator, RedisCoordinator};
+
+/// Which parts of payfac this process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// API and workers (`payfac serve`).
+    All,
+    /// Only the HTTP API (`payfac api`).
+    Api,
+    /// Only the workers, plus health and metrics (`payfac worker`).
+    Worker,
+}
+
+impl Role {
+    fn runs_api(self) -> bool {
+        matches!(self, Role::All | Role::Api)
+    }
+}
+
+/// The opened backends every role shares.
+pub struct Backends {
+    /// The database pool.
+    pub db: Database,
+    /// Redis or in-process coordination.
+    pub coordinator: Arc<dyn Coordinator>,
+    /// Whether coordination goes through Redis.
+    pub redis: bool,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("payfac")
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The database URL the config selects (the embedded SQLite file when unset).
+pub fn database_url(config: &Config) -> anyhow::Result<String> {
+    Ok(match config.database_target()? {
+        DatabaseTarget::Postgres(url) => url,
+        DatabaseTarget::Sqlite(path) => format!("sqlite://{}", path.display()),
+    })
+}
+
+/// Opens the database (and migrates when asked) and the coordinator.
+pub async fn open_backends(config: &Config, migrate: bool) -> anyhow::Result<Backends> {
+    let db = Database::connect(&database_url(config)?, config.db_pool_size).await?;
+    if migrate {
+        let applied = db.migrate().await?;
+        if !applied.is_empty() {
+            tracing::info!(
+                count = applied.len(),
+                target = db.target(),
+                "applied database migrations"
+            );
+        }
+    }
+    let (coordinator, redis): (Arc<dyn Coordinator>, bool) = match &config.redis_url {
+        Some(url) => {
+            let coordinator = RedisCoordinator::connect(url, "payfac:", Duration::from_millis(500))
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot reach Redis at {}",
+                        crate::config::mask_url_password(url)
+                    )
+                })?;
+            (Arc::new(coordinator), true)
+        }
+        None => (Arc::new(InProcessCoordinator::new()), false),
+    };
+    Ok(Backends {
+        db,
+        coordinator,
+        redis,
+    })
+}
+
+struct DatabaseProbe(Database);
+
+#[async_trait::async_trait]
+impl Probe for DatabaseProbe {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.to_string())
+    }
+}
+
+struct RedisProbe(Arc<dyn Coordinator>);
+
+#[async_trait::async_trait]
+impl Probe for RedisProbe {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.to_string())
+    }
+}
+
+/// `payfac serve|api|worker`.
+pub fn serve(config: Config, role: Role) -> anyhow::Result<ExitCode> {
+    telemetry::init(&config);
+    runtime()?.block_on(serve_async(config, role))
+}
+
+async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
+    let migrate = config.auto_migrate.unwrap_or(role == Role::All);
+    let backends = open_backends(&config, migrate).await?;
+    let listen = config.listen_addr()?;
+    let welcome = bootstrap::ensure_operator_keys(&config, &backends.db).await?;
+
+    let registry = prometheus::Registry::new();
+    metrics::register_build_info(&registry)?;
+    let http_metrics = HttpMetrics::register(&registry)?;
+    let mut probes: Vec<Box<dyn Probe>> = vec![Box::new(DatabaseProbe(backends.db.clone()))];
+    if backends.redis {
+        probes.push(Box::new(RedisProbe(backends.coordinator.clone())));
+    }
+    let health = Health::new(probes);
+
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let app_health = health.clone();
+    let app_registry = registry.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(app_health.clone()))
+            .app_data(web::Data::new(app_registry.clone()))
+            .app_data(web::Data::new(http_metrics.clone()))
+            .wrap(middleware::from_fn(metrics::record))
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
+            .route("/metrics", web::get().to(metrics::endpoint))
+    })
+    // Signals are ours: readiness must turn false before the listener closes.
+    .disable_signals()
+    .shutdown_timeout(grace.as_secs())
+    .bind(listen)
+    .with_context(|| format!("cannot listen on {listen}"))?
+    .run();
+    let handle = server.handle();
+    let server_task = tokio::spawn(server);
+
+    tracing::info!(%listen, role = ?role, api = role.runs_api(), "payfac is serving");
+    if let Some(welcome) = welcome {
+        println!("{}", welcome.render(&public_url(&config)));
+    }
+
+    wait_for_shutdown_signal().await;
+    tracing::info!("shutdown requested: draining");
+    health.begin_shutdown();
+    handle.stop(true).await;
+    let _ = server_task.await;
+    tracing::info!("stopped cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The externally reachable base URL (`public_url`, else derived from the listen address).
+pub fn public_url(config: &Config) -> String {
+    if let Some(url) = &config.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    match config.listen_addr() {
+        Ok(addr) if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
+        Ok(addr) => format!("http://{addr}"),
+        Err(_) => format!("http://{}", config.listen),
+    }
+}
+
+async fn wait_for_shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `payfac migrate`.
+pub fn migrate(config: Config) -> anyhow::Result<ExitCode> {
+    telemetry::init(&config);
+    runtime()?.block_on(async {
+        let db = Database::connect(&database_url(&config)?, 1).await?;
+        let applied = db.migrate().await?;
+        println!("{} migration(s) applied on {}", applied.len(), db.target());
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `payfac admin create-operator-key`.
+pub fn create_operator_key(config: Config, label: &str) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let db = Database::connect(&database_url(&config)?, 1).await?;
+        db.migrate().await?;
+        let (id, secret) = bootstrap::create_operator_key(&db, label, None).await?;
+        println!(
+            "operator key {id} (shown once, store it now):\n{}",
+            secret.expose()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,214 @@
+//! Black-box tests of the `payfac` binary: configuration errors, the embedded default, health.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn payfac() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_payfac"));
+    // A clean environment: the test harness's own PAYFAC_* variables must not leak in.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PAYFAC_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("PAYFAC_LOG_FORMAT", "json");
+    cmd
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn assert_one_line_error(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "must fail: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "exactly one error line, got: {stderr}");
+    assert!(lines[0].starts_with("payfac: error:"), "{stderr}");
+    assert!(
+        lines[0].contains(needle),
+        "expected `{needle}` in: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_config_key_in_the_environment_is_one_clear_error() {
+    let out = payfac()
+        .args(["config", "check"])
+        .env("PAYFAC_DATABSE_URL", "postgres://x/y")
+        .output()
+        .expect("run");
+    assert_one_line_error(&out, "databse_url");
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_is_one_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("payfac.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:9999\"\nlisten_port = 3\n").expect("write");
+    let out = payfac()
+        .arg("--config")
+        .arg(&file)
+        .args(["config", "check"])
+        .output()
+        .expect("run");
+    assert_one_line_error(&out, "listen_port");
+}
+
+#[test]
+fn a_malformed_database_url_is_one_clear_error() {
+    let out = payfac()
+        .args(["config", "check"])
+        .env("PAYFAC_DATABASE_URL", "mysql://db/payfac")
+        .output()
+        .expect("run");
+    assert_one_line_error(&out, "database_url");
+    let out = payfac()
+        .args(["config", "check"])
+        .env("PAYFAC_REDIS_URL", "http://nope")
+        .output()
+        .expect("run");
+    assert_one_line_error(&out, "redis_url");
+    let out = payfac()
+        .args(["serve", "--listen", "not-an-address"])
+        .output()
+        .expect("run");
+    assert_one_line_error(&out, "listen");
+}
+
+#[test]
+fn an_unreachable_database_is_one_clear_error_not_a_panic() {
+    let port = free_port();
+    let started = Instant::now();
+    let out = payfac()
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .env(
+            "PAYFAC_DATABASE_URL",
+            format!("postgres://payfac:hunter2@127.0.0.1:{port}/payfac"),
+        )
+        .output()
+        .expect("run");
+    assert_one_line_error(&out, &format!("127.0.0.1:{port}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("hunter2"), "password leaked: {stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn config_check_prints_the_effective_config_with_secrets_masked() {
+    let out = payfac()
+        .args(["config", "check"])
+        .env(
+            "PAYFAC_DATABASE_URL",
+            "postgres://payfac:hunter2@db.internal/payfac",
+        )
+        .env(
+            "PAYFAC_MASTER_KEY",
+            "bWFzdGVyLWtleS1tYXN0ZXIta2V5LW1hc3Rlci1rZXk=",
+        )
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("database_url = \"postgres://payfac:***@db.internal/payfac\""),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("hunter2") && !stdout.contains("bWFzdGVy"),
+        "{stdout}"
+    );
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A tiny HTTP/1.1 GET over std so this test needs no client crate.
+fn get(url: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}")))?;
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    stream.read_to_string(&mut buf).ok()?;
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+#[test]
+fn the_embedded_default_starts_answers_health_and_prints_an_operator_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut child = payfac()
+        .current_dir(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let running = Running(child);
+    let started = Instant::now();
+    let mut healthy = false;
+    while started.elapsed() < Duration::from_secs(10) {
+        if let Some((200, body)) = get(&format!("http://127.0.0.1:{port}/healthz")) {
+            assert!(body.contains("ok"));
+            healthy = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(healthy, "/healthz must answer within 10 s of start");
+    let (status, body) = get(&format!("http://127.0.0.1:{port}/readyz")).expect("readyz");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"database\":\"ok\""), "{body}");
+    let (status, body) = get(&format!("http://127.0.0.1:{port}/metrics")).expect("metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("payfac_build_info"), "{body}");
+    assert!(
+        body.contains(
+            "payfac_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"}"
+        ),
+        "{body}"
+    );
+
+    let mut printed = String::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("API reference") {
+            break;
+        }
+    }
+    assert!(
+        printed.contains("export OP=op_"),
+        "operator key printed: {printed}"
+    );
+    assert!(
+        dir.path().join("data/payfac.db").is_file(),
+        "SQLite file in ./data"
+    );
+    drop(running);
+}
