@@ -1,0 +1,21 @@
+//! Delivers the events in payfac's outbox to merchants' webhook endpoints.
+//!
+//! Phase 1 holds everything that needs no database: Standard Webhooks v1 signing
+//! ([`signature`]), the retry schedule as data ([`schedule`]), response classification
+//! ([`outcome`]), the SSRF guard ([`ssrf`]), the HTTP sender ([`sender`]), per-endpoint
+//! isolation ([`breaker`], [`dispatcher`]) and metrics ([`metrics`]).
+
+pub mod error;
+pub mod signature;
+
+pub use error::WebhookError;
+pub use signature::{WebhookSecret, sign, verify};
+pub mod outcome;
+pub mod schedule;
+pub mod sender;
+pub mod ssrf;
+
+pub use outcome::{AttemptOutcome, Decision, decide};
+pub use schedule::{Jitter, RetrySchedule, RetrySignal};
+pub use sender::{AttemptRecord, EndpointTarget, Sender, SenderConfig, WebhookMessage};
+pub use ssrf::NetworkPolicy;
