@@ -1,0 +1,246 @@
+//! The diesel schema, shared by both backends (see the migrations for the portable conventions).
+
+#![allow(missing_docs)]
+
+diesel::table! {
+    gateway_accounts (id) {
+        id -> Text,
+        name -> Text,
+        base_url -> Text,
+        app_id -> Text,
+        private_key_ciphertext -> Text,
+        gateway_public_key -> Text,
+        connect_timeout_ms -> BigInt,
+        request_timeout_ms -> BigInt,
+        enabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    merchants (id) {
+        id -> Text,
+        name -> Text,
+        status -> Text,
+        gateway_account_id -> Nullable<Text>,
+        codepay_merchant_no -> Nullable<Text>,
+        codepay_store_no -> Nullable<Text>,
+        default_currency -> Text,
+        allowed_wallets -> Text,
+        max_amount_minor -> Nullable<BigInt>,
+        contact -> Nullable<Text>,
+        metadata -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        merchant_id -> Nullable<Text>,
+        kind -> Text,
+        secret_hash -> Text,
+        prefix -> Text,
+        label -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        merchant_id -> Text,
+        merchant_order_id -> Text,
+        mode -> Text,
+        amount_minor -> BigInt,
+        currency -> Text,
+        wallet -> Text,
+        status -> Text,
+        codepay_merchant_no -> Text,
+        upstream_order_no -> Text,
+        trans_no -> Nullable<Text>,
+        qr_code -> Nullable<Text>,
+        expires_at -> Nullable<BigInt>,
+        paid_at -> Nullable<BigInt>,
+        failure_code -> Nullable<Text>,
+        failure_message -> Nullable<Text>,
+        amount_refunded_minor -> BigInt,
+        description -> Nullable<Text>,
+        metadata -> Text,
+        closed_by_us -> Bool,
+        version -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> Text,
+        payment_id -> Text,
+        merchant_id -> Text,
+        merchant_refund_id -> Text,
+        amount_minor -> BigInt,
+        currency -> Text,
+        status -> Text,
+        codepay_merchant_no -> Text,
+        upstream_order_no -> Text,
+        trans_no -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        failure_code -> Nullable<Text>,
+        failure_message -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Text,
+        merchant_id -> Text,
+        event_type -> Text,
+        object_id -> Text,
+        payload -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        merchant_id -> Text,
+        url -> Text,
+        description -> Nullable<Text>,
+        event_filter -> Text,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        secret_ciphertext -> Text,
+        previous_secret_ciphertext -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<BigInt>,
+        failing_since -> Nullable<BigInt>,
+        deleted_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> Text,
+        event_id -> Text,
+        endpoint_id -> Text,
+        merchant_id -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<BigInt>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    delivery_attempts (id) {
+        id -> Text,
+        delivery_id -> Text,
+        event_id -> Text,
+        endpoint_id -> Text,
+        merchant_id -> Text,
+        attempt -> Integer,
+        started_at -> BigInt,
+        duration_ms -> BigInt,
+        http_status -> Nullable<Integer>,
+        response_excerpt -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> Text,
+        kind -> Text,
+        dedupe_key -> Nullable<Text>,
+        payload -> Text,
+        run_at -> BigInt,
+        attempts -> Integer,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<BigInt>,
+        state -> Text,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (owner_id, idem_key) {
+        owner_id -> Text,
+        idem_key -> Text,
+        method -> Text,
+        path -> Text,
+        fingerprint -> Text,
+        state -> Text,
+        response_status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    upstream_notifications (id) {
+        id -> Text,
+        received_at -> BigInt,
+        raw_body -> Text,
+        verified -> Bool,
+        verification_error -> Nullable<Text>,
+        dedupe_key -> Nullable<Text>,
+        object_type -> Nullable<Text>,
+        object_id -> Nullable<Text>,
+        merchant_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        target_type -> Text,
+        target_id -> Text,
+        merchant_id -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
+diesel::joinable!(api_keys -> merchants (merchant_id));
+diesel::joinable!(payments -> merchants (merchant_id));
+diesel::joinable!(refunds -> payments (payment_id));
+diesel::joinable!(deliveries -> events (event_id));
+diesel::joinable!(deliveries -> webhook_endpoints (endpoint_id));
+diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    gateway_accounts,
+    merchants,
+    api_keys,
+    payments,
+    refunds,
+    events,
+    webhook_endpoints,
+    deliveries,
+    delivery_attempts,
+    jobs,
+    idempotency_keys,
+    upstream_notifications,
+    audit_log,
+);

@@ -1,0 +1,13 @@
+DROP TABLE audit_log;
+DROP TABLE upstream_notifications;
+DROP TABLE idempotency_keys;
+DROP TABLE jobs;
+DROP TABLE delivery_attempts;
+DROP TABLE deliveries;
+DROP TABLE webhook_endpoints;
+DROP TABLE events;
+DROP TABLE refunds;
+DROP TABLE payments;
+DROP TABLE api_keys;
+DROP TABLE merchants;
+DROP TABLE gateway_accounts;
