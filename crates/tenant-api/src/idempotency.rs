@@ -19,6 +19,9 @@ pub const RETENTION: chrono::Duration = chrono::Duration::hours(24);
 /// After this long an in-flight claim is considered abandoned (its process died).
 pub const LEASE: chrono::Duration = chrono::Duration::minutes(2);
 
+/// How long a duplicate waits for the request in flight before answering 409.
+const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A response kept for replay.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredResponse {
@@ -162,7 +165,15 @@ where
         })?
         .to_owned();
     let fp = fingerprint(req.method().as_str(), req.path(), body);
-    match store.claim(scope, &key, &fp, Utc::now()).await? {
+    // A duplicate that arrives while the first is running waits for its answer (so fifty
+    // concurrent retries get fifty identical answers); only a long-running one yields 409.
+    let mut claim = store.claim(scope, &key, &fp, Utc::now()).await?;
+    let wait_until = tokio::time::Instant::now() + IN_FLIGHT_WAIT;
+    while claim == Claim::InFlight && tokio::time::Instant::now() < wait_until {
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        claim = store.claim(scope, &key, &fp, Utc::now()).await?;
+    }
+    match claim {
         Claim::Proceed => {}
         Claim::Replay(stored) => return Ok(replay(req, stored)),
         Claim::InFlight => {

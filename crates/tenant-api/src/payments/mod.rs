@@ -257,4 +257,4 @@ fn upstream_text(code: &str, msg: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -41,16 +41,16 @@ enum Cpm {
     ChargeButLoseAnswer,
 }
 
-struct FakeCodePay {
+pub(crate) struct FakeCodePay {
     orders: Mutex<HashMap<String, (TransStatus, Money)>>,
     refunds: Mutex<HashMap<String, (TransStatus, Money)>>,
     cpm: Mutex<Cpm>,
-    submits: AtomicUsize,
+    pub(crate) submits: AtomicUsize,
     revokes: AtomicUsize,
 }
 
 impl FakeCodePay {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             orders: Mutex::new(HashMap::new()),
             refunds: Mutex::new(HashMap::new()),

@@ -5,6 +5,9 @@ pub mod payments;
 pub mod public;
 pub mod tokens;
 
+#[cfg(test)]
+mod tests;
+
 use crate::AppState;
 use crate::error::Error;
 use actix_web::web;

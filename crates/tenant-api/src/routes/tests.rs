@@ -1,0 +1,322 @@
+//! HTTP-level tests of the error contract, auth and idempotency over in-memory stores and a
+//! scripted CodePay (the black-box suite over real databases and the simulator is separate).
+
+use crate::accounts::{
+    AccountStore, ApiKeyRecord, MemoryAccountStore, MerchantRecord, MerchantStatus,
+};
+use crate::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
+use crate::idempotency::MemoryIdempotencyStore;
+use crate::payments::memory::MemoryPaymentStore;
+use crate::payments::tests::FakeCodePay;
+use crate::payments::{Engine, EngineConfig, SystemClock};
+use crate::{AppState, request_id};
+use actix_web::{App, test, web};
+use domain::{ApiKeyId, Currency, MerchantId, Secret};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+struct Setup {
+    state: web::Data<AppState>,
+    codepay: Arc<FakeCodePay>,
+    sk: String,
+    op: String,
+    merchant: MerchantId,
+}
+
+async fn setup() -> Setup {
+    let accounts = Arc::new(MemoryAccountStore::default());
+    let codepay = Arc::new(FakeCodePay::new());
+    let engine = Engine::new(
+        Arc::new(MemoryPaymentStore::new()),
+        codepay.clone(),
+        EngineConfig::default(),
+        Arc::new(SystemClock),
+    );
+    let merchant = MerchantId::generate();
+    let now = chrono::Utc::now();
+    accounts
+        .insert_merchant(&MerchantRecord {
+            id: merchant.clone(),
+            name: "Shop".into(),
+            status: MerchantStatus::Active,
+            merchant_no: "M1".into(),
+            store_no: None,
+            default_currency: Currency::from_code("USD").expect("usd"),
+            allowed_wallets: vec![],
+            max_amount_minor: None,
+            contact_email: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .expect("merchant");
+    let mut secrets = Vec::new();
+    for (prefix, owner) in [
+        (keys::MERCHANT_PREFIX, Some(merchant.clone())),
+        (keys::OPERATOR_PREFIX, None),
+    ] {
+        let secret = keys::generate_secret(prefix);
+        accounts
+            .insert_api_key(&ApiKeyRecord {
+                id: ApiKeyId::generate(),
+                merchant_id: owner,
+                secret_hash: keys::hash_secret(&secret),
+                prefix: keys::display_prefix(&secret),
+                label: None,
+                scopes: crate::auth::jwt::ALL_SCOPES
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+                created_at: now,
+                revoked_at: None,
+                expires_at: None,
+            })
+            .await
+            .expect("key");
+        secrets.push(secret);
+    }
+    let state = web::Data::new(AppState {
+        engine,
+        accounts,
+        idempotency: Arc::new(MemoryIdempotencyStore::default()),
+        tokens: Arc::new(
+            TokenIssuer::new(vec![(
+                "k1".into(),
+                Secret::new("0123456789abcdef0123456789abcdef"),
+            )])
+            .expect("issuer"),
+        ),
+        rate_limiter: Arc::new(LocalRateLimiter::new(1000)),
+        notifications: None,
+        sandbox: None,
+    });
+    let op = secrets.pop().unwrap_or_default();
+    let sk = secrets.pop().unwrap_or_default();
+    Setup {
+        state,
+        codepay,
+        sk,
+        op,
+        merchant,
+    }
+}
+
+macro_rules! app {
+    ($s:expr) => {{
+        let state = $s.state.clone();
+        test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(request_id::middleware))
+                .configure(move |cfg| crate::configure(cfg, state)),
+        )
+        .await
+    }};
+}
+
+fn cpm_body(order: &str) -> serde_json::Value {
+    serde_json::json!({"mode":"cpm","amount":1250,"currency":"USD","merchant_order_id":order,"wallet":"alipay","auth_code":"2800001"})
+}
+
+#[actix_web::test]
+async fn every_bad_input_gets_the_error_body_with_the_request_id() {
+    let s = setup().await;
+    let app = app!(s);
+    let cases: Vec<(Option<&str>, &str, u16, &str, Option<&str>)> = vec![
+        (None, "{}", 401, "missing_api_key", None),
+        (Some("sk_nope"), "{}", 401, "invalid_api_key", None),
+        (
+            Some(&s.op),
+            r#"{"mode":"mpm"}"#,
+            403,
+            "merchant_key_required",
+            None,
+        ),
+        (Some(&s.sk), "{", 400, "invalid_json", None),
+        (
+            Some(&s.sk),
+            r#"{"mode":"mpm","amount":1,"merchant_order_id":"a","wallet":"alipay","x":1}"#,
+            400,
+            "unknown_field",
+            Some("x"),
+        ),
+        (
+            Some(&s.sk),
+            r#"{"mode":"mpm","amount":"1","merchant_order_id":"a","wallet":"alipay"}"#,
+            400,
+            "invalid_type",
+            Some("amount"),
+        ),
+        (
+            Some(&s.sk),
+            r#"{"mode":"mpm","merchant_order_id":"a","wallet":"alipay"}"#,
+            400,
+            "parameter_missing",
+            Some("amount"),
+        ),
+        (
+            Some(&s.sk),
+            r#"{"mode":"mpm","amount":-5,"merchant_order_id":"a","wallet":"alipay"}"#,
+            400,
+            "amount_invalid",
+            Some("amount"),
+        ),
+        (
+            Some(&s.sk),
+            r#"{"mode":"mpm","amount":5,"currency":"XXY","merchant_order_id":"a","wallet":"alipay"}"#,
+            400,
+            "currency_unsupported",
+            Some("currency"),
+        ),
+        (
+            Some(&s.sk),
+            r#"{"mode":"mpm","amount":5,"merchant_order_id":"a","wallet":"bitcoin"}"#,
+            400,
+            "wallet_unsupported",
+            Some("wallet"),
+        ),
+    ];
+    for (key, body, status, code, param) in cases {
+        let mut req = test::TestRequest::post()
+            .uri("/v1/payments")
+            .insert_header(("x-request-id", "abc-123"))
+            .set_payload(body.to_owned());
+        if let Some(k) = key {
+            req = req.insert_header(("Authorization", format!("Bearer {k}")));
+        }
+        let resp = test::call_service(&app, req.to_request()).await;
+        assert_eq!(resp.status().as_u16(), status, "{body}");
+        assert_eq!(
+            resp.headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok()),
+            Some("abc-123")
+        );
+        let v: serde_json::Value = test::read_body_json(resp).await;
+        assert_eq!(v["error"]["code"], code, "{body}: {v}");
+        assert_eq!(v["error"]["request_id"], "abc-123");
+        assert_eq!(v["error"]["param"].as_str(), param, "{body}");
+    }
+    let foreign = format!("/v1/payments/{}", domain::PaymentId::generate());
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&foreign)
+            .insert_header(("Authorization", format!("Bearer {}", s.sk)))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 404);
+    assert!(resp.headers().contains_key("x-request-id"));
+}
+
+#[actix_web::test]
+async fn fifty_concurrent_identical_requests_make_one_codepay_order() {
+    let s = setup().await;
+    let app = app!(s);
+    let body = cpm_body("o-idem").to_string();
+    let futs = (0..50).map(|_| {
+        let req = test::TestRequest::post()
+            .uri("/v1/payments")
+            .insert_header(("Authorization", format!("Bearer {}", s.sk)))
+            .insert_header(("Idempotency-Key", "k-1"))
+            .set_payload(body.clone())
+            .to_request();
+        test::call_service(&app, req)
+    });
+    let responses = futures::future::join_all(futs).await;
+    let mut bodies = Vec::new();
+    for r in responses {
+        assert_eq!(r.status().as_u16(), 201);
+        let b: serde_json::Value = test::read_body_json(r).await;
+        bodies.push(b);
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "identical answers");
+    assert_eq!(s.codepay.submits.load(Ordering::SeqCst), 1);
+    let other = test::TestRequest::post()
+        .uri("/v1/payments")
+        .insert_header(("Authorization", format!("Bearer {}", s.sk)))
+        .insert_header(("Idempotency-Key", "k-1"))
+        .set_payload(cpm_body("o-other").to_string())
+        .to_request();
+    let resp = test::call_service(&app, other).await;
+    assert_eq!(resp.status().as_u16(), 422);
+    let replay = test::TestRequest::post()
+        .uri("/v1/payments")
+        .insert_header(("Authorization", format!("Bearer {}", s.sk)))
+        .insert_header(("Idempotency-Key", "k-1"))
+        .set_payload(body)
+        .to_request();
+    let resp = test::call_service(&app, replay).await;
+    assert_eq!(
+        resp.headers()
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+}
+
+#[actix_web::test]
+async fn a_scoped_token_cannot_exceed_its_scopes_and_dies_with_its_key() {
+    let s = setup().await;
+    let app = app!(s);
+    let mint = test::TestRequest::post()
+        .uri("/v1/tokens")
+        .insert_header(("Authorization", format!("Bearer {}", s.sk)))
+        .set_payload(r#"{"scopes":["payments:read"]}"#)
+        .to_request();
+    let resp = test::call_service(&app, mint).await;
+    assert_eq!(resp.status().as_u16(), 201);
+    let v: serde_json::Value = test::read_body_json(resp).await;
+    let token = v["token"].as_str().unwrap_or_default().to_owned();
+    let write = test::TestRequest::post()
+        .uri("/v1/payments")
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .set_payload(cpm_body("t1").to_string())
+        .to_request();
+    let resp = test::call_service(&app, write).await;
+    assert_eq!(resp.status().as_u16(), 403);
+    let list = |t: &str| {
+        test::TestRequest::get()
+            .uri("/v1/payments")
+            .insert_header(("Authorization", format!("Bearer {t}")))
+            .to_request()
+    };
+    assert_eq!(
+        test::call_service(&app, list(&token))
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    let keys = s
+        .state
+        .accounts
+        .api_keys_of(&s.merchant)
+        .await
+        .expect("keys");
+    let revoke = test::TestRequest::delete()
+        .uri(&format!(
+            "/v1/merchants/{}/api-keys/{}",
+            s.merchant, keys[0].id
+        ))
+        .insert_header(("Authorization", format!("Bearer {}", s.op)))
+        .to_request();
+    assert_eq!(
+        test::call_service(&app, revoke).await.status().as_u16(),
+        200
+    );
+    assert_eq!(
+        test::call_service(&app, list(&token))
+            .await
+            .status()
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        test::call_service(&app, list(&s.sk))
+            .await
+            .status()
+            .as_u16(),
+        401
+    );
+}
