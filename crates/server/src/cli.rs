@@ -34,6 +34,28 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// CodePay signature tools: settle "signature mismatch" with the gateway.
+    #[command(subcommand)]
+    Codepay(CodepayCommand),
+}
+
+/// `payfac codepay …`: each reads one JSON message on stdin.
+#[derive(Debug, Subcommand)]
+pub enum CodepayCommand {
+    /// Print the canonical string CodePay signs for the message.
+    Canonical,
+    /// Print the message with `sign` added, signed with the app's private key.
+    Sign {
+        /// The app's RSA private key (PEM PKCS#8/PKCS#1 or bare base64).
+        #[arg(long, value_name = "FILE")]
+        private_key: PathBuf,
+    },
+    /// Exit 0 and print `valid` when the message's `sign` verifies, else exit 1 and print `invalid`.
+    Verify {
+        /// The signer's RSA public key (PEM or bare base64).
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+    },
 }
 
 /// `--listen` shared by the serving subcommands.
@@ -75,6 +97,10 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // The signature tools work on stdin and key files alone: no configuration needed.
+    if let Some(Command::Codepay(cmd)) = &cli.command {
+        return run_codepay(cmd);
+    }
     let mut config = Config::load(cli.config.as_deref())?;
     let command = cli.command.unwrap_or(Command::Serve(ListenArgs::default()));
     if let Command::Serve(args) | Command::Api(args) | Command::Worker(args) = &command {
@@ -96,7 +122,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(AdminCommand::CreateOperatorKey { label }) => {
             crate::run::create_operator_key(config, &label)
         }
+        Command::Codepay(cmd) => run_codepay(&cmd),
     }
+}
+
+fn run_codepay(cmd: &CodepayCommand) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    use std::io::Read;
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("cannot read the message from stdin")?;
+    let read_key = |path: &PathBuf| {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read key file {}", path.display()))
+    };
+    match cmd {
+        CodepayCommand::Canonical => println!("{}", gateway_client::cli::canonical(&input)?),
+        CodepayCommand::Sign { private_key } => {
+            println!(
+                "{}",
+                gateway_client::cli::sign(&input, &read_key(private_key)?)?
+            )
+        }
+        CodepayCommand::Verify { public_key } => {
+            let valid = gateway_client::cli::verify(&input, &read_key(public_key)?)?;
+            println!("{}", if valid { "valid" } else { "invalid" });
+            return Ok(if valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn one_line(text: &str) -> String {

@@ -212,3 +212,84 @@ fn the_embedded_default_starts_answers_health_and_prints_an_operator_key() {
     );
     drop(running);
 }
+
+fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = payfac()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn codepay_sign_then_verify_round_trips_and_tampering_is_invalid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let private = dir.path().join("app.pem");
+    let public = dir.path().join("app.pub");
+    let ok = Command::new("openssl")
+        .args(["genrsa", "-out"])
+        .arg(&private)
+        .arg("2048")
+        .output()
+        .expect("openssl");
+    assert!(ok.status.success());
+    let ok = Command::new("openssl")
+        .args(["rsa", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&public)
+        .output()
+        .expect("openssl");
+    assert!(ok.status.success());
+
+    let message = r#"{"app_id":"wz0123456789abcdef","method":"order.query","sign_type":"RSA2","merchant_order_no":"A1","note":"x & y = [z]","empty":""}"#;
+    let canonical = run_with_stdin(&["codepay", "canonical"], message);
+    assert_eq!(
+        String::from_utf8_lossy(&canonical.stdout).trim_end(),
+        "app_id=wz0123456789abcdef&merchant_order_no=A1&method=order.query&note=x & y = [z]&sign_type=RSA2"
+    );
+    let signed = run_with_stdin(
+        &[
+            "codepay",
+            "sign",
+            "--private-key",
+            private.to_str().expect("utf8"),
+        ],
+        message,
+    );
+    assert!(signed.status.success(), "{signed:?}");
+    let signed = String::from_utf8_lossy(&signed.stdout).to_string();
+    let verify = run_with_stdin(
+        &[
+            "codepay",
+            "verify",
+            "--public-key",
+            public.to_str().expect("utf8"),
+        ],
+        &signed,
+    );
+    assert_eq!(verify.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&verify.stdout).trim(), "valid");
+    let tampered = signed.replace("\"A1\"", "\"A2\"");
+    let verify = run_with_stdin(
+        &[
+            "codepay",
+            "verify",
+            "--public-key",
+            public.to_str().expect("utf8"),
+        ],
+        &tampered,
+    );
+    assert_eq!(verify.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&verify.stdout).trim(), "invalid");
+}
