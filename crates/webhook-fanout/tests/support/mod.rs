@@ -1,0 +1,141 @@
+//! A real HTTP webhook receiver on 127.0.0.1:0 for the integration tests.
+#![allow(dead_code)]
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One scripted answer.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub delay: Duration,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            delay: Duration::ZERO,
+            headers: vec![],
+            body: b"ok".to_vec(),
+        }
+    }
+    pub fn delayed(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+    pub fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.to_owned(), v.to_owned()));
+        self
+    }
+    pub fn body(mut self, b: impl Into<Vec<u8>>) -> Self {
+        self.body = b.into();
+        self
+    }
+}
+
+/// A request as the receiver saw it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    script: VecDeque<Reply>,
+    default: Option<Reply>,
+    received: Vec<Received>,
+}
+
+/// The receiver; dropped with the test (its server stops with the runtime).
+#[derive(Clone)]
+pub struct Receiver {
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+}
+
+impl Receiver {
+    /// Starts a receiver answering `default` unless a scripted reply is queued.
+    pub fn start(default: Reply) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+        let port = listener.local_addr().expect("addr").port();
+        let state = Arc::new(Mutex::new(State {
+            default: Some(default),
+            ..State::default()
+        }));
+        let shared = state.clone();
+        let server = HttpServer::new(move || {
+            let st = shared.clone();
+            App::new()
+                .app_data(web::Data::new(st))
+                .default_service(web::to(handle))
+        })
+        .workers(2)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+        tokio::spawn(server);
+        Self { port, state }
+    }
+
+    /// Queues replies used before the default, in order.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.lock().script.extend(replies);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().received.clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.state.lock().received.len()
+    }
+}
+
+async fn handle(
+    req: HttpRequest,
+    body: web::Bytes,
+    st: web::Data<Arc<Mutex<State>>>,
+) -> HttpResponse {
+    let reply = {
+        let mut s = st.lock();
+        let headers = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        s.received.push(Received {
+            path: req.path().to_owned(),
+            headers,
+            body: body.to_vec(),
+            at: Instant::now(),
+        });
+        s.script
+            .pop_front()
+            .or_else(|| s.default.clone())
+            .unwrap_or(Reply::status(200))
+    };
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let mut resp =
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(reply.status).expect("status"));
+    for (k, v) in &reply.headers {
+        resp.insert_header((k.as_str(), v.as_str()));
+    }
+    resp.body(reply.body)
+}
