@@ -117,11 +117,14 @@ fn cpm_body(order: &str) -> serde_json::Value {
     serde_json::json!({"mode":"cpm","amount":1250,"currency":"USD","merchant_order_id":order,"wallet":"alipay","auth_code":"2800001"})
 }
 
+/// (key, body, status, code, param)
+type Case<'a> = (Option<&'a str>, &'a str, u16, &'a str, Option<&'a str>);
+
 #[actix_web::test]
 async fn every_bad_input_gets_the_error_body_with_the_request_id() {
     let s = setup().await;
     let app = app!(s);
-    let cases: Vec<(Option<&str>, &str, u16, &str, Option<&str>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (None, "{}", 401, "missing_api_key", None),
         (Some("sk_nope"), "{}", 401, "invalid_api_key", None),
         (
