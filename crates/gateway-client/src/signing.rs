@@ -74,9 +74,15 @@ pub fn verify_message(msg: &Map<String, Value>, key: &PublicKey) -> Result<(), S
 }
 
 /// An RSA private key that signs CodePay messages; its `Debug` never shows the key.
+///
+/// Signatures are made by aws-lc-rs, not by the `rsa` crate: the `rsa` crate's private-key
+/// operation is covered by RUSTSEC-2023-0071 (timing side channel) and is several times slower,
+/// and every upstream call costs one signature. `rsa` still reads and writes the key formats and
+/// verifies (public-key operations leak nothing). See docs/security.md and docs/benchmarks.md.
 #[derive(Clone)]
 pub struct PrivateKey {
     inner: Arc<rsa::PrivateKey>,
+    signer: Arc<aws_lc_rs::signature::RsaKeyPair>,
     /// PKCS#8 DER, kept so export never fails; zeroised on drop by `SecretDocument`.
     pkcs8_der: Arc<rsa::pkcs8::SecretDocument>,
 }
@@ -111,8 +117,11 @@ impl PrivateKey {
         let pkcs8_der = key
             .to_pkcs8_der()
             .map_err(|e| KeyError::Malformed(e.to_string()))?;
+        let signer = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(pkcs8_der.as_bytes())
+            .map_err(|e| KeyError::Malformed(format!("rejected by aws-lc-rs: {e}")))?;
         Ok(Self {
             inner: Arc::new(key),
+            signer: Arc::new(signer),
             pkcs8_der: Arc::new(pkcs8_der),
         })
     }
@@ -129,17 +138,34 @@ impl PrivateKey {
 
     /// SHA256withRSA (PKCS#1 v1.5) over `data`, in standard base64 with padding.
     ///
-    /// Signing with a key that passed the size check cannot fail short of the OS RNG failing (it
-    /// feeds blinding); in that case the result is an empty string, which CodePay rejects as
-    /// unsigned, and the failure is logged: a panic here would take a request down with it.
+    /// Signing with a key aws-lc-rs accepted cannot fail short of the OS RNG failing (it feeds
+    /// blinding); in that case the result is an empty string, which CodePay rejects as unsigned,
+    /// and the failure is logged: a panic here would take a request down with it.
     pub fn sign(&self, data: &[u8]) -> String {
-        match self.inner.pkcs1v15_sign::<Sha256>(data) {
-            Ok(sig) => STANDARD.encode(sig),
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let mut sig = vec![0u8; self.signer.public_modulus_len()];
+        match self.signer.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &rng,
+            data,
+            &mut sig,
+        ) {
+            Ok(()) => STANDARD.encode(sig),
             Err(e) => {
                 tracing::error!(error = %e, "RSA signing failed");
                 String::new()
             }
         }
+    }
+
+    /// Signs with the `rsa` crate instead of aws-lc-rs: kept for the benchmark and the tests that
+    /// show both produce identical signatures (PKCS#1 v1.5 is deterministic).
+    #[doc(hidden)]
+    pub fn sign_with_rsa_crate(&self, data: &[u8]) -> String {
+        self.inner
+            .pkcs1v15_sign::<Sha256>(data)
+            .map(|sig| STANDARD.encode(sig))
+            .unwrap_or_default()
     }
 }
 

@@ -167,3 +167,10 @@ fn debug_never_shows_key_material() {
     assert_eq!(format!("{:?}", key().public_key()), "PublicKey(rsa-2048)");
     assert_eq!(format!("{:?}", key().to_pkcs8_pem()), "***");
 }
+
+#[test]
+fn aws_lc_and_rsa_crate_make_identical_signatures() {
+    for data in [&b""[..], b"123456789", "中文 & = []".as_bytes()] {
+        assert_eq!(key().sign(data), key().sign_with_rsa_crate(data));
+    }
+}
