@@ -1,0 +1,30 @@
+//! The one error type of the simulator's Rust API (the wire speaks [`crate::codes`]).
+
+use thiserror::Error;
+
+/// Why the simulator could not be built, configured or persisted.
+#[derive(Debug, Error)]
+pub enum SimError {
+    /// A key (gateway private key or an app's public key) could not be read or generated.
+    #[error("key: {0}")]
+    Key(#[from] gateway_client::KeyError),
+    /// An identifier given for an app or merchant is malformed or already taken.
+    #[error("{0}")]
+    Invalid(String),
+    /// The state file could not be read or written.
+    #[error("state file {path}: {source}")]
+    StateFile {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The state file is not a snapshot this version understands.
+    #[error("state file {path} is not a simulator snapshot: {source}")]
+    Snapshot {
+        /// The file.
+        path: String,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+}

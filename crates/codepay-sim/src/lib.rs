@@ -1,0 +1,113 @@
+//! A CodePay Gateway simulator: the server side of the contract in `docs/codepay.md`, strict
+//! where CodePay is (signatures, ±15 min timestamps, known apps and merchants, order numbers,
+//! amounts, refund totals), with signed notifications on CodePay's retry schedule, a control API
+//! under `/sim/` that plays the customer and injects faults, and a clock tests can compress.
+//!
+//! Mount it anywhere with [`Simulator::configure`] (payfac's embedded sandbox uses
+//! `web::scope("/sandbox/codepay")`), or run it alone with [`run_standalone`].
+
+mod clock;
+pub mod codes;
+mod config;
+mod control;
+mod entry;
+mod error;
+mod faults;
+mod fields;
+mod ledger;
+mod notify;
+mod ops;
+mod refunds;
+mod scheduler;
+mod sim;
+
+pub use clock::MAX_TIME_SCALE;
+pub use config::{AppConfig, MerchantConfig, SimConfig};
+pub use error::SimError;
+pub use faults::{Fault, FaultKind, NOTIFY_METHOD};
+pub use notify::{AttemptRecord, RETRY_SCHEDULE_SECS};
+pub use ops::METHODS;
+pub use sim::Simulator;
+
+use actix_web::{App, HttpServer, web};
+use control::WalletAction;
+use std::net::SocketAddr;
+
+impl Simulator {
+    /// Registers `/api/entry`, `/api/entry/{anything}` and the `/sim/…` control API relative to
+    /// wherever the caller mounts them.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        let mpm =
+            |action: WalletAction| web::post().to(move |sim, body| control::mpm(sim, action, body));
+        // Control API callers get `{"error": …}` for a malformed body, like every other refusal.
+        let json_errors = web::JsonConfig::default().error_handler(|err, _req| {
+            let body = serde_json::json!({ "error": err.to_string() });
+            actix_web::error::InternalError::from_response(
+                err,
+                actix_web::HttpResponse::BadRequest().json(body),
+            )
+            .into()
+        });
+        cfg.app_data(web::Data::new(self.clone()))
+            .app_data(json_errors)
+            .route("/api/entry", web::post().to(entry::entry))
+            .route("/api/entry/{anything:.*}", web::post().to(entry::entry))
+            .route("/sim/apps", web::post().to(control::register_app))
+            .route("/sim/apps", web::get().to(control::list_apps))
+            .route("/sim/merchants", web::post().to(control::register_merchant))
+            .route("/sim/merchants", web::get().to(control::list_merchants))
+            .route("/sim/gateway-key", web::get().to(control::gateway_key))
+            .route("/sim/mpm/scan", mpm(WalletAction::Scan))
+            .route("/sim/mpm/pay", mpm(WalletAction::Pay))
+            .route("/sim/mpm/decline", mpm(WalletAction::Decline))
+            .route("/sim/auth-codes", web::post().to(control::new_auth_code))
+            .route("/sim/faults", web::post().to(control::add_fault))
+            .route("/sim/faults", web::get().to(control::list_faults))
+            .route("/sim/faults", web::delete().to(control::clear_faults))
+            .route("/sim/orders", web::get().to(control::orders))
+            .route("/sim/notifications", web::get().to(control::notifications))
+            .route("/sim/clock", web::post().to(control::set_clock))
+            .route("/sim/clock", web::get().to(control::get_clock));
+    }
+
+    /// What an integrator needs to talk to this gateway, for printing at start.
+    pub fn summary(&self, base_url: &str) -> String {
+        let mut out = format!("CodePay simulator at {base_url}/api/entry\n");
+        let apps = self.app_ids();
+        if apps.is_empty() {
+            out.push_str(&format!(
+                "app_id: none yet: POST {base_url}/sim/apps {{\"public_key\": \"<your app's PEM>\"}}\n"
+            ));
+        }
+        for a in apps {
+            out.push_str(&format!("app_id: {a}\n"));
+        }
+        for m in self.merchants() {
+            match m.store_no {
+                Some(s) => {
+                    out.push_str(&format!("merchant_no: {} (store_no {s})\n", m.merchant_no))
+                }
+                None => out.push_str(&format!("merchant_no: {}\n", m.merchant_no)),
+            }
+        }
+        out.push_str("gateway public key:\n");
+        out.push_str(&self.gateway_public_key_pem());
+        out
+    }
+}
+
+/// Runs the simulator as its own HTTP server (`payfac sim --listen ADDR`): registers a merchant
+/// when none is configured, prints the summary, serves until stopped.
+pub async fn run_standalone(sim: Simulator, listen: SocketAddr) -> std::io::Result<()> {
+    if sim.merchants().is_empty() {
+        sim.register_merchant(None, None)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+    }
+    let server = {
+        let sim = sim.clone();
+        HttpServer::new(move || App::new().configure(|cfg| sim.configure(cfg))).bind(listen)?
+    };
+    let addr = server.addrs().first().copied().unwrap_or(listen);
+    println!("{}", sim.summary(&format!("http://{addr}")));
+    server.run().await
+}

@@ -1,0 +1,381 @@
+//! The simulator handle: shared state, registration of apps and merchants, the timer loop and
+//! persistence. Operations live in `ops`/`refunds`, HTTP in `entry`/`control`.
+
+use crate::clock::SimClock;
+use crate::config::{AppConfig, MerchantConfig, SimConfig};
+use crate::error::SimError;
+use crate::faults::Faults;
+use crate::ledger::Ledger;
+use crate::notify::AttemptRecord;
+use gateway_client::{PrivateKey, PublicKey};
+use parking_lot::Mutex;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Most notification attempts kept for `GET /sim/notifications`.
+const ATTEMPT_LOG_LIMIT: usize = 10_000;
+/// How long changes gather before the state file is rewritten.
+const PERSIST_DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// A registered app.
+#[derive(Debug, Clone)]
+pub(crate) struct App {
+    pub key: PublicKey,
+    pub pem: String,
+}
+
+/// Everything behind the lock.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub apps: BTreeMap<String, App>,
+    pub merchants: BTreeMap<String, MerchantConfig>,
+    pub ledger: Ledger,
+    pub faults: Faults,
+    pub attempts: VecDeque<AttemptRecord>,
+}
+
+impl State {
+    pub fn log_attempt(&mut self, record: AttemptRecord) {
+        if self.attempts.len() >= ATTEMPT_LOG_LIMIT {
+            self.attempts.pop_front();
+        }
+        self.attempts.push_back(record);
+    }
+}
+
+pub(crate) struct Inner {
+    pub cfg: SimConfig,
+    pub gateway_key: PrivateKey,
+    pub clock: SimClock,
+    pub state: Mutex<State>,
+    pub wake: Notify,
+    pub http: reqwest::Client,
+    started: AtomicBool,
+    seq: AtomicU64,
+    persist_path: Option<PathBuf>,
+    dirty: Notify,
+}
+
+/// A CodePay Gateway simulator. Cheap to clone: clones share one gateway.
+#[derive(Clone)]
+pub struct Simulator {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("time_scale", &self.inner.clock.scale())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the state file holds.
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    gateway_private_key: String,
+    apps: Vec<AppConfig>,
+    merchants: Vec<MerchantConfig>,
+    ledger: Ledger,
+}
+
+/// An identifier CodePay would accept for an app or merchant.
+fn check_identifier(what: &str, value: &str) -> Result<(), SimError> {
+    let ok = !value.is_empty()
+        && value.len() <= 32
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(SimError::Invalid(format!(
+            "{what} must be 1 to 32 of [A-Za-z0-9_-], got {value:?}"
+        )))
+    }
+}
+
+impl Simulator {
+    /// Builds a simulator: loads the state file if there is one, else starts empty; registers
+    /// the configured apps and merchants; generates the gateway key when none is given or saved.
+    pub fn new(cfg: SimConfig) -> Result<Self, SimError> {
+        let snapshot = match &cfg.state_file {
+            Some(path) if path.exists() => {
+                let text = std::fs::read(path).map_err(|source| SimError::StateFile {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Some(serde_json::from_slice::<Snapshot>(&text).map_err(|source| {
+                    SimError::Snapshot {
+                        path: path.display().to_string(),
+                        source,
+                    }
+                })?)
+            }
+            _ => None,
+        };
+        let gateway_key = match (&cfg.gateway_private_key, &snapshot) {
+            (Some(k), _) => PrivateKey::from_pem_or_base64(k.expose())?,
+            (None, Some(s)) => PrivateKey::from_pem_or_base64(&s.gateway_private_key)?,
+            (None, None) => PrivateKey::generate_2048()?,
+        };
+        let mut state = State::default();
+        let mut apps = Vec::new();
+        let mut merchants = Vec::new();
+        if let Some(s) = snapshot {
+            apps = s.apps;
+            merchants = s.merchants;
+            state.ledger = s.ledger;
+            state.ledger.reindex();
+        }
+        apps.extend(cfg.apps.iter().cloned());
+        merchants.extend(cfg.merchants.iter().cloned());
+        for a in apps {
+            check_identifier("app_id", &a.app_id)?;
+            let key = PublicKey::from_pem_or_base64(&a.public_key)?;
+            state.apps.insert(
+                a.app_id,
+                App {
+                    pem: key.to_pem(),
+                    key,
+                },
+            );
+        }
+        for m in merchants {
+            check_identifier("merchant_no", &m.merchant_no)?;
+            state.merchants.insert(m.merchant_no.clone(), m);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(cfg.notify_timeout_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| SimError::Invalid(format!("http client: {e}")))?;
+        let sim = Simulator {
+            inner: Arc::new(Inner {
+                clock: SimClock::new(cfg.time_scale),
+                persist_path: cfg.state_file.clone(),
+                cfg,
+                gateway_key,
+                state: Mutex::new(state),
+                wake: Notify::new(),
+                http,
+                started: AtomicBool::new(false),
+                seq: AtomicU64::new(rand::rng().random_range(0..10_000_000)),
+                dirty: Notify::new(),
+            }),
+        };
+        sim.save_now()?;
+        Ok(sim)
+    }
+
+    /// Registers (or re-keys) an app; returns its `app_id` (generated as `wz` + 16 hex when absent).
+    pub fn register_app(
+        &self,
+        app_id: Option<&str>,
+        public_key_pem: &str,
+    ) -> Result<String, SimError> {
+        let key = PublicKey::from_pem_or_base64(public_key_pem)?;
+        let app_id = match app_id {
+            Some(id) => {
+                check_identifier("app_id", id)?;
+                id.to_owned()
+            }
+            None => format!("wz{:016x}", rand::rng().random::<u64>()),
+        };
+        self.inner.state.lock().apps.insert(
+            app_id.clone(),
+            App {
+                pem: key.to_pem(),
+                key,
+            },
+        );
+        self.save_now()?;
+        Ok(app_id)
+    }
+
+    /// Registers a merchant (a fresh 15-digit number when none is given); registering a known
+    /// number again updates its store.
+    pub fn register_merchant(
+        &self,
+        merchant_no: Option<&str>,
+        store_no: Option<&str>,
+    ) -> Result<MerchantConfig, SimError> {
+        if let Some(s) = store_no {
+            check_identifier("store_no", s)?;
+        }
+        let merchant = {
+            let mut st = self.inner.state.lock();
+            let merchant_no = match merchant_no {
+                Some(m) => {
+                    check_identifier("merchant_no", m)?;
+                    m.to_owned()
+                }
+                None => loop {
+                    let candidate = format!(
+                        "8{:014}",
+                        rand::rng().random_range(0..100_000_000_000_000u64)
+                    );
+                    if !st.merchants.contains_key(&candidate) {
+                        break candidate;
+                    }
+                },
+            };
+            let m = MerchantConfig {
+                merchant_no: merchant_no.clone(),
+                store_no: store_no.map(str::to_owned),
+            };
+            st.merchants.insert(merchant_no, m.clone());
+            m
+        };
+        self.save_now()?;
+        Ok(merchant)
+    }
+
+    /// The gateway's public key, SPKI PEM: what integrators configure to verify responses.
+    pub fn gateway_public_key_pem(&self) -> String {
+        self.inner.gateway_key.public_key().to_pem()
+    }
+
+    /// Registered app ids.
+    pub fn app_ids(&self) -> Vec<String> {
+        self.inner.state.lock().apps.keys().cloned().collect()
+    }
+
+    /// Registered merchants.
+    pub fn merchants(&self) -> Vec<MerchantConfig> {
+        self.inner
+            .state
+            .lock()
+            .merchants
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Compresses the gateway's delays (1 = real time).
+    pub fn set_time_scale(&self, scale: u32) {
+        self.inner.clock.set_scale(scale);
+        self.inner.wake.notify_one();
+    }
+
+    /// Jumps the gateway clock (wall and scheduling) by `seconds`.
+    pub fn advance_clock(&self, seconds: i64) {
+        self.inner.clock.advance(seconds);
+        self.inner.wake.notify_one();
+    }
+
+    /// Starts the timer loop and the persister on the current tokio runtime; idempotent. Handlers
+    /// call it on every request, so mounting the routes is enough.
+    pub fn start(&self) {
+        if self.inner.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            self.inner.started.store(false, Ordering::SeqCst);
+            return;
+        }
+        // Timers hold a weak reference so that dropping the last handle ends them.
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(crate::scheduler::run(weak.clone()));
+        if self.inner.persist_path.is_some() {
+            tokio::spawn(persister(weak));
+        }
+    }
+
+    /// A fresh number: 14 digits of UTC time plus 8 of sequence, unique and sortable.
+    pub(crate) fn next_number(&self, prefix: &str) -> String {
+        let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed) % 100_000_000;
+        let now = self.inner.clock.now_ms();
+        let stamp = chrono::DateTime::from_timestamp_millis(now)
+            .map(|t| t.format("%Y%m%d%H%M%S").to_string())
+            .unwrap_or_default();
+        format!("{prefix}{stamp}{seq:08}")
+    }
+
+    /// Marks the state changed (debounced write) and wakes the timer loop.
+    pub(crate) fn changed(&self) {
+        self.inner.wake.notify_one();
+        if self.inner.persist_path.is_some() {
+            self.inner.dirty.notify_one();
+        }
+    }
+
+    /// Writes the state file now (no-op without one).
+    pub(crate) fn save_now(&self) -> Result<(), SimError> {
+        save(&self.inner)
+    }
+}
+
+fn save(inner: &Inner) -> Result<(), SimError> {
+    let Some(path) = &inner.persist_path else {
+        return Ok(());
+    };
+    let bytes = {
+        let st = inner.state.lock();
+        let snapshot = Snapshot {
+            gateway_private_key: inner.gateway_key.to_pkcs8_pem().expose().to_owned(),
+            apps: st
+                .apps
+                .iter()
+                .map(|(id, a)| AppConfig {
+                    app_id: id.clone(),
+                    public_key: a.pem.clone(),
+                })
+                .collect(),
+            merchants: st.merchants.values().cloned().collect(),
+            ledger: st.ledger.clone(),
+        };
+        serde_json::to_vec(&snapshot).map_err(|e| SimError::Invalid(e.to_string()))?
+    };
+    let io = |source| SimError::StateFile {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    // Write aside and rename, so a crash mid-write never leaves half a snapshot.
+    let tmp = path.with_extension("tmp");
+    write_private(&tmp, &bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// The snapshot holds the gateway's private key: readable by the owner only.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+async fn persister(weak: std::sync::Weak<Inner>) {
+    loop {
+        // Holds the simulator only while waiting a bounded time, so dropping it ends the task.
+        let Some(inner) = weak.upgrade() else { return };
+        let changed = tokio::time::timeout(Duration::from_secs(5), inner.dirty.notified())
+            .await
+            .is_ok();
+        if !changed {
+            continue;
+        }
+        tokio::time::sleep(PERSIST_DEBOUNCE).await;
+        match tokio::task::spawn_blocking(move || save(&inner)).await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "codepay-sim: state file not written"),
+            Err(e) => tracing::warn!(error = %e, "codepay-sim: state writer failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+}

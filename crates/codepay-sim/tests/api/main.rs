@@ -1,0 +1,9 @@
+//! Black-box tests of the simulator over real HTTP.
+
+mod helpers;
+
+mod cpm;
+mod faults;
+mod mpm;
+mod refunds;
+mod strictness;
