@@ -19,3 +19,10 @@ pub use outcome::{AttemptOutcome, Decision, decide};
 pub use schedule::{Jitter, RetrySchedule, RetrySignal};
 pub use sender::{AttemptRecord, EndpointTarget, Sender, SenderConfig, WebhookMessage};
 pub use ssrf::NetworkPolicy;
+pub mod breaker;
+pub mod dispatcher;
+pub mod metrics;
+
+pub use breaker::{BreakerConfig, BreakerState};
+pub use dispatcher::{DeferReason, Dispatch, Dispatcher, DispatcherConfig};
+pub use metrics::WebhookMetrics;
