@@ -11,6 +11,7 @@ pub mod clock;
 pub mod coord;
 mod db;
 mod error;
+pub mod jobs;
 pub mod page;
 mod repo;
 pub mod schema;
