@@ -34,9 +34,37 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run the CodePay simulator alone (a sandbox gateway to integrate and test against).
+    Sim(SimArgs),
     /// CodePay signature tools: settle "signature mismatch" with the gateway.
     #[command(subcommand)]
     Codepay(CodepayCommand),
+}
+
+/// `payfac sim` options; everything not given is generated and printed at start.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address to bind.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+    pub listen: String,
+    /// JSON file that keeps the simulator's keys, apps, merchants and ledger across restarts.
+    #[arg(long, value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+    /// Run the gateway's delays this many times faster (tests, demos).
+    #[arg(long, default_value_t = 1)]
+    pub time_scale: u32,
+    /// The gateway's RSA private key (PEM); generated when absent.
+    #[arg(long, value_name = "FILE")]
+    pub gateway_private_key: Option<PathBuf>,
+    /// Register an app with this id at start (needs --app-public-key).
+    #[arg(long, requires = "app_public_key")]
+    pub app_id: Option<String>,
+    /// The app's RSA public key (PEM) for --app-id.
+    #[arg(long, value_name = "FILE", requires = "app_id")]
+    pub app_public_key: Option<PathBuf>,
+    /// Register this merchant number at start (repeatable).
+    #[arg(long = "merchant-no", value_name = "NO")]
+    pub merchant_nos: Vec<String>,
 }
 
 /// `payfac codepay …`: each reads one JSON message on stdin.
@@ -101,6 +129,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(Command::Codepay(cmd)) = &cli.command {
         return run_codepay(cmd);
     }
+    if let Some(Command::Sim(args)) = cli.command {
+        return crate::sandbox::run_standalone(args);
+    }
     let mut config = Config::load(cli.config.as_deref())?;
     let command = cli.command.unwrap_or(Command::Serve(ListenArgs::default()));
     if let Command::Serve(args) | Command::Api(args) | Command::Worker(args) = &command {
@@ -123,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::run::create_operator_key(config, &label)
         }
         Command::Codepay(cmd) => run_codepay(&cmd),
+        Command::Sim(args) => crate::sandbox::run_standalone(args),
     }
 }
 

@@ -59,6 +59,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Base64 of 32 bytes; encrypts private keys and webhook secrets at rest.
     pub master_key: Option<String>,
+    /// Previous master keys (comma-separated base64), still accepted for opening during rotation.
+    pub master_key_previous: Option<String>,
     /// Creates an operator key with exactly this value at start when missing.
     pub bootstrap_operator_key: Option<String>,
     /// Signing key for merchant JWTs; derived from the master key when unset.
@@ -118,6 +120,7 @@ impl Default for Config {
             redis_url: None,
             public_url: None,
             master_key: None,
+            master_key_previous: None,
             bootstrap_operator_key: None,
             jwt_signing_key: None,
             sandbox: None,
@@ -309,7 +312,11 @@ impl Config {
 fn is_secret_key(key: &str) -> bool {
     matches!(
         key,
-        "master_key" | "bootstrap_operator_key" | "jwt_signing_key" | "codepay_private_key"
+        "master_key"
+            | "master_key_previous"
+            | "bootstrap_operator_key"
+            | "jwt_signing_key"
+            | "codepay_private_key"
     )
 }
 

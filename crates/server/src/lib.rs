@@ -5,6 +5,8 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod health;
+pub mod keys;
 pub mod metrics;
 pub mod run;
+pub mod sandbox;
 pub mod telemetry;
