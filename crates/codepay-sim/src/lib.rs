@@ -37,6 +37,9 @@ impl Simulator {
     /// Registers `/api/entry`, `/api/entry/{anything}` and the `/sim/…` control API relative to
     /// wherever the caller mounts them.
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        // App factories run inside each worker's runtime: timers restored from a state file
+        // resume without waiting for the first request.
+        self.start();
         let mpm =
             |action: WalletAction| web::post().to(move |sim, body| control::mpm(sim, action, body));
         // Control API callers get `{"error": …}` for a malformed body, like every other refusal.
@@ -99,15 +102,22 @@ impl Simulator {
 /// Runs the simulator as its own HTTP server (`payfac sim --listen ADDR`): registers a merchant
 /// when none is configured, prints the summary, serves until stopped.
 pub async fn run_standalone(sim: Simulator, listen: SocketAddr) -> std::io::Result<()> {
+    standalone_server(sim, listen)?.await
+}
+
+/// Everything but the serving, kept synchronous so that `run_standalone`'s future is `Send`.
+fn standalone_server(
+    sim: Simulator,
+    listen: SocketAddr,
+) -> std::io::Result<actix_web::dev::Server> {
     if sim.merchants().is_empty() {
         sim.register_merchant(None, None)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
     }
-    let server = {
-        let sim = sim.clone();
-        HttpServer::new(move || App::new().configure(|cfg| sim.configure(cfg))).bind(listen)?
-    };
+    let served = sim.clone();
+    let server =
+        HttpServer::new(move || App::new().configure(|cfg| served.configure(cfg))).bind(listen)?;
     let addr = server.addrs().first().copied().unwrap_or(listen);
     println!("{}", sim.summary(&format!("http://{addr}")));
-    server.run().await
+    Ok(server.run())
 }

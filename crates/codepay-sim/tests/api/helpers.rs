@@ -99,6 +99,11 @@ impl TestSim {
             .register_merchant(None, None)
             .expect("merchant")
             .merchant_no;
+        Self::serve(sim, app_id, merchant_no)
+    }
+
+    /// Serves an existing simulator, calling it as `app_id` for `merchant_no`.
+    pub fn serve(sim: Simulator, app_id: String, merchant_no: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let served = sim.clone();

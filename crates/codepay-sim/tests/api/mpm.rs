@@ -161,25 +161,122 @@ async fn duplicate_merchant_order_no_is_rejected() {
 }
 
 #[actix_web::test]
-async fn state_file_keeps_keys_merchants_and_orders_across_restarts() {
+async fn state_file_keeps_keys_apps_merchants_orders_and_timers_across_restarts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = config(1);
     cfg.gateway_private_key = None;
-    cfg.state_file = Some(dir.path().join("sim.json"));
+    cfg.state_file = Some(dir.path().join("state").join("sim.json"));
     let t = TestSim::start_with(cfg.clone()).await;
     let (trans_no, _) = t.mpm_order("persist-1", "9.99", None).await;
+    let code = t.auth_code(json!({ "scenario": "approve" })).await;
+    t.call(
+        "bscanc.pay.submit",
+        json!({"merchant_order_no": "persist-2", "price_currency": "USD",
+               "order_amount": "4.00", "auth_code": code}),
+    )
+    .await
+    .ok();
+    t.call(
+        "order.refund.submit",
+        json!({"orig_merchant_order_no": "persist-2", "merchant_order_no": "persist-r",
+               "price_currency": "USD", "order_amount": "1.00"}),
+    )
+    .await
+    .ok();
     let key = t.sim.gateway_public_key_pem();
     tokio::time::sleep(Duration::from_millis(800)).await;
 
+    // A second gateway from the same file, 1000× faster: the refund's pending settlement resumes.
+    cfg.time_scale = 1000;
     let again = codepay_sim::Simulator::new(cfg).expect("reload");
     assert_eq!(again.gateway_public_key_pem(), key, "generated key is kept");
-    assert!(again.app_ids().contains(&t.app_id));
-    assert!(
-        again
-            .merchants()
-            .iter()
-            .any(|m| m.merchant_no == t.merchant_no)
+    let t2 = TestSim::serve(again, t.app_id.clone(), t.merchant_no.clone());
+    let d = t2.query("persist-1").await;
+    assert_eq!((s(&d, "trans_no"), i(&d, "trans_status")), (trans_no, 9));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = t2
+            .call(
+                "order.refund.query",
+                json!({ "merchant_order_no": "persist-r" }),
+            )
+            .await
+            .ok();
+        if i(&r, "trans_status") == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "refund never settled after restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dup = t2
+        .call(
+            "cscanb.pay.getqrcode",
+            json!({"merchant_order_no": "persist-1",
+        "pay_method_id": "Alipay", "price_currency": "USD", "order_amount": "1.00"}),
+        )
+        .await;
+    assert_eq!(dup.code, "E04101", "uniqueness survives the restart");
+}
+
+#[actix_web::test]
+async fn standalone_server_serves_the_gateway_and_control_api() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let sim = codepay_sim::Simulator::new(config(1)).expect("sim");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    tokio::spawn(codepay_sim::run_standalone(sim.clone(), addr));
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let pem = loop {
+        match http
+            .get(format!("http://{addr}/sim/gateway-key"))
+            .send()
+            .await
+        {
+            Ok(r) => break r.text().await.expect("pem"),
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "{e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(pem, sim.gateway_public_key_pem());
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+    assert_eq!(
+        sim.merchants().len(),
+        1,
+        "a merchant is registered when none is configured"
     );
-    let text = std::fs::read_to_string(dir.path().join("sim.json")).expect("state file");
-    assert!(text.contains(&trans_no));
+    let (status, v) = {
+        let r = http
+            .post(format!("http://{addr}/sim/apps"))
+            .json(&json!({ "public_key": app_key().public_key().to_pem() }))
+            .send()
+            .await
+            .expect("register app");
+        (
+            r.status().as_u16(),
+            r.json::<serde_json::Value>().await.expect("json"),
+        )
+    };
+    assert_eq!(status, 200);
+    let app_id = v["app_id"].as_str().expect("app_id").to_owned();
+    assert!(app_id.starts_with("wz") && app_id.len() == 18, "{app_id}");
+    let t = TestSim {
+        sim: sim.clone(),
+        base: format!("http://{addr}"),
+        app_id,
+        merchant_no: sim.merchants()[0].merchant_no.clone(),
+        http,
+    };
+    t.mpm_order("standalone-1", "1.00", None).await;
+    let (status, v) = t
+        .control("/sim/apps", json!({ "public_key": "not a key" }))
+        .await;
+    assert_eq!(status, 400, "{v}");
 }
