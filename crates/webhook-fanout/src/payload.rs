@@ -1,0 +1,56 @@
+//! The webhook body: `{"id","type","created_at","data"}`, serialised once per event.
+//!
+//! The bytes are produced once (when the event is fanned out) and stored; every attempt to every
+//! endpoint sends and signs those same bytes, so a signature never depends on re-serialisation.
+
+use chrono::{DateTime, Utc};
+use domain::{EventId, EventType};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    id: &'a EventId,
+    #[serde(rename = "type")]
+    kind: EventType,
+    created_at: DateTime<Utc>,
+    data: &'a serde_json::Value,
+}
+
+/// The body of an event: `data` is the object (payment, refund or endpoint) with its `sequence`.
+pub fn event_body(
+    id: &EventId,
+    kind: EventType,
+    created_at: DateTime<Utc>,
+    data: &serde_json::Value,
+) -> Vec<u8> {
+    let envelope = Envelope {
+        id,
+        kind,
+        created_at,
+        data,
+    };
+    // Serialising ids, an enum, a timestamp and a `Value` into a Vec cannot fail.
+    serde_json::to_vec(&envelope).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_has_the_documented_keys_in_order() {
+        let id = EventId::generate();
+        let at = DateTime::parse_from_rfc3339("2026-11-26T05:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let data = serde_json::json!({"id": "pay_1", "object": "payment", "sequence": 3});
+        let body = event_body(&id, EventType::PaymentSucceeded, at, &data);
+        let text = String::from_utf8(body).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"id":"{id}","type":"payment.succeeded","created_at":"2026-11-26T05:00:00Z","data":{{"id":"pay_1","object":"payment","sequence":3}}}}"#
+            )
+        );
+    }
+}
