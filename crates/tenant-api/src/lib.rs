@@ -9,6 +9,7 @@
 //! ```
 
 pub mod accounts;
+pub mod adapters;
 pub mod auth;
 pub mod error;
 pub mod idempotency;

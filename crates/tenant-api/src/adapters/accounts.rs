@@ -1,0 +1,253 @@
+//! [`AccountStore`] over the `store` crate's merchants and api_keys repositories.
+
+use crate::accounts::{AccountStore, ApiKeyRecord, MerchantRecord, MerchantStatus};
+use crate::error::{Error, Result};
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use domain::{ApiKeyId, Currency, MerchantId};
+use store::{Database, PageRequest, StoreError};
+
+/// Merchants and keys in PostgreSQL or SQLite.
+#[derive(Clone)]
+pub struct SqlAccountStore {
+    db: Database,
+}
+
+impl SqlAccountStore {
+    /// Over a connected, migrated database.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+/// Storage failures become 503 (details logged), uniqueness 409, missing rows 404.
+pub fn store_error(e: StoreError) -> Error {
+    if e.is_conflict() {
+        Error::Duplicate("row")
+    } else if e.is_not_found() {
+        Error::not_found("object", "")
+    } else {
+        Error::Unavailable(e.to_string())
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn corrupt(e: impl std::fmt::Display) -> Error {
+    Error::Unavailable(format!("corrupt row: {e}"))
+}
+
+fn to_row(m: &MerchantRecord) -> store::merchants::Merchant {
+    let wallets: Vec<&str> = m.allowed_wallets.iter().map(|w| w.name()).collect();
+    store::merchants::Merchant {
+        id: m.id.to_string(),
+        name: m.name.clone(),
+        status: m.status.as_str().to_owned(),
+        gateway_account_id: None,
+        codepay_merchant_no: Some(m.merchant_no.clone()),
+        codepay_store_no: m.store_no.clone(),
+        default_currency: m.default_currency.code().to_owned(),
+        allowed_wallets: serde_json::to_string(&wallets).unwrap_or_else(|_| "[]".to_owned()),
+        max_amount_minor: m.max_amount_minor,
+        contact: m
+            .contact_email
+            .as_ref()
+            .map(|e| serde_json::json!({ "email": e }).to_string()),
+        metadata: "{}".to_owned(),
+        created_at: ms(m.created_at),
+        updated_at: ms(m.updated_at),
+    }
+}
+
+fn from_row(r: store::merchants::Merchant) -> Result<MerchantRecord> {
+    Ok(MerchantRecord {
+        id: r.merchant_id().map_err(corrupt)?,
+        status: MerchantStatus::parse(&r.status).ok_or_else(|| corrupt(&r.status))?,
+        default_currency: Currency::from_code(&r.default_currency).map_err(corrupt)?,
+        allowed_wallets: r.allowed_wallets().map_err(corrupt)?,
+        contact_email: r
+            .contact
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+            .and_then(|v| v.get("email").and_then(|e| e.as_str()).map(str::to_owned)),
+        name: r.name,
+        merchant_no: r.codepay_merchant_no.unwrap_or_default(),
+        store_no: r.codepay_store_no,
+        max_amount_minor: r.max_amount_minor,
+        created_at: at(r.created_at),
+        updated_at: at(r.updated_at),
+    })
+}
+
+fn key_from_row(k: store::api_keys::ApiKey) -> Result<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: ApiKeyId::parse(&k.id).map_err(corrupt)?,
+        merchant_id: k
+            .merchant_id
+            .as_deref()
+            .map(MerchantId::parse)
+            .transpose()
+            .map_err(corrupt)?,
+        scopes: k.scopes().map_err(corrupt)?,
+        secret_hash: k.secret_hash,
+        prefix: k.prefix,
+        label: Some(k.label).filter(|l| !l.is_empty()),
+        created_at: at(k.created_at),
+        revoked_at: k.revoked_at.map(at),
+        expires_at: k.expires_at.map(at),
+    })
+}
+
+#[async_trait]
+impl AccountStore for SqlAccountStore {
+    async fn insert_merchant(&self, m: &MerchantRecord) -> Result<()> {
+        let row = to_row(m);
+        self.db
+            .write(move |c| store::merchants::insert(c, &row))
+            .await
+            .map_err(store_error)
+    }
+
+    async fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>> {
+        let id = id.clone();
+        match self.db.read(move |c| store::merchants::get(c, &id)).await {
+            Ok(r) => from_row(r).map(Some),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn update_merchant(&self, m: &MerchantRecord) -> Result<()> {
+        let row = to_row(m);
+        let id = m.id.clone();
+        let patch = store::merchants::MerchantPatch {
+            name: Some(row.name),
+            status: Some(row.status),
+            codepay_merchant_no: Some(row.codepay_merchant_no),
+            codepay_store_no: Some(row.codepay_store_no),
+            default_currency: Some(row.default_currency),
+            allowed_wallets: Some(row.allowed_wallets),
+            max_amount_minor: Some(row.max_amount_minor),
+            contact: Some(row.contact),
+            ..Default::default()
+        };
+        let now = ms(m.updated_at);
+        self.db
+            .write(move |c| store::merchants::update(c, &id, &patch, now))
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    async fn list_merchants(
+        &self,
+        starting_after: Option<&MerchantId>,
+        limit: usize,
+    ) -> Result<Vec<MerchantRecord>> {
+        // `limit` may be page + 1 (the caller's has_more probe); the store caps at 100.
+        let page = PageRequest {
+            limit: i64::try_from(limit).unwrap_or(100),
+            starting_after: starting_after.map(|m| m.to_string()),
+        };
+        let p = self
+            .db
+            .read(move |c| store::merchants::list(c, &page))
+            .await
+            .map_err(store_error)?;
+        p.items.into_iter().map(from_row).collect()
+    }
+
+    async fn insert_api_key(&self, k: &ApiKeyRecord) -> Result<()> {
+        let row = store::api_keys::ApiKey {
+            id: k.id.to_string(),
+            merchant_id: k.merchant_id.as_ref().map(|m| m.to_string()),
+            kind: if k.merchant_id.is_some() {
+                "secret"
+            } else {
+                "operator"
+            }
+            .to_owned(),
+            secret_hash: k.secret_hash.clone(),
+            prefix: k.prefix.clone(),
+            label: k.label.clone().unwrap_or_default(),
+            scopes: serde_json::to_string(&k.scopes).unwrap_or_else(|_| "[]".to_owned()),
+            created_at: ms(k.created_at),
+            last_used_at: None,
+            revoked_at: k.revoked_at.map(ms),
+            expires_at: k.expires_at.map(ms),
+        };
+        self.db
+            .write(move |c| store::api_keys::insert(c, &row))
+            .await
+            .map_err(store_error)
+    }
+
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRecord>> {
+        use diesel::prelude::*;
+        use store::schema::api_keys;
+        let hash = hash.to_owned();
+        let row = self
+            .db
+            .read(move |c| {
+                let r: Option<store::api_keys::ApiKey> =
+                    store::on_backend!(c, |c| api_keys::table
+                        .filter(api_keys::secret_hash.eq(&hash))
+                        .select(store::api_keys::ApiKey::as_select())
+                        .first(c)
+                        .optional())?;
+                Ok(r)
+            })
+            .await
+            .map_err(store_error)?;
+        row.map(key_from_row).transpose()
+    }
+
+    async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>> {
+        use diesel::prelude::*;
+        use store::schema::api_keys;
+        let id = id.to_string();
+        let row = self
+            .db
+            .read(move |c| {
+                let r: Option<store::api_keys::ApiKey> =
+                    store::on_backend!(c, |c| api_keys::table
+                        .find(&id)
+                        .select(store::api_keys::ApiKey::as_select())
+                        .first(c)
+                        .optional())?;
+                Ok(r)
+            })
+            .await
+            .map_err(store_error)?;
+        row.map(key_from_row).transpose()
+    }
+
+    async fn api_keys_of(&self, merchant: &MerchantId) -> Result<Vec<ApiKeyRecord>> {
+        let m = merchant.clone();
+        let p = self
+            .db
+            .read(move |c| store::api_keys::list(c, Some(&m), &PageRequest::first(100)))
+            .await
+            .map_err(store_error)?;
+        p.items.into_iter().map(key_from_row).collect()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        merchant: &MerchantId,
+        key: &ApiKeyId,
+        when: DateTime<Utc>,
+    ) -> Result<bool> {
+        let (m, k) = (merchant.clone(), key.clone());
+        self.db
+            .write(move |c| store::api_keys::revoke(c, Some(&m), &k, ms(when)))
+            .await
+            .map_err(store_error)
+    }
+}

@@ -1,0 +1,221 @@
+//! [`Upstream`] over `gateway_client::GatewayClient`, and the CodePay notification intake.
+
+use crate::payments::ports::{
+    CpmOrder, Outcome, QrCreated, QrOrder, RefundOrder, Upstream, UpstreamMerchant, UpstreamOrder,
+};
+use crate::payments::settle::InboundNotification;
+use crate::routes::public::NotificationIntake;
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use gateway_client::{
+    CallOutcome, CpmSubmit, GatewayClient, MerchantRef, MpmCreate, NotificationError, OrderQuery,
+    OrderRef, PaymentFields, PublicKey, RefundQuery, RefundSubmit, Revoke, TransactionResult,
+};
+
+/// CodePay through the gateway client; `notify_url` is payfac's `/callbacks/codepay`.
+pub struct CodePayUpstream {
+    client: GatewayClient,
+    notify_url: Option<String>,
+}
+
+impl CodePayUpstream {
+    /// Wraps a client; `notify_url` is sent with every order and refund.
+    pub fn new(client: GatewayClient, notify_url: Option<String>) -> Self {
+        Self { client, notify_url }
+    }
+}
+
+fn merchant_ref(m: &UpstreamMerchant) -> MerchantRef {
+    MerchantRef {
+        merchant_no: m.merchant_no.clone(),
+        store_no: m.store_no.clone(),
+        terminal_sn: None,
+    }
+}
+
+fn outcome<T, U>(o: CallOutcome<T>, f: impl FnOnce(T) -> U) -> Outcome<U> {
+    match o {
+        CallOutcome::Success(t) => Outcome::Success(f(t)),
+        CallOutcome::Declined { code, msg } => Outcome::Declined { code, msg },
+        CallOutcome::Unknown { reason } => Outcome::Unknown {
+            reason: reason.to_string(),
+        },
+    }
+}
+
+/// CodePay date-times are `YYYY-MM-DD HH:mm:ss` in UTC.
+fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
+    text.and_then(|t| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").ok())
+        .map(|n| n.and_utc())
+}
+
+fn order_of(t: TransactionResult) -> UpstreamOrder {
+    UpstreamOrder {
+        amount: t.paid_amount.or(t.order_amount).or(t.trans_amount),
+        trans_no: Some(t.trans_no),
+        status: t.trans_status,
+        end_time: parse_time(t.trans_end_time.as_deref()),
+        error_code: t.trans_error_code,
+        error_msg: t.trans_error_msg,
+    }
+}
+
+fn refund_of(t: TransactionResult) -> UpstreamOrder {
+    UpstreamOrder {
+        amount: t.refund_amount(),
+        trans_no: Some(t.trans_no),
+        status: t.trans_status,
+        end_time: parse_time(t.trans_end_time.as_deref()),
+        error_code: t.trans_error_code,
+        error_msg: t.trans_error_msg,
+    }
+}
+
+#[async_trait]
+impl Upstream for CodePayUpstream {
+    async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
+        let op = MpmCreate {
+            payment: PaymentFields {
+                merchant: merchant_ref(&o.merchant),
+                merchant_order_no: o.merchant_order_no.clone(),
+                pay_method_id: o.wallet.pay_method_id().to_owned(),
+                amount: o.amount,
+                description: o.description.clone(),
+                notify_url: self.notify_url.clone(),
+                attach: None,
+            },
+            expires_secs: u32::try_from(o.expires_in).ok(),
+        };
+        outcome(self.client.create_mpm(&op).await, |c| QrCreated {
+            trans_no: Some(c.trans_no),
+            qr_code: c.qrcode_url,
+        })
+    }
+
+    async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
+        let op = CpmSubmit {
+            payment: PaymentFields {
+                merchant: merchant_ref(&o.merchant),
+                merchant_order_no: o.merchant_order_no.clone(),
+                pay_method_id: o.wallet.pay_method_id().to_owned(),
+                amount: o.amount,
+                description: o.description.clone(),
+                notify_url: self.notify_url.clone(),
+                attach: None,
+            },
+            auth_code: o.auth_code.clone(),
+        };
+        outcome(self.client.submit_cpm(&op).await, order_of)
+    }
+
+    async fn query(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        let op = OrderQuery {
+            merchant: merchant_ref(m),
+            order: OrderRef::MerchantOrderNo(no.to_owned()),
+            currency: None,
+        };
+        outcome(self.client.query_order(&op).await, order_of)
+    }
+
+    async fn revoke(&self, m: &UpstreamMerchant, no: &str) -> Outcome<()> {
+        let op = Revoke {
+            merchant: merchant_ref(m),
+            merchant_order_no: no.to_owned(),
+        };
+        outcome(self.client.revoke(&op).await, |()| ())
+    }
+
+    async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
+        let op = RefundSubmit {
+            merchant: merchant_ref(&o.merchant),
+            original: OrderRef::MerchantOrderNo(o.orig_merchant_order_no.clone()),
+            merchant_order_no: o.merchant_order_no.clone(),
+            amount: o.amount,
+            description: o.description.clone(),
+            notify_url: self.notify_url.clone(),
+        };
+        outcome(self.client.submit_refund(&op).await, |a| Some(a.trans_no))
+    }
+
+    async fn query_refund(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        let op = RefundQuery {
+            merchant: merchant_ref(m),
+            refund: OrderRef::MerchantOrderNo(no.to_owned()),
+            currency: None,
+        };
+        outcome(self.client.query_refund(&op).await, refund_of)
+    }
+}
+
+/// Keeps received notifications (the store's `upstream_notifications`); plug one in when the
+/// store provides it.
+#[async_trait]
+pub trait NotificationRecorder: Send + Sync + 'static {
+    /// Stores one raw notification with its verification result and effect.
+    async fn record(&self, body: &[u8], verified: bool, outcome: &str) -> crate::Result<()>;
+}
+
+/// Parses and verifies notifications with the gateway public key.
+pub struct CodePayIntake {
+    gateway_key: PublicKey,
+    recorder: Option<std::sync::Arc<dyn NotificationRecorder>>,
+}
+
+impl CodePayIntake {
+    /// Verifies with `gateway_key`; records through `recorder` (or only logs without one).
+    pub fn new(
+        gateway_key: PublicKey,
+        recorder: Option<std::sync::Arc<dyn NotificationRecorder>>,
+    ) -> Self {
+        Self {
+            gateway_key,
+            recorder,
+        }
+    }
+}
+
+#[async_trait]
+impl NotificationIntake for CodePayIntake {
+    fn parse(&self, body: &[u8]) -> Result<InboundNotification, String> {
+        let n = gateway_client::parse_notification(body, &self.gateway_key)
+            .map_err(|e: NotificationError| e.to_string())?;
+        let merchant_order_no = n
+            .merchant_order_no
+            .clone()
+            .ok_or_else(|| "notification without merchant_order_no".to_owned())?;
+        let amount = n.trans_amount.or(n.order_amount);
+        Ok(InboundNotification {
+            merchant_order_no,
+            trans_type: n.trans_type.unwrap_or(1),
+            order: UpstreamOrder {
+                trans_no: n.trans_no,
+                status: n.trans_status,
+                amount,
+                end_time: parse_time(n.trans_end_time.as_deref()),
+                error_code: n.trans_error_code,
+                error_msg: n.trans_error_msg,
+            },
+            verified: true,
+        })
+    }
+
+    async fn record(&self, body: &[u8], verified: bool, outcome: &str) -> crate::Result<()> {
+        match &self.recorder {
+            Some(r) => r.record(body, verified, outcome).await,
+            None => {
+                tracing::info!(verified, %outcome, bytes = body.len(), "CodePay notification");
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn codepay_times_are_utc() {
+        let t = super::parse_time(Some("2026-11-26 05:31:52")).expect("parsed");
+        assert_eq!(t.to_rfc3339(), "2026-11-26T05:31:52+00:00");
+        assert!(super::parse_time(Some("yesterday")).is_none());
+    }
+}
