@@ -211,6 +211,17 @@ mod tests {
     }
 
     #[test]
+    fn the_rust_reference_vector_signs_too() {
+        // Second published vector (the reference Rust library's sign test).
+        let s = WebhookSecret::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
+        let body = br#"{"email":"test@example.com","username":"test_user"}"#;
+        assert_eq!(
+            s.signature("msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553, body),
+            "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="
+        );
+    }
+
+    #[test]
     fn the_published_vector_verifies_with_and_without_prefix() {
         for text in [VECTOR_SECRET, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] {
             let s = WebhookSecret::parse(text).unwrap();
