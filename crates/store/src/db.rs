@@ -356,7 +356,20 @@ fn transaction<T>(
         }
         _ => <DbConnection as Connection>::TransactionManager::begin_transaction(conn)?,
     }
-    match f(conn) {
+    let result = f(conn).and_then(|value| {
+        // PostgreSQL aborts the whole transaction on any failed statement and then turns COMMIT
+        // into a silent ROLLBACK; a closure that swallowed such an error would "succeed" while
+        // losing every write. One probe turns that into an error.
+        if let DbConnection::Postgresql(c) = conn {
+            diesel::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), c).map_err(|e| {
+                StoreError::Conflict(format!(
+                    "transaction aborted by an earlier failed statement: {e}"
+                ))
+            })?;
+        }
+        Ok(value)
+    });
+    match result {
         Ok(value) => {
             match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
                 Ok(()) => Ok(value),

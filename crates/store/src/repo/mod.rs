@@ -3,5 +3,13 @@
 //! Every tenant-owned lookup takes the `MerchantId`, so another merchant's id is "not found".
 
 pub mod api_keys;
+pub mod audit;
+pub mod deliveries;
+pub mod events;
 pub mod gateway_accounts;
+pub mod idempotency;
 pub mod merchants;
+pub mod notifications;
+pub mod payments;
+pub mod refunds;
+pub mod webhook_endpoints;

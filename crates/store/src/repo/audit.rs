@@ -1,0 +1,76 @@
+//! The audit log: who did what to which merchant, key or endpoint.
+
+use crate::page::{Page, PageRequest};
+use crate::schema::audit_log;
+use crate::{DbConnection, StoreResult, on_backend};
+use diesel::prelude::*;
+
+/// An audit entry.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditEntry {
+    /// `aud_<ulid>`.
+    pub id: String,
+    /// Unix ms.
+    pub at: i64,
+    /// Who: an API key id, `admin-cli`, `system`.
+    pub actor: String,
+    /// What: `merchant.suspend`, `api_key.revoke`, …
+    pub action: String,
+    /// `merchant`/`api_key`/`webhook_endpoint`/…
+    pub target_type: String,
+    /// Id of the target.
+    pub target_id: String,
+    /// The merchant concerned, if any.
+    pub merchant_id: Option<String>,
+    /// JSON details (never secrets).
+    pub details: String,
+}
+
+/// Appends an entry; returns its id.
+pub fn record(
+    conn: &mut DbConnection,
+    actor: &str,
+    action: &str,
+    target: (&str, &str),
+    merchant_id: Option<&str>,
+    details: &serde_json::Value,
+    now: i64,
+) -> StoreResult<String> {
+    let entry = AuditEntry {
+        id: format!("aud_{}", ulid::Ulid::new()),
+        at: now,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        target_type: target.0.to_owned(),
+        target_id: target.1.to_owned(),
+        merchant_id: merchant_id.map(str::to_owned),
+        details: details.to_string(),
+    };
+    on_backend!(conn, |c| diesel::insert_into(audit_log::table)
+        .values(&entry)
+        .execute(c))?;
+    Ok(entry.id)
+}
+
+/// Entries, newest first, optionally about one merchant.
+pub fn list(
+    conn: &mut DbConnection,
+    merchant_id: Option<&str>,
+    page: &PageRequest,
+) -> StoreResult<Page<AuditEntry>> {
+    let limit = page.effective_limit();
+    let rows = on_backend!(conn, |c| {
+        let mut q = audit_log::table
+            .select(AuditEntry::as_select())
+            .into_boxed();
+        if let Some(m) = merchant_id {
+            q = q.filter(audit_log::merchant_id.eq(m));
+        }
+        if let Some(after) = &page.starting_after {
+            q = q.filter(audit_log::id.lt(after));
+        }
+        q.order(audit_log::id.desc()).limit(limit + 1).load(c)
+    })?;
+    Ok(Page::from_rows(rows, limit))
+}

@@ -1,0 +1,215 @@
+//! Webhook deliveries (one per event × endpoint) and their attempts.
+
+use crate::schema::{deliveries, delivery_attempts};
+use crate::{DbConnection, StoreResult, on_backend};
+use diesel::prelude::*;
+use domain::{DeliveryId, EventId, MerchantId, WebhookEndpointId};
+
+/// Not yet delivered; `next_attempt_at` says when.
+pub const PENDING: &str = "pending";
+/// A 2xx was received.
+pub const SUCCEEDED: &str = "succeeded";
+/// The last attempt failed; another is scheduled.
+pub const FAILED: &str = "failed";
+/// Gave up (schedule exhausted or endpoint disabled).
+pub const DEAD: &str = "dead";
+
+/// A delivery row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = deliveries)]
+pub struct Delivery {
+    /// `dlv_…`.
+    pub id: String,
+    /// The event.
+    pub event_id: String,
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// Owner.
+    pub merchant_id: String,
+    /// `pending`/`succeeded`/`failed`/`dead`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// Unix ms of the next attempt.
+    pub next_attempt_at: Option<i64>,
+    /// HTTP status of the last attempt.
+    pub last_status: Option<i32>,
+    /// Error of the last attempt.
+    pub last_error: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+impl Delivery {
+    /// A pending delivery of `event` to `endpoint`, due at `now`.
+    pub fn new(
+        event: &EventId,
+        endpoint: &WebhookEndpointId,
+        merchant: &MerchantId,
+        now: i64,
+    ) -> Self {
+        Self {
+            id: DeliveryId::generate().into_string(),
+            event_id: event.as_str().to_owned(),
+            endpoint_id: endpoint.as_str().to_owned(),
+            merchant_id: merchant.as_str().to_owned(),
+            status: PENDING.to_owned(),
+            attempts: 0,
+            next_attempt_at: Some(now),
+            last_status: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = delivery_attempts)]
+pub struct DeliveryAttempt {
+    /// `att_…`.
+    pub id: String,
+    /// The delivery.
+    pub delivery_id: String,
+    /// The event (for `GET /v1/events/{id}/attempts`).
+    pub event_id: String,
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// Owner.
+    pub merchant_id: String,
+    /// 1-based attempt number.
+    pub attempt: i32,
+    /// Unix ms.
+    pub started_at: i64,
+    /// Wall time of the request.
+    pub duration_ms: i64,
+    /// HTTP status, if a response came.
+    pub http_status: Option<i32>,
+    /// First bytes of the response body.
+    pub response_excerpt: Option<String>,
+    /// Transport error, if any.
+    pub error: Option<String>,
+}
+
+/// Creates a delivery unless one exists for the same (event, endpoint); returns whether it was
+/// created.
+pub fn insert(conn: &mut DbConnection, delivery: &Delivery) -> StoreResult<bool> {
+    let n = on_backend!(conn, |c| diesel::insert_into(deliveries::table)
+        .values(delivery)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(n == 1)
+}
+
+/// One delivery by id.
+pub fn get(conn: &mut DbConnection, id: &DeliveryId) -> StoreResult<Delivery> {
+    Ok(on_backend!(conn, |c| deliveries::table
+        .find(id.as_str())
+        .select(Delivery::as_select())
+        .first(c))?)
+}
+
+/// Deliveries of one of the merchant's events.
+pub fn list_for_event(
+    conn: &mut DbConnection,
+    merchant: &MerchantId,
+    event: &EventId,
+) -> StoreResult<Vec<Delivery>> {
+    Ok(on_backend!(conn, |c| deliveries::table
+        .filter(deliveries::merchant_id.eq(merchant.as_str()))
+        .filter(deliveries::event_id.eq(event.as_str()))
+        .order(deliveries::id.asc())
+        .select(Delivery::as_select())
+        .load(c))?)
+}
+
+/// Deliveries due at `now` (pending or failed with `next_attempt_at <= now`), oldest first.
+pub fn due(conn: &mut DbConnection, now: i64, limit: i64) -> StoreResult<Vec<Delivery>> {
+    Ok(on_backend!(conn, |c| deliveries::table
+        .filter(deliveries::status.eq_any([PENDING, FAILED]))
+        .filter(deliveries::next_attempt_at.le(now))
+        .order(deliveries::next_attempt_at.asc())
+        .limit(limit)
+        .select(Delivery::as_select())
+        .load(c))?)
+}
+
+/// Records an attempt and the delivery's new state in one go.
+pub fn record_attempt(
+    conn: &mut DbConnection,
+    attempt: &DeliveryAttempt,
+    status: &str,
+    next_attempt_at: Option<i64>,
+    now: i64,
+) -> StoreResult<()> {
+    on_backend!(conn, |c| {
+        diesel::insert_into(delivery_attempts::table)
+            .values(attempt)
+            .execute(c)?;
+        diesel::update(deliveries::table.find(&attempt.delivery_id))
+            .set((
+                deliveries::status.eq(status),
+                deliveries::attempts.eq(attempt.attempt),
+                deliveries::next_attempt_at.eq(next_attempt_at),
+                deliveries::last_status.eq(attempt.http_status),
+                deliveries::last_error.eq(&attempt.error),
+                deliveries::updated_at.eq(now),
+            ))
+            .execute(c)
+    })?;
+    Ok(())
+}
+
+/// Attempts of one of the merchant's events, oldest first.
+pub fn attempts_for_event(
+    conn: &mut DbConnection,
+    merchant: &MerchantId,
+    event: &EventId,
+) -> StoreResult<Vec<DeliveryAttempt>> {
+    Ok(on_backend!(conn, |c| delivery_attempts::table
+        .filter(delivery_attempts::merchant_id.eq(merchant.as_str()))
+        .filter(delivery_attempts::event_id.eq(event.as_str()))
+        .order(delivery_attempts::id.asc())
+        .select(DeliveryAttempt::as_select())
+        .load(c))?)
+}
+
+/// Makes every delivery of an event due again now (`redeliver`); returns how many.
+pub fn reschedule_event(
+    conn: &mut DbConnection,
+    merchant: &MerchantId,
+    event: &EventId,
+    now: i64,
+) -> StoreResult<usize> {
+    Ok(on_backend!(conn, |c| diesel::update(
+        deliveries::table
+            .filter(deliveries::merchant_id.eq(merchant.as_str()))
+            .filter(deliveries::event_id.eq(event.as_str()))
+    )
+    .set((
+        deliveries::status.eq(PENDING),
+        deliveries::next_attempt_at.eq(Some(now)),
+        deliveries::updated_at.eq(now),
+    ))
+    .execute(c))?)
+}
+
+/// Failed or dead deliveries of an endpoint created since `since` (`recover`), oldest first.
+pub fn unsuccessful_since(
+    conn: &mut DbConnection,
+    merchant: &MerchantId,
+    endpoint: &WebhookEndpointId,
+    since: i64,
+) -> StoreResult<Vec<Delivery>> {
+    Ok(on_backend!(conn, |c| deliveries::table
+        .filter(deliveries::merchant_id.eq(merchant.as_str()))
+        .filter(deliveries::endpoint_id.eq(endpoint.as_str()))
+        .filter(deliveries::status.eq_any([FAILED, DEAD]))
+        .filter(deliveries::created_at.ge(since))
+        .order(deliveries::id.asc())
+        .select(Delivery::as_select())
+        .load(c))?)
+}

@@ -1,0 +1,108 @@
+//! The event outbox.
+
+use crate::page::{Page, PageRequest};
+use crate::schema::events;
+use crate::{DbConnection, StoreResult, on_backend};
+use diesel::prelude::*;
+use domain::{EventId, EventType, MerchantId};
+
+/// An event row; `payload` is the exact webhook body, fixed once written.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events)]
+pub struct Event {
+    /// `evt_…`.
+    pub id: String,
+    /// Owner.
+    pub merchant_id: String,
+    /// Wire name (`payment.succeeded`).
+    pub event_type: String,
+    /// The payment/refund/endpoint it is about.
+    pub object_id: String,
+    /// JSON body as delivered.
+    pub payload: String,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+impl Event {
+    /// Typed id.
+    pub fn event_id(&self) -> StoreResult<EventId> {
+        Ok(EventId::parse(&self.id)?)
+    }
+    /// Typed type.
+    pub fn event_type(&self) -> StoreResult<EventType> {
+        Ok(self.event_type.parse()?)
+    }
+}
+
+/// Filters of the event list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only these types (empty = all).
+    pub types: Vec<EventType>,
+    /// Only events about this object.
+    pub object_id: Option<String>,
+    /// Created at or after (unix ms).
+    pub created_gte: Option<i64>,
+    /// Created before (unix ms).
+    pub created_lt: Option<i64>,
+}
+
+/// Writes an event (in the same transaction as the change it announces).
+pub fn insert(conn: &mut DbConnection, event: &Event) -> StoreResult<()> {
+    on_backend!(conn, |c| diesel::insert_into(events::table)
+        .values(event)
+        .execute(c))?;
+    Ok(())
+}
+
+/// One event of a merchant.
+pub fn get(conn: &mut DbConnection, merchant: &MerchantId, id: &EventId) -> StoreResult<Event> {
+    Ok(on_backend!(conn, |c| events::table
+        .filter(events::id.eq(id.as_str()))
+        .filter(events::merchant_id.eq(merchant.as_str()))
+        .select(Event::as_select())
+        .first(c))?)
+}
+
+/// One event by id alone (delivery workers, which already hold the merchant through the row).
+pub fn get_any(conn: &mut DbConnection, id: &EventId) -> StoreResult<Event> {
+    Ok(on_backend!(conn, |c| events::table
+        .find(id.as_str())
+        .select(Event::as_select())
+        .first(c))?)
+}
+
+/// A merchant's events, newest first.
+pub fn list(
+    conn: &mut DbConnection,
+    merchant: &MerchantId,
+    filter: &EventFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Event>> {
+    let limit = page.effective_limit();
+    let types: Vec<&str> = filter.types.iter().map(|t| t.as_str()).collect();
+    let rows = on_backend!(conn, |c| {
+        let mut q = events::table
+            .filter(events::merchant_id.eq(merchant.as_str()))
+            .select(Event::as_select())
+            .into_boxed();
+        if !types.is_empty() {
+            q = q.filter(events::event_type.eq_any(&types));
+        }
+        if let Some(o) = &filter.object_id {
+            q = q.filter(events::object_id.eq(o));
+        }
+        if let Some(t) = filter.created_gte {
+            q = q.filter(events::created_at.ge(t));
+        }
+        if let Some(t) = filter.created_lt {
+            q = q.filter(events::created_at.lt(t));
+        }
+        if let Some(after) = &page.starting_after {
+            q = q.filter(events::id.lt(after));
+        }
+        q.order(events::id.desc()).limit(limit + 1).load(c)
+    })?;
+    Ok(Page::from_rows(rows, limit))
+}

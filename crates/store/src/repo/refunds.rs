@@ -1,0 +1,190 @@
+//! Refunds.
+
+use crate::page::{Page, PageRequest};
+use crate::schema::refunds;
+use crate::{DbConnection, StoreError, StoreResult, on_backend};
+use diesel::prelude::*;
+use domain::{MerchantId, PaymentId, RefundId, RefundStatus};
+
+/// A refund row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refunds)]
+pub struct Refund {
+    /// `ref_…`.
+    pub id: String,
+    /// The refunded payment.
+    pub payment_id: String,
+    /// Owner.
+    pub merchant_id: String,
+    /// The merchant's own refund id (unique per merchant).
+    pub merchant_refund_id: String,
+    /// Amount in minor units.
+    pub amount_minor: i64,
+    /// ISO 4217 code (the payment's).
+    pub currency: String,
+    /// Domain wire name.
+    pub status: String,
+    /// CodePay merchant.
+    pub codepay_merchant_no: String,
+    /// payfac-generated CodePay `merchant_order_no` of the refund.
+    pub upstream_order_no: String,
+    /// CodePay `trans_no`.
+    pub trans_no: Option<String>,
+    /// Merchant's reason.
+    pub reason: Option<String>,
+    /// Failure code.
+    pub failure_code: Option<String>,
+    /// Failure text.
+    pub failure_message: Option<String>,
+    /// Bumped on every change; the webhook sequence number.
+    pub version: i64,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+impl Refund {
+    /// Typed id.
+    pub fn refund_id(&self) -> StoreResult<RefundId> {
+        Ok(RefundId::parse(&self.id)?)
+    }
+    /// Typed status.
+    pub fn status(&self) -> StoreResult<RefundStatus> {
+        RefundStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == self.status)
+            .ok_or_else(|| StoreError::Corrupt(format!("refund status `{}`", self.status)))
+    }
+}
+
+/// Stores a new refund.
+pub fn insert(conn: &mut DbConnection, refund: &Refund) -> StoreResult<()> {
+    on_backend!(conn, |c| diesel::insert_into(refunds::table)
+        .values(refund)
+        .execute(c))?;
+    Ok(())
+}
+
+/// One refund of a merchant.
+pub fn get(conn: &mut DbConnection, merchant: &MerchantId, id: &RefundId) -> StoreResult<Refund> {
+    Ok(on_backend!(conn, |c| refunds::table
+        .filter(refunds::id.eq(id.as_str()))
+        .filter(refunds::merchant_id.eq(merchant.as_str()))
+        .select(Refund::as_select())
+        .first(c))?)
+}
+
+/// The refund with this merchant refund id, if any.
+pub fn find_by_merchant_refund_id(
+    conn: &mut DbConnection,
+    merchant: &MerchantId,
+    merchant_refund_id: &str,
+) -> StoreResult<Option<Refund>> {
+    Ok(on_backend!(conn, |c| refunds::table
+        .filter(refunds::merchant_id.eq(merchant.as_str()))
+        .filter(refunds::merchant_refund_id.eq(merchant_refund_id))
+        .select(Refund::as_select())
+        .first(c)
+        .optional())?)
+}
+
+/// The refund CodePay knows as (`merchant_no`, `merchant_order_no`).
+pub fn find_by_upstream_order_no(
+    conn: &mut DbConnection,
+    codepay_merchant_no: &str,
+    upstream_order_no: &str,
+) -> StoreResult<Option<Refund>> {
+    Ok(on_backend!(conn, |c| refunds::table
+        .filter(refunds::codepay_merchant_no.eq(codepay_merchant_no))
+        .filter(refunds::upstream_order_no.eq(upstream_order_no))
+        .select(Refund::as_select())
+        .first(c)
+        .optional())?)
+}
+
+/// Refunds of one payment, newest first.
+pub fn list_for_payment(
+    conn: &mut DbConnection,
+    merchant: &MerchantId,
+    payment: &PaymentId,
+    page: &PageRequest,
+) -> StoreResult<Page<Refund>> {
+    let limit = page.effective_limit();
+    let rows = on_backend!(conn, |c| {
+        let mut q = refunds::table
+            .filter(refunds::merchant_id.eq(merchant.as_str()))
+            .filter(refunds::payment_id.eq(payment.as_str()))
+            .select(Refund::as_select())
+            .into_boxed();
+        if let Some(after) = &page.starting_after {
+            q = q.filter(refunds::id.lt(after));
+        }
+        q.order(refunds::id.desc()).limit(limit + 1).load(c)
+    })?;
+    Ok(Page::from_rows(rows, limit))
+}
+
+/// Minor units of a payment's refunds that count against its capture (pending + succeeded).
+/// Read it after `payments::get_for_update` so no concurrent refund slips in.
+pub fn committed_total(conn: &mut DbConnection, payment: &PaymentId) -> StoreResult<i64> {
+    let counted: Vec<&str> = RefundStatus::ALL
+        .into_iter()
+        .filter(|s| s.counts_against_capture())
+        .map(|s| s.as_str())
+        .collect();
+    let amounts: Vec<i64> = on_backend!(conn, |c| refunds::table
+        .filter(refunds::payment_id.eq(payment.as_str()))
+        .filter(refunds::status.eq_any(&counted))
+        .select(refunds::amount_minor)
+        .load(c))?;
+    amounts
+        .into_iter()
+        .try_fold(0i64, i64::checked_add)
+        .ok_or_else(|| StoreError::Corrupt("refund total overflows".into()))
+}
+
+/// Writes the mutable fields if `version` is current; see `payments::save`.
+pub fn save(conn: &mut DbConnection, refund: &Refund, now: i64) -> StoreResult<Refund> {
+    let r = refund;
+    let n = on_backend!(conn, |c| diesel::update(
+        refunds::table
+            .filter(refunds::id.eq(&r.id))
+            .filter(refunds::merchant_id.eq(&r.merchant_id))
+            .filter(refunds::version.eq(r.version))
+    )
+    .set((
+        refunds::status.eq(&r.status),
+        refunds::trans_no.eq(&r.trans_no),
+        refunds::failure_code.eq(&r.failure_code),
+        refunds::failure_message.eq(&r.failure_message),
+        refunds::version.eq(r.version + 1),
+        refunds::updated_at.eq(now),
+    ))
+    .execute(c))?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!(
+            "refund {} changed concurrently (version {})",
+            r.id, r.version
+        )));
+    }
+    let mut saved = r.clone();
+    saved.version += 1;
+    saved.updated_at = now;
+    Ok(saved)
+}
+
+/// Pending refunds created before `created_before`, oldest first (polling, reconciliation).
+pub fn list_pending(
+    conn: &mut DbConnection,
+    created_before: i64,
+    limit: i64,
+) -> StoreResult<Vec<Refund>> {
+    Ok(on_backend!(conn, |c| refunds::table
+        .filter(refunds::status.eq(RefundStatus::Pending.as_str()))
+        .filter(refunds::created_at.lt(created_before))
+        .order(refunds::created_at.asc())
+        .limit(limit)
+        .select(Refund::as_select())
+        .load(c))?)
+}

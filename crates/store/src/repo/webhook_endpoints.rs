@@ -1,0 +1,260 @@
+//! Merchants' webhook endpoints (secrets stored as caller-made ciphertext).
+
+use crate::page::{Page, PageRequest};
+use crate::schema::webhook_endpoints as we;
+use crate::{DbConnection, StoreError, StoreResult, on_backend};
+use diesel::prelude::*;
+use domain::{EventType, MerchantId, WebhookEndpointId};
+
+/// An endpoint row. `Debug` leaves the secret ciphertexts out.
+#[derive(Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = we)]
+pub struct WebhookEndpoint {
+    /// `we_…`.
+    pub id: String,
+    /// Owner.
+    pub merchant_id: String,
+    /// Where to POST.
+    pub url: String,
+    /// Merchant's note.
+    pub description: Option<String>,
+    /// JSON array of event types; `["*"]` = all.
+    pub event_filter: String,
+    /// Whether deliveries are made.
+    pub enabled: bool,
+    /// Why it was disabled (`gone_410`, `failing_5_days`, `merchant`).
+    pub disabled_reason: Option<String>,
+    /// Current signing secret, encrypted by the caller.
+    pub secret_ciphertext: String,
+    /// Previous secret during a rotation.
+    pub previous_secret_ciphertext: Option<String>,
+    /// Unix ms when the previous secret stops signing.
+    pub previous_secret_expires_at: Option<i64>,
+    /// Unix ms of the first failure of the current failing streak.
+    pub failing_since: Option<i64>,
+    /// Unix ms of deletion (kept for delivery history).
+    pub deleted_at: Option<i64>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for WebhookEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpoint")
+            .field("id", &self.id)
+            .field("merchant_id", &self.merchant_id)
+            .field("url", &self.url)
+            .field("enabled", &self.enabled)
+            .field("event_filter", &self.event_filter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookEndpoint {
+    /// Typed id.
+    pub fn endpoint_id(&self) -> StoreResult<WebhookEndpointId> {
+        Ok(WebhookEndpointId::parse(&self.id)?)
+    }
+
+    /// Whether this endpoint wants events of `event_type`.
+    pub fn subscribes_to(&self, event_type: EventType) -> StoreResult<bool> {
+        let filter: Vec<String> = serde_json::from_str(&self.event_filter)?;
+        Ok(filter.iter().any(|f| f == "*" || f == event_type.as_str()))
+    }
+}
+
+/// Changes a merchant may make; `None` leaves a field.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = we)]
+pub struct EndpointPatch {
+    /// New URL.
+    pub url: Option<String>,
+    /// New description.
+    pub description: Option<Option<String>>,
+    /// New filter JSON.
+    pub event_filter: Option<String>,
+    /// Enable/disable.
+    pub enabled: Option<bool>,
+    /// Reason (cleared with `Some(None)` when re-enabling).
+    pub disabled_reason: Option<Option<String>>,
+    /// Set by [`update`].
+    pub updated_at: Option<i64>,
+}
+
+/// Stores a new endpoint.
+pub fn insert(conn: &mut DbConnection, endpoint: &WebhookEndpoint) -> StoreResult<()> {
+    on_backend!(conn, |c| diesel::insert_into(we::table)
+        .values(endpoint)
+        .execute(c))?;
+    Ok(())
+}
+
+/// One live (not deleted) endpoint of a merchant.
+pub fn get(
+    conn: &mut DbConnection,
+    merchant: &MerchantId,
+    id: &WebhookEndpointId,
+) -> StoreResult<WebhookEndpoint> {
+    Ok(on_backend!(conn, |c| we::table
+        .filter(we::id.eq(id.as_str()))
+        .filter(we::merchant_id.eq(merchant.as_str()))
+        .filter(we::deleted_at.is_null())
+        .select(WebhookEndpoint::as_select())
+        .first(c))?)
+}
+
+/// A merchant's live endpoints, newest first.
+pub fn list(
+    conn: &mut DbConnection,
+    merchant: &MerchantId,
+    page: &PageRequest,
+) -> StoreResult<Page<WebhookEndpoint>> {
+    let limit = page.effective_limit();
+    let rows = on_backend!(conn, |c| {
+        let mut q = we::table
+            .filter(we::merchant_id.eq(merchant.as_str()))
+            .filter(we::deleted_at.is_null())
+            .select(WebhookEndpoint::as_select())
+            .into_boxed();
+        if let Some(after) = &page.starting_after {
+            q = q.filter(we::id.lt(after));
+        }
+        q.order(we::id.desc()).limit(limit + 1).load(c)
+    })?;
+    Ok(Page::from_rows(rows, limit))
+}
+
+/// The merchant's enabled endpoints subscribed to `event_type` (fan-out).
+pub fn subscribers(
+    conn: &mut DbConnection,
+    merchant: &MerchantId,
+    event_type: EventType,
+) -> StoreResult<Vec<WebhookEndpoint>> {
+    let all: Vec<WebhookEndpoint> = on_backend!(conn, |c| we::table
+        .filter(we::merchant_id.eq(merchant.as_str()))
+        .filter(we::deleted_at.is_null())
+        .filter(we::enabled.eq(true))
+        .order(we::id.asc())
+        .select(WebhookEndpoint::as_select())
+        .load(c))?;
+    let mut out = Vec::with_capacity(all.len());
+    for e in all {
+        if e.subscribes_to(event_type)? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// Applies a patch; returns the endpoint as it now is.
+pub fn update(
+    conn: &mut DbConnection,
+    merchant: &MerchantId,
+    id: &WebhookEndpointId,
+    patch: &EndpointPatch,
+    now: i64,
+) -> StoreResult<WebhookEndpoint> {
+    let mut patch = patch.clone();
+    patch.updated_at = Some(now);
+    let n = on_backend!(conn, |c| diesel::update(
+        we::table
+            .filter(we::id.eq(id.as_str()))
+            .filter(we::merchant_id.eq(merchant.as_str()))
+            .filter(we::deleted_at.is_null())
+    )
+    .set(&patch)
+    .execute(c))?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get(conn, merchant, id)
+}
+
+/// Rotates the secret: the current one becomes previous until `previous_expires_at`.
+pub fn rotate_secret(
+    conn: &mut DbConnection,
+    merchant: &MerchantId,
+    id: &WebhookEndpointId,
+    new_secret_ciphertext: &str,
+    previous_expires_at: i64,
+    now: i64,
+) -> StoreResult<WebhookEndpoint> {
+    let current = get(conn, merchant, id)?;
+    on_backend!(conn, |c| diesel::update(we::table.find(id.as_str()))
+        .set((
+            we::previous_secret_ciphertext.eq(Some(&current.secret_ciphertext)),
+            we::previous_secret_expires_at.eq(Some(previous_expires_at)),
+            we::secret_ciphertext.eq(new_secret_ciphertext),
+            we::updated_at.eq(now),
+        ))
+        .execute(c))?;
+    get(conn, merchant, id)
+}
+
+/// Soft-deletes an endpoint (its deliveries stay for history); `false` if none.
+pub fn delete(
+    conn: &mut DbConnection,
+    merchant: &MerchantId,
+    id: &WebhookEndpointId,
+    now: i64,
+) -> StoreResult<bool> {
+    let n = on_backend!(conn, |c| diesel::update(
+        we::table
+            .filter(we::id.eq(id.as_str()))
+            .filter(we::merchant_id.eq(merchant.as_str()))
+            .filter(we::deleted_at.is_null())
+    )
+    .set((
+        we::deleted_at.eq(Some(now)),
+        we::enabled.eq(false),
+        we::updated_at.eq(now),
+    ))
+    .execute(c))?;
+    Ok(n > 0)
+}
+
+/// Records the health of an endpoint: `Some(t)` starts (or keeps) a failing streak, `None` ends
+/// it. An existing streak start is kept.
+pub fn set_failing_since(
+    conn: &mut DbConnection,
+    id: &WebhookEndpointId,
+    failing_since: Option<i64>,
+    now: i64,
+) -> StoreResult<()> {
+    on_backend!(conn, |c| match failing_since {
+        Some(t) => diesel::update(
+            we::table
+                .filter(we::id.eq(id.as_str()))
+                .filter(we::failing_since.is_null())
+        )
+        .set((we::failing_since.eq(Some(t)), we::updated_at.eq(now)))
+        .execute(c),
+        None => diesel::update(we::table.find(id.as_str()))
+            .set((we::failing_since.eq(None::<i64>), we::updated_at.eq(now)))
+            .execute(c),
+    })?;
+    Ok(())
+}
+
+/// Disables an endpoint with a reason (410 Gone, failing for 5 days).
+pub fn disable(
+    conn: &mut DbConnection,
+    id: &WebhookEndpointId,
+    reason: &str,
+    now: i64,
+) -> StoreResult<bool> {
+    let n = on_backend!(conn, |c| diesel::update(
+        we::table
+            .filter(we::id.eq(id.as_str()))
+            .filter(we::enabled.eq(true))
+    )
+    .set((
+        we::enabled.eq(false),
+        we::disabled_reason.eq(Some(reason)),
+        we::updated_at.eq(now),
+    ))
+    .execute(c))?;
+    Ok(n > 0)
+}
