@@ -134,11 +134,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let mut config = Config::load(cli.config.as_deref())?;
     let command = cli.command.unwrap_or(Command::Serve(ListenArgs::default()));
-    if let Command::Serve(args) | Command::Api(args) | Command::Worker(args) = &command {
-        if let Some(listen) = &args.listen {
-            config.listen = listen.clone();
-            config.validate()?;
-        }
+    if let Command::Serve(args) | Command::Api(args) | Command::Worker(args) = &command
+        && let Some(listen) = &args.listen
+    {
+        config.listen = listen.clone();
+        config.validate()?;
     }
     match command {
         Command::Config(ConfigCommand::Check) => {

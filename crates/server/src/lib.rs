@@ -8,5 +8,6 @@ pub mod health;
 pub mod keys;
 pub mod metrics;
 pub mod run;
+pub mod runner;
 pub mod sandbox;
 pub mod telemetry;
