@@ -45,6 +45,9 @@ pub enum WebhookError {
         /// The range it falls in.
         reason: &'static str,
     },
+    /// A stored event payload is not JSON.
+    #[error("event payload is not JSON: {0}")]
+    InvalidPayload(String),
     /// The HTTP client could not be built.
     #[error("HTTP client: {0}")]
     HttpClient(String),

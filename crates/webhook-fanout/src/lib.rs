@@ -29,4 +29,4 @@ pub use breaker::{BreakerConfig, BreakerState};
 pub use config::FanoutConfig;
 pub use dispatcher::{DeferReason, Dispatch, Dispatcher, DispatcherConfig};
 pub use metrics::WebhookMetrics;
-pub use payload::event_body;
+pub use payload::{event_body, event_body_from_stored};

@@ -14,6 +14,9 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use url::{Host, Url};
 
+/// Longest endpoint URL accepted.
+const MAX_URL_LEN: usize = 2048;
+
 /// What endpoint URLs may point at.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NetworkPolicy {
@@ -30,6 +33,20 @@ impl NetworkPolicy {
         allow_http: false,
         allow_private: false,
     };
+
+    /// Parses and checks an endpoint URL as a merchant submits it (create or update). The same
+    /// checks run again at every delivery; this one gives the merchant an early, clear error.
+    pub fn parse_endpoint_url(&self, input: &str) -> Result<Url, WebhookError> {
+        if input.len() > MAX_URL_LEN {
+            return Err(WebhookError::UrlRefused(
+                "URL longer than 2048 bytes".into(),
+            ));
+        }
+        let url = Url::parse(input.trim())
+            .map_err(|e| WebhookError::UrlRefused(format!("not a URL: {e}")))?;
+        self.check_url(&url)?;
+        Ok(url)
+    }
 
     /// Checks scheme, host and (for a literal IP) the address. Hostnames are checked later,
     /// on every connection, by [`GuardedResolver`].
@@ -288,6 +305,20 @@ mod tests {
             open.check_url(&Url::parse("https://127.0.0.1/").unwrap())
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn submitted_urls_are_parsed_and_checked() {
+        let strict = NetworkPolicy::STRICT;
+        assert!(
+            strict
+                .parse_endpoint_url(" https://hooks.example.com/payfac ")
+                .is_ok()
+        );
+        assert!(strict.parse_endpoint_url("not a url").is_err());
+        assert!(strict.parse_endpoint_url("https://10.0.0.1/").is_err());
+        let long = format!("https://hooks.example.com/{}", "a".repeat(2048));
+        assert!(strict.parse_endpoint_url(&long).is_err());
     }
 
     #[tokio::test]
