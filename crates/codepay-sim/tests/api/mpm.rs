@@ -280,3 +280,26 @@ async fn standalone_server_serves_the_gateway_and_control_api() {
         .await;
     assert_eq!(status, 400, "{v}");
 }
+
+#[actix_web::test]
+async fn concurrent_duplicates_create_exactly_one_order() {
+    let t = TestSim::start(1).await;
+    let calls = (0..20).map(|n| {
+        let msg = t.request(
+            "cscanb.pay.getqrcode",
+            json!({"merchant_order_no": "race-1", "pay_method_id": "Alipay",
+                   "price_currency": "USD", "order_amount": format!("{}.00", n + 1)}),
+        );
+        let t = &t;
+        async move { t.send(&msg).await.code }
+    });
+    let codes = futures::future::join_all(calls).await;
+    assert_eq!(codes.iter().filter(|c| *c == "0").count(), 1, "{codes:?}");
+    assert_eq!(
+        codes.iter().filter(|c| *c == "E04101").count(),
+        19,
+        "{codes:?}"
+    );
+    let ledger = t.get("/sim/orders?merchant_order_no=race-1").await;
+    assert_eq!(ledger["orders"].as_array().map(Vec::len), Some(1));
+}
