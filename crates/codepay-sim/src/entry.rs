@@ -31,8 +31,19 @@ pub(crate) async fn entry(sim: web::Data<Simulator>, body: web::Bytes) -> HttpRe
         (Some(FaultKind::Slow), Some(f)) => sleep_real(f).await,
         _ => {}
     }
+    let read_only = parsed.as_ref().is_ok_and(|m| {
+        matches!(
+            m.get("method").and_then(Value::as_str),
+            Some("order.query" | "order.refund.query")
+        )
+    });
     let result = parsed.and_then(|msg| sim.handle(&msg));
-    sim.changed();
+    if read_only {
+        // Queries only change the books by closing an expired order, which its timer persists.
+        sim.inner.wake.notify_one();
+    } else {
+        sim.changed();
+    }
     let envelope = sim.envelope(result, kind);
     match (kind, &fault) {
         (Some(FaultKind::Timeout), Some(f)) => sleep_real(f).await,

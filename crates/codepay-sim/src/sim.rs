@@ -372,10 +372,14 @@ async fn persister(weak: std::sync::Weak<Inner>) {
             continue;
         }
         tokio::time::sleep(PERSIST_DEBOUNCE).await;
+        let started = std::time::Instant::now();
         match tokio::task::spawn_blocking(move || save(&inner)).await {
             Ok(Err(e)) => tracing::warn!(error = %e, "codepay-sim: state file not written"),
             Err(e) => tracing::warn!(error = %e, "codepay-sim: state writer failed"),
             Ok(Ok(())) => {}
         }
+        // A big ledger under load must not turn into back-to-back rewrites: spend at most
+        // about a fifth of the time writing.
+        tokio::time::sleep(started.elapsed().saturating_mul(4)).await;
     }
 }
