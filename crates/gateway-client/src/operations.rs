@@ -111,7 +111,7 @@ pub struct PaymentFields {
     pub merchant: MerchantRef,
     /// payfac's upstream order number (one payment attempt).
     pub merchant_order_no: String,
-    /// Wallet, e.g. `Alipay`, `WeChatPay`.
+    /// Wallet, e.g. `Alipay`, `WeChatPay`; may be empty for CPM (then not sent: the code decides).
     pub pay_method_id: String,
     /// The amount to collect.
     pub amount: Money,
