@@ -185,6 +185,7 @@ impl NotificationIntake for CodePayIntake {
             .ok_or_else(|| "notification without merchant_order_no".to_owned())?;
         let amount = n.trans_amount.or(n.order_amount);
         Ok(InboundNotification {
+            merchant_no: n.merchant_no.clone(),
             merchant_order_no,
             trans_type: n.trans_type.unwrap_or(1),
             order: UpstreamOrder {

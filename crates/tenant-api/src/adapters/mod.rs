@@ -2,4 +2,6 @@
 
 pub mod accounts;
 pub mod codepay;
+pub mod idempotency;
+pub mod payments;
 pub mod rate_limit;

@@ -47,11 +47,11 @@ impl PaymentStore for MemoryPaymentStore {
         Ok(self.state.lock().payments.get(id.as_str()).cloned())
     }
 
-    async fn payment_by_order_no(&self, no: &str) -> Result<Option<Payment>> {
+    async fn payment_by_order_no(&self, merchant_no: &str, no: &str) -> Result<Option<Payment>> {
         let s = self.state.lock();
         Ok(s.payments
             .values()
-            .find(|p| p.merchant_order_no == no)
+            .find(|p| p.upstream_merchant_no == merchant_no && p.merchant_order_no == no)
             .cloned())
     }
 
@@ -59,7 +59,7 @@ impl PaymentStore for MemoryPaymentStore {
         Ok(self.state.lock().refunds.get(id.as_str()).cloned())
     }
 
-    async fn refund_by_order_no(&self, no: &str) -> Result<Option<Refund>> {
+    async fn refund_by_order_no(&self, _merchant_no: &str, no: &str) -> Result<Option<Refund>> {
         let s = self.state.lock();
         Ok(s.refunds
             .values()

@@ -13,11 +13,19 @@ pub trait PaymentStore: Send + Sync + 'static {
     /// A payment by id, whoever owns it.
     async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, Error>;
     /// A payment by the upstream `merchant_order_no` payfac generated.
-    async fn payment_by_order_no(&self, merchant_order_no: &str) -> Result<Option<Payment>, Error>;
+    async fn payment_by_order_no(
+        &self,
+        merchant_no: &str,
+        merchant_order_no: &str,
+    ) -> Result<Option<Payment>, Error>;
     /// A refund by id.
     async fn refund(&self, id: &RefundId) -> Result<Option<Refund>, Error>;
     /// A refund by its upstream `merchant_order_no`.
-    async fn refund_by_order_no(&self, merchant_order_no: &str) -> Result<Option<Refund>, Error>;
+    async fn refund_by_order_no(
+        &self,
+        merchant_no: &str,
+        merchant_order_no: &str,
+    ) -> Result<Option<Refund>, Error>;
     /// A refund by the merchant's reference.
     async fn refund_by_merchant_ref(
         &self,

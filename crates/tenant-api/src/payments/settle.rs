@@ -55,6 +55,8 @@ impl CloseReason {
 /// A CodePay result notification, parsed (and, when possible, verified) by the gateway layer.
 #[derive(Clone, Debug)]
 pub struct InboundNotification {
+    /// CodePay `merchant_no`.
+    pub merchant_no: String,
     /// The order's `merchant_order_no` (the payment's or the refund's).
     pub merchant_order_no: String,
     /// `trans_type`: 1/4/6 are payments, 2/3/5/8 refunds and voids.
@@ -326,7 +328,12 @@ impl Engine {
     /// anything else is only a trigger, and the status applied is the one `order.query` returns.
     pub async fn apply_notification(&self, n: &InboundNotification) -> Result<NotificationEffect> {
         let refund_like = matches!(n.trans_type, 2 | 3 | 5 | 8);
-        if refund_like && let Some(r) = self.store.refund_by_order_no(&n.merchant_order_no).await? {
+        if refund_like
+            && let Some(r) = self
+                .store
+                .refund_by_order_no(&n.merchant_no, &n.merchant_order_no)
+                .await?
+        {
             let trusted = n.verified && n.order.amount.is_none_or(|a| a == r.amount);
             let r = if trusted {
                 self.apply_refund_answer(&r.id, &n.order).await?
@@ -335,7 +342,11 @@ impl Engine {
             };
             return Ok(NotificationEffect::Refund(r.id, r.status));
         }
-        let Some(p) = self.store.payment_by_order_no(&n.merchant_order_no).await? else {
+        let Some(p) = self
+            .store
+            .payment_by_order_no(&n.merchant_no, &n.merchant_order_no)
+            .await?
+        else {
             return Ok(NotificationEffect::Unmatched);
         };
         let trusted = n.verified && n.order.amount.is_none_or(|a| a == p.amount);

@@ -463,6 +463,7 @@ async fn a_success_after_a_local_close_is_refunded_automatically() {
     // CodePay nevertheless reports the order paid (e.g. a wallet that settled late).
     f.codepay.set(&p.merchant_order_no, TransStatus::Succeeded);
     let n = InboundNotification {
+        merchant_no: "M1".into(),
         merchant_order_no: p.merchant_order_no.clone(),
         trans_type: 1,
         order: FakeCodePay::order(TransStatus::Succeeded, p.amount),
@@ -653,6 +654,7 @@ async fn an_unverified_or_mismatched_notification_is_only_a_trigger() {
         .await
         .expect("ok");
     let forged = InboundNotification {
+        merchant_no: "M1".into(),
         merchant_order_no: p.merchant_order_no.clone(),
         trans_type: 1,
         order: FakeCodePay::order(TransStatus::Succeeded, p.amount),

@@ -1,0 +1,378 @@
+//! [`PaymentStore`] over the `store` crate: one `Database::write` transaction per [`Change`]
+//! (payment/refund compare-and-swap on `version`, events, jobs), on PostgreSQL or SQLite.
+
+use super::accounts::store_error;
+use crate::error::{Error, Result};
+use crate::payments::model::{Change, Payment, Refund};
+use crate::payments::ports::{PaymentFilter, PaymentStore};
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use diesel::prelude::*;
+use domain::{Currency, MerchantId, Money, PaymentId, RefundId};
+use store::schema::{payments, refunds};
+use store::{Database, DbConnection, StoreError, StoreResult, on_backend};
+
+/// Payments, refunds, events and jobs in SQL.
+#[derive(Clone)]
+pub struct SqlPaymentStore {
+    db: Database,
+    cpm_deadline: chrono::Duration,
+}
+
+impl SqlPaymentStore {
+    /// Over a migrated database; `cpm_deadline` rebuilds each CPM payment's settle deadline
+    /// (created + deadline) since the row does not store it.
+    pub fn new(db: Database, cpm_deadline: std::time::Duration) -> Self {
+        Self {
+            db,
+            cpm_deadline: chrono::Duration::from_std(cpm_deadline).unwrap_or_default(),
+        }
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn payment_row(p: &Payment) -> store::payments::Payment {
+    store::payments::Payment {
+        id: p.id.to_string(),
+        merchant_id: p.merchant_id.to_string(),
+        merchant_order_id: p.merchant_order_id.clone(),
+        mode: p.mode.as_str().to_owned(),
+        amount_minor: p.amount.minor(),
+        currency: p.amount.currency().code().to_owned(),
+        wallet: p.wallet.name().to_owned(),
+        status: p.status.as_str().to_owned(),
+        codepay_merchant_no: p.upstream_merchant_no.clone(),
+        upstream_order_no: p.merchant_order_no.clone(),
+        trans_no: p.trans_no.clone(),
+        qr_code: p.qr_code.clone(),
+        expires_at: p.expires_at.map(ms),
+        paid_at: p.paid_at.map(ms),
+        failure_code: p.failure_code.clone(),
+        failure_message: p.failure_message.clone(),
+        amount_refunded_minor: p.amount_refunded,
+        description: p.description.clone(),
+        metadata: p.metadata.to_string(),
+        closed_by_us: p.closed_by_us,
+        version: p.version,
+        created_at: ms(p.created_at),
+        updated_at: ms(p.updated_at),
+    }
+}
+
+fn payment_from(
+    r: store::payments::Payment,
+    cpm_deadline: chrono::Duration,
+) -> StoreResult<Payment> {
+    let mode = r.mode()?;
+    let created_at = at(r.created_at);
+    Ok(Payment {
+        id: r.payment_id()?,
+        merchant_id: r.merchant()?,
+        amount: r.amount()?,
+        wallet: r.wallet()?,
+        status: r.status()?,
+        metadata: serde_json::from_str(&r.metadata).map_err(corrupt)?,
+        settle_deadline: (mode == domain::PaymentMode::Cpm).then(|| created_at + cpm_deadline),
+        mode,
+        merchant_order_id: r.merchant_order_id,
+        upstream_merchant_no: r.codepay_merchant_no,
+        // The payments table has no store column; orders are placed for the merchant itself.
+        upstream_store_no: None,
+        merchant_order_no: r.upstream_order_no,
+        trans_no: r.trans_no,
+        qr_code: r.qr_code,
+        description: r.description,
+        expires_at: r.expires_at.map(at),
+        paid_at: r.paid_at.map(at),
+        failure_code: r.failure_code,
+        failure_message: r.failure_message,
+        amount_refunded: r.amount_refunded_minor,
+        closed_by_us: r.closed_by_us,
+        version: r.version,
+        created_at,
+        updated_at: at(r.updated_at),
+    })
+}
+
+fn refund_row(r: &Refund, merchant_no: &str) -> store::refunds::Refund {
+    store::refunds::Refund {
+        id: r.id.to_string(),
+        payment_id: r.payment_id.to_string(),
+        merchant_id: r.merchant_id.to_string(),
+        merchant_refund_id: r.merchant_refund_id.clone(),
+        amount_minor: r.amount.minor(),
+        currency: r.amount.currency().code().to_owned(),
+        status: r.status.as_str().to_owned(),
+        codepay_merchant_no: merchant_no.to_owned(),
+        upstream_order_no: r.merchant_order_no.clone(),
+        trans_no: r.trans_no.clone(),
+        reason: r.reason.clone(),
+        failure_code: r.failure_code.clone(),
+        failure_message: r.failure_message.clone(),
+        version: r.version,
+        created_at: ms(r.created_at),
+        updated_at: ms(r.updated_at),
+    }
+}
+
+fn refund_from(r: store::refunds::Refund) -> StoreResult<Refund> {
+    let currency = Currency::from_code(&r.currency)?;
+    Ok(Refund {
+        id: r.refund_id()?,
+        status: r.status()?,
+        payment_id: PaymentId::parse(&r.payment_id)?,
+        merchant_id: MerchantId::parse(&r.merchant_id)?,
+        amount: Money::new(r.amount_minor, currency)?,
+        merchant_refund_id: r.merchant_refund_id,
+        reason: r.reason,
+        merchant_order_no: r.upstream_order_no,
+        trans_no: r.trans_no,
+        failure_code: r.failure_code,
+        failure_message: r.failure_message,
+        version: r.version,
+        created_at: at(r.created_at),
+        updated_at: at(r.updated_at),
+    })
+}
+
+fn get_payment(c: &mut DbConnection, id: &str) -> StoreResult<Option<store::payments::Payment>> {
+    Ok(on_backend!(c, |c| payments::table
+        .find(id)
+        .select(store::payments::Payment::as_select())
+        .first(c)
+        .optional())?)
+}
+
+fn get_refund(c: &mut DbConnection, id: &str) -> StoreResult<Option<store::refunds::Refund>> {
+    Ok(on_backend!(c, |c| refunds::table
+        .find(id)
+        .select(store::refunds::Refund::as_select())
+        .first(c)
+        .optional())?)
+}
+
+/// Marks a uniqueness failure so `commit` can report which reference was taken.
+fn duplicate(e: StoreError, what: &'static str) -> StoreError {
+    if e.is_conflict() {
+        StoreError::Conflict(format!("duplicate:{what}"))
+    } else {
+        e
+    }
+}
+
+#[async_trait]
+impl PaymentStore for SqlPaymentStore {
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>> {
+        let (id, d) = (id.to_string(), self.cpm_deadline);
+        self.db
+            .read(move |c| get_payment(c, &id)?.map(|r| payment_from(r, d)).transpose())
+            .await
+            .map_err(store_error)
+    }
+
+    async fn payment_by_order_no(&self, merchant_no: &str, no: &str) -> Result<Option<Payment>> {
+        let (m, no, d) = (merchant_no.to_owned(), no.to_owned(), self.cpm_deadline);
+        self.db
+            .read(move |c| {
+                store::payments::find_by_upstream_order_no(c, &m, &no)?
+                    .map(|r| payment_from(r, d))
+                    .transpose()
+            })
+            .await
+            .map_err(store_error)
+    }
+
+    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>> {
+        let id = id.to_string();
+        self.db
+            .read(move |c| get_refund(c, &id)?.map(refund_from).transpose())
+            .await
+            .map_err(store_error)
+    }
+
+    async fn refund_by_order_no(&self, merchant_no: &str, no: &str) -> Result<Option<Refund>> {
+        let (m, no) = (merchant_no.to_owned(), no.to_owned());
+        self.db
+            .read(move |c| {
+                store::refunds::find_by_upstream_order_no(c, &m, &no)?
+                    .map(refund_from)
+                    .transpose()
+            })
+            .await
+            .map_err(store_error)
+    }
+
+    async fn refund_by_merchant_ref(
+        &self,
+        m: &MerchantId,
+        reference: &str,
+    ) -> Result<Option<Refund>> {
+        let (m, reference) = (m.clone(), reference.to_owned());
+        self.db
+            .read(move |c| {
+                store::refunds::find_by_merchant_refund_id(c, &m, &reference)?
+                    .map(refund_from)
+                    .transpose()
+            })
+            .await
+            .map_err(store_error)
+    }
+
+    async fn refunds_of(&self, payment: &PaymentId) -> Result<Vec<Refund>> {
+        let id = payment.to_string();
+        self.db
+            .read(move |c| {
+                let rows: Vec<store::refunds::Refund> = on_backend!(c, |c| refunds::table
+                    .filter(refunds::payment_id.eq(&id))
+                    .order(refunds::id.asc())
+                    .select(store::refunds::Refund::as_select())
+                    .load(c))?;
+                rows.into_iter().map(refund_from).collect()
+            })
+            .await
+            .map_err(store_error)
+    }
+
+    async fn unsettled_payments(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Payment>> {
+        let (before, d) = (ms(before), self.cpm_deadline);
+        let limit = i64::try_from(limit).unwrap_or(100);
+        self.db
+            .read(move |c| {
+                store::payments::list_unsettled(c, before, limit)?
+                    .into_iter()
+                    .map(|r| payment_from(r, d))
+                    .collect()
+            })
+            .await
+            .map_err(store_error)
+    }
+
+    async fn list_payments(
+        &self,
+        m: &MerchantId,
+        f: &PaymentFilter,
+        limit: usize,
+    ) -> Result<Vec<Payment>> {
+        let filter = store::payments::PaymentFilter {
+            status: f.status,
+            merchant_order_id: f.merchant_order_id.clone(),
+            created_gte: f.created_gte.map(ms),
+            created_lt: f.created_lt.map(ms),
+        };
+        // The caller asks for page + 1 to learn `has_more`; the store does the same, so ask it
+        // for the page and put its probe row back.
+        let page = store::PageRequest {
+            limit: i64::try_from(limit.saturating_sub(1).max(1)).unwrap_or(100),
+            starting_after: f.starting_after.as_ref().map(|p| p.to_string()),
+        };
+        let (m, d) = (m.clone(), self.cpm_deadline);
+        let (rows, has_more) = self
+            .db
+            .read(move |c| {
+                let p = store::payments::list(c, &m, &filter, &page)?;
+                let rows: StoreResult<Vec<Payment>> =
+                    p.items.into_iter().map(|r| payment_from(r, d)).collect();
+                Ok((rows?, p.has_more))
+            })
+            .await
+            .map_err(store_error)?;
+        let mut rows = rows;
+        if has_more && let Some(last) = rows.last().cloned() {
+            rows.push(last);
+        }
+        Ok(rows)
+    }
+
+    async fn commit(&self, change: Change) -> Result<()> {
+        let now = Utc::now();
+        let result = self
+            .db
+            .write(move |c| {
+                let merchant_no = |c: &mut DbConnection, pid: &PaymentId| -> StoreResult<String> {
+                    Ok(get_payment(c, pid.as_str())?
+                        .map(|p| p.codepay_merchant_no)
+                        .unwrap_or_default())
+                };
+                if let Some(p) = &change.insert_payment {
+                    store::payments::insert(c, &payment_row(p))
+                        .map_err(|e| duplicate(e, "merchant_order_id"))?;
+                }
+                if let Some((p, expected)) = &change.payment {
+                    let mut row = payment_row(p);
+                    row.version = *expected;
+                    store::payments::save(c, &row, ms(p.updated_at))?;
+                }
+                if let Some(r) = &change.insert_refund {
+                    let no = merchant_no(c, &r.payment_id)?;
+                    store::refunds::insert(c, &refund_row(r, &no))
+                        .map_err(|e| duplicate(e, "merchant_refund_id"))?;
+                }
+                if let Some((r, expected)) = &change.refund_update {
+                    let no = merchant_no(c, &r.payment_id)?;
+                    let mut row = refund_row(r, &no);
+                    row.version = *expected;
+                    store::refunds::save(c, &row, ms(r.updated_at))?;
+                }
+                for e in &change.events {
+                    let object_id = e
+                        .payload
+                        .get("id")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_owned();
+                    store::events::insert(
+                        c,
+                        &store::events::Event {
+                            id: domain::EventId::generate().into_string(),
+                            merchant_id: e.merchant_id.to_string(),
+                            event_type: e.event_type.as_str().to_owned(),
+                            object_id,
+                            payload: e.payload.to_string(),
+                            created_at: ms(e.created_at),
+                        },
+                    )?;
+                }
+                for j in &change.jobs {
+                    let payload = serde_json::json!({ "subject": j.subject }).to_string();
+                    store::jobs::enqueue(
+                        c,
+                        &store::jobs::NewJob {
+                            kind: j.kind.as_str(),
+                            dedupe_key: Some(&j.subject),
+                            payload: &payload,
+                            run_at: ms(j.run_at),
+                        },
+                        ms(now),
+                    )?;
+                }
+                Ok(())
+            })
+            .await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict(what)) if what == "duplicate:merchant_order_id" => {
+                Err(Error::Duplicate("merchant_order_id"))
+            }
+            Err(StoreError::Conflict(what)) if what == "duplicate:merchant_refund_id" => {
+                Err(Error::Duplicate("merchant_refund_id"))
+            }
+            Err(e) if e.is_conflict() => Err(Error::VersionConflict),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}
