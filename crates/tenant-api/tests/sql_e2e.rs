@@ -11,15 +11,12 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tenant_api::accounts::{AccountStore, ApiKeyRecord};
-use tenant_api::adapters::{
-    accounts::SqlAccountStore, codepay::CodePayIntake, codepay::CodePayUpstream,
-    idempotency::SqlIdempotencyStore, payments::SqlPaymentStore,
-    rate_limit::CoordinatedRateLimiter,
-};
-use tenant_api::auth::{jwt::TokenIssuer, keys};
+use tenant_api::adapters::accounts::SqlAccountStore;
+use tenant_api::adapters::wiring::{Wiring, app_state_from};
+use tenant_api::auth::keys;
 use tenant_api::payments::jobs::{JobOutcome, handle};
-use tenant_api::payments::{Engine, EngineConfig, SystemClock};
-use tenant_api::{AppState, request_id};
+use tenant_api::payments::{Engine, EngineConfig};
+use tenant_api::request_id;
 
 const KINDS: [&str; 3] = ["payment.poll", "payment.expire", "refund.poll"];
 
@@ -93,32 +90,24 @@ async fn start_payfac(
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let cfg = EngineConfig {
         public_url: base.clone(),
+        poll_interval: Duration::from_millis(200),
+        cpm_deadline: Duration::from_secs(3),
         ..EngineConfig::default()
     };
-    let engine = Engine::new(
-        Arc::new(SqlPaymentStore::new(db.clone(), cfg.cpm_deadline)),
-        Arc::new(CodePayUpstream::new(
-            client,
-            Some(format!("{base}/callbacks/codepay")),
-        )),
-        cfg,
-        Arc::new(SystemClock),
+    let state = actix_web::web::Data::new(
+        app_state_from(Wiring {
+            db: db.clone(),
+            coordinator: coord,
+            gateway: client,
+            gateway_public_key: gateway_key,
+            engine: cfg,
+            token_keys: vec![("k1".into(), Secret::new("0123456789abcdef0123456789abcdef"))],
+            rate_limit_per_sec: 10_000,
+            sandbox: None,
+        })
+        .expect("state"),
     );
-    let state = actix_web::web::Data::new(AppState {
-        engine: engine.clone(),
-        accounts: Arc::new(SqlAccountStore::new(db.clone())),
-        idempotency: Arc::new(SqlIdempotencyStore::new(db.clone())),
-        tokens: Arc::new(
-            TokenIssuer::new(vec![(
-                "k1".into(),
-                Secret::new("0123456789abcdef0123456789abcdef"),
-            )])
-            .expect("issuer"),
-        ),
-        rate_limiter: Arc::new(CoordinatedRateLimiter::new(coord, 10_000)),
-        notifications: Some(Arc::new(CodePayIntake::new(gateway_key, None))),
-        sandbox: None,
-    });
+    let engine = state.engine.clone();
     let server = actix_web::HttpServer::new(move || {
         let state = state.clone();
         actix_web::App::new()
@@ -405,6 +394,27 @@ async fn flows(db: store::Database, coord: Arc<dyn store::Coordinator>) {
         .expect("json");
     let crash_orders = orders.to_string().matches("crash").count();
     assert!(crash_orders <= 1, "never charged twice");
+
+    // never_settles: past the (test-shortened, 3 s) deadline the poller calls order.revoker and
+    // confirms; the payment ends canceled, announced once.
+    let ns_id = ns["id"].as_str().expect("id").to_owned();
+    for _ in 0..40 {
+        p2.run_jobs().await;
+        if c.get(format!("{}/v1/payments/{ns_id}", p2.base), &sk).await["status"] == "canceled" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let ns = c.get(format!("{}/v1/payments/{ns_id}", p2.base), &sk).await;
+    assert_eq!(
+        (ns["status"].as_str(), ns["failure_code"].as_str()),
+        (Some("canceled"), Some("reversed_unsettled")),
+        "{ns}"
+    );
+    assert_eq!(
+        p2.events_of(&ns_id).await,
+        vec!["payment.processing", "payment.canceled"]
+    );
 
     // The refunds settle by order.refund.query through the job runner.
     for _ in 0..40 {

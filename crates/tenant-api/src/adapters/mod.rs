@@ -5,3 +5,5 @@ pub mod codepay;
 pub mod idempotency;
 pub mod payments;
 pub mod rate_limit;
+pub mod sandbox;
+pub mod wiring;
