@@ -96,6 +96,11 @@ pub const CODES: &[(ErrorKind, &str, &str)] = &[
         "order has refunds and cannot be revoked",
     ),
     (
+        ErrorKind::PartialRefundNotAllowed,
+        "E04132",
+        "partial refund not allowed",
+    ),
+    (
         ErrorKind::AuthCodeInvalid,
         "E04201",
         "auth_code is invalid or expired",
@@ -136,6 +141,7 @@ pub enum ErrorKind {
     CurrencyMismatch,
     RefundTotalExceeded,
     RevokeRefunded,
+    PartialRefundNotAllowed,
     AuthCodeInvalid,
     AuthCodeUsed,
     AuthCodeWrongWallet,

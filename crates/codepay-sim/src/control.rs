@@ -1,15 +1,16 @@
 //! The control API under `/sim/`: the customer's wallet, registration, faults, the ledger and
 //! the clock. Plain JSON; errors as `{"error": "..."}` with a 4xx status.
 
+use crate::actions::WalletAction;
 use crate::clock::{MAX_TIME_SCALE, format_utc};
+use crate::config::MerchantConfig;
+use crate::error::SimError;
 use crate::faults::Fault;
-use crate::ledger::{AuthCode, AuthScenario, TRANS_TYPE_REFUND};
+use crate::ledger::{AuthScenario, TRANS_TYPE_REFUND};
 use crate::ops;
 use crate::refunds::refund_view;
 use crate::sim::Simulator;
 use actix_web::{HttpResponse, web};
-use domain::{TransStatus, Wallet};
-use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -47,6 +48,18 @@ pub(crate) async fn list_apps(sim: web::Data<Simulator>) -> HttpResponse {
 pub(crate) struct NewMerchant {
     merchant_no: Option<String>,
     store_no: Option<String>,
+    /// `false`: the merchant's refunds must be whole (`E04132`); absent keeps the current
+    /// setting (allowed for a new merchant).
+    partial_refunds: Option<bool>,
+}
+
+/// A merchant as the control API shows it.
+fn merchant_view(sim: &Simulator, m: &MerchantConfig) -> Value {
+    json!({
+        "merchant_no": m.merchant_no,
+        "store_no": m.store_no,
+        "partial_refunds": sim.partial_refunds(&m.merchant_no),
+    })
 }
 
 pub(crate) async fn register_merchant(
@@ -54,14 +67,25 @@ pub(crate) async fn register_merchant(
     body: Option<web::Json<NewMerchant>>,
 ) -> HttpResponse {
     let body = body.map(web::Json::into_inner).unwrap_or_default();
-    match sim.register_merchant(body.merchant_no.as_deref(), body.store_no.as_deref()) {
-        Ok(m) => HttpResponse::Ok().json(m),
+    let registered = sim
+        .register_merchant(body.merchant_no.as_deref(), body.store_no.as_deref())
+        .and_then(|m| match body.partial_refunds {
+            Some(allowed) => sim.set_partial_refunds(&m.merchant_no, allowed).map(|()| m),
+            None => Ok(m),
+        });
+    match registered {
+        Ok(m) => HttpResponse::Ok().json(merchant_view(&sim, &m)),
         Err(e) => bad_request(e),
     }
 }
 
 pub(crate) async fn list_merchants(sim: web::Data<Simulator>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "merchants": sim.merchants() }))
+    let list: Vec<Value> = sim
+        .merchants()
+        .iter()
+        .map(|m| merchant_view(&sim, m))
+        .collect();
+    HttpResponse::Ok().json(json!({ "merchants": list }))
 }
 
 pub(crate) async fn gateway_key(sim: web::Data<Simulator>) -> HttpResponse {
@@ -76,53 +100,17 @@ pub(crate) struct QrAction {
     qr_code: String,
 }
 
-/// What the wallet does with a scanned MPM code.
-#[derive(Clone, Copy)]
-pub(crate) enum WalletAction {
-    /// Customer opened the code and is confirming: `9` → `0`.
-    Scan,
-    /// Customer paid: → `2`.
-    Pay,
-    /// Customer refused: → `1`.
-    Decline,
-}
-
 pub(crate) async fn mpm(
     sim: web::Data<Simulator>,
     action: WalletAction,
     body: web::Json<QrAction>,
 ) -> HttpResponse {
-    sim.start();
-    let now_ms = sim.inner.clock.now_ms();
-    let now_virtual = sim.inner.clock.virtual_ms();
-    let res = {
-        let mut st = sim.inner.state.lock();
-        let Some(trans_no) = st.ledger.by_qr.get(&body.qr_code).cloned() else {
-            return error(actix_web::http::StatusCode::NOT_FOUND, "unknown qr_code");
-        };
-        ops::expire_if_due(&sim, &mut st, &trans_no, now_virtual, now_ms);
-        let res = match action {
-            WalletAction::Pay => ops::settle_sale(&sim, &mut st, &trans_no, now_ms),
-            WalletAction::Decline => ops::fail_sale(
-                &sim,
-                &mut st,
-                &trans_no,
-                ("USER_DECLINED", "the customer declined the payment"),
-                now_ms,
-            ),
-            WalletAction::Scan => st
-                .ledger
-                .orders
-                .get_mut(&trans_no)
-                .map_or(Ok(()), |o| o.transition(TransStatus::InProgress, now_ms)),
-        };
-        let view = st.ledger.orders.get(&trans_no).map(ops::sale_view);
-        res.map(|()| view)
-    };
-    sim.changed();
-    match res {
+    match sim.mpm_action(&body.qr_code, action) {
         Ok(view) => HttpResponse::Ok().json(view),
-        Err(e) => error(actix_web::http::StatusCode::CONFLICT, e.msg),
+        Err(SimError::UnknownQrCode) => {
+            error(actix_web::http::StatusCode::NOT_FOUND, "unknown qr_code")
+        }
+        Err(e) => error(actix_web::http::StatusCode::CONFLICT, e),
     }
 }
 
@@ -134,14 +122,6 @@ pub(crate) struct NewAuthCode {
     then: Option<String>,
     pay_method_id: Option<String>,
 }
-
-/// First digits of real payment codes per wallet, so codes look like what a scanner reads.
-const AUTH_CODE_PREFIXES: &[(&str, &str)] = &[
-    ("Alipay", "28"),
-    ("Alipay+", "28"),
-    ("WeChatPay", "13"),
-    ("UnionPay", "62"),
-];
 
 pub(crate) async fn new_auth_code(
     sim: web::Data<Simulator>,
@@ -166,60 +146,31 @@ pub(crate) async fn new_auth_code(
             ));
         }
     };
-    let pay_method_id = body
-        .pay_method_id
-        .clone()
-        .unwrap_or_else(|| "Alipay".into());
-    if Wallet::from_pay_method_id(&pay_method_id).is_err() {
-        return bad_request(format!("unknown pay_method_id {pay_method_id:?}"));
+    let pay_method_id = body.pay_method_id.as_deref().unwrap_or("Alipay");
+    match sim.new_auth_code(scenario, Some(pay_method_id), body.delay_ms) {
+        Ok(code) => HttpResponse::Ok().json(json!({
+            "auth_code": code.expose(),
+            "scenario": body.scenario,
+            "pay_method_id": pay_method_id,
+        })),
+        Err(e) => bad_request(e),
     }
-    let prefix = AUTH_CODE_PREFIXES
-        .iter()
-        .find(|(w, _)| *w == pay_method_id)
-        .map_or("99", |(_, p)| p);
-    let mut st = sim.inner.state.lock();
-    let code = loop {
-        let candidate = format!(
-            "{prefix}{:016}",
-            rand::rng().random_range(0..10_000_000_000_000_000u64)
-        );
-        if !st.ledger.auth_codes.contains_key(&candidate) {
-            break candidate;
-        }
-    };
-    st.ledger.auth_codes.insert(
-        code.clone(),
-        AuthCode {
-            scenario,
-            delay_ms: body.delay_ms.unwrap_or(sim.inner.cfg.pin_delay_ms),
-            pay_method_id: pay_method_id.clone(),
-            used: false,
-        },
-    );
-    drop(st);
-    sim.changed();
-    HttpResponse::Ok().json(json!({
-        "auth_code": code,
-        "scenario": body.scenario,
-        "pay_method_id": pay_method_id,
-    }))
 }
 
 pub(crate) async fn add_fault(sim: web::Data<Simulator>, body: web::Json<Fault>) -> HttpResponse {
     let fault = body.into_inner();
-    match sim.inner.state.lock().faults.add(fault.clone()) {
+    match sim.add_fault(fault.clone()) {
         Ok(()) => HttpResponse::Ok().json(fault),
         Err(e) => bad_request(e),
     }
 }
 
 pub(crate) async fn list_faults(sim: web::Data<Simulator>) -> HttpResponse {
-    let faults = sim.inner.state.lock().faults.list().to_vec();
-    HttpResponse::Ok().json(json!({ "faults": faults }))
+    HttpResponse::Ok().json(json!({ "faults": sim.faults() }))
 }
 
 pub(crate) async fn clear_faults(sim: web::Data<Simulator>) -> HttpResponse {
-    sim.inner.state.lock().faults.clear();
+    sim.clear_faults();
     HttpResponse::Ok().json(json!({ "faults": [] }))
 }
 

@@ -11,6 +11,12 @@ pub enum SimError {
     /// An identifier given for an app or merchant is malformed or already taken.
     #[error("{0}")]
     Invalid(String),
+    /// The customer's wallet does not know this MPM QR code.
+    #[error("unknown qr_code")]
+    UnknownQrCode,
+    /// The customer action does not fit the order's state (paying a closed order, …).
+    #[error("{0}")]
+    NotPayable(String),
     /// The state file could not be read or written.
     #[error("state file {path}: {source}")]
     StateFile {

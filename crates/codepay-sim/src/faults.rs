@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 /// The `method` under which notification faults are registered.
 pub const NOTIFY_METHOD: &str = "payment.result.notify";
 
+/// The operation whose outcome the `refund_fails` fault changes.
+pub const REFUND_METHOD: &str = "order.refund.submit";
+
 /// Default hold of `timeout`, real time: longer than any sane client timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 /// Default delay of `slow`, real time.
@@ -37,9 +40,18 @@ pub enum FaultKind {
     Reorder,
     /// Notification's first attempt postponed `delay_ms` (scheduling clock).
     Delay,
+    /// The next accepted refund settles to `1` (failed) instead of `2`; refused submits do not
+    /// use it up.
+    RefundFails,
 }
 
 impl FaultKind {
+    /// True for the kinds that change what an accepted operation leads to, rather than how the
+    /// call is answered: the operation consumes them itself, only when it succeeds.
+    pub fn is_outcome_fault(self) -> bool {
+        matches!(self, FaultKind::RefundFails)
+    }
+
     /// True for the kinds that apply to notifications rather than to `/api/entry` calls.
     pub fn is_notification_fault(self) -> bool {
         matches!(
@@ -83,6 +95,12 @@ pub struct Faults {
 impl Faults {
     /// Adds a fault; an operation fault under the notification method (or the reverse) is refused.
     pub fn add(&mut self, fault: Fault) -> Result<(), String> {
+        if fault.kind.is_outcome_fault() && fault.method != REFUND_METHOD {
+            return Err(format!(
+                "fault {:?} applies to method {REFUND_METHOD} only",
+                fault.kind
+            ));
+        }
         let for_notify = fault.method == NOTIFY_METHOD;
         if fault.kind.is_notification_fault() != for_notify {
             return Err(format!(
@@ -102,12 +120,25 @@ impl Faults {
         Ok(())
     }
 
-    /// Consumes one use of the first fault for `method`, if any.
+    /// Consumes one use of the first call or notification fault for `method`, if any.
     pub fn take(&mut self, method: &str) -> Option<Fault> {
+        let pos = self.list.iter().position(|f| {
+            !f.kind.is_outcome_fault()
+                && (f.method == method || (f.method == "*" && method != NOTIFY_METHOD))
+        })?;
+        self.use_at(pos)
+    }
+
+    /// Consumes one use of the first outcome fault of `kind` for `method`, if any.
+    pub fn take_outcome(&mut self, method: &str, kind: FaultKind) -> Option<Fault> {
         let pos = self
             .list
             .iter()
-            .position(|f| f.method == method || (f.method == "*" && method != NOTIFY_METHOD))?;
+            .position(|f| f.kind == kind && f.method == method)?;
+        self.use_at(pos)
+    }
+
+    fn use_at(&mut self, pos: usize) -> Option<Fault> {
         let fault = self.list.get_mut(pos)?;
         fault.count -= 1;
         let taken = fault.clone();
@@ -178,5 +209,32 @@ mod tests {
         assert!(f.add(fault("order.query", FaultKind::Drop, 1)).is_err());
         assert!(f.add(fault(NOTIFY_METHOD, FaultKind::Drop, 0)).is_err());
         assert!(f.add(fault(NOTIFY_METHOD, FaultKind::Drop, 1)).is_ok());
+        assert!(f.add(fault("*", FaultKind::RefundFails, 1)).is_err());
+        assert!(
+            f.add(fault(NOTIFY_METHOD, FaultKind::RefundFails, 1))
+                .is_err()
+        );
+        assert!(
+            f.add(fault(REFUND_METHOD, FaultKind::RefundFails, 1))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn outcome_faults_are_left_to_the_operation() {
+        let mut f = Faults::default();
+        f.add(fault(REFUND_METHOD, FaultKind::RefundFails, 1))
+            .expect("valid");
+        f.add(fault("*", FaultKind::Slow, 1)).expect("valid");
+        assert_eq!(f.take(REFUND_METHOD).map(|x| x.kind), Some(FaultKind::Slow));
+        assert!(f.take(REFUND_METHOD).is_none());
+        assert!(
+            f.take_outcome(REFUND_METHOD, FaultKind::RefundFails)
+                .is_some()
+        );
+        assert!(
+            f.take_outcome(REFUND_METHOD, FaultKind::RefundFails)
+                .is_none()
+        );
     }
 }

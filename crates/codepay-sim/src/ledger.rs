@@ -169,10 +169,13 @@ pub enum Job {
         /// Whether the payment goes through.
         succeed: bool,
     },
-    /// The refund went through at the wallet.
+    /// The wallet answered the refund: money returned, or (fault `refund_fails`) refused.
     SettleRefund {
         /// The refund.
         trans_no: String,
+        /// Decided at submit, so a restart from the state file keeps the outcome.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        fails: bool,
     },
     /// Send (or resend) a notification.
     Notify(Notification),
@@ -400,12 +403,14 @@ mod tests {
             30,
             Job::SettleRefund {
                 trans_no: "c".into(),
+                fails: false,
             },
         );
         l.schedule(
             10,
             Job::SettleRefund {
                 trans_no: "a".into(),
+                fails: true,
             },
         );
         l.schedule(
@@ -416,7 +421,7 @@ mod tests {
         );
         let (due, next) = l.take_due(20);
         assert_eq!(due.len(), 2);
-        assert!(matches!(&due[0], Job::SettleRefund { trans_no } if trans_no == "a"));
+        assert!(matches!(&due[0], Job::SettleRefund { trans_no, fails: true } if trans_no == "a"));
         assert_eq!(next, Some(30));
         let json = serde_json::to_string(&l).expect("serialisable");
         let back: Ledger = serde_json::from_str(&json).expect("round trip");

@@ -6,6 +6,7 @@
 //! Mount it anywhere with [`Simulator::configure`] (payfac's embedded sandbox uses
 //! `web::scope("/sandbox/codepay")`), or run it alone with [`run_standalone`].
 
+mod actions;
 mod clock;
 pub mod codes;
 mod config;
@@ -21,16 +22,18 @@ mod refunds;
 mod scheduler;
 mod sim;
 
+pub use actions::WalletAction;
 pub use clock::MAX_TIME_SCALE;
 pub use config::{AppConfig, MerchantConfig, SimConfig};
 pub use error::SimError;
-pub use faults::{Fault, FaultKind, NOTIFY_METHOD};
+pub use faults::{Fault, FaultKind, NOTIFY_METHOD, REFUND_METHOD};
+pub use ledger::AuthScenario;
 pub use notify::{AttemptRecord, RETRY_SCHEDULE_SECS};
 pub use ops::METHODS;
+pub use refunds::REFUND_FAILED;
 pub use sim::Simulator;
 
 use actix_web::{App, HttpServer, web};
-use control::WalletAction;
 use std::net::SocketAddr;
 
 impl Simulator {

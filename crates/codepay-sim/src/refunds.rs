@@ -2,6 +2,7 @@
 
 use crate::clock::format_utc;
 use crate::codes::{ErrorKind, GatewayError};
+use crate::faults::{FaultKind, REFUND_METHOD};
 use crate::fields::{self, Req};
 use crate::ledger::{Job, Order, TRANS_TYPE_REFUND};
 use crate::notify;
@@ -60,6 +61,9 @@ pub(crate) fn submit(
     if amount.minor() > orig.amount_minor {
         return Err(ErrorKind::RefundExceedsOrder.err());
     }
+    if amount.minor() < orig.amount_minor && st.whole_refunds_only.contains(ctx.merchant_no) {
+        return Err(ErrorKind::PartialRefundNotAllowed.err());
+    }
     let total = orig
         .refunded_minor
         .checked_add(amount.minor())
@@ -102,11 +106,17 @@ pub(crate) fn submit(
     if let Some(o) = st.ledger.orders.get_mut(&orig.trans_no) {
         o.refunded_minor = total;
     }
+    // Taken only now that the refund is accepted: a refused submit leaves the fault armed.
+    let fails = st
+        .faults
+        .take_outcome(REFUND_METHOD, FaultKind::RefundFails)
+        .is_some();
     let delay = i64::try_from(sim.inner.cfg.refund_settle_ms).unwrap_or(i64::MAX);
     st.ledger.schedule(
         ctx.virtual_ms.saturating_add(delay),
         Job::SettleRefund {
             trans_no: refund.trans_no.clone(),
+            fails,
         },
     );
     let mut data = Map::new();
@@ -175,12 +185,29 @@ pub(crate) fn refund_view(o: &Order) -> Map<String, Value> {
     d
 }
 
-/// The wallet returned the money: `0` → `2`, then a notification to the refund's `notify_url`.
-pub(crate) fn settle(sim: &Simulator, st: &mut State, trans_no: &str, now_ms: i64) {
+/// `trans_error_code`/`trans_error_msg` of a refund failed by the `refund_fails` fault.
+pub const REFUND_FAILED: (&str, &str) = ("REFUND_FAILED", "the wallet refused the refund");
+
+/// The wallet answered: `0` → `2` (money returned) or, when `fails`, `0` → `1` with
+/// [`REFUND_FAILED`] and the amount no longer counted against the sale; then a notification to
+/// the refund's `notify_url`.
+pub(crate) fn settle(sim: &Simulator, st: &mut State, trans_no: &str, fails: bool, now_ms: i64) {
     let Some(o) = st.ledger.orders.get_mut(trans_no) else {
         return;
     };
-    if o.transition(TransStatus::Succeeded, now_ms).is_ok() {
-        notify::enqueue(sim, st, trans_no);
+    let moved = if fails {
+        o.fail(REFUND_FAILED.0, REFUND_FAILED.1, now_ms)
+    } else {
+        o.transition(TransStatus::Succeeded, now_ms)
+    };
+    if moved.is_err() {
+        return;
     }
+    if fails {
+        let (amount, orig) = (o.amount_minor, o.orig_trans_no.clone());
+        if let Some(sale) = orig.and_then(|t| st.ledger.orders.get_mut(&t)) {
+            sale.refunded_minor = sale.refunded_minor.saturating_sub(amount).max(0);
+        }
+    }
+    notify::enqueue(sim, st, trans_no);
 }

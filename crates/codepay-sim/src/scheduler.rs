@@ -71,9 +71,9 @@ fn fire(sim: &Simulator, job: Job) {
                 }
             }
         }
-        Job::SettleRefund { trans_no } => {
+        Job::SettleRefund { trans_no, fails } => {
             let mut st = sim.inner.state.lock();
-            refunds::settle(sim, &mut st, &trans_no, now_ms);
+            refunds::settle(sim, &mut st, &trans_no, fails, now_ms);
         }
         Job::ReleaseHeld { id } => {
             let mut st = sim.inner.state.lock();

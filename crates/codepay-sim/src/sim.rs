@@ -11,7 +11,7 @@ use gateway_client::{PrivateKey, PublicKey};
 use parking_lot::Mutex;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,6 +35,9 @@ pub(crate) struct App {
 pub(crate) struct State {
     pub apps: BTreeMap<String, App>,
     pub merchants: BTreeMap<String, MerchantConfig>,
+    /// Merchants whose wallets refuse partial refunds (`E04132`). Kept apart from
+    /// [`MerchantConfig`] so that code building that struct field by field keeps compiling.
+    pub whole_refunds_only: BTreeSet<String>,
     pub ledger: Ledger,
     pub faults: Faults,
     pub attempts: VecDeque<AttemptRecord>,
@@ -82,6 +85,8 @@ struct Snapshot {
     gateway_private_key: String,
     apps: Vec<AppConfig>,
     merchants: Vec<MerchantConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    whole_refunds_only: Vec<String>,
     ledger: Ledger,
 }
 
@@ -131,6 +136,7 @@ impl Simulator {
         if let Some(s) = snapshot {
             apps = s.apps;
             merchants = s.merchants;
+            state.whole_refunds_only = s.whole_refunds_only.into_iter().collect();
             state.ledger = s.ledger;
             state.ledger.reindex();
         }
@@ -237,6 +243,35 @@ impl Simulator {
         Ok(merchant)
     }
 
+    /// Whether the merchant's refunds may be partial (the default); when not, a refund of less
+    /// than the whole sale is refused with `E04132`.
+    pub fn set_partial_refunds(&self, merchant_no: &str, allowed: bool) -> Result<(), SimError> {
+        {
+            let mut st = self.inner.state.lock();
+            if !st.merchants.contains_key(merchant_no) {
+                return Err(SimError::Invalid(format!(
+                    "merchant_no {merchant_no:?} is not registered"
+                )));
+            }
+            if allowed {
+                st.whole_refunds_only.remove(merchant_no);
+            } else {
+                st.whole_refunds_only.insert(merchant_no.to_owned());
+            }
+        }
+        self.save_now()
+    }
+
+    /// Whether the merchant's refunds may be partial.
+    pub fn partial_refunds(&self, merchant_no: &str) -> bool {
+        !self
+            .inner
+            .state
+            .lock()
+            .whole_refunds_only
+            .contains(merchant_no)
+    }
+
     /// The gateway's public key, SPKI PEM: what integrators configure to verify responses.
     pub fn gateway_public_key_pem(&self) -> String {
         self.inner.gateway_key.public_key().to_pem()
@@ -329,6 +364,7 @@ fn save(inner: &Inner) -> Result<(), SimError> {
                 })
                 .collect(),
             merchants: st.merchants.values().cloned().collect(),
+            whole_refunds_only: st.whole_refunds_only.iter().cloned().collect(),
             ledger: st.ledger.clone(),
         };
         serde_json::to_vec(&snapshot).map_err(|e| SimError::Invalid(e.to_string()))?

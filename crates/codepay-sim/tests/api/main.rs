@@ -5,5 +5,6 @@ mod helpers;
 mod cpm;
 mod faults;
 mod mpm;
+mod refund_outcomes;
 mod refunds;
 mod strictness;
