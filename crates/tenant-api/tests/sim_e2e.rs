@@ -340,3 +340,79 @@ async fn a_forged_notification_is_rejected() {
     assert_eq!(r.status().as_u16(), 400);
     assert_ne!(r.text().await.unwrap_or_default(), "success");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn another_merchants_ids_are_404_everywhere_and_leak_nothing() {
+    let h = start().await;
+    let (sk_a, sk_b) = (h.merchant().await, h.merchant().await);
+    let auth = h
+        .sim("/sim/auth-codes", json!({"scenario": "approve"}))
+        .await["auth_code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let (_, paid) = h.post("/v1/payments", &sk_a, json!({"mode":"cpm","amount":900,"merchant_order_id":"secret-order-A","wallet":"alipay","auth_code":auth})).await;
+    let (_, mpm) = h
+        .post(
+            "/v1/payments",
+            &sk_a,
+            json!({"mode":"mpm","amount":900,"merchant_order_id":"secret-qr-A","wallet":"alipay"}),
+        )
+        .await;
+    let pay = paid["id"].as_str().expect("id").to_owned();
+    let qr_pay = mpm["id"].as_str().expect("id").to_owned();
+    let (_, refund) = h
+        .post(
+            &format!("/v1/payments/{pay}/refunds"),
+            &sk_a,
+            json!({"amount":100,"merchant_refund_id":"secret-ref-A"}),
+        )
+        .await;
+    let refund_id = refund["id"].as_str().expect("id").to_owned();
+    let gets = [
+        format!("/v1/payments/{pay}"),
+        format!("/v1/payments/{qr_pay}/qr.svg"),
+        format!("/v1/payments/{qr_pay}/qr.png"),
+        format!("/v1/payments/{pay}/refunds"),
+        format!("/v1/refunds/{refund_id}"),
+    ];
+    for path in gets {
+        let r = h
+            .http
+            .get(format!("{}{path}", h.base))
+            .bearer_auth(&sk_b)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status().as_u16(), 404, "{path}");
+        let text = r.text().await.unwrap_or_default();
+        assert!(!text.contains("secret-"), "{path} leaked: {text}");
+    }
+    let posts = [
+        (format!("/v1/payments/{qr_pay}/cancel"), json!({})),
+        (
+            format!("/v1/payments/{pay}/refunds"),
+            json!({"amount":1,"merchant_refund_id":"b-1"}),
+        ),
+    ];
+    for (path, body) in posts {
+        let (status, v) = h.post(&path, &sk_b, body).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(!v.to_string().contains("secret-"));
+    }
+    let list = h.get("/v1/payments", &sk_b).await;
+    assert_eq!(
+        list["data"].as_array().map(Vec::len),
+        Some(0),
+        "B sees none of A's payments"
+    );
+    let filtered = h
+        .get("/v1/payments?merchant_order_id=secret-order-A", &sk_b)
+        .await;
+    assert_eq!(filtered["data"].as_array().map(Vec::len), Some(0));
+    // A's own view is intact.
+    assert_eq!(
+        h.get(&format!("/v1/payments/{pay}"), &sk_a).await["merchant_order_id"],
+        "secret-order-A"
+    );
+}

@@ -24,6 +24,10 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with_limit(1000).await
+}
+
+async fn setup_with_limit(per_second: u32) -> Setup {
     let accounts = Arc::new(MemoryAccountStore::default());
     let codepay = Arc::new(FakeCodePay::new());
     let engine = Engine::new(
@@ -86,7 +90,7 @@ async fn setup() -> Setup {
             )])
             .expect("issuer"),
         ),
-        rate_limiter: Arc::new(LocalRateLimiter::new(1000)),
+        rate_limiter: Arc::new(LocalRateLimiter::new(per_second)),
         notifications: None,
         sandbox: None,
     });
@@ -321,5 +325,42 @@ async fn a_scoped_token_cannot_exceed_its_scopes_and_dies_with_its_key() {
             .status()
             .as_u16(),
         401
+    );
+}
+
+#[actix_web::test]
+async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
+    let s = setup_with_limit(3).await;
+    let app = app!(s);
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let req = test::TestRequest::get()
+            .uri("/v1/payments")
+            .insert_header(("Authorization", format!("Bearer {}", s.sk)))
+            .to_request();
+        let resp = test::call_service(&app, req).await;
+        if resp.status().as_u16() == 429 {
+            assert_eq!(
+                resp.headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()),
+                Some("1")
+            );
+            let v: serde_json::Value = test::read_body_json(resp).await;
+            assert_eq!(v["error"]["code"], "rate_limited");
+            statuses.push(429);
+        } else {
+            statuses.push(resp.status().as_u16());
+        }
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 429, 429]);
+    let other = test::TestRequest::get()
+        .uri("/v1/merchants")
+        .insert_header(("Authorization", format!("Bearer {}", s.op)))
+        .to_request();
+    assert_eq!(
+        test::call_service(&app, other).await.status().as_u16(),
+        200,
+        "limits are per key"
     );
 }
