@@ -1,9 +1,11 @@
 //! Delivers the events in payfac's outbox to merchants' webhook endpoints.
 //!
-//! Phase 1 holds everything that needs no database: Standard Webhooks v1 signing
-//! ([`signature`]), the retry schedule as data ([`schedule`]), response classification
-//! ([`outcome`]), the SSRF guard ([`ssrf`]), the HTTP sender ([`sender`]), per-endpoint
-//! isolation ([`breaker`], [`dispatcher`]) and metrics ([`metrics`]).
+//! [`outbox::fan_out`] turns an event into one delivery (and one `webhook.deliver` job) per
+//! subscribed endpoint inside the event's transaction; [`worker::DeliveryWorker`] handles those
+//! jobs. Underneath: Standard Webhooks v1 signing ([`signature`]), the retry schedule as data
+//! ([`schedule`]), response classification ([`outcome`]), the SSRF guard ([`ssrf`]), the HTTP
+//! sender ([`sender`]), per-endpoint isolation ([`breaker`], [`dispatcher`]) and metrics
+//! ([`metrics`]).
 
 pub mod error;
 pub mod signature;
@@ -30,3 +32,8 @@ pub use config::FanoutConfig;
 pub use dispatcher::{DeferReason, Dispatch, Dispatcher, DispatcherConfig};
 pub use metrics::WebhookMetrics;
 pub use payload::{event_body, event_body_from_stored};
+pub mod outbox;
+pub mod worker;
+
+pub use outbox::fan_out;
+pub use worker::{DELIVER_JOB_KIND, DeliveryWorker, JobDecision};

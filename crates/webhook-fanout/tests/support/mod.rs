@@ -1,6 +1,8 @@
 //! A real HTTP webhook receiver on 127.0.0.1:0 for the integration tests.
 #![allow(dead_code)]
 
+pub mod store;
+
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};

@@ -1,0 +1,387 @@
+//! Delivery end to end on real SQLite and PostgreSQL with a real HTTP receiver: fan-out in the
+//! event's transaction, the worker driven through the leased job queue, retries, 410, redeliver,
+//! recover, secret rotation, and a runner killed mid-delivery.
+
+mod support;
+
+use domain::{EventId, EventType, WebhookEndpointId};
+use std::time::Duration;
+use store::webhook_delivery;
+use store::{Database, clock, deliveries, jobs};
+use support::store::{
+    self as s, config, drive, endpoint, keyring, merchant, payment_event, worker,
+};
+use support::{Received, Receiver, Reply};
+use webhook_fanout::DELIVER_JOB_KIND;
+use webhook_fanout::signature::{self, WebhookSecret};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn verifies(r: &Received, secrets: &[WebhookSecret]) -> bool {
+    signature::verify(
+        secrets,
+        &r.headers["webhook-id"],
+        &r.headers["webhook-timestamp"],
+        &r.headers["webhook-signature"],
+        &r.body,
+        clock::now_ms() / 1000,
+        signature::DEFAULT_TOLERANCE_SECS,
+    )
+    .is_ok()
+}
+
+fn body_json(r: &Received) -> serde_json::Value {
+    serde_json::from_slice(&r.body).expect("json body")
+}
+
+async fn delivery_of(
+    db: &Database,
+    event: &str,
+    endpoint: &WebhookEndpointId,
+) -> deliveries::Delivery {
+    let (event, endpoint) = (event.to_owned(), endpoint.to_string());
+    db.read(move |c| {
+        let m = store::events::get_any(c, &EventId::parse(&event)?)?.merchant_id;
+        let all = deliveries::list_for_event(
+            c,
+            &domain::MerchantId::parse(&m)?,
+            &EventId::parse(&event)?,
+        )?;
+        all.into_iter()
+            .find(|d| d.endpoint_id == endpoint)
+            .ok_or(store::StoreError::NotFound)
+    })
+    .await
+    .expect("delivery")
+}
+
+/// The delivery once it reaches `status` (the record is written just after the receiver answers).
+async fn settled(
+    db: &Database,
+    event: &str,
+    endpoint: &WebhookEndpointId,
+    status: &str,
+) -> deliveries::Delivery {
+    for _ in 0..200 {
+        let d = delivery_of(db, event, endpoint).await;
+        if d.status == status {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let d = delivery_of(db, event, endpoint).await;
+    panic!("delivery stayed {} (wanted {status}): {d:?}", d.status);
+}
+
+async fn attempts_of(db: &Database, delivery: &str) -> Vec<deliveries::DeliveryAttempt> {
+    let id = delivery.to_owned();
+    db.read(move |c| webhook_delivery::attempts_of_delivery(c, &id))
+        .await
+        .expect("attempts")
+}
+
+async fn an_event_reaches_both_endpoints_of_its_merchant_and_none_of_another(db: Database) {
+    let kr = keyring();
+    let (a1, a2, b1) = (
+        Receiver::start(Reply::status(200)),
+        Receiver::start(Reply::status(204)),
+        Receiver::start(Reply::status(200)),
+    );
+    let (ma, mb) = (merchant(&db).await, merchant(&db).await);
+    let (_, sa1) = endpoint(&db, &kr, &ma, &a1.url("/a1"), &["*"]).await;
+    let (_, sa2) = endpoint(&db, &kr, &ma, &a2.url("/a2"), &["payment.succeeded"]).await;
+    // subscribed to something else: no delivery
+    let (_, _) = endpoint(&db, &kr, &ma, &b1.url("/other-type"), &["refund.succeeded"]).await;
+    let (_, _) = endpoint(&db, &kr, &mb, &b1.url("/b1"), &["*"]).await;
+
+    let (ev, created) = payment_event(&db, &ma, "pay_1").await;
+    assert_eq!(created, 2);
+    let again = {
+        let ev = ev.clone();
+        db.write(move |c| webhook_fanout::fan_out(c, &ev, clock::now_ms()))
+            .await
+            .unwrap()
+    };
+    assert_eq!(again, 0, "fan-out is idempotent");
+
+    let w = worker(&db, &kr, config("0s,100ms,200ms"));
+    assert!(
+        drive(&db, &w, "runner-a", WAIT, || a1.count() == 1
+            && a2.count() == 1)
+        .await
+    );
+    // let any stray job run
+    s::run_once(&db, &w, "runner-a", 64).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!((a1.count(), a2.count(), b1.count()), (1, 1, 0));
+    let (r1, r2) = (&a1.received()[0], &a2.received()[0]);
+    assert_eq!(r1.headers["webhook-id"], ev.id);
+    assert!(verifies(r1, std::slice::from_ref(&sa1)) && verifies(r2, std::slice::from_ref(&sa2)));
+    assert!(
+        !verifies(r1, &[sa2]),
+        "each endpoint signs with its own secret"
+    );
+    assert_eq!(r1.body, r2.body, "one body for every endpoint");
+    let b = body_json(r1);
+    assert_eq!(b["type"], "payment.succeeded");
+    assert_eq!(b["data"]["id"], "pay_1");
+    assert_eq!(b["data"]["sequence"], 2);
+}
+
+async fn a_receiver_failing_three_times_gets_the_event_on_the_fourth_attempt(db: Database) {
+    let kr = keyring();
+    let rx = Receiver::start(Reply::status(200));
+    rx.script([
+        Reply::status(500).body("boom"),
+        Reply::status(503).header("retry-after", "0"),
+        Reply::status(302).header("location", "http://127.0.0.1:1/"),
+    ]);
+    let m = merchant(&db).await;
+    let (ep, _) = endpoint(&db, &kr, &m, &rx.url("/hook"), &["*"]).await;
+    let (ev, _) = payment_event(&db, &m, "pay_2").await;
+    let w = worker(&db, &kr, config("0s,100ms,200ms,200ms,200ms"));
+    assert!(drive(&db, &w, "r", WAIT, || rx.count() == 4).await);
+    let d = settled(&db, &ev.id, &ep, deliveries::SUCCEEDED).await;
+    assert_eq!(d.attempts, 4);
+    let log = attempts_of(&db, &d.id).await;
+    let statuses: Vec<_> = log.iter().map(|a| (a.attempt, a.http_status)).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (1, Some(500)),
+            (2, Some(503)),
+            (3, Some(302)),
+            (4, Some(200))
+        ]
+    );
+    assert_eq!(log[0].response_excerpt.as_deref(), Some("boom"));
+    let got = rx.received();
+    assert!(
+        got.iter().all(|r| r.body == got[0].body),
+        "same bytes on every attempt"
+    );
+    assert!(got.iter().all(|r| r.headers["webhook-id"] == ev.id));
+    assert!(
+        got.iter().all(|r| r.path == "/hook"),
+        "the redirect was not followed"
+    );
+    assert_eq!(rx.count(), 4);
+}
+
+async fn gone_disables_the_endpoint_and_tells_the_other_one(db: Database) {
+    let kr = keyring();
+    let (gone, ok) = (
+        Receiver::start(Reply::status(410)),
+        Receiver::start(Reply::status(200)),
+    );
+    let m = merchant(&db).await;
+    let (gone_id, _) = endpoint(&db, &kr, &m, &gone.url("/"), &["*"]).await;
+    let (_, ok_secret) = endpoint(&db, &kr, &m, &ok.url("/"), &["*"]).await;
+    payment_event(&db, &m, "pay_3").await;
+    let w = worker(&db, &kr, config("0s,100ms"));
+    assert!(drive(&db, &w, "r", WAIT, || ok.count() == 2).await);
+    let types: Vec<String> = ok
+        .received()
+        .iter()
+        .map(|r| body_json(r)["type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(types.contains(&"endpoint.disabled".to_owned()), "{types:?}");
+    let notice = ok
+        .received()
+        .into_iter()
+        .find(|r| body_json(r)["type"] == "endpoint.disabled")
+        .unwrap();
+    assert!(verifies(&notice, &[ok_secret]));
+    let data = &body_json(&notice)["data"];
+    assert_eq!(data["id"], gone_id.as_str());
+    assert_eq!(data["enabled"], false);
+    assert_eq!(data["disabled_reason"], "gone");
+    let e = {
+        let id = gone_id.to_string();
+        db.read(move |c| webhook_delivery::endpoint_any(c, &id))
+            .await
+            .unwrap()
+    };
+    assert!(!e.enabled);
+    // a later event does not go to the disabled endpoint
+    payment_event(&db, &m, "pay_4").await;
+    assert!(drive(&db, &w, "r", WAIT, || ok.count() == 3).await);
+    assert_eq!(gone.count(), 1);
+}
+
+async fn an_endpoint_failing_longer_than_the_limit_is_disabled(db: Database) {
+    let kr = keyring();
+    let (bad, ok) = (
+        Receiver::start(Reply::status(500)),
+        Receiver::start(Reply::status(200)),
+    );
+    let m = merchant(&db).await;
+    let (bad_id, _) = endpoint(&db, &kr, &m, &bad.url("/"), &["payment.succeeded"]).await;
+    endpoint(&db, &kr, &m, &ok.url("/"), &["endpoint.disabled"]).await;
+    let mut cfg = config("0s,150ms,150ms,150ms,150ms,150ms,150ms");
+    cfg.disable_after = Duration::from_millis(400);
+    payment_event(&db, &m, "pay_5").await;
+    let w = worker(&db, &kr, cfg);
+    assert!(drive(&db, &w, "r", WAIT, || ok.count() == 1).await);
+    let data = &body_json(&ok.received()[0])["data"];
+    assert_eq!(data["id"], bad_id.as_str());
+    assert_eq!(data["disabled_reason"], "failing");
+    assert!(data["failing_since"].is_string());
+    let n = bad.count();
+    assert!((3..=6).contains(&n), "{n} attempts before disabling");
+}
+
+async fn redeliver_and_recover_send_again(db: Database) {
+    let kr = keyring();
+    let rx = Receiver::start(Reply::status(200));
+    let m = merchant(&db).await;
+    let (ep, _) = endpoint(&db, &kr, &m, &rx.url("/"), &["*"]).await;
+    let (ev, _) = payment_event(&db, &m, "pay_6").await;
+    let w = worker(&db, &kr, config("0s"));
+    assert!(drive(&db, &w, "r", WAIT, || rx.count() == 1).await);
+    // redeliver a delivered event: sent again with the same id and body
+    let (mm, eid) = (m.clone(), EventId::parse(&ev.id).unwrap());
+    let queued = db
+        .write(move |c| webhook_delivery::redeliver_event(c, &mm, &eid, clock::now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert!(drive(&db, &w, "r", WAIT, || rx.count() == 2).await);
+    let got = rx.received();
+    assert_eq!(got[0].body, got[1].body);
+    assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
+
+    // a second event fails for good (one-attempt schedule), then recover re-sends it
+    let since = clock::now_ms();
+    rx.script([Reply::status(500)]);
+    let (ev2, _) = payment_event(&db, &m, "pay_7").await;
+    assert!(drive(&db, &w, "r", WAIT, || rx.count() == 3).await);
+    settled(&db, &ev2.id, &ep, deliveries::DEAD).await;
+    let (mm, epc) = (m.clone(), ep.clone());
+    let queued = db
+        .write(move |c| webhook_delivery::recover_endpoint(c, &mm, &epc, since, clock::now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1, "only the failed delivery is recovered");
+    assert!(drive(&db, &w, "r", WAIT, || rx.count() == 4).await);
+    assert_eq!(rx.received()[3].headers["webhook-id"], ev2.id);
+    settled(&db, &ev2.id, &ep, deliveries::SUCCEEDED).await;
+    // another merchant cannot redeliver or recover these
+    let other = merchant(&db).await;
+    let (o, eid, epc) = (other.clone(), EventId::parse(&ev.id).unwrap(), ep.clone());
+    let foreign = db
+        .write(move |c| {
+            let a = webhook_delivery::redeliver_event(c, &o, &eid, clock::now_ms()).is_err();
+            let b = webhook_delivery::recover_endpoint(c, &o, &epc, 0, clock::now_ms()).is_err();
+            Ok((a, b))
+        })
+        .await
+        .unwrap();
+    assert_eq!(foreign, (true, true));
+}
+
+async fn a_rotated_secret_signs_beside_the_new_one_until_the_window_ends(db: Database) {
+    let kr = keyring();
+    let rx = Receiver::start(Reply::status(200));
+    let m = merchant(&db).await;
+    let (ep, old) = endpoint(&db, &kr, &m, &rx.url("/"), &["*"]).await;
+    let new = WebhookSecret::generate().unwrap();
+    let (mm, epc, kr2, text) = (m.clone(), ep.clone(), kr.clone(), new.expose().to_owned());
+    db.write(move |c| {
+        webhook_delivery::rotate_sealed(c, &kr2, &mm, &epc, &text, 1_500, clock::now_ms())
+    })
+    .await
+    .unwrap();
+    let w = worker(&db, &kr, config("0s"));
+    payment_event(&db, &m, "pay_8").await;
+    assert!(drive(&db, &w, "r", WAIT, || rx.count() == 1).await);
+    let first = &rx.received()[0];
+    assert_eq!(first.headers["webhook-signature"].split(' ').count(), 2);
+    assert!(
+        verifies(first, std::slice::from_ref(&old)),
+        "the old secret still verifies"
+    );
+    assert!(
+        verifies(first, std::slice::from_ref(&new)),
+        "the new secret verifies"
+    );
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    payment_event(&db, &m, "pay_9").await;
+    assert!(drive(&db, &w, "r", WAIT, || rx.count() == 2).await);
+    let second = &rx.received()[1];
+    assert_eq!(second.headers["webhook-signature"].split(' ').count(), 1);
+    assert!(verifies(second, &[new]));
+    assert!(!verifies(second, &[old]), "the old secret no longer signs");
+}
+
+async fn a_runner_killed_mid_delivery_leaves_it_to_another_after_the_lease(db: Database) {
+    let kr = keyring();
+    let rx = Receiver::start(Reply::status(200));
+    let m = merchant(&db).await;
+    let (ep, _) = endpoint(&db, &kr, &m, &rx.url("/"), &["*"]).await;
+    let (ev, _) = payment_event(&db, &m, "pay_10").await;
+    // runner A claims with a short lease and dies without finishing
+    let claimed = db
+        .write(|c| {
+            jobs::claim(
+                c,
+                &[DELIVER_JOB_KIND],
+                "runner-a",
+                Duration::from_millis(600),
+                10,
+                clock::now_ms(),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let w = worker(&db, &kr, config("0s,100ms"));
+    // while A's lease holds, B finds nothing
+    assert_eq!(s::run_once(&db, &w, "runner-b", 10).await, 0);
+    assert_eq!(rx.count(), 0);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(drive(&db, &w, "runner-b", WAIT, || rx.count() == 1).await);
+    settled(&db, &ev.id, &ep, deliveries::SUCCEEDED).await;
+    // A comes back with its stale claim: nothing is sent again and its completion is fenced off
+    let decision = w.handle(&claimed[0]).await;
+    assert_eq!(decision, webhook_fanout::JobDecision::Done);
+    assert!(!s::finish(&db, &claimed[0].id, "runner-a", decision).await);
+    s::run_once(&db, &w, "runner-b", 10).await;
+    assert_eq!(rx.count(), 1, "acknowledged once, never re-sent");
+}
+
+async fn a_disabled_endpoint_gets_nothing_and_its_pending_deliveries_die(db: Database) {
+    let kr = keyring();
+    let rx = Receiver::start(Reply::status(200));
+    let m = merchant(&db).await;
+    let (ep, _) = endpoint(&db, &kr, &m, &rx.url("/"), &["*"]).await;
+    let (ev, _) = payment_event(&db, &m, "pay_11").await;
+    let (mm, epc) = (m.clone(), ep.clone());
+    db.write(move |c| {
+        let patch = store::webhook_endpoints::EndpointPatch {
+            enabled: Some(false),
+            disabled_reason: Some(Some("merchant".into())),
+            ..Default::default()
+        };
+        store::webhook_endpoints::update(c, &mm, &epc, &patch, clock::now_ms())
+    })
+    .await
+    .unwrap();
+    let w = worker(&db, &kr, config("0s"));
+    s::run_once(&db, &w, "r", 10).await;
+    assert_eq!(rx.count(), 0);
+    assert_eq!(delivery_of(&db, &ev.id, &ep).await.status, deliveries::DEAD);
+    let (_, n) = s::event(&db, &m, EventType::RefundSucceeded, "ref_1").await;
+    assert_eq!(n, 0, "no delivery for a disabled endpoint");
+}
+
+on_both_backends!(
+    an_event_reaches_both_endpoints_of_its_merchant_and_none_of_another,
+    a_receiver_failing_three_times_gets_the_event_on_the_fourth_attempt,
+    gone_disables_the_endpoint_and_tells_the_other_one,
+    an_endpoint_failing_longer_than_the_limit_is_disabled,
+    redeliver_and_recover_send_again,
+    a_rotated_secret_signs_beside_the_new_one_until_the_window_ends,
+    a_runner_killed_mid_delivery_leaves_it_to_another_after_the_lease,
+    a_disabled_endpoint_gets_nothing_and_its_pending_deliveries_die,
+);

@@ -1,0 +1,273 @@
+//! Real databases for the delivery tests: a fresh SQLite file or PostgreSQL database per test,
+//! merchants, sealed endpoints, events written with their fan-out, and a job-runner loop that
+//! claims `webhook.deliver` jobs and hands them to the worker exactly like the server's runner.
+#![allow(dead_code)]
+
+use domain::{EventType, MerchantId, WebhookEndpointId};
+use std::sync::Arc;
+use std::time::Duration;
+use store::events::Event;
+use store::jobs;
+use store::sealing::MasterKeyring;
+use store::webhook_delivery;
+use store::webhook_endpoints::WebhookEndpoint;
+use store::{Database, clock};
+use webhook_fanout::signature::WebhookSecret;
+use webhook_fanout::{
+    DELIVER_JOB_KIND, DeliveryWorker, FanoutConfig, JobDecision, NetworkPolicy, fan_out,
+};
+
+/// Runs `$name(db)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (db, _dir) = $crate::support::store::fresh_sqlite().await;
+                    super::$name(db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::support::store::fresh_postgres().await;
+                    super::$name(db).await;
+                }
+            )*
+        }
+    };
+}
+
+pub async fn fresh_sqlite() -> (Database, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("payfac.db").display());
+    let db = Database::connect(&url, 8).await.expect("connect sqlite");
+    db.migrate().await.expect("migrate");
+    (db, dir)
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("PAYFAC_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!("PAYFAC_TEST_DATABASE_URL is not set: run `. scripts/test-services.sh` first")
+    })
+}
+
+pub async fn fresh_postgres() -> Database {
+    fresh_postgres_sized(16).await
+}
+
+pub async fn fresh_postgres_sized(pool: u32) -> Database {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    let admin = pg_admin_url();
+    let name = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let mut conn = PgConnection::establish(&admin).expect("connect to the admin database");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .expect("create test database");
+    let mut url = url::Url::parse(&admin).expect("admin url");
+    url.set_path(&name);
+    let db = Database::connect(url.as_str(), pool)
+        .await
+        .expect("connect postgres");
+    db.migrate().await.expect("migrate");
+    db
+}
+
+pub fn keyring() -> Arc<MasterKeyring> {
+    let key = MasterKeyring::generate_key().expect("key");
+    Arc::new(MasterKeyring::new(key.expose(), &[]).expect("keyring"))
+}
+
+/// Delivery settings for tests: plain http to loopback, a compressed schedule.
+pub fn config(schedule: &str) -> FanoutConfig {
+    let mut sender = webhook_fanout::SenderConfig {
+        timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    sender.policy = NetworkPolicy {
+        allow_http: true,
+        allow_private: true,
+    };
+    FanoutConfig {
+        schedule: schedule.parse().expect("schedule"),
+        sender,
+        ..FanoutConfig::default()
+    }
+}
+
+pub fn worker(
+    db: &Database,
+    keyring: &Arc<MasterKeyring>,
+    config: FanoutConfig,
+) -> Arc<DeliveryWorker> {
+    Arc::new(DeliveryWorker::build(db.clone(), keyring.clone(), None, config).expect("worker"))
+}
+
+pub async fn merchant(db: &Database) -> MerchantId {
+    let id = MerchantId::generate();
+    let row = store::merchants::Merchant {
+        id: id.to_string(),
+        name: "Shop".into(),
+        status: "active".into(),
+        gateway_account_id: None,
+        codepay_merchant_no: None,
+        codepay_store_no: None,
+        default_currency: "USD".into(),
+        allowed_wallets: "[]".into(),
+        max_amount_minor: None,
+        contact: None,
+        metadata: "{}".into(),
+        created_at: clock::now_ms(),
+        updated_at: clock::now_ms(),
+    };
+    db.write(move |c| store::merchants::insert(c, &row))
+        .await
+        .expect("merchant");
+    id
+}
+
+/// An enabled endpoint with a sealed fresh secret; returns its id and secret.
+pub async fn endpoint(
+    db: &Database,
+    keyring: &Arc<MasterKeyring>,
+    merchant: &MerchantId,
+    url: &str,
+    events: &[&str],
+) -> (WebhookEndpointId, WebhookSecret) {
+    let id = WebhookEndpointId::generate();
+    let secret = WebhookSecret::generate().expect("secret");
+    let sealed = keyring
+        .seal(
+            secret.expose().as_bytes(),
+            &webhook_delivery::secret_binding(id.as_str()),
+        )
+        .expect("seal");
+    let now = clock::now_ms();
+    let row = WebhookEndpoint {
+        id: id.to_string(),
+        merchant_id: merchant.to_string(),
+        url: url.to_owned(),
+        description: None,
+        event_filter: serde_json::to_string(events).expect("json"),
+        enabled: true,
+        disabled_reason: None,
+        secret_ciphertext: sealed,
+        previous_secret_ciphertext: None,
+        previous_secret_expires_at: None,
+        failing_since: None,
+        deleted_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    db.write(move |c| store::webhook_endpoints::insert(c, &row))
+        .await
+        .expect("endpoint");
+    (id, secret)
+}
+
+/// Writes a `payment.succeeded` event about `object_id` and fans it out in the same transaction.
+pub async fn payment_event(
+    db: &Database,
+    merchant: &MerchantId,
+    object_id: &str,
+) -> (Event, usize) {
+    event(db, merchant, EventType::PaymentSucceeded, object_id).await
+}
+
+pub async fn event(
+    db: &Database,
+    merchant: &MerchantId,
+    kind: EventType,
+    object_id: &str,
+) -> (Event, usize) {
+    let ev = Event {
+        id: domain::EventId::generate().to_string(),
+        merchant_id: merchant.to_string(),
+        event_type: kind.as_str().to_owned(),
+        object_id: object_id.to_owned(),
+        payload: serde_json::json!({"id": object_id, "object": "payment", "status": "succeeded", "amount": 1250, "currency": "USD", "sequence": 2}).to_string(),
+        created_at: clock::now_ms(),
+    };
+    let row = ev.clone();
+    let n = db
+        .write(move |c| {
+            store::events::insert(c, &row)?;
+            fan_out(c, &row, clock::now_ms())
+        })
+        .await
+        .expect("event");
+    (ev, n)
+}
+
+/// Claims and runs delivery jobs as `owner` (the server's runner loop, inlined) until `done`
+/// returns true or `timeout` passes; returns whether `done` became true.
+pub async fn drive(
+    db: &Database,
+    worker: &Arc<DeliveryWorker>,
+    owner: &str,
+    timeout: Duration,
+    done: impl Fn() -> bool,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        let ran = run_once(db, worker, owner, 64).await;
+        if ran == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    done()
+}
+
+/// One claim of up to `limit` jobs, run concurrently and recorded; returns how many ran.
+pub async fn run_once(
+    db: &Database,
+    worker: &Arc<DeliveryWorker>,
+    owner: &str,
+    limit: i64,
+) -> usize {
+    let lease = worker.job_lease();
+    let o = owner.to_owned();
+    let claimed = db
+        .write(move |c| jobs::claim(c, &[DELIVER_JOB_KIND], &o, lease, limit, clock::now_ms()))
+        .await
+        .expect("claim");
+    let n = claimed.len();
+    let tasks: Vec<_> = claimed
+        .into_iter()
+        .map(|job| {
+            let (db, worker, owner) = (db.clone(), worker.clone(), owner.to_owned());
+            tokio::spawn(async move {
+                let decision = worker.handle(&job).await;
+                finish(&db, &job.id, &owner, decision).await;
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("job task");
+    }
+    n
+}
+
+/// Records a decision the way the server's runner does (fenced by the lease owner).
+pub async fn finish(db: &Database, job_id: &str, owner: &str, decision: JobDecision) -> bool {
+    let (id, owner) = (job_id.to_owned(), owner.to_owned());
+    db.write(move |c| {
+        let now = clock::now_ms();
+        match &decision {
+            JobDecision::Done => jobs::complete(c, &id, &owner, now),
+            JobDecision::RetryAt { at_ms, error } => {
+                jobs::retry(c, &id, &owner, *at_ms, error, now)
+            }
+            JobDecision::Dead(e) => jobs::fail(c, &id, &owner, e, now),
+        }
+    })
+    .await
+    .expect("record job")
+}
