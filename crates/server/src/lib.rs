@@ -11,3 +11,5 @@ pub mod run;
 pub mod runner;
 pub mod sandbox;
 pub mod telemetry;
+pub mod upstream;
+pub mod wiring;

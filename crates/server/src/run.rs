@@ -3,7 +3,7 @@
 use crate::config::{Config, DatabaseTarget};
 use crate::health::{self, Health, Probe};
 use crate::metrics::{self, HttpMetrics};
-use crate::{bootstrap, telemetry};
+use crate::{bootstrap, keys, runner, telemetry, upstream, wiring};
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use std::process::ExitCode;
@@ -25,6 +25,10 @@ pub enum Role {
 impl Role {
     fn runs_api(self) -> bool {
         matches!(self, Role::All | Role::Api)
+    }
+
+    fn runs_workers(self) -> bool {
+        matches!(self, Role::All | Role::Worker)
     }
 }
 
@@ -121,52 +125,129 @@ pub fn serve(config: Config, role: Role) -> anyhow::Result<ExitCode> {
 async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     let migrate = config.auto_migrate.unwrap_or(role == Role::All);
     let backends = open_backends(&config, migrate).await?;
+    let keyring = keys::master_keyring(&config)?;
     let listen = config.listen_addr()?;
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener.local_addr()?;
+    let self_base = match bound.ip().is_unspecified() {
+        true => format!("http://127.0.0.1:{}", bound.port()),
+        false => format!("http://{bound}"),
+    };
+    let public = config
+        .public_url
+        .clone()
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| self_base.clone());
     let welcome = bootstrap::ensure_operator_keys(&config, &backends.db).await?;
 
     let registry = prometheus::Registry::new();
     metrics::register_build_info(&registry)?;
     let http_metrics = HttpMetrics::register(&registry)?;
+    let gateway_metrics = gateway_client::GatewayMetrics::new(&registry)?;
+    let queue_gauges = runner::QueueGauges::register(&registry)?;
     let mut probes: Vec<Box<dyn Probe>> = vec![Box::new(DatabaseProbe(backends.db.clone()))];
     if backends.redis {
         probes.push(Box::new(RedisProbe(backends.coordinator.clone())));
     }
     let health = Health::new(probes);
 
+    let upstream = upstream::setup(
+        &config,
+        &backends.db,
+        &keyring,
+        Some(gateway_metrics),
+        &self_base,
+    )
+    .await?;
+    let sandbox = upstream.sandbox.clone();
+    let state = wiring::build(&config, &backends, &keyring, upstream, &public)?;
+    let engine = state.engine.clone();
+
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let app_health = health.clone();
     let app_registry = registry.clone();
+    let runs_api = role.runs_api();
     let server = HttpServer::new(move || {
-        App::new()
+        let mut app = App::new()
             .app_data(web::Data::new(app_health.clone()))
             .app_data(web::Data::new(app_registry.clone()))
             .app_data(web::Data::new(http_metrics.clone()))
             .wrap(middleware::from_fn(metrics::record))
+            .wrap(middleware::from_fn(tenant_api::request_id::middleware))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
-            .route("/metrics", web::get().to(metrics::endpoint))
+            .route("/metrics", web::get().to(metrics::endpoint));
+        if let Some(sim) = sandbox.clone() {
+            app = app
+                .service(web::scope("/sandbox/codepay").configure(move |cfg| sim.configure(cfg)));
+        }
+        let state = state.clone();
+        app.configure(move |cfg| {
+            if runs_api {
+                tenant_api::configure(cfg, state)
+            }
+        })
     })
     // Signals are ours: readiness must turn false before the listener closes.
     .disable_signals()
     .shutdown_timeout(grace.as_secs())
-    .bind(listen)
+    .listen(listener)
     .with_context(|| format!("cannot listen on {listen}"))?
     .run();
     let handle = server.handle();
     let server_task = tokio::spawn(server);
 
-    tracing::info!(%listen, role = ?role, api = role.runs_api(), "payfac is serving");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let gauges_task = tokio::spawn(queue_gauges.refresh_loop(
+        backends.db.clone(),
+        Duration::from_secs(5),
+        stopped.clone(),
+    ));
+    let runner_task = role.runs_workers().then(|| {
+        let mut runner = runner::Runner::new(
+            backends.db.clone(),
+            backends.coordinator.clone(),
+            runner::RunnerConfig {
+                owner: format!("{}:{}", hostname(), ulid::Ulid::new()),
+                lease: Duration::from_secs(60),
+                concurrency: usize::try_from(config.worker_concurrency).unwrap_or(32),
+                poll_interval: Duration::from_millis(500),
+            },
+        );
+        wiring::register_payment_jobs(&mut runner, &engine);
+        tokio::spawn(runner.run(stopped.clone(), grace))
+    });
+
+    tracing::info!(listen = %bound, public_url = %public, role = ?role, sandbox = config.is_sandbox(), "payfac is serving");
     if let Some(welcome) = welcome {
-        println!("{}", welcome.render(&public_url(&config)));
+        println!("{}", welcome.render(&public));
     }
 
     wait_for_shutdown_signal().await;
     tracing::info!("shutdown requested: draining");
     health.begin_shutdown();
+    let _ = stop.send(true);
     handle.stop(true).await;
     let _ = server_task.await;
+    if let Some(task) = runner_task {
+        let _ = task.await;
+    }
+    let _ = gauges_task.await;
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "payfac".to_owned())
 }
 
 /// The externally reachable base URL (`public_url`, else derived from the listen address).

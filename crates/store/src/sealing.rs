@@ -27,6 +27,7 @@ pub type SealResult<T> = Result<T, SealingError>;
 struct SealingKey {
     id: String,
     key: LessSafeKey,
+    derivation: aws_lc_rs::hmac::Key,
 }
 
 impl SealingKey {
@@ -47,6 +48,7 @@ impl SealingKey {
         Ok(Self {
             id,
             key: LessSafeKey::new(unbound),
+            derivation: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &bytes),
         })
     }
 }
@@ -154,6 +156,14 @@ impl MasterKeyring {
             .open_in_place(nonce, Aad::from(binding.as_bytes()), &mut buf)
             .map_err(|_| SealingError("sealed value does not open (wrong key or row)".into()))?;
         Ok(plain.to_vec())
+    }
+
+    /// A 32-byte key for another purpose (e.g. signing merchant JWTs), derived from the current
+    /// master key with HMAC-SHA256 over `label`, hex encoded; stable for the same master key.
+    pub fn derive_subkey(&self, label: &str) -> Secret {
+        Secret::new(hex::encode(
+            aws_lc_rs::hmac::sign(&self.current.derivation, label.as_bytes()).as_ref(),
+        ))
     }
 
     /// True when `sealed` was made by an older key and should be re-sealed.
