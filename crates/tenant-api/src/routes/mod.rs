@@ -4,6 +4,7 @@ pub mod merchants;
 pub mod payments;
 pub mod public;
 pub mod tokens;
+pub mod webhooks;
 
 #[cfg(test)]
 mod tests;
@@ -124,6 +125,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                 )
                 .route("/refunds/{id}", web::get().to(payments::get_refund))
                 .route("/tokens", web::post().to(tokens::create_token))
+                .configure(webhooks::configure)
                 .default_service(web::to(not_found)),
         );
 }

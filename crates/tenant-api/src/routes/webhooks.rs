@@ -1,0 +1,622 @@
+//! `/v1/webhook-endpoints…`, `/v1/events…` and the operator's webhook views: thin handlers over
+//! the store's webhook repositories.
+//!
+//! The delivery side's rules (URL checks against SSRF, `whsec_` generation) live in the
+//! `webhook-fanout` crate; the server injects them through [`WebhookApi::new`], so this crate
+//! does not depend on the delivery machinery. Endpoint secrets are sealed with the master key
+//! before they reach a row and appear only in the create and rotate responses.
+//!
+//! Managing webhooks is a back-office action: it takes the merchant's secret key, not a scoped
+//! token (a POS token must not be able to redirect the merchant's notifications).
+
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::routes::payments::List;
+use crate::{AppState, idempotency, json};
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
+use chrono::{DateTime, Utc};
+use domain::{EventId, EventType, MerchantId, Secret, WebhookEndpointId};
+use serde::{Deserialize, Serialize};
+use std::future::{Ready, ready};
+use std::sync::Arc;
+use std::time::Duration;
+use store::page::PageRequest;
+use store::sealing::MasterKeyring;
+use store::webhook_delivery as wd;
+use store::webhook_endpoints::{self as we, EndpointPatch, WebhookEndpoint};
+use store::{Database, StoreError, clock, deliveries, events};
+use utoipa::{IntoParams, ToSchema};
+
+mod objects;
+pub mod operator;
+
+use objects::{attempt_object, delivery_object, endpoint_object, event_object};
+
+/// Parses and SSRF-checks an endpoint URL (`webhook_fanout::NetworkPolicy::parse_endpoint_url`),
+/// returning it normalised, or the reason it is refused.
+pub type UrlCheck = Arc<dyn Fn(&str) -> std::result::Result<String, String> + Send + Sync>;
+/// Makes a fresh `whsec_…` secret (`webhook_fanout::WebhookSecret::generate`).
+pub type SecretMaker = Arc<dyn Fn() -> std::result::Result<Secret, String> + Send + Sync>;
+
+/// What the webhook routes need; the server registers it with `app_data(web::Data::new(…))`.
+pub struct WebhookApi {
+    db: Database,
+    keyring: Arc<MasterKeyring>,
+    check_url: UrlCheck,
+    new_secret: SecretMaker,
+    secret_overlap: Duration,
+}
+
+impl WebhookApi {
+    /// The routes' dependencies; `secret_overlap` is how long a rotated-out secret keeps signing
+    /// (`FanoutConfig::secret_overlap`, 24 h by default).
+    pub fn new(
+        db: Database,
+        keyring: Arc<MasterKeyring>,
+        check_url: UrlCheck,
+        new_secret: SecretMaker,
+        secret_overlap: Duration,
+    ) -> Self {
+        Self {
+            db,
+            keyring,
+            check_url,
+            new_secret,
+            secret_overlap,
+        }
+    }
+}
+
+/// The registered [`WebhookApi`], or 503 when the server did not register one.
+pub struct Webhooks(web::Data<WebhookApi>);
+
+impl FromRequest for Webhooks {
+    type Error = Error;
+    type Future = Ready<Result<Self>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.app_data::<web::Data<WebhookApi>>()
+                .cloned()
+                .map(Webhooks)
+                .ok_or_else(|| Error::Unavailable("webhooks are not configured".to_owned())),
+        )
+    }
+}
+
+/// Mounts the webhook routes inside the `/v1` scope.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/webhook-endpoints", web::post().to(create_endpoint))
+        .route("/webhook-endpoints", web::get().to(list_endpoints))
+        .route("/webhook-endpoints/{id}", web::get().to(get_endpoint))
+        .route("/webhook-endpoints/{id}", web::patch().to(update_endpoint))
+        .route("/webhook-endpoints/{id}", web::delete().to(delete_endpoint))
+        .route(
+            "/webhook-endpoints/{id}/rotate-secret",
+            web::post().to(rotate_secret),
+        )
+        .route("/webhook-endpoints/{id}/recover", web::post().to(recover))
+        .route("/events", web::get().to(list_events))
+        .route("/events/{id}", web::get().to(get_event))
+        .route("/events/{id}/attempts", web::get().to(list_attempts))
+        .route("/events/{id}/redeliver", web::post().to(redeliver))
+        .route(
+            "/operator/webhook-deliveries",
+            web::get().to(operator::operator_deliveries),
+        )
+        .route(
+            "/operator/webhook-endpoints",
+            web::get().to(operator::operator_endpoints),
+        );
+}
+
+/// `POST /v1/webhook-endpoints` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEndpointRequest {
+    /// https URL receiving the events.
+    pub url: String,
+    /// Your note.
+    pub description: Option<String>,
+    /// Event types to receive (`["*"]`, the default, is all).
+    pub events: Option<Vec<String>>,
+    /// Deliver to it (default true).
+    pub enabled: Option<bool>,
+}
+
+/// `PATCH /v1/webhook-endpoints/{id}` body; omitted fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateEndpointRequest {
+    /// New URL.
+    pub url: Option<String>,
+    /// New note (`null` clears it).
+    #[serde(default, deserialize_with = "nullable")]
+    pub description: Option<Option<String>>,
+    /// New event filter.
+    pub events: Option<Vec<String>>,
+    /// Enable (also clears a failing streak) or disable.
+    pub enabled: Option<bool>,
+}
+
+/// `POST /v1/webhook-endpoints/{id}/recover` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverRequest {
+    /// Re-send every delivery to this endpoint not succeeded since then (RFC 3339).
+    pub since: DateTime<Utc>,
+}
+
+/// Query of the merchant's lists.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// 1 … 100 (default 10).
+    pub limit: Option<usize>,
+    /// Cursor: an id from the previous page.
+    pub starting_after: Option<String>,
+}
+
+/// Query of `GET /v1/events`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    /// Exact event type.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Created at or after (RFC 3339).
+    pub created_gte: Option<DateTime<Utc>>,
+    /// Created before (RFC 3339).
+    pub created_lt: Option<DateTime<Utc>>,
+    /// `false`: events with a delivery not (yet) succeeded; `true`: all deliveries succeeded.
+    pub delivery_success: Option<bool>,
+    /// 1 … 100 (default 10).
+    pub limit: Option<usize>,
+    /// Cursor: an event id from the previous page.
+    pub starting_after: Option<String>,
+}
+
+fn nullable<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Webhook management needs the merchant's secret key (not a token, not an operator key).
+fn merchant_of(principal: &Principal) -> Result<&MerchantId> {
+    match principal {
+        Principal::Merchant {
+            id,
+            via_token: false,
+            ..
+        } => Ok(id),
+        Principal::Merchant { .. } => Err(Error::Forbidden {
+            code: "secret_key_required",
+            message: "webhooks are managed with the merchant's secret key, not a token".to_owned(),
+        }),
+        Principal::Operator { .. } => Err(Error::Forbidden {
+            code: "merchant_key_required",
+            message: "this endpoint needs a merchant key".to_owned(),
+        }),
+    }
+}
+
+fn store_error<'a>(what: &'static str, id: &'a str) -> impl Fn(StoreError) -> Error + 'a {
+    move |e| {
+        if e.is_not_found() {
+            Error::not_found(what, id)
+        } else {
+            Error::Unavailable(e.to_string())
+        }
+    }
+}
+
+fn page(limit: Option<usize>, starting_after: Option<String>) -> Result<PageRequest> {
+    let limit = limit.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            "limit must be between 1 and 100",
+            Some("limit"),
+        ));
+    }
+    Ok(PageRequest {
+        limit: i64::try_from(limit).unwrap_or(100),
+        starting_after,
+    })
+}
+
+fn list<T: Serialize>(data: Vec<T>, has_more: bool) -> HttpResponse {
+    HttpResponse::Ok().json(List {
+        object: "list",
+        data,
+        has_more,
+    })
+}
+
+fn endpoint_id(id: &str) -> Result<WebhookEndpointId> {
+    WebhookEndpointId::parse(id).map_err(|_| Error::not_found("webhook endpoint", id))
+}
+
+fn event_id(id: &str) -> Result<EventId> {
+    EventId::parse(id).map_err(|_| Error::not_found("event", id))
+}
+
+/// The event filter as stored: known types or `*`, deduplicated.
+fn event_filter(events: Option<Vec<String>>) -> Result<String> {
+    let events = events.unwrap_or_else(|| vec!["*".to_owned()]);
+    if events.is_empty() {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            "events must name at least one event type or `*`",
+            Some("events"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for e in events {
+        if e != "*" && e.parse::<EventType>().is_err() {
+            let known: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+            return Err(Error::invalid(
+                "parameter_invalid",
+                format!(
+                    "unknown event type `{e}`; use `*` or one of {}",
+                    known.join(", ")
+                ),
+                Some("events"),
+            ));
+        }
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    Ok(serde_json::to_string(&out).unwrap_or_else(|_| "[\"*\"]".to_owned()))
+}
+
+fn check_description(d: Option<&String>) -> Result<()> {
+    if d.is_some_and(|d| d.len() > 256) {
+        return Err(Error::invalid(
+            "parameter_invalid",
+            "description is limited to 256 bytes",
+            Some("description"),
+        ));
+    }
+    Ok(())
+}
+
+impl WebhookApi {
+    fn url(&self, input: &str) -> Result<String> {
+        (self.check_url)(input).map_err(|reason| Error::invalid("url_invalid", reason, Some("url")))
+    }
+
+    fn secret(&self) -> Result<Secret> {
+        (self.new_secret)().map_err(Error::Unavailable)
+    }
+}
+
+/// Create a webhook endpoint (its `secret` is shown once, in this response).
+#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = CreateEndpointRequest,
+    responses((status = 201, body = Object), (status = "4XX", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn create_endpoint(
+    state: web::Data<AppState>,
+    api: Webhooks,
+    principal: Principal,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let merchant = merchant_of(&principal)?.clone();
+    let b: CreateEndpointRequest = json::parse(&body)?;
+    let url = api.0.url(&b.url)?;
+    let filter = event_filter(b.events)?;
+    check_description(b.description.as_ref())?;
+    let scope = merchant.to_string();
+    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
+        let secret = api.0.secret()?;
+        let id = WebhookEndpointId::generate();
+        let sealed = api
+            .0
+            .keyring
+            .seal(secret.expose().as_bytes(), &wd::secret_binding(id.as_str()))
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let now = clock::now_ms();
+        let row = WebhookEndpoint {
+            id: id.to_string(),
+            merchant_id: merchant.to_string(),
+            url,
+            description: b.description,
+            event_filter: filter,
+            enabled: b.enabled.unwrap_or(true),
+            disabled_reason: (b.enabled == Some(false)).then(|| "merchant".to_owned()),
+            secret_ciphertext: sealed,
+            previous_secret_ciphertext: None,
+            previous_secret_expires_at: None,
+            failing_since: None,
+            deleted_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let stored = row.clone();
+        api.0
+            .db
+            .write(move |c| we::insert(c, &stored))
+            .await
+            .map_err(store_error("merchant", merchant.as_str()))?;
+        Ok((StatusCode::CREATED, endpoint_object(&row, Some(&secret))))
+    })
+    .await
+}
+
+/// List webhook endpoints, newest first.
+#[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks", params(PageQuery),
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn list_endpoints(
+    api: Webhooks,
+    principal: Principal,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse> {
+    let merchant = merchant_of(&principal)?.clone();
+    let q = query.into_inner();
+    let p = page(q.limit, q.starting_after)?;
+    let rows = api
+        .0
+        .db
+        .read(move |c| we::list(c, &merchant, &p))
+        .await
+        .map_err(store_error("webhook endpoint", ""))?;
+    let data = rows
+        .items
+        .iter()
+        .map(|e| endpoint_object(e, None))
+        .collect();
+    Ok(list(data, rows.has_more))
+}
+
+/// Read a webhook endpoint.
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn get_endpoint(
+    api: Webhooks,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let merchant = merchant_of(&principal)?.clone();
+    let id = endpoint_id(&path)?;
+    let e = api
+        .0
+        .db
+        .read(move |c| we::get(c, &merchant, &id))
+        .await
+        .map_err(store_error("webhook endpoint", &path))?;
+    Ok(HttpResponse::Ok().json(endpoint_object(&e, None)))
+}
+
+/// Change an endpoint's URL, description, event filter or enabled flag.
+#[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", request_body = UpdateEndpointRequest,
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn update_endpoint(
+    api: Webhooks,
+    principal: Principal,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let merchant = merchant_of(&principal)?.clone();
+    let id = endpoint_id(&path)?;
+    let b: UpdateEndpointRequest = json::parse(&body)?;
+    check_description(b.description.as_ref().and_then(Option::as_ref))?;
+    let patch = EndpointPatch {
+        url: b.url.as_deref().map(|u| api.0.url(u)).transpose()?,
+        description: b.description,
+        event_filter: b.events.map(|e| event_filter(Some(e))).transpose()?,
+        enabled: b.enabled,
+        disabled_reason: b.enabled.map(|on| {
+            if on {
+                None
+            } else {
+                Some("merchant".to_owned())
+            }
+        }),
+        updated_at: None,
+    };
+    let e = api
+        .0
+        .db
+        .write(move |c| {
+            let now = clock::now_ms();
+            if patch.enabled == Some(true) {
+                // A re-enabled endpoint starts a fresh health record, or its first failure
+                // would disable it again at once.
+                we::get(c, &merchant, &id)?;
+                we::set_failing_since(c, &id, None, now)?;
+            }
+            we::update(c, &merchant, &id, &patch, now)
+        })
+        .await
+        .map_err(store_error("webhook endpoint", &path))?;
+    Ok(HttpResponse::Ok().json(endpoint_object(&e, None)))
+}
+
+/// Delete an endpoint (its delivery history stays readable through events).
+#[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn delete_endpoint(
+    api: Webhooks,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let merchant = merchant_of(&principal)?.clone();
+    let id = endpoint_id(&path)?;
+    let deleted = api
+        .0
+        .db
+        .write(move |c| we::delete(c, &merchant, &id, clock::now_ms()))
+        .await
+        .map_err(store_error("webhook endpoint", &path))?;
+    if !deleted {
+        return Err(Error::not_found("webhook endpoint", path.as_str()));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "id": path.as_str(), "object": "webhook_endpoint", "deleted": true
+    })))
+}
+
+/// Replace the signing secret; the old one keeps signing beside it for 24 h (configurable).
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn rotate_secret(
+    state: web::Data<AppState>,
+    api: Webhooks,
+    principal: Principal,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let merchant = merchant_of(&principal)?.clone();
+    let id = endpoint_id(&path)?;
+    let scope = merchant.to_string();
+    // No body: the path alone fingerprints the request.
+    idempotency::run(state.idempotency.as_ref(), &req, &scope, b"", || async {
+        let secret = api.0.secret()?;
+        let (keyring, text) = (api.0.keyring.clone(), secret.expose().to_owned());
+        let overlap = clock::ms(api.0.secret_overlap);
+        let e = api
+            .0
+            .db
+            .write(move |c| {
+                wd::rotate_sealed(c, &keyring, &merchant, &id, &text, overlap, clock::now_ms())
+            })
+            .await
+            .map_err(store_error("webhook endpoint", &path))?;
+        Ok((StatusCode::OK, endpoint_object(&e, Some(&secret))))
+    })
+    .await
+}
+
+/// Re-send every delivery to this endpoint that has not succeeded since `since`.
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/recover", tag = "webhooks", request_body = RecoverRequest,
+    responses((status = 202, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn recover(
+    api: Webhooks,
+    principal: Principal,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let merchant = merchant_of(&principal)?.clone();
+    let id = endpoint_id(&path)?;
+    let b: RecoverRequest = json::parse(&body)?;
+    let since = b.since.timestamp_millis();
+    let queued = api
+        .0
+        .db
+        .write(move |c| wd::recover_endpoint(c, &merchant, &id, since, clock::now_ms()))
+        .await
+        .map_err(store_error("webhook endpoint", &path))?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "object": "webhook_recovery", "endpoint_id": path.as_str(),
+        "since": b.since, "deliveries_queued": queued.len(),
+    })))
+}
+
+/// List events, newest first.
+#[utoipa::path(get, path = "/v1/events", tag = "webhooks", params(EventQuery),
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn list_events(
+    api: Webhooks,
+    principal: Principal,
+    query: web::Query<EventQuery>,
+) -> Result<HttpResponse> {
+    let merchant = merchant_of(&principal)?.clone();
+    let q = query.into_inner();
+    let types = match q.kind.as_deref() {
+        None => vec![],
+        Some(t) => vec![t.parse::<EventType>().map_err(|_| {
+            Error::invalid("parameter_invalid", "unknown event type", Some("type"))
+        })?],
+    };
+    let filter = events::EventFilter {
+        types,
+        object_id: None,
+        created_gte: q.created_gte.map(|t| t.timestamp_millis()),
+        created_lt: q.created_lt.map(|t| t.timestamp_millis()),
+    };
+    let p = page(q.limit, q.starting_after)?;
+    let success = q.delivery_success;
+    let rows = api
+        .0
+        .db
+        .read(move |c| wd::list_events(c, &merchant, &filter, success, &p))
+        .await
+        .map_err(store_error("event", ""))?;
+    Ok(list(
+        rows.items.iter().map(event_object).collect(),
+        rows.has_more,
+    ))
+}
+
+/// Read an event (its body exactly as delivered, with its deliveries).
+#[utoipa::path(get, path = "/v1/events/{id}", tag = "webhooks",
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn get_event(
+    api: Webhooks,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let merchant = merchant_of(&principal)?.clone();
+    let id = event_id(&path)?;
+    let (e, ds) = api
+        .0
+        .db
+        .read(move |c| {
+            let e = events::get(c, &merchant, &id)?;
+            Ok((e, deliveries::list_for_event(c, &merchant, &id)?))
+        })
+        .await
+        .map_err(store_error("event", &path))?;
+    let mut v = event_object(&e);
+    if let Some(map) = v.as_object_mut() {
+        let list: Vec<_> = ds.iter().map(delivery_object).collect();
+        map.insert("deliveries".to_owned(), list.into());
+    }
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// Every delivery attempt of an event, oldest first.
+#[utoipa::path(get, path = "/v1/events/{id}/attempts", tag = "webhooks",
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn list_attempts(
+    api: Webhooks,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let merchant = merchant_of(&principal)?.clone();
+    let id = event_id(&path)?;
+    let rows = api
+        .0
+        .db
+        .read(move |c| {
+            events::get(c, &merchant, &id)?;
+            deliveries::attempts_for_event(c, &merchant, &id)
+        })
+        .await
+        .map_err(store_error("event", &path))?;
+    Ok(list(rows.iter().map(attempt_object).collect(), false))
+}
+
+/// Send an event again to every enabled endpoint subscribed to it.
+#[utoipa::path(post, path = "/v1/events/{id}/redeliver", tag = "webhooks",
+    responses((status = 202, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn redeliver(
+    api: Webhooks,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let merchant = merchant_of(&principal)?.clone();
+    let id = event_id(&path)?;
+    let queued = api
+        .0
+        .db
+        .write(move |c| wd::redeliver_event(c, &merchant, &id, clock::now_ms()))
+        .await
+        .map_err(store_error("event", &path))?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "object": "webhook_redelivery", "event_id": path.as_str(), "deliveries": queued,
+    })))
+}

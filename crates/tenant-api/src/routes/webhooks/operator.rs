@@ -1,0 +1,114 @@
+//! The operator's webhook views across merchants: deliveries and endpoint health.
+
+use super::objects::{delivery_object, endpoint_object};
+use super::{Webhooks, list, page, store_error};
+use crate::auth::Principal;
+use crate::error::Result;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use store::webhook_delivery as wd;
+use utoipa::IntoParams;
+
+/// Query of `GET /v1/operator/webhook-deliveries`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryQuery {
+    /// One merchant's.
+    pub merchant_id: Option<String>,
+    /// One endpoint's.
+    pub endpoint_id: Option<String>,
+    /// One event's.
+    pub event_id: Option<String>,
+    /// `pending`, `failed`, `succeeded` or `dead`.
+    pub status: Option<String>,
+    /// 1 … 100 (default 10).
+    pub limit: Option<usize>,
+    /// Cursor: a delivery id from the previous page.
+    pub starting_after: Option<String>,
+}
+
+/// Query of `GET /v1/operator/webhook-endpoints`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HealthQuery {
+    /// One merchant's.
+    pub merchant_id: Option<String>,
+    /// Only enabled or disabled ones.
+    pub enabled: Option<bool>,
+    /// Only endpoints in a failing streak.
+    pub failing: Option<bool>,
+    /// 1 … 100 (default 10).
+    pub limit: Option<usize>,
+    /// Cursor: an endpoint id from the previous page.
+    pub starting_after: Option<String>,
+}
+
+/// Operators: deliveries across merchants, newest first.
+#[utoipa::path(get, path = "/v1/operator/webhook-deliveries", tag = "operator", params(DeliveryQuery),
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn operator_deliveries(
+    api: Webhooks,
+    principal: Principal,
+    query: web::Query<DeliveryQuery>,
+) -> Result<HttpResponse> {
+    principal.operator()?;
+    let q = query.into_inner();
+    let p = page(q.limit, q.starting_after)?;
+    let filter = wd::DeliveryFilter {
+        merchant_id: q.merchant_id,
+        endpoint_id: q.endpoint_id,
+        event_id: q.event_id,
+        status: q.status,
+    };
+    let rows = api
+        .0
+        .db
+        .read(move |c| wd::list_deliveries(c, &filter, &p))
+        .await
+        .map_err(store_error("delivery", ""))?;
+    Ok(list(
+        rows.items.iter().map(delivery_object).collect(),
+        rows.has_more,
+    ))
+}
+
+/// Operators: endpoint health (failing streak, backlog, dead deliveries) across merchants.
+#[utoipa::path(get, path = "/v1/operator/webhook-endpoints", tag = "operator", params(HealthQuery),
+    responses((status = 200, body = Object)), security(("bearer" = [])))]
+pub async fn operator_endpoints(
+    api: Webhooks,
+    principal: Principal,
+    query: web::Query<HealthQuery>,
+) -> Result<HttpResponse> {
+    principal.operator()?;
+    let q = query.into_inner();
+    let p = page(q.limit, q.starting_after)?;
+    let filter = wd::EndpointHealthFilter {
+        merchant_id: q.merchant_id,
+        enabled: q.enabled,
+        failing: q.failing.unwrap_or(false),
+    };
+    let rows = api
+        .0
+        .db
+        .read(move |c| wd::endpoint_health(c, &filter, &p))
+        .await
+        .map_err(store_error("webhook endpoint", ""))?;
+    let data = rows
+        .items
+        .iter()
+        .map(|h| {
+            let mut v = endpoint_object(&h.endpoint, None);
+            if let Some(map) = v.as_object_mut() {
+                map.insert(
+                    "merchant_id".to_owned(),
+                    h.endpoint.merchant_id.clone().into(),
+                );
+                map.insert("backlog".to_owned(), h.backlog.into());
+                map.insert("dead_deliveries".to_owned(), h.dead.into());
+            }
+            v
+        })
+        .collect();
+    Ok(list(data, rows.has_more))
+}
