@@ -76,16 +76,15 @@ async fn start_payfac(
 ) -> Payfac {
     let gateway_key =
         PublicKey::from_pem_or_base64(&sim.sim.gateway_public_key_pem()).expect("gw key");
-    let client = GatewayClient::new(
-        GatewayConfig::new(
-            sim.base.clone(),
-            sim.app_id.clone(),
-            sim.app_key.clone(),
-            gateway_key.clone(),
-        ),
-        None,
-    )
-    .expect("client");
+    let mut gw = GatewayConfig::new(
+        sim.base.clone(),
+        sim.app_id.clone(),
+        sim.app_key.clone(),
+        gateway_key.clone(),
+    );
+    // Short, so the "CodePay answered after commit but payfac never heard" case is quick.
+    gw.timeout = Duration::from_secs(2);
+    let client = GatewayClient::new(gw, None).expect("client");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let cfg = EngineConfig {
@@ -346,18 +345,25 @@ async fn flows(db: store::Database, coord: Arc<dyn store::Coordinator>) {
     let (_, ns) = c.post(format!("{}/v1/payments", p.base), &sk, None, json!({"mode":"cpm","amount":100,"merchant_order_id":"ns-1","wallet":"alipay","auth_code":code})).await;
     assert_eq!(ns["status"], "processing", "{ns}");
 
-    // A restart between "CodePay answered" and "payfac replied": the answer is dropped after
-    // CodePay committed; a NEW payfac process over the same database settles it by polling.
-    let _: Value = c
+    // A restart between "CodePay answered" and "payfac replied": CodePay commits the charge but
+    // its answer comes too late (timeout); a NEW payfac process over the same database settles it by polling.
+    let fault = c
         .http
         .post(format!("{}/sim/faults", sim.base))
-        .json(&json!({"method":"bscanc.pay.submit","kind":"drop_response_after_commit","count":1}))
+        .json(&json!({"method":"bscanc.pay.submit","kind":"timeout","delay_ms":4000,"count":1}))
         .send()
         .await
-        .expect("fault")
-        .json()
+        .expect("fault");
+    assert!(fault.status().is_success(), "{:?}", fault.text().await);
+    // ...and its notifications never reach this process either, so only the poller can settle it.
+    let fault = c
+        .http
+        .post(format!("{}/sim/faults", sim.base))
+        .json(&json!({"method": codepay_sim::NOTIFY_METHOD, "kind":"drop","count":50}))
+        .send()
         .await
-        .unwrap_or(Value::Null);
+        .expect("fault");
+    assert!(fault.status().is_success(), "{:?}", fault.text().await);
     let code = auth_code(&sim, &c, "approve").await;
     let (_, lost) = c.post(format!("{}/v1/payments", p.base), &sk, None, json!({"mode":"cpm","amount":250,"merchant_order_id":"crash-1","wallet":"alipay","auth_code":code})).await;
     assert_eq!(lost["status"], "processing", "{lost}");

@@ -220,12 +220,14 @@ impl Engine {
             }
             Outcome::Unknown { reason } => {
                 // Whether CodePay created the order is unknown and there is no QR to show: close
-                // it now (the expiry job does query → revoke → query) and tell the merchant.
+                // it now (the poll job sees `closed_by_us`: query → revoke → query) and tell the merchant.
                 tracing::warn!(payment_id = %payment.id, %reason, "getqrcode outcome unknown");
                 self.update_payment(&payment.id, |p, change| {
                     p.closed_by_us = true;
+                    // A poll job, not a second expiry job: the store keeps one unfinished job per
+                    // kind and payment, and the expiry job is already waiting for `expires_at`.
                     change.jobs.push(NewJob {
-                        kind: JobKind::ExpirePayment,
+                        kind: JobKind::PollPayment,
                         subject: p.id.to_string(),
                         run_at: self.now(),
                     });

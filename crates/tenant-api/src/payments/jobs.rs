@@ -6,6 +6,9 @@ pub use super::settle::JobOutcome;
 use domain::{PaymentId, RefundId};
 use std::time::Duration;
 
+/// Every job kind [`handle`] runs, for the runner to claim.
+pub const KINDS: [&str; 3] = ["payment.poll", "payment.expire", "refund.poll"];
+
 /// How long to wait before retrying a job whose handler hit a storage or upstream error.
 const ERROR_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -38,4 +41,14 @@ pub async fn handle(engine: &Engine, kind: &str, subject: &str) -> JobOutcome {
 fn bad_subject(kind: JobKind, subject: &str) -> JobOutcome {
     tracing::error!(kind = kind.as_str(), %subject, "job subject is not a valid id; dropping it");
     JobOutcome::Done
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_kind_parses() {
+        for k in super::KINDS {
+            assert!(super::JobKind::parse(k).is_some(), "{k}");
+        }
+    }
 }

@@ -257,4 +257,6 @@ fn upstream_text(code: &str, msg: &str) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+pub(crate) mod fake;
+#[cfg(test)]
+mod tests;

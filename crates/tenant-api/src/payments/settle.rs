@@ -123,7 +123,7 @@ impl Engine {
                                 ));
                             }
                             PaymentStatus::Canceled => {
-                                let reason = close.unwrap_or(CloseReason::CanceledByMerchant);
+                                let reason = close.unwrap_or_else(|| implied_close(p, now));
                                 p.failure_code = Some(reason.code().to_owned());
                             }
                             PaymentStatus::Pending | PaymentStatus::Processing => {}
@@ -241,7 +241,9 @@ impl Engine {
         if past_deadline || p.closed_by_us {
             let reason = match p.mode {
                 PaymentMode::Cpm => CloseReason::Reversed,
-                PaymentMode::Mpm => CloseReason::Expired,
+                PaymentMode::Mpm if p.qr_code.is_none() => CloseReason::CreateFailed,
+                PaymentMode::Mpm if past_deadline => CloseReason::Expired,
+                PaymentMode::Mpm => CloseReason::CanceledByMerchant,
             };
             let p = self.reverse(&p, reason).await?;
             if p.status.is_final() {
@@ -374,6 +376,16 @@ impl Engine {
             }
         }
         Ok(n)
+    }
+}
+
+/// Why payfac closed a payment when the caller did not say (a poll that finds it closed).
+fn implied_close(p: &Payment, now: DateTime<Utc>) -> CloseReason {
+    match p.mode {
+        PaymentMode::Cpm => CloseReason::Reversed,
+        PaymentMode::Mpm if p.qr_code.is_none() => CloseReason::CreateFailed,
+        PaymentMode::Mpm if p.expires_at.is_some_and(|e| now >= e) => CloseReason::Expired,
+        PaymentMode::Mpm => CloseReason::CanceledByMerchant,
     }
 }
 

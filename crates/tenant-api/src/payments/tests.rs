@@ -1,157 +1,22 @@
 //! Unit tests of the payment logic over the in-memory store and a scripted CodePay.
 
 use super::create::NewPayment;
+use super::fake::{Cpm, FakeCodePay, ManualClock, SilentQr};
 use super::memory::MemoryPaymentStore;
 use super::model::{JobKind, MerchantProfile};
 use super::ports::*;
 use super::refunds::NewRefund;
 use super::settle::{InboundNotification, JobOutcome};
-use super::{Clock, Engine, EngineConfig};
+use super::{Engine, EngineConfig};
 use crate::error::Error;
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use domain::{
     Currency, EventType, MerchantId, Money, PaymentMode, PaymentStatus, RefundStatus, Secret,
     TransStatus, Wallet,
 };
 use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct ManualClock(Mutex<DateTime<Utc>>);
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock()
-    }
-}
-impl ManualClock {
-    fn advance(&self, secs: i64) {
-        *self.0.lock() += chrono::Duration::seconds(secs);
-    }
-}
-
-/// What the scripted CodePay does with the next CPM submit.
-#[derive(Clone, Copy, PartialEq)]
-enum Cpm {
-    Approve,
-    Decline,
-    Pin,
-    /// Charges the customer but the answer is lost.
-    ChargeButLoseAnswer,
-}
-
-pub(crate) struct FakeCodePay {
-    orders: Mutex<HashMap<String, (TransStatus, Money)>>,
-    refunds: Mutex<HashMap<String, (TransStatus, Money)>>,
-    cpm: Mutex<Cpm>,
-    pub(crate) submits: AtomicUsize,
-    revokes: AtomicUsize,
-}
-
-impl FakeCodePay {
-    pub(crate) fn new() -> Self {
-        Self {
-            orders: Mutex::new(HashMap::new()),
-            refunds: Mutex::new(HashMap::new()),
-            cpm: Mutex::new(Cpm::Approve),
-            submits: AtomicUsize::new(0),
-            revokes: AtomicUsize::new(0),
-        }
-    }
-    fn set(&self, order_no: &str, status: TransStatus) {
-        if let Some(o) = self.orders.lock().get_mut(order_no) {
-            o.0 = status;
-        }
-    }
-    fn order(status: TransStatus, amount: Money) -> UpstreamOrder {
-        UpstreamOrder {
-            trans_no: Some("T1".into()),
-            status,
-            amount: Some(amount),
-            end_time: None,
-            error_code: None,
-            error_msg: None,
-        }
-    }
-}
-
-fn not_found<T>() -> Outcome<T> {
-    Outcome::Declined {
-        code: "E04111".into(),
-        msg: "order not found".into(),
-    }
-}
-
-#[async_trait]
-impl Upstream for FakeCodePay {
-    async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
-        self.orders.lock().insert(
-            o.merchant_order_no.clone(),
-            (TransStatus::Created, o.amount),
-        );
-        Outcome::Success(QrCreated {
-            trans_no: Some("T1".into()),
-            qr_code: format!("https://qr.example/{}", o.merchant_order_no),
-        })
-    }
-    async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
-        self.submits.fetch_add(1, Ordering::SeqCst);
-        let mode = *self.cpm.lock();
-        let status = match mode {
-            Cpm::Approve | Cpm::ChargeButLoseAnswer => TransStatus::Succeeded,
-            Cpm::Decline => TransStatus::Failed,
-            Cpm::Pin => TransStatus::InProgress,
-        };
-        self.orders
-            .lock()
-            .insert(o.merchant_order_no.clone(), (status, o.amount));
-        match mode {
-            Cpm::ChargeButLoseAnswer => Outcome::Unknown {
-                reason: "timeout".into(),
-            },
-            Cpm::Decline => Outcome::Declined {
-                code: "E1".into(),
-                msg: "insufficient funds".into(),
-            },
-            _ => Outcome::Success(Self::order(status, o.amount)),
-        }
-    }
-    async fn query(&self, _: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
-        match self.orders.lock().get(no) {
-            Some((s, a)) => Outcome::Success(Self::order(*s, *a)),
-            None => not_found(),
-        }
-    }
-    async fn revoke(&self, _: &UpstreamMerchant, no: &str) -> Outcome<()> {
-        self.revokes.fetch_add(1, Ordering::SeqCst);
-        match self.orders.lock().get_mut(no) {
-            Some(o) if !o.0.is_final() => {
-                o.0 = TransStatus::Failed;
-                Outcome::Success(())
-            }
-            Some(_) => Outcome::Success(()),
-            None => not_found(),
-        }
-    }
-    async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
-        self.refunds.lock().insert(
-            o.merchant_order_no.clone(),
-            (TransStatus::InProgress, o.amount),
-        );
-        Outcome::Success(Some("RT1".into()))
-    }
-    async fn query_refund(&self, _: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
-        match self.refunds.lock().get_mut(no) {
-            Some(r) => {
-                // A refund settles on its first query.
-                r.0 = TransStatus::Succeeded;
-                Outcome::Success(Self::order(r.0, r.1))
-            }
-            None => not_found(),
-        }
-    }
-}
+use std::sync::atomic::Ordering;
 
 struct Fixture {
     engine: Engine,
@@ -679,4 +544,37 @@ async fn an_unverified_or_mismatched_notification_is_only_a_trigger() {
     let still = f.store.payment(&p.id).await.ok().flatten().expect("p");
     assert_eq!(still.status, PaymentStatus::Pending);
     assert!(f.store.events().is_empty());
+}
+
+#[tokio::test]
+async fn an_unanswered_qr_request_is_502_and_the_payment_is_closed_by_the_poller() {
+    let f = fixture();
+    let engine = Engine::new(
+        f.store.clone(),
+        Arc::new(SilentQr(f.codepay.clone())),
+        EngineConfig::default(),
+        f.clock.clone(),
+    );
+    let r = engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 100, "m1"))
+        .await;
+    assert!(matches!(
+        r,
+        Err(Error::Upstream {
+            code: "upstream_unavailable",
+            ..
+        })
+    ));
+    let jobs = f.store.jobs();
+    let poll = jobs
+        .iter()
+        .find(|j| j.kind == JobKind::PollPayment)
+        .expect("poll job");
+    let id = domain::PaymentId::parse(&poll.subject).expect("id");
+    assert_eq!(engine.poll_payment(&id).await.ok(), Some(JobOutcome::Done));
+    let p = f.store.payment(&id).await.ok().flatten().expect("p");
+    assert_eq!(
+        (p.status, p.failure_code.as_deref()),
+        (PaymentStatus::Canceled, Some("upstream_unavailable"))
+    );
 }

@@ -6,8 +6,8 @@ use crate::accounts::{
 };
 use crate::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
 use crate::idempotency::MemoryIdempotencyStore;
+use crate::payments::fake::FakeCodePay;
 use crate::payments::memory::MemoryPaymentStore;
-use crate::payments::tests::FakeCodePay;
 use crate::payments::{Engine, EngineConfig, SystemClock};
 use crate::{AppState, request_id};
 use actix_web::{App, test, web};

@@ -1,0 +1,172 @@
+//! Test doubles of the payment logic's ports: a hand-moved clock and a scripted CodePay.
+
+use super::Clock;
+use super::ports::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{Money, TransStatus};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub(crate) struct ManualClock(pub(crate) Mutex<DateTime<Utc>>);
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock()
+    }
+}
+impl ManualClock {
+    pub(crate) fn advance(&self, secs: i64) {
+        *self.0.lock() += chrono::Duration::seconds(secs);
+    }
+}
+
+/// What the scripted CodePay does with the next CPM submit.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Cpm {
+    Approve,
+    Decline,
+    Pin,
+    /// Charges the customer but the answer is lost.
+    ChargeButLoseAnswer,
+}
+
+pub(crate) struct FakeCodePay {
+    pub(crate) orders: Mutex<HashMap<String, (TransStatus, Money)>>,
+    pub(crate) refunds: Mutex<HashMap<String, (TransStatus, Money)>>,
+    pub(crate) cpm: Mutex<Cpm>,
+    pub(crate) submits: AtomicUsize,
+    pub(crate) revokes: AtomicUsize,
+}
+
+impl FakeCodePay {
+    pub(crate) fn new() -> Self {
+        Self {
+            orders: Mutex::new(HashMap::new()),
+            refunds: Mutex::new(HashMap::new()),
+            cpm: Mutex::new(Cpm::Approve),
+            submits: AtomicUsize::new(0),
+            revokes: AtomicUsize::new(0),
+        }
+    }
+    pub(crate) fn set(&self, order_no: &str, status: TransStatus) {
+        if let Some(o) = self.orders.lock().get_mut(order_no) {
+            o.0 = status;
+        }
+    }
+    pub(crate) fn order(status: TransStatus, amount: Money) -> UpstreamOrder {
+        UpstreamOrder {
+            trans_no: Some("T1".into()),
+            status,
+            amount: Some(amount),
+            end_time: None,
+            error_code: None,
+            error_msg: None,
+        }
+    }
+}
+
+fn not_found<T>() -> Outcome<T> {
+    Outcome::Declined {
+        code: "E04111".into(),
+        msg: "order not found".into(),
+    }
+}
+
+#[async_trait]
+impl Upstream for FakeCodePay {
+    async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
+        self.orders.lock().insert(
+            o.merchant_order_no.clone(),
+            (TransStatus::Created, o.amount),
+        );
+        Outcome::Success(QrCreated {
+            trans_no: Some("T1".into()),
+            qr_code: format!("https://qr.example/{}", o.merchant_order_no),
+        })
+    }
+    async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
+        self.submits.fetch_add(1, Ordering::SeqCst);
+        let mode = *self.cpm.lock();
+        let status = match mode {
+            Cpm::Approve | Cpm::ChargeButLoseAnswer => TransStatus::Succeeded,
+            Cpm::Decline => TransStatus::Failed,
+            Cpm::Pin => TransStatus::InProgress,
+        };
+        self.orders
+            .lock()
+            .insert(o.merchant_order_no.clone(), (status, o.amount));
+        match mode {
+            Cpm::ChargeButLoseAnswer => Outcome::Unknown {
+                reason: "timeout".into(),
+            },
+            Cpm::Decline => Outcome::Declined {
+                code: "E1".into(),
+                msg: "insufficient funds".into(),
+            },
+            _ => Outcome::Success(Self::order(status, o.amount)),
+        }
+    }
+    async fn query(&self, _: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        match self.orders.lock().get(no) {
+            Some((s, a)) => Outcome::Success(Self::order(*s, *a)),
+            None => not_found(),
+        }
+    }
+    async fn revoke(&self, _: &UpstreamMerchant, no: &str) -> Outcome<()> {
+        self.revokes.fetch_add(1, Ordering::SeqCst);
+        match self.orders.lock().get_mut(no) {
+            Some(o) if !o.0.is_final() => {
+                o.0 = TransStatus::Failed;
+                Outcome::Success(())
+            }
+            Some(_) => Outcome::Success(()),
+            None => not_found(),
+        }
+    }
+    async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
+        self.refunds.lock().insert(
+            o.merchant_order_no.clone(),
+            (TransStatus::InProgress, o.amount),
+        );
+        Outcome::Success(Some("RT1".into()))
+    }
+    async fn query_refund(&self, _: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        match self.refunds.lock().get_mut(no) {
+            Some(r) => {
+                // A refund settles on its first query.
+                r.0 = TransStatus::Succeeded;
+                Outcome::Success(Self::order(r.0, r.1))
+            }
+            None => not_found(),
+        }
+    }
+}
+
+/// CodePay never answers the QR request.
+pub(crate) struct SilentQr(pub(crate) Arc<FakeCodePay>);
+
+#[async_trait]
+impl Upstream for SilentQr {
+    async fn create_qr(&self, _: &QrOrder) -> Outcome<QrCreated> {
+        Outcome::Unknown {
+            reason: "timeout".into(),
+        }
+    }
+    async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
+        self.0.submit_cpm(o).await
+    }
+    async fn query(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        self.0.query(m, no).await
+    }
+    async fn revoke(&self, m: &UpstreamMerchant, no: &str) -> Outcome<()> {
+        self.0.revoke(m, no).await
+    }
+    async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
+        self.0.submit_refund(o).await
+    }
+    async fn query_refund(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        self.0.query_refund(m, no).await
+    }
+}
