@@ -102,6 +102,10 @@ pub struct Config {
     pub rate_limit_per_second: u32,
     /// Seconds to finish in-flight requests and jobs after SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// After SIGTERM, milliseconds to keep accepting while readiness is already false, so load
+    /// balancers stop routing before the listener closes (Kubernetes' preStop sleep does the
+    /// same from outside; keep one of the two).
+    pub shutdown_drain_ms: u64,
     /// Concurrent background jobs per worker process.
     pub worker_concurrency: u32,
     /// `text` or `json`.
@@ -141,6 +145,7 @@ impl Default for Config {
             webhook_timeout_seconds: 15,
             rate_limit_per_second: 100,
             shutdown_grace_seconds: 30,
+            shutdown_drain_ms: 0,
             worker_concurrency: 32,
             log_format: LogFormat::Text,
             log_level: "info".into(),

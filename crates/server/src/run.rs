@@ -152,12 +152,22 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     }
     let health = Health::new(probes);
 
+    // The sandbox gets a loopback listener of its own for payfac's upstream calls, stopped
+    // last: in-flight payments keep settling while the public listener drains.
+    let (sandbox, sandbox_server) = match config.is_sandbox() {
+        true => {
+            let sim = upstream::open_sandbox(&config)?;
+            let (base, server) = serve_sandbox(sim.clone())?;
+            (Some((sim, base)), Some(server))
+        }
+        false => (None, None),
+    };
     let upstream = upstream::setup(
         &config,
         &backends.db,
         &keyring,
         Some(gateway_metrics),
-        &self_base,
+        sandbox,
     )
     .await?;
     let sandbox = upstream.sandbox.clone();
@@ -227,15 +237,44 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     wait_for_shutdown_signal().await;
     tracing::info!("shutdown requested: draining");
     health.begin_shutdown();
-    let _ = stop.send(true);
+    tokio::time::sleep(Duration::from_millis(config.shutdown_drain_ms)).await;
+    // HTTP drains first while the runner keeps settling jobs: a POS blocked on `?wait=` needs
+    // the poller to finish its payment. Then the runner drains and hands back its leases.
     handle.stop(true).await;
     let _ = server_task.await;
+    let _ = stop.send(true);
     if let Some(task) = runner_task {
+        let _ = task.await;
+    }
+    if let Some((handle, task)) = sandbox_server {
+        handle.stop(true).await;
         let _ = task.await;
     }
     let _ = gauges_task.await;
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+type ServerTask = (
+    actix_web::dev::ServerHandle,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
+
+/// Serves the simulator on an ephemeral loopback port; returns its base URL.
+fn serve_sandbox(sim: codepay_sim::Simulator) -> anyhow::Result<(String, ServerTask)> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind the sandbox listener")?;
+    let base = format!("http://{}/sandbox/codepay", listener.local_addr()?);
+    let server = HttpServer::new(move || {
+        let sim = sim.clone();
+        App::new().service(web::scope("/sandbox/codepay").configure(move |cfg| sim.configure(cfg)))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    Ok((base, (handle, tokio::spawn(server))))
 }
 
 fn hostname() -> String {

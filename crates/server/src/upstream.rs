@@ -29,33 +29,37 @@ fn seal_binding(id: &str) -> String {
     format!("gateway_accounts:{id}:private_key")
 }
 
-/// Builds the upstream. `self_base` is how this process reaches its own HTTP listener (the
-/// sandbox is called over real HTTP, exactly like the real gateway).
+/// The embedded simulator (sandbox mode), its state kept in `data_dir`. Its timers run on the
+/// caller's runtime, so they outlive the HTTP servers that mount it.
+pub fn open_sandbox(config: &Config) -> anyhow::Result<Simulator> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let sim = Simulator::new(SimConfig {
+        state_file: Some(config.data_dir.join(SANDBOX_STATE_FILE)),
+        ..SimConfig::default()
+    })
+    .context("cannot start the CodePay sandbox")?;
+    sim.start();
+    Ok(sim)
+}
+
+/// Builds the upstream: the real gateway from config, or `sandbox` (the simulator and the base
+/// URL where it is served over real HTTP, exactly like the real gateway).
 pub async fn setup(
     config: &Config,
     db: &Database,
     keyring: &MasterKeyring,
     metrics: Option<GatewayMetrics>,
-    self_base: &str,
+    sandbox: Option<(Simulator, String)>,
 ) -> anyhow::Result<Upstream> {
     let timeout = Duration::from_millis(config.codepay_timeout_ms);
-    if config.is_sandbox() {
-        let sim = Simulator::new(SimConfig {
-            state_file: Some(config.data_dir.join(SANDBOX_STATE_FILE)),
-            ..SimConfig::default()
-        })
-        .context("cannot start the CodePay sandbox")?;
-        let (app_id, private_key) = sandbox_app(db, keyring, &sim, self_base).await?;
+    if let Some((sim, sim_base)) = sandbox {
+        let (app_id, private_key) = sandbox_app(db, keyring, &sim, &sim_base).await?;
         sim.register_app(Some(&app_id), &private_key.public_key().to_pem())
             .context("cannot register payfac's app with the sandbox")?;
         let gateway_public_key = PublicKey::from_pem_or_base64(&sim.gateway_public_key_pem())
             .context("sandbox gateway key")?;
-        let mut gw = GatewayConfig::new(
-            format!("{self_base}/sandbox/codepay"),
-            app_id,
-            private_key,
-            gateway_public_key.clone(),
-        );
+        let mut gw = GatewayConfig::new(sim_base, app_id, private_key, gateway_public_key.clone());
         gw.timeout = timeout;
         let client = GatewayClient::new(gw, metrics).context("CodePay client")?;
         return Ok(Upstream {
@@ -134,10 +138,10 @@ async fn sandbox_app(
     db: &Database,
     keyring: &MasterKeyring,
     sim: &Simulator,
-    self_base: &str,
+    sim_base: &str,
 ) -> anyhow::Result<(String, PrivateKey)> {
     let existing = db
-        .read(|tx| gateway_accounts::list(tx))
+        .read(gateway_accounts::list)
         .await?
         .into_iter()
         .find(|a| a.name == SANDBOX_ACCOUNT);
@@ -156,7 +160,7 @@ async fn sandbox_app(
     let app_id = sim.register_app(None, &key.public_key().to_pem())?;
     let sealed = keyring.seal(key.to_pkcs8_pem().expose().as_bytes(), &seal_binding(&id))?;
     let gateway_pem = sim.gateway_public_key_pem();
-    let base_url = format!("{self_base}/sandbox/codepay");
+    let base_url = sim_base.to_owned();
     let row_app_id = app_id.clone();
     db.write(move |tx| {
         let now = clock::now_ms();

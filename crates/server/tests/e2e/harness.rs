@@ -1,0 +1,221 @@
+//! Starts the real binary and talks to it over HTTP.
+
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Which backends a started payfac uses.
+pub enum Backend {
+    /// SQLite in the data dir, in-process coordination (the embedded default).
+    Embedded,
+    /// A fresh PostgreSQL database plus Redis from the test services.
+    PostgresRedis,
+}
+
+/// A running `payfac serve`.
+pub struct Payfac {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The operator key.
+    pub operator_key: String,
+    /// Where the process writes its JSON logs.
+    pub log_file: PathBuf,
+    _dir: tempfile::TempDir,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    /// The database URL the process uses.
+    pub database_url: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn fresh_postgres_url() -> String {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    let admin = std::env::var("PAYFAC_TEST_DATABASE_URL")
+        .expect("PAYFAC_TEST_DATABASE_URL is not set: run `. scripts/test-services.sh` first");
+    let name = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let mut conn = PgConnection::establish(&admin).expect("admin connection");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .expect("create database");
+    let mut url = url::Url::parse(&admin).expect("url");
+    url.set_path(&name);
+    url.to_string()
+}
+
+impl Payfac {
+    /// Starts `payfac serve` and waits for `/readyz`.
+    pub async fn start(backend: Backend, extra_env: &[(&str, &str)]) -> Payfac {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let operator_key = format!("op_test_{}", ulid::Ulid::new());
+        let log_file = dir.path().join("payfac.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_payfac"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PAYFAC_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.current_dir(dir.path())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("PAYFAC_LOG_FORMAT", "json")
+            .env("PAYFAC_LOG_LEVEL", "debug")
+            .env("PAYFAC_BOOTSTRAP_OPERATOR_KEY", &operator_key)
+            .env("PAYFAC_SHUTDOWN_GRACE_SECONDS", "20")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_file).expect("log file"));
+        let mut database_url = format!("sqlite://{}", dir.path().join("data/payfac.db").display());
+        if let Backend::PostgresRedis = backend {
+            database_url = fresh_postgres_url();
+            let redis = std::env::var("PAYFAC_TEST_REDIS_URL")
+                .expect("PAYFAC_TEST_REDIS_URL is not set: run `. scripts/test-services.sh` first");
+            cmd.env("PAYFAC_DATABASE_URL", &database_url)
+                .env("PAYFAC_REDIS_URL", redis)
+                .env(
+                    "PAYFAC_MASTER_KEY",
+                    "dGVzdC1tYXN0ZXIta2V5LXRlc3QtbWFzdGVyLWtleSE=",
+                );
+        }
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn payfac");
+        let payfac = Payfac {
+            child: Some(child),
+            base: format!("http://127.0.0.1:{port}"),
+            operator_key,
+            log_file,
+            _dir: dir,
+            http: reqwest::Client::new(),
+            database_url,
+        };
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = payfac
+                .http
+                .get(format!("{}/readyz", payfac.base))
+                .send()
+                .await
+            {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "payfac not ready: {}",
+                payfac.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        payfac
+    }
+
+    /// Everything the process logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let pid = self.child.as_ref().map(Child::id).expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let mut child = self.child.take().expect("running");
+        let started = Instant::now();
+        while started.elapsed() < within {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// A request with a bearer key; returns status and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Onboards a merchant and returns (merchant id, secret key).
+    pub async fn merchant_with_key(&self) -> (String, String) {
+        let op = self.operator_key.clone();
+        let (status, merchant) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/merchants",
+                &op,
+                Some(json!({"name": "Shop", "default_currency": "USD"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{merchant}");
+        let id = merchant["id"].as_str().expect("merchant id").to_owned();
+        let (status, key) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/merchants/{id}/api-keys"),
+                &op,
+                Some(json!({"label": "e2e"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{key}");
+        (id, key["secret"].as_str().expect("secret").to_owned())
+    }
+
+    /// A CPM auth code from the sandbox for `scenario`.
+    pub async fn auth_code(&self, scenario: &str, delay_ms: Option<u64>) -> String {
+        let resp: Value = self
+            .http
+            .post(format!("{}/sandbox/codepay/sim/auth-codes", self.base))
+            .json(&json!({"scenario": scenario, "delay_ms": delay_ms}))
+            .send()
+            .await
+            .expect("auth code")
+            .json()
+            .await
+            .expect("json");
+        resp["auth_code"].as_str().expect("auth_code").to_owned()
+    }
+}
+
+impl Drop for Payfac {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests of the real `payfac` binary: the embedded default and PostgreSQL + Redis,
+//! driven over HTTP the way a merchant and an operator would.
+
+mod harness;
+mod lifecycle;
