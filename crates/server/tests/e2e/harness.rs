@@ -99,15 +99,13 @@ impl Payfac {
         };
         let started = Instant::now();
         loop {
-            if let Ok(r) = payfac
+            let ready = payfac
                 .http
                 .get(format!("{}/readyz", payfac.base))
                 .send()
-                .await
-            {
-                if r.status().is_success() {
-                    break;
-                }
+                .await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                break;
             }
             assert!(
                 started.elapsed() < Duration::from_secs(30),
