@@ -77,6 +77,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        codepay_store_no -> Nullable<Text>,
     }
 }
 

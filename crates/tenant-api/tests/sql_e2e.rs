@@ -103,6 +103,16 @@ async fn start_payfac(
             token_keys: vec![("k1".into(), Secret::new("0123456789abcdef0123456789abcdef"))],
             rate_limit_per_sec: 10_000,
             sandbox: None,
+            keyring: Arc::new(
+                store::sealing::MasterKeyring::new(
+                    store::sealing::MasterKeyring::generate_key()
+                        .expect("key")
+                        .expose(),
+                    &[],
+                )
+                .expect("keyring"),
+            ),
+            registry: prometheus::Registry::new(),
         })
         .expect("state"),
     );

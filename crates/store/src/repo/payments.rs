@@ -275,3 +275,25 @@ pub fn count_by_status(conn: &mut DbConnection) -> StoreResult<Vec<(String, i64)
         .order(payments::status.asc())
         .load(c))?)
 }
+
+/// Records the CodePay `store_no` an order was placed under (a column added after [`Payment`]
+/// was fixed, so it is written and read on its own; call it in the insert's transaction).
+pub fn set_store_no(conn: &mut DbConnection, id: &str, store_no: Option<&str>) -> StoreResult<()> {
+    on_backend!(conn, |c| diesel::update(payments::table.find(id))
+        .set(payments::codepay_store_no.eq(store_no))
+        .execute(c))?;
+    Ok(())
+}
+
+/// The CodePay `store_no` of each of these payments that has one, as `(id, store_no)`.
+pub fn store_nos(conn: &mut DbConnection, ids: &[&str]) -> StoreResult<Vec<(String, String)>> {
+    let rows: Vec<(String, Option<String>)> = on_backend!(conn, |c| payments::table
+        .filter(payments::id.eq_any(ids))
+        .filter(payments::codepay_store_no.is_not_null())
+        .select((payments::id, payments::codepay_store_no))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, s)| s.map(|s| (id, s)))
+        .collect())
+}

@@ -1,24 +1,59 @@
 //! [`IdempotencyStore`] over the store's `idempotency_keys` table: the row's primary key
 //! (owner, key) is the serialisation point, so concurrent duplicates cannot both run.
+//!
+//! Stored response bodies are sealed with the master keyring (bound to
+//! `idempotency_keys:<scope>:<key>`): some creates answer a secret exactly once (API keys,
+//! webhook signing secrets) and their replay must not leave it readable in the table.
 
 use super::accounts::store_error;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::idempotency::{Claim, IdempotencyStore, LEASE, RETENTION, StoredResponse};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use store::Database;
 use store::idempotency::{Begin, COMPLETED, abandon, begin, complete};
+use store::sealing::MasterKeyring;
 
 /// Idempotency records in SQL.
 #[derive(Clone)]
 pub struct SqlIdempotencyStore {
     db: Database,
+    keyring: Option<Arc<MasterKeyring>>,
 }
 
 impl SqlIdempotencyStore {
-    /// Over a migrated database.
+    /// Over a migrated database, keeping bodies in plaintext (tests without secrets only).
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self { db, keyring: None }
+    }
+
+    /// Seals every stored response body with `keyring`.
+    pub fn with_keyring(mut self, keyring: Arc<MasterKeyring>) -> Self {
+        self.keyring = Some(keyring);
+        self
+    }
+}
+
+fn binding(scope: &str, key: &str) -> String {
+    format!("idempotency_keys:{scope}:{key}")
+}
+
+/// Opens a stored body; a JSON body is a record written before sealing existed (or without a
+/// keyring) and is replayed as is.
+fn open_body(
+    keyring: Option<&MasterKeyring>,
+    scope: &str,
+    key: &str,
+    body: String,
+) -> Result<String> {
+    let plaintext = body.is_empty() || body.starts_with('{') || body.starts_with('[');
+    match keyring {
+        Some(k) if !plaintext => k
+            .open(&body, &binding(scope, key))
+            .map(|s| s.expose().to_owned())
+            .map_err(|e| Error::Unavailable(format!("idempotency record cannot be opened: {e}"))),
+        _ => Ok(body),
     }
 }
 
@@ -29,7 +64,9 @@ impl IdempotencyStore for SqlIdempotencyStore {
         let now_ms = now.timestamp_millis();
         let expires = (now + RETENTION).timestamp_millis();
         let lease_ms = LEASE.num_milliseconds();
-        self.db
+        let (s2, k2) = (scope.clone(), key.clone());
+        let claim = self
+            .db
             .write(move |c| {
                 let mut outcome = begin(c, &scope, &key, "-", "-", &fp, now_ms, expires)?;
                 if let Begin::Existing(r) = &outcome
@@ -51,11 +88,23 @@ impl IdempotencyStore for SqlIdempotencyStore {
                 })
             })
             .await
-            .map_err(store_error)
+            .map_err(store_error)?;
+        Ok(match claim {
+            Claim::Replay(r) => Claim::Replay(StoredResponse {
+                status: r.status,
+                body: open_body(self.keyring.as_deref(), &s2, &k2, r.body)?,
+            }),
+            other => other,
+        })
     }
 
     async fn complete(&self, scope: &str, key: &str, response: &StoredResponse) -> Result<()> {
-        let (scope, key, r) = (scope.to_owned(), key.to_owned(), response.clone());
+        let (scope, key, mut r) = (scope.to_owned(), key.to_owned(), response.clone());
+        if let Some(k) = &self.keyring {
+            r.body = k
+                .seal(r.body.as_bytes(), &binding(&scope, &key))
+                .map_err(|e| Error::Unavailable(format!("cannot seal a response: {e}")))?;
+        }
         self.db
             .write(move |c| complete(c, &scope, &key, i32::from(r.status), &r.body))
             .await

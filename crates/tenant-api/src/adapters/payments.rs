@@ -87,7 +87,7 @@ fn payment_from(
         mode,
         merchant_order_id: r.merchant_order_id,
         upstream_merchant_no: r.codepay_merchant_no,
-        // The payments table has no store column; orders are placed for the merchant itself.
+        // Filled by `payments_from`: the column is read beside the row.
         upstream_store_no: None,
         merchant_order_no: r.upstream_order_no,
         trans_no: r.trans_no,
@@ -103,6 +103,33 @@ fn payment_from(
         created_at,
         updated_at: at(r.updated_at),
     })
+}
+
+/// Rows to payments, with their CodePay `store_no` (kept in a column outside the row struct).
+fn payments_from(
+    c: &mut DbConnection,
+    rows: Vec<store::payments::Payment>,
+    d: chrono::Duration,
+) -> StoreResult<Vec<Payment>> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let stores: std::collections::HashMap<String, String> =
+        store::payments::store_nos(c, &ids)?.into_iter().collect();
+    rows.into_iter()
+        .map(|r| {
+            let store_no = stores.get(&r.id).cloned();
+            let mut p = payment_from(r, d)?;
+            p.upstream_store_no = store_no;
+            Ok(p)
+        })
+        .collect()
+}
+
+fn one_payment(
+    c: &mut DbConnection,
+    row: Option<store::payments::Payment>,
+    d: chrono::Duration,
+) -> StoreResult<Option<Payment>> {
+    Ok(payments_from(c, row.into_iter().collect(), d)?.pop())
 }
 
 fn refund_row(r: &Refund, merchant_no: &str) -> store::refunds::Refund {
@@ -176,7 +203,10 @@ impl PaymentStore for SqlPaymentStore {
     async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>> {
         let (id, d) = (id.to_string(), self.cpm_deadline);
         self.db
-            .read(move |c| get_payment(c, &id)?.map(|r| payment_from(r, d)).transpose())
+            .read(move |c| {
+                let row = get_payment(c, &id)?;
+                one_payment(c, row, d)
+            })
             .await
             .map_err(store_error)
     }
@@ -185,9 +215,8 @@ impl PaymentStore for SqlPaymentStore {
         let (m, no, d) = (merchant_no.to_owned(), no.to_owned(), self.cpm_deadline);
         self.db
             .read(move |c| {
-                store::payments::find_by_upstream_order_no(c, &m, &no)?
-                    .map(|r| payment_from(r, d))
-                    .transpose()
+                let row = store::payments::find_by_upstream_order_no(c, &m, &no)?;
+                one_payment(c, row, d)
             })
             .await
             .map_err(store_error)
@@ -253,10 +282,8 @@ impl PaymentStore for SqlPaymentStore {
         let limit = i64::try_from(limit).unwrap_or(100);
         self.db
             .read(move |c| {
-                store::payments::list_unsettled(c, before, limit)?
-                    .into_iter()
-                    .map(|r| payment_from(r, d))
-                    .collect()
+                let rows = store::payments::list_unsettled(c, before, limit)?;
+                payments_from(c, rows, d)
             })
             .await
             .map_err(store_error)
@@ -285,9 +312,8 @@ impl PaymentStore for SqlPaymentStore {
             .db
             .read(move |c| {
                 let p = store::payments::list(c, &m, &filter, &page)?;
-                let rows: StoreResult<Vec<Payment>> =
-                    p.items.into_iter().map(|r| payment_from(r, d)).collect();
-                Ok((rows?, p.has_more))
+                let rows = payments_from(c, p.items, d)?;
+                Ok((rows, p.has_more))
             })
             .await
             .map_err(store_error)?;
@@ -311,6 +337,9 @@ impl PaymentStore for SqlPaymentStore {
                 if let Some(p) = &change.insert_payment {
                     store::payments::insert(c, &payment_row(p))
                         .map_err(|e| duplicate(e, "merchant_order_id"))?;
+                    if let Some(store_no) = &p.upstream_store_no {
+                        store::payments::set_store_no(c, p.id.as_str(), Some(store_no))?;
+                    }
                 }
                 if let Some((p, expected)) = &change.payment {
                     let mut row = payment_row(p);

@@ -7,11 +7,15 @@ use super::payments::SqlPaymentStore;
 use super::rate_limit::CoordinatedRateLimiter;
 use super::sandbox::{SimulatorRegistrar, SqlNotificationRecorder};
 use crate::auth::jwt::TokenIssuer;
+use crate::error::Error;
 use crate::error::Result;
+use crate::payments::jobs::{KINDS, RECONCILE_SUBJECT};
+use crate::payments::metrics::TransitionMetrics;
 use crate::payments::{Engine, EngineConfig, SystemClock};
 use crate::{AppState, SandboxRegistrar};
 use domain::Secret;
 use std::sync::Arc;
+use store::sealing::MasterKeyring;
 
 /// What the server decides.
 pub struct Wiring {
@@ -31,6 +35,11 @@ pub struct Wiring {
     pub rate_limit_per_sec: u32,
     /// The in-process simulator in sandbox mode.
     pub sandbox: Option<codepay_sim::Simulator>,
+    /// Seals what must not be stored readable: idempotent replays of one-time secrets and
+    /// gateway account private keys.
+    pub keyring: Arc<MasterKeyring>,
+    /// Where `payfac_payment_transitions_total` and `payfac_refund_transitions_total` register.
+    pub registry: prometheus::Registry,
 }
 
 /// Builds the shared state: SQL stores, CodePay upstream with `notify_url =
@@ -38,16 +47,21 @@ pub struct Wiring {
 pub fn app_state_from(w: Wiring) -> Result<AppState> {
     let notify_url = format!("{}/callbacks/codepay", w.engine.public_url);
     let payments = Arc::new(SqlPaymentStore::new(w.db.clone(), w.engine.cpm_deadline));
+    let metrics = TransitionMetrics::register(&w.registry)
+        .map_err(|e| Error::Unavailable(format!("cannot register transition metrics: {e}")))?;
     let engine = Engine::new(
         payments,
         Arc::new(CodePayUpstream::new(w.gateway, Some(notify_url))),
         w.engine,
         Arc::new(SystemClock),
-    );
+    )
+    .with_metrics(Arc::new(metrics));
     Ok(AppState {
         engine,
         accounts: Arc::new(SqlAccountStore::new(w.db.clone())),
-        idempotency: Arc::new(SqlIdempotencyStore::new(w.db.clone())),
+        idempotency: Arc::new(
+            SqlIdempotencyStore::new(w.db.clone()).with_keyring(w.keyring.clone()),
+        ),
         tokens: Arc::new(TokenIssuer::new(w.token_keys)?),
         rate_limiter: Arc::new(CoordinatedRateLimiter::new(
             w.coordinator,
@@ -62,3 +76,32 @@ pub fn app_state_from(w: Wiring) -> Result<AppState> {
             .map(|s| Arc::new(SimulatorRegistrar(s)) as Arc<dyn SandboxRegistrar>),
     })
 }
+
+/// Seeds the jobs that always exist (today the periodic `payment.reconcile`), due now. Safe to
+/// call at every start and from every process: an unfinished job with the same kind and dedupe
+/// key is kept, not duplicated. Returns how many were created.
+pub async fn seed_jobs(db: &store::Database) -> Result<usize> {
+    let now = chrono::Utc::now().timestamp_millis();
+    db.write(move |c| {
+        let payload = serde_json::json!({ "subject": RECONCILE_SUBJECT }).to_string();
+        let created = store::jobs::enqueue(
+            c,
+            &store::jobs::NewJob {
+                kind: "payment.reconcile",
+                dedupe_key: Some(RECONCILE_SUBJECT),
+                payload: &payload,
+                run_at: now,
+            },
+            now,
+        )?;
+        Ok(usize::from(matches!(
+            created,
+            store::jobs::Enqueued::Created(_)
+        )))
+    })
+    .await
+    .map_err(super::accounts::store_error)
+}
+
+/// Every job kind the server's runner should claim for the payment logic.
+pub const PAYMENT_JOB_KINDS: [&str; 4] = KINDS;

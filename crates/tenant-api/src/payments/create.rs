@@ -125,13 +125,14 @@ impl Engine {
         let (expires_at, settle_deadline) = match req.mode {
             PaymentMode::Mpm => {
                 let max = self.cfg.max_mpm_expiry.as_secs();
+                let min = self.cfg.min_mpm_expiry.as_secs().max(1);
                 let secs = match req.expires_in {
                     None => self.cfg.default_mpm_expiry.as_secs(),
-                    Some(s) if s >= 30 && s.unsigned_abs() <= max => s.unsigned_abs(),
+                    Some(s) if s > 0 && (min..=max).contains(&s.unsigned_abs()) => s.unsigned_abs(),
                     Some(_) => {
                         return Err(Error::invalid(
                             "parameter_invalid",
-                            format!("expires_in must be between 30 and {max} seconds"),
+                            format!("expires_in must be between {min} and {max} seconds"),
                             Some("expires_in"),
                         ));
                     }

@@ -7,13 +7,27 @@ use domain::{PaymentId, RefundId};
 use std::time::Duration;
 
 /// Every job kind [`handle`] runs, for the runner to claim.
-pub const KINDS: [&str; 3] = ["payment.poll", "payment.expire", "refund.poll"];
+pub const KINDS: [&str; 4] = [
+    "payment.poll",
+    "payment.expire",
+    "refund.poll",
+    "payment.reconcile",
+];
+
+/// The one `payment.reconcile` job's dedupe key (its subject): the partial unique index over
+/// unfinished jobs keeps it single however many processes seed it.
+pub const RECONCILE_SUBJECT: &str = "reconcile";
+
+/// How many unsettled payments one reconciliation pass examines.
+const RECONCILE_BATCH: usize = 200;
 
 /// How long to wait before retrying a job whose handler hit a storage or upstream error.
 const ERROR_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Runs one job: `kind` is the stored kind name (`payment.poll`, `payment.expire`,
-/// `refund.poll`), `subject` the payment or refund id. Never panics; errors become a retry.
+/// `refund.poll`, `payment.reconcile`), `subject` the payment or refund id (the reconcile job's
+/// is [`RECONCILE_SUBJECT`]). Never panics; errors become a retry. The reconcile job never
+/// finishes: it asks to run again after `reconcile_interval`.
 pub async fn handle(engine: &Engine, kind: &str, subject: &str) -> JobOutcome {
     let Some(kind) = JobKind::parse(kind) else {
         tracing::error!(%kind, "unknown job kind; dropping it");
@@ -29,6 +43,22 @@ pub async fn handle(engine: &Engine, kind: &str, subject: &str) -> JobOutcome {
             Ok(id) => engine.poll_refund(&id).await,
             Err(_) => return bad_subject(kind, subject),
         },
+        JobKind::Reconcile => {
+            let cfg = engine.config();
+            let next = chrono::Utc::now()
+                + chrono::Duration::from_std(cfg.reconcile_interval)
+                    .unwrap_or(chrono::Duration::seconds(60));
+            match engine
+                .reconcile(cfg.reconcile_min_age, RECONCILE_BATCH)
+                .await
+            {
+                Ok(n) => {
+                    tracing::info!(examined = n, "reconciliation pass done");
+                    return JobOutcome::RetryAt(next);
+                }
+                Err(e) => Err(e),
+            }
+        }
     };
     result.unwrap_or_else(|e| {
         tracing::warn!(kind = kind.as_str(), %subject, error = %e, "job failed; will retry");

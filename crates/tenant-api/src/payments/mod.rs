@@ -11,6 +11,7 @@
 pub mod create;
 pub mod jobs;
 pub mod memory;
+pub mod metrics;
 pub mod model;
 pub mod objects;
 pub mod ports;
@@ -39,6 +40,12 @@ pub struct EngineConfig {
     pub default_mpm_expiry: Duration,
     /// Longest MPM expiry a request may ask for (default 24 h).
     pub max_mpm_expiry: Duration,
+    /// Shortest MPM expiry a request may ask for (default 30 s; a sandbox may lower it).
+    pub min_mpm_expiry: Duration,
+    /// How often the `payment.reconcile` job runs (default 60 s).
+    pub reconcile_interval: Duration,
+    /// Payments younger than this are left to their own jobs by reconciliation (default 60 s).
+    pub reconcile_min_age: Duration,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +56,9 @@ impl Default for EngineConfig {
             cpm_deadline: Duration::from_secs(60),
             default_mpm_expiry: Duration::from_secs(15 * 60),
             max_mpm_expiry: Duration::from_secs(24 * 3600),
+            min_mpm_expiry: Duration::from_secs(30),
+            reconcile_interval: Duration::from_secs(60),
+            reconcile_min_age: Duration::from_secs(60),
         }
     }
 }
@@ -76,6 +86,7 @@ pub struct Engine {
     upstream: Arc<dyn Upstream>,
     cfg: Arc<EngineConfig>,
     clock: Arc<dyn Clock>,
+    metrics: Option<Arc<metrics::TransitionMetrics>>,
 }
 
 /// How many times a lost compare-and-swap is retried before giving up with 409.
@@ -94,7 +105,14 @@ impl Engine {
             upstream,
             cfg: Arc::new(cfg),
             clock,
+            metrics: None,
         }
+    }
+
+    /// Counts every committed payment and refund transition on `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<metrics::TransitionMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The configuration.
@@ -187,7 +205,14 @@ impl Engine {
             }
             change.payment = Some((next.clone(), current.version));
             match self.store.commit(change).await {
-                Ok(()) => return Ok(next),
+                Ok(()) => {
+                    if let Some(m) = &self.metrics
+                        && next.status != current.status
+                    {
+                        m.payment(current.status, next.status);
+                    }
+                    return Ok(next);
+                }
                 Err(Error::VersionConflict) => continue,
                 Err(e) => return Err(e),
             }
@@ -229,7 +254,14 @@ impl Engine {
             change.refund_update = Some((next.clone(), current.version));
             change.payment = Some((next_payment, payment.version));
             match self.store.commit(change).await {
-                Ok(()) => return Ok(next),
+                Ok(()) => {
+                    if let Some(m) = &self.metrics
+                        && next.status != current.status
+                    {
+                        m.refund(current.status, next.status);
+                    }
+                    return Ok(next);
+                }
                 Err(Error::VersionConflict) => continue,
                 Err(e) => return Err(e),
             }

@@ -122,6 +122,8 @@ pub enum JobKind {
     ExpirePayment,
     /// Query a refund until final (and resubmit it if CodePay never saw it).
     PollRefund,
+    /// Periodic reconciliation of every unsettled payment (one job, rescheduling itself).
+    Reconcile,
 }
 
 impl JobKind {
@@ -131,6 +133,7 @@ impl JobKind {
             JobKind::PollPayment => "payment.poll",
             JobKind::ExpirePayment => "payment.expire",
             JobKind::PollRefund => "refund.poll",
+            JobKind::Reconcile => "payment.reconcile",
         }
     }
 
@@ -140,6 +143,7 @@ impl JobKind {
             JobKind::PollPayment,
             JobKind::ExpirePayment,
             JobKind::PollRefund,
+            JobKind::Reconcile,
         ]
         .into_iter()
         .find(|k| k.as_str() == name)

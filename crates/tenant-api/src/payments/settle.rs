@@ -91,6 +91,7 @@ impl Engine {
         let now = self.now();
         let updated = self
             .update_payment(id, |p, _| {
+                let close = close.or_else(|| expired_upstream(p, answer, now));
                 let target = answer
                     .status
                     .payment_status(p.closed_by_us || close.is_some());
@@ -377,6 +378,26 @@ impl Engine {
         }
         Ok(n)
     }
+}
+
+/// How far CodePay's clock may run ahead of ours when it closes an MPM order at its expiry.
+const EXPIRY_SKEW: chrono::Duration = chrono::Duration::seconds(5);
+
+/// An unpaid MPM order that CodePay closed by itself at the expiry payfac sent it: `1` there
+/// means the QR expired (canceled, `expired`), not that the customer's payment failed.
+fn expired_upstream(
+    p: &Payment,
+    answer: &UpstreamOrder,
+    now: DateTime<Utc>,
+) -> Option<CloseReason> {
+    let at_expiry = answer.error_code.as_deref() == Some("ORDER_EXPIRED")
+        || p.expires_at.is_some_and(|e| now + EXPIRY_SKEW >= e);
+    (p.mode == PaymentMode::Mpm
+        && !p.closed_by_us
+        && answer.status == TransStatus::Failed
+        && p.qr_code.is_some()
+        && at_expiry)
+        .then_some(CloseReason::Expired)
 }
 
 /// Why payfac closed a payment when the caller did not say (a poll that finds it closed).

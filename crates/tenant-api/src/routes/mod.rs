@@ -64,8 +64,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .app_data(path_cfg)
         .app_data(query_cfg)
         .app_data(body_cfg)
-        .route("/healthz", web::get().to(public::healthz))
-        .route("/readyz", web::get().to(public::healthz))
         .route("/openapi.json", web::get().to(openapi_json))
         .service(
             utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")

@@ -109,8 +109,3 @@ setTimeout(poll,1500);
         .content_type("text/html; charset=utf-8")
         .body(html))
 }
-
-/// `GET /healthz`: the process answers.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
-}
