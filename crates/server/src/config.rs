@@ -96,8 +96,20 @@ pub struct Config {
     pub webhook_allow_private: Option<bool>,
     /// Allow plain-http webhook endpoints (development only).
     pub webhook_allow_http: Option<bool>,
-    /// Per-attempt webhook request timeout, in seconds.
-    pub webhook_timeout_seconds: u64,
+    /// Per-attempt webhook request timeout (`15s`).
+    pub webhook_timeout: Option<String>,
+    /// Webhook requests in flight per worker process.
+    pub webhook_concurrency: Option<u32>,
+    /// Webhook requests in flight per endpoint.
+    pub webhook_endpoint_concurrency: Option<u32>,
+    /// Consecutive failures that open an endpoint's circuit breaker.
+    pub webhook_breaker_failures: Option<u32>,
+    /// How long an open breaker waits before a probe (`30s`).
+    pub webhook_breaker_cool_down: Option<String>,
+    /// An endpoint failing this long is disabled (`5d`).
+    pub webhook_disable_after: Option<String>,
+    /// How long a rotated-out webhook secret keeps signing (`24h`).
+    pub webhook_secret_overlap: Option<String>,
     /// Requests per second allowed per API key.
     pub rate_limit_per_second: u32,
     /// Seconds to finish in-flight requests and jobs after SIGTERM.
@@ -142,7 +154,13 @@ impl Default for Config {
             webhook_retry_schedule: None,
             webhook_allow_private: None,
             webhook_allow_http: None,
-            webhook_timeout_seconds: 15,
+            webhook_timeout: None,
+            webhook_concurrency: None,
+            webhook_endpoint_concurrency: None,
+            webhook_breaker_failures: None,
+            webhook_breaker_cool_down: None,
+            webhook_disable_after: None,
+            webhook_secret_overlap: None,
             rate_limit_per_second: 100,
             shutdown_grace_seconds: 30,
             shutdown_drain_ms: 0,
@@ -291,6 +309,17 @@ impl Config {
     /// Whether the built-in simulator is the upstream.
     pub fn is_sandbox(&self) -> bool {
         self.sandbox.unwrap_or(self.codepay_base_url.is_none())
+    }
+
+    /// The value of a setting by its environment name (`PAYFAC_WEBHOOK_TIMEOUT`), as text; for
+    /// components that read their own settings by those names.
+    pub fn lookup(&self, env_name: &str) -> Option<String> {
+        let key = env_name.strip_prefix("PAYFAC_")?.to_ascii_lowercase();
+        match serde_json::to_value(self).ok()?.get(&key)? {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
     }
 
     /// The effective configuration as TOML-like `key = value` lines, secrets masked.

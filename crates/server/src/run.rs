@@ -125,7 +125,11 @@ pub fn serve(config: Config, role: Role) -> anyhow::Result<ExitCode> {
 async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     let migrate = config.auto_migrate.unwrap_or(role == Role::All);
     let backends = open_backends(&config, migrate).await?;
-    let keyring = keys::master_keyring(&config)?;
+    let keyring = Arc::new(keys::master_keyring(&config)?);
+    let fanout = wiring::fanout_config(&config)?;
+    for warning in fanout.startup_warnings() {
+        tracing::warn!("{warning}");
+    }
     let listen = config.listen_addr()?;
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -146,6 +150,7 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     let http_metrics = HttpMetrics::register(&registry)?;
     let gateway_metrics = gateway_client::GatewayMetrics::new(&registry)?;
     let queue_gauges = runner::QueueGauges::register(&registry)?;
+    let webhook_metrics = webhook_fanout::WebhookMetrics::register(&registry)?;
     let mut probes: Vec<Box<dyn Probe>> = vec![Box::new(DatabaseProbe(backends.db.clone()))];
     if backends.redis {
         probes.push(Box::new(RedisProbe(backends.coordinator.clone())));
@@ -171,8 +176,26 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let sandbox = upstream.sandbox.clone();
-    let state = wiring::build(&config, &backends, &keyring, upstream, &public)?;
+    let state = wiring::build(&config, &backends, &keyring, &registry, upstream, &public)?;
+    tenant_api::adapters::wiring::seed_jobs(&backends.db)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot seed the reconciliation job: {e}"))?;
     let engine = state.engine.clone();
+    let webhooks = web::Data::new(wiring::webhook_api(
+        backends.db.clone(),
+        keyring.clone(),
+        &fanout,
+    ));
+    let lease = fanout.job_lease().max(Duration::from_secs(60));
+    let delivery_worker = Arc::new(
+        webhook_fanout::DeliveryWorker::build(
+            backends.db.clone(),
+            keyring.clone(),
+            Some(webhook_metrics),
+            fanout,
+        )
+        .map_err(|e| anyhow::anyhow!("webhook delivery: {e}"))?,
+    );
 
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let app_health = health.clone();
@@ -183,6 +206,8 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
             .app_data(web::Data::new(app_health.clone()))
             .app_data(web::Data::new(app_registry.clone()))
             .app_data(web::Data::new(http_metrics.clone()))
+            .app_data(webhooks.clone())
+            .wrap(middleware::from_fn(telemetry::request_span))
             .wrap(middleware::from_fn(metrics::record))
             .wrap(middleware::from_fn(tenant_api::request_id::middleware))
             .route("/healthz", web::get().to(health::healthz))
@@ -220,12 +245,13 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
             backends.coordinator.clone(),
             runner::RunnerConfig {
                 owner: format!("{}:{}", hostname(), ulid::Ulid::new()),
-                lease: Duration::from_secs(60),
+                lease,
                 concurrency: usize::try_from(config.worker_concurrency).unwrap_or(32),
                 poll_interval: Duration::from_millis(500),
             },
         );
         wiring::register_payment_jobs(&mut runner, &engine);
+        wiring::register_webhook_jobs(&mut runner, delivery_worker.clone());
         tokio::spawn(runner.run(stopped.clone(), grace))
     });
 

@@ -1,25 +1,26 @@
 //! Builds the tenant API's state and the job handlers from the opened backends.
 
-use crate::config::Config;
+use crate::config::{Config, DatabaseTarget};
 use crate::run::Backends;
 use crate::runner::{Handler, Outcome, Runner};
 use crate::upstream::Upstream;
 use std::sync::Arc;
 use std::time::Duration;
+use store::Database;
 use store::sealing::MasterKeyring;
 use tenant_api::AppState;
 use tenant_api::adapters::wiring::{Wiring, app_state_from};
 use tenant_api::payments::jobs::{self as payment_jobs, JobOutcome};
 use tenant_api::payments::{Engine, EngineConfig};
-
-/// Job kinds the payment logic handles.
-pub const PAYMENT_JOB_KINDS: [&str; 3] = ["payment.poll", "payment.expire", "refund.poll"];
+use tenant_api::routes::webhooks::WebhookApi;
+use webhook_fanout::{DELIVER_JOB_KIND, DeliveryWorker, FanoutConfig, JobDecision, WebhookSecret};
 
 /// Wires the engine, the stores and the upstream into the API state.
 pub fn build(
     config: &Config,
     backends: &Backends,
-    keyring: &MasterKeyring,
+    keyring: &Arc<MasterKeyring>,
+    registry: &prometheus::Registry,
     upstream: Upstream,
     public_url: &str,
 ) -> anyhow::Result<actix_web::web::Data<AppState>> {
@@ -48,6 +49,8 @@ pub fn build(
         token_keys: vec![token_key],
         rate_limit_per_sec: config.rate_limit_per_second,
         sandbox: upstream.sandbox,
+        keyring: keyring.clone(),
+        registry: registry.clone(),
     })
     .map_err(|e| anyhow::anyhow!("cannot build the API: {e}"))?;
     Ok(actix_web::web::Data::new(state))
@@ -55,7 +58,7 @@ pub fn build(
 
 /// Registers the payment logic's job handlers on the runner.
 pub fn register_payment_jobs(runner: &mut Runner, engine: &Engine) {
-    for kind in PAYMENT_JOB_KINDS {
+    for kind in payment_jobs::KINDS {
         let engine = engine.clone();
         let handler: Handler = Arc::new(move |job| {
             let engine = engine.clone();
@@ -72,4 +75,55 @@ pub fn register_payment_jobs(runner: &mut Runner, engine: &Engine) {
         });
         runner.register(kind, handler);
     }
+}
+
+/// The webhook fan-out settings, read from payfac's config by their `PAYFAC_WEBHOOK_*` names.
+///
+/// The embedded default (SQLite) allows http and private addresses unless configured
+/// otherwise, so a newcomer's local receiver works; the start-up log says so.
+pub fn fanout_config(config: &Config) -> anyhow::Result<FanoutConfig> {
+    let embedded = matches!(config.database_target()?, DatabaseTarget::Sqlite(_));
+    FanoutConfig::from_lookup(|name| match name {
+        "PAYFAC_WEBHOOK_ALLOW_HTTP" | "PAYFAC_WEBHOOK_ALLOW_PRIVATE" => config
+            .lookup(name)
+            .or_else(|| embedded.then(|| "true".to_owned())),
+        _ => config.lookup(name),
+    })
+    .map_err(|e| anyhow::anyhow!("invalid webhook configuration: {e}"))
+}
+
+/// What the `/v1/webhook-endpoints` and `/v1/events` routes need.
+pub fn webhook_api(db: Database, keyring: Arc<MasterKeyring>, fanout: &FanoutConfig) -> WebhookApi {
+    let policy = fanout.sender.policy;
+    WebhookApi::new(
+        db,
+        keyring,
+        Arc::new(move |url: &str| {
+            policy
+                .parse_endpoint_url(url)
+                .map(|u| u.to_string())
+                .map_err(|e| e.to_string())
+        }),
+        Arc::new(|| {
+            WebhookSecret::generate()
+                .map(|s| domain::Secret::new(s.expose()))
+                .map_err(|e| e.to_string())
+        }),
+        fanout.secret_overlap,
+    )
+}
+
+/// Registers the webhook delivery handler on the runner.
+pub fn register_webhook_jobs(runner: &mut Runner, worker: Arc<DeliveryWorker>) {
+    let handler: Handler = Arc::new(move |job| {
+        let worker = worker.clone();
+        Box::pin(async move {
+            match worker.handle(&job).await {
+                JobDecision::Done => Outcome::Done,
+                JobDecision::RetryAt { at_ms, error } => Outcome::RetryAt { at_ms, error },
+                JobDecision::Dead(error) => Outcome::Dead(error),
+            }
+        })
+    });
+    runner.register(DELIVER_JOB_KIND, handler);
 }

@@ -3,34 +3,16 @@
 //!
 //! Creating deliveries in the event's own transaction is what makes a lost message impossible:
 //! either the state change, its event, its deliveries and their jobs all commit, or none does.
-//! No consumer has to scan the outbox, so none can skip an event.
+//! No consumer has to scan the outbox, so none can skip an event. `store::events::insert` does
+//! it for every event; [`fan_out`] is re-exported for callers that re-fan an existing event.
 
 use chrono::{DateTime, Utc};
-use domain::{EventId, EventType, MerchantId};
-use store::deliveries::{self, Delivery};
+use domain::{EventId, EventType};
 use store::events::{self, Event};
-use store::webhook_delivery;
-use store::webhook_endpoints::{self, WebhookEndpoint};
+use store::webhook_endpoints::WebhookEndpoint;
 use store::{DbConnection, StoreResult};
 
-/// Creates one pending delivery per enabled endpoint of the event's merchant subscribed to its
-/// type, each with a `webhook.deliver` job due at `now_ms`. Call it inside the transaction that
-/// inserts `event`. Idempotent: a second call creates nothing (UNIQUE(event, endpoint)).
-/// Returns how many deliveries were created.
-pub fn fan_out(conn: &mut DbConnection, event: &Event, now_ms: i64) -> StoreResult<usize> {
-    let merchant = MerchantId::parse(&event.merchant_id)?;
-    let event_id = event.event_id()?;
-    let subscribers = webhook_endpoints::subscribers(conn, &merchant, event.event_type()?)?;
-    let mut created = 0;
-    for endpoint in subscribers {
-        let delivery = Delivery::new(&event_id, &endpoint.endpoint_id()?, &merchant, now_ms);
-        if deliveries::insert(conn, &delivery)? {
-            webhook_delivery::enqueue_delivery(conn, &delivery.id, now_ms, now_ms)?;
-            created += 1;
-        }
-    }
-    Ok(created)
-}
+pub use store::webhook_delivery::fan_out;
 
 /// Writes an `endpoint.disabled` event about `endpoint` (already disabled) and fans it out to
 /// the merchant's other endpoints, inside the caller's transaction.
@@ -47,8 +29,8 @@ pub fn announce_endpoint_disabled(
         payload: endpoint_object(endpoint).to_string(),
         created_at: now_ms,
     };
+    // events::insert fans the event out to the merchant's (remaining, enabled) endpoints.
     events::insert(conn, &event)?;
-    fan_out(conn, &event, now_ms)?;
     Ok(event)
 }
 

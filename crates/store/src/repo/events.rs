@@ -48,11 +48,14 @@ pub struct EventFilter {
     pub created_lt: Option<i64>,
 }
 
-/// Writes an event (in the same transaction as the change it announces).
+/// Writes an event (in the same transaction as the change it announces) together with one
+/// webhook delivery per subscribed endpoint: the outbox and the delivery queue commit or roll back
+/// with the change, so a notification can be delayed by a crash but never lost.
 pub fn insert(conn: &mut DbConnection, event: &Event) -> StoreResult<()> {
     on_backend!(conn, |c| diesel::insert_into(events::table)
         .values(event)
         .execute(c))?;
+    crate::repo::webhook_delivery::fan_out(conn, event, event.created_at)?;
     Ok(())
 }
 

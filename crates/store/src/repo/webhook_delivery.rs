@@ -4,7 +4,7 @@
 
 use crate::jobs::{self, Enqueued, NewJob};
 use crate::page::{Page, PageRequest};
-use crate::repo::deliveries::{self, DeliveryAttempt, SUCCEEDED};
+use crate::repo::deliveries::{self, Delivery, DeliveryAttempt, SUCCEEDED};
 use crate::repo::events::{Event, EventFilter};
 use crate::repo::webhook_endpoints::{self, WebhookEndpoint};
 use crate::schema::{
@@ -462,4 +462,23 @@ pub fn rotate_sealed(
         now.saturating_add(overlap_ms),
         now,
     )
+}
+
+/// Creates one pending delivery per enabled endpoint of the event's merchant subscribed to its
+/// type, each with a `webhook.deliver` job due at `now_ms`, inside the caller's transaction.
+/// [`crate::events::insert`] calls it, so no writer of an event can forget its deliveries.
+/// Idempotent: a second call creates nothing (UNIQUE(event, endpoint)). Returns how many.
+pub fn fan_out(conn: &mut DbConnection, event: &Event, now_ms: i64) -> StoreResult<usize> {
+    let merchant = MerchantId::parse(&event.merchant_id)?;
+    let event_id = event.event_id()?;
+    let subscribers = webhook_endpoints::subscribers(conn, &merchant, event.event_type()?)?;
+    let mut created = 0;
+    for endpoint in subscribers {
+        let delivery = Delivery::new(&event_id, &endpoint.endpoint_id()?, &merchant, now_ms);
+        if deliveries::insert(conn, &delivery)? {
+            enqueue_delivery(conn, &delivery.id, now_ms, now_ms)?;
+            created += 1;
+        }
+    }
+    Ok(created)
 }

@@ -146,6 +146,11 @@ impl FromRequest for Principal {
                 .filter(|b| !b.is_empty())
                 .ok_or_else(|| unauthenticated("expected a Bearer credential"))?;
             let principal = authenticate(&state, bearer).await?;
+            // The server's request span declares `merchant_id`: every log line of this request
+            // then names the tenant.
+            if let Principal::Merchant { id, .. } = &principal {
+                tracing::Span::current().record("merchant_id", tracing::field::display(id));
+            }
             state
                 .rate_limiter
                 .check(principal.key_id().as_str())
