@@ -218,6 +218,8 @@ async fn metrics_after_a_payment_flow_show_every_series() {
         "payfac_upstream_calls_total{method=\"cscanb.pay.getqrcode\",outcome=\"success\"}",
         "payfac_upstream_calls_total{method=\"order.refund.submit\",outcome=\"success\"}",
         "payfac_upstream_call_duration_seconds_bucket{method=\"cscanb.pay.getqrcode\",le=",
+        "payfac_payment_transitions_total{from=\"pending\",to=\"succeeded\"}",
+        "payfac_jobs_queue_depth{kind=",
     ] {
         assert!(text.contains(series), "missing {series} in:\n{text}");
     }
@@ -271,6 +273,15 @@ async fn secrets_never_reach_the_logs() {
 
     let logs = payfac.logs();
     assert!(logs.len() > 1_000, "the flows were logged at debug level");
+    assert!(
+        logs.lines().any(|l| l.contains("\"request_id\":\"req_")
+            && l.contains(&format!("\"merchant_id\":\"{merchant}\""))),
+        "request logs carry request_id and merchant_id"
+    );
+    assert!(
+        logs.contains("\"payment_id\":\"pay_"),
+        "request logs carry payment_id"
+    );
     let mut secrets = vec![
         payfac.operator_key.clone(),
         sk.clone(),
