@@ -126,6 +126,8 @@ def record(a):
         rec["payfac_cpu_ms_per_req"] = round(a.cpu_ticks * ms_per_tick / n, 3)
     if a.sim_cpu_ticks is not None:
         rec["sim_cpu_ms_per_req"] = round(a.sim_cpu_ticks * ms_per_tick / n, 3)
+    if a.db_xacts:
+        rec["pg_xacts_per_req"] = round(a.db_xacts / n, 2)
     if a.status:
         rec["rss_mb"] = round(status_kb(a.status, "VmRSS") / 1024, 1)
         rec["hwm_mb"] = round(status_kb(a.status, "VmHWM") / 1024, 1)
@@ -170,7 +172,7 @@ def main():
         p = argparse.ArgumentParser(prog="helper.py record")
         for name in ("--backend", "--phase", "--wrk", "--status", "--metrics-before", "--metrics-after"):
             p.add_argument(name)
-        for name in ("--conc", "--cpu-ticks", "--sim-cpu-ticks", "--clk"):
+        for name in ("--conc", "--cpu-ticks", "--sim-cpu-ticks", "--clk", "--db-xacts"):
             p.add_argument(name, type=int)
         record(p.parse_args(sys.argv[2:]))
     elif cmd == "report":

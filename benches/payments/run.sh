@@ -18,7 +18,8 @@
 # subtract). Reported per phase: req/s, p50/p99 (wrk), payfac CPU ms per request (utime+stime of the
 # payfac process from /proc/PID/stat over the phase plus a 2 s drain, so background jobs and CPM
 # notification intake are included), simulator CPU ms per request, payfac's own mean server time and
-# upstream time per request (Prometheus sums), VmRSS at the end of the phase and VmHWM during it
+# upstream time per request (Prometheus sums), PostgreSQL transactions per request (pg_stat_database,
+# the bench database only), VmRSS at the end of the phase and VmHWM during it
 # (reset per phase through /proc/PID/clear_refs). Raw files and results.jsonl are kept in BENCH_OUT.
 set -euo pipefail
 
@@ -76,6 +77,12 @@ wait_http() { # url seconds pid
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# PostgreSQL transactions (commits + rollbacks) of the bench database so far; 0 on SQLite.
+db_xacts() {
+  if [ "$BACKEND" = postgres ]; then
+    psql "$PG_ADMIN" -Atc "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$DB_NAME'"
+  else echo 0; fi
+}
 
 # --- keys ------------------------------------------------------------------------------------
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$OUT/app.key" 2>/dev/null
@@ -91,8 +98,8 @@ phase() {
   local threads=$((conc < 2 ? 1 : 2)) tag="$BACKEND-$name"
   curl -fsS "$PAYFAC/metrics" >"$OUT/$tag.metrics0"
   echo 5 >"/proc/$PAYFAC_PID/clear_refs" 2>/dev/null || true # resets VmHWM to the current RSS
-  local c0 s0
-  c0=$(cpu_ticks "$PAYFAC_PID"); s0=$(cpu_ticks "$SIM_PID")
+  local c0 s0 x0
+  c0=$(cpu_ticks "$PAYFAC_PID"); s0=$(cpu_ticks "$SIM_PID"); x0=$(db_xacts)
   if [ "${BENCH_PERF:-0}" = 1 ] && [ "$name" = mpm-peak ] && [ ! -e "$OUT/perf.data" ]; then
     perf record -F 499 -g -p "$PAYFAC_PID" -o "$OUT/perf.data" -- sleep 10 >/dev/null 2>&1 &
   fi
@@ -101,12 +108,13 @@ phase() {
     >"$OUT/$tag.wrk" 2>&1
   cp "/proc/$PAYFAC_PID/status" "$OUT/$tag.status"
   sleep 2 # let notifications and the jobs the phase enqueued run: their CPU belongs to the payments
-  local c1 s1
-  c1=$(cpu_ticks "$PAYFAC_PID"); s1=$(cpu_ticks "$SIM_PID")
+  local c1 s1 x1
+  c1=$(cpu_ticks "$PAYFAC_PID"); s1=$(cpu_ticks "$SIM_PID"); x1=$(db_xacts)
   curl -fsS "$PAYFAC/metrics" >"$OUT/$tag.metrics1"
   python3 "$HERE/helper.py" record --backend "$BACKEND" --phase "$name" --conc "$conc" --wrk "$OUT/$tag.wrk" \
     --cpu-ticks $((c1 - c0)) --sim-cpu-ticks $((s1 - s0)) --clk "$CLK" --status "$OUT/$tag.status" \
-    --metrics-before "$OUT/$tag.metrics0" --metrics-after "$OUT/$tag.metrics1" | tee -a "$RESULTS" >&2
+    --metrics-before "$OUT/$tag.metrics0" --metrics-after "$OUT/$tag.metrics1" --db-xacts $((x1 - x0)) |
+    tee -a "$RESULTS" >&2
 }
 
 # sim_phase NAME CONC MODE BODIES: the simulator alone, same concurrency, pre-signed requests.
