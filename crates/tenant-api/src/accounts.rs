@@ -131,6 +131,11 @@ pub trait AccountStore: Send + Sync + 'static {
         key: &ApiKeyId,
         at: DateTime<Utc>,
     ) -> Result<bool>;
+    /// Operator gateway accounts, when this store can seal their keys (none: those routes
+    /// answer 503 and merchants cannot name one).
+    fn gateway_accounts(&self) -> Option<&dyn crate::gateway_accounts::GatewayAccountStore> {
+        None
+    }
 }
 
 /// An in-memory [`AccountStore`] for tests.

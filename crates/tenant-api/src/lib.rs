@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod adapters;
 pub mod auth;
 pub mod error;
+pub mod gateway_accounts;
 pub mod idempotency;
 pub mod json;
 pub mod payments;

@@ -1,22 +1,32 @@
 //! [`AccountStore`] over the `store` crate's merchants and api_keys repositories.
 
+use super::gateway_accounts::SqlGatewayAccountStore;
 use crate::accounts::{AccountStore, ApiKeyRecord, MerchantRecord, MerchantStatus};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{ApiKeyId, Currency, MerchantId};
+use std::sync::Arc;
+use store::sealing::MasterKeyring;
 use store::{Database, PageRequest, StoreError};
 
 /// Merchants and keys in PostgreSQL or SQLite.
 #[derive(Clone)]
 pub struct SqlAccountStore {
     db: Database,
+    gateway: Option<SqlGatewayAccountStore>,
 }
 
 impl SqlAccountStore {
-    /// Over a connected, migrated database.
+    /// Over a connected, migrated database (no gateway accounts until [`Self::with_keyring`]).
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self { db, gateway: None }
+    }
+
+    /// Also serves operator gateway accounts, their private keys sealed with `keyring`.
+    pub fn with_keyring(mut self, keyring: Arc<MasterKeyring>) -> Self {
+        self.gateway = Some(SqlGatewayAccountStore::new(self.db.clone(), keyring));
+        self
     }
 }
 
@@ -249,5 +259,11 @@ impl AccountStore for SqlAccountStore {
             .write(move |c| store::api_keys::revoke(c, Some(&m), &k, ms(when)))
             .await
             .map_err(store_error)
+    }
+
+    fn gateway_accounts(&self) -> Option<&dyn crate::gateway_accounts::GatewayAccountStore> {
+        self.gateway
+            .as_ref()
+            .map(|g| g as &dyn crate::gateway_accounts::GatewayAccountStore)
     }
 }

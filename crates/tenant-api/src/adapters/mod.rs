@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod codepay;
+pub mod gateway_accounts;
 pub mod idempotency;
 pub mod payments;
 pub mod rate_limit;

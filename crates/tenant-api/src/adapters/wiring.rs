@@ -58,7 +58,7 @@ pub fn app_state_from(w: Wiring) -> Result<AppState> {
     .with_metrics(Arc::new(metrics));
     Ok(AppState {
         engine,
-        accounts: Arc::new(SqlAccountStore::new(w.db.clone())),
+        accounts: Arc::new(SqlAccountStore::new(w.db.clone()).with_keyring(w.keyring.clone())),
         idempotency: Arc::new(
             SqlIdempotencyStore::new(w.db.clone()).with_keyring(w.keyring.clone()),
         ),

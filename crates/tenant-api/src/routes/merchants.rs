@@ -9,8 +9,9 @@ use crate::{idempotency, json};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use domain::{ApiKeyId, Currency, MerchantId, Wallet};
+use domain::{ApiKeyId, Currency, GatewayAccountId, MerchantId, Wallet};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use utoipa::ToSchema;
 
 /// CodePay identifiers of a merchant.
@@ -39,6 +40,8 @@ pub struct MerchantRequest {
     pub max_amount: Option<i64>,
     /// Contact e-mail.
     pub contact_email: Option<String>,
+    /// The operator gateway account (`gwa_…`) this merchant's payments should go through.
+    pub gateway_account_id: Option<String>,
 }
 
 /// A merchant as operators see it.
@@ -62,6 +65,8 @@ pub struct MerchantObject {
     pub max_amount: Option<i64>,
     /// Contact.
     pub contact_email: Option<String>,
+    /// The gateway account it names, if any.
+    pub gateway_account_id: Option<String>,
     /// Creation.
     pub created_at: DateTime<Utc>,
 }
@@ -85,6 +90,7 @@ impl From<&MerchantRecord> for MerchantObject {
                 .collect(),
             max_amount: m.max_amount_minor,
             contact_email: m.contact_email.clone(),
+            gateway_account_id: None,
             created_at: m.created_at,
         }
     }
@@ -214,6 +220,61 @@ fn check_merchant_no(no: &str) -> Result<()> {
     Ok(())
 }
 
+/// The gateway account a merchant request names: it must exist (422 with its param if not).
+async fn resolve_gateway_account(
+    state: &AppState,
+    id: Option<&str>,
+) -> Result<Option<GatewayAccountId>> {
+    let Some(id) = id else { return Ok(None) };
+    let unknown = || {
+        Error::unprocessable(
+            "gateway_account_unknown",
+            format!("no such gateway account: {id}"),
+            Some("gateway_account_id"),
+        )
+    };
+    let gid = GatewayAccountId::parse(id).map_err(|_| unknown())?;
+    let gw = state.accounts.gateway_accounts().ok_or_else(unknown)?;
+    gw.get(&gid).await?.ok_or_else(unknown)?;
+    Ok(Some(gid))
+}
+
+/// Merchant objects with the gateway account each names.
+async fn objects(state: &AppState, ms: &[MerchantRecord]) -> Result<Vec<MerchantObject>> {
+    let links = match state.accounts.gateway_accounts() {
+        Some(gw) => {
+            let ids: Vec<MerchantId> = ms.iter().map(|m| m.id.clone()).collect();
+            gw.merchant_links(&ids).await?
+        }
+        None => HashMap::new(),
+    };
+    Ok(ms
+        .iter()
+        .map(|m| MerchantObject {
+            gateway_account_id: links.get(&m.id).map(|g| g.to_string()),
+            ..MerchantObject::from(m)
+        })
+        .collect())
+}
+
+async fn object(state: &AppState, m: &MerchantRecord) -> Result<MerchantObject> {
+    objects(state, std::slice::from_ref(m))
+        .await?
+        .pop()
+        .ok_or_else(|| Error::not_found("merchant", m.id.as_str()))
+}
+
+async fn link(
+    state: &AppState,
+    principal: &Principal,
+    merchant: &MerchantId,
+    account: &GatewayAccountId,
+) -> Result<()> {
+    let gw = super::gateway_accounts::store(state)?;
+    gw.link_merchant(merchant, account, principal.key_id().as_str())
+        .await
+}
+
 async fn load(state: &AppState, id: &str) -> Result<MerchantRecord> {
     let mid = MerchantId::parse(id).map_err(|_| Error::not_found("merchant", id))?;
     state
@@ -233,7 +294,7 @@ pub async fn create_merchant(
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     principal.operator()?;
-    let b = json::parse::<MerchantRequest>(&body)?;
+    let mut b = json::parse::<MerchantRequest>(&body)?;
     if b.name.is_none() {
         return Err(Error::invalid(
             "parameter_missing",
@@ -241,6 +302,8 @@ pub async fn create_merchant(
             Some("name"),
         ));
     }
+    let gateway_account =
+        resolve_gateway_account(&state, b.gateway_account_id.take().as_deref()).await?;
     let scope = format!("operator:{}", principal.key_id());
     idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
         let given = b.codepay.as_ref().and_then(|c| c.merchant_no.clone());
@@ -276,9 +339,12 @@ pub async fn create_merchant(
         check_merchant_no(&m.merchant_no)?;
         apply(&mut m, b)?;
         state.accounts.insert_merchant(&m).await?;
+        if let Some(gid) = &gateway_account {
+            link(&state, &principal, &m.id, gid).await?;
+        }
         Ok((
             StatusCode::CREATED,
-            serde_json::to_value(MerchantObject::from(&m)).unwrap_or_default(),
+            serde_json::to_value(object(&state, &m).await?).unwrap_or_default(),
         ))
     })
     .await
@@ -331,7 +397,7 @@ pub async fn list_merchants(
     rows.truncate(limit);
     Ok(HttpResponse::Ok().json(List {
         object: "list",
-        data: rows.iter().map(MerchantObject::from).collect(),
+        data: objects(&state, &rows).await?,
         has_more,
     }))
 }
@@ -344,7 +410,8 @@ pub async fn get_merchant(
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
     principal.operator()?;
-    Ok(HttpResponse::Ok().json(MerchantObject::from(&load(&state, &path).await?)))
+    let m = load(&state, &path).await?;
+    Ok(HttpResponse::Ok().json(object(&state, &m).await?))
 }
 
 /// Update a merchant.
@@ -356,12 +423,17 @@ pub async fn update_merchant(
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     principal.operator()?;
-    let b = json::parse::<MerchantRequest>(&body)?;
+    let mut b = json::parse::<MerchantRequest>(&body)?;
     let mut m = load(&state, &path).await?;
+    let gateway_account =
+        resolve_gateway_account(&state, b.gateway_account_id.take().as_deref()).await?;
     apply(&mut m, b)?;
     m.updated_at = Utc::now();
     state.accounts.update_merchant(&m).await?;
-    Ok(HttpResponse::Ok().json(MerchantObject::from(&m)))
+    if let Some(gid) = &gateway_account {
+        link(&state, &principal, &m.id, gid).await?;
+    }
+    Ok(HttpResponse::Ok().json(object(&state, &m).await?))
 }
 
 async fn set_status(
@@ -375,7 +447,7 @@ async fn set_status(
     m.status = status;
     m.updated_at = Utc::now();
     state.accounts.update_merchant(&m).await?;
-    Ok(HttpResponse::Ok().json(MerchantObject::from(&m)))
+    Ok(HttpResponse::Ok().json(object(state, &m).await?))
 }
 
 /// Suspend a merchant (no new payments).

@@ -1,5 +1,6 @@
 //! The route table, the extractor error mapping, and the OpenAPI document.
 
+pub mod gateway_accounts;
 pub mod merchants;
 pub mod payments;
 pub mod public;
@@ -27,6 +28,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         payments::cancel_payment, payments::qr_svg, payments::qr_png,
         payments::create_refund, payments::list_refunds, payments::get_refund,
         tokens::create_token,
+        gateway_accounts::create_gateway_account, gateway_accounts::list_gateway_accounts,
+        gateway_accounts::get_gateway_account, gateway_accounts::update_gateway_account,
     ),
     modifiers(&Bearer),
 )]
@@ -123,6 +126,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                 )
                 .route("/refunds/{id}", web::get().to(payments::get_refund))
                 .route("/tokens", web::post().to(tokens::create_token))
+                .configure(gateway_accounts::configure)
                 .configure(webhooks::configure)
                 .default_service(web::to(not_found)),
         );
