@@ -103,6 +103,9 @@ pub enum AdminCommand {
         #[arg(long, default_value = "cli")]
         label: String,
     },
+    /// Re-seal every stored secret under the current master key (after rotating it with
+    /// `master_key_previous` holding the old one); prints how many were re-sealed.
+    RewrapSecrets,
 }
 
 /// `payfac config …`
@@ -153,6 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(AdminCommand::CreateOperatorKey { label }) => {
             crate::run::create_operator_key(config, &label)
         }
+        Command::Admin(AdminCommand::RewrapSecrets) => crate::run::rewrap_secrets(config),
         Command::Codepay(cmd) => run_codepay(&cmd),
         Command::Sim(args) => crate::sandbox::run_standalone(args),
     }

@@ -376,3 +376,23 @@ pub fn create_operator_key(config: Config, label: &str) -> anyhow::Result<ExitCo
         Ok(ExitCode::SUCCESS)
     })
 }
+
+/// `payfac admin rewrap-secrets`.
+pub fn rewrap_secrets(config: Config) -> anyhow::Result<ExitCode> {
+    let keyring = keys::master_keyring(&config)?;
+    runtime()?.block_on(async {
+        let db = Database::connect(&database_url(&config)?, 1).await?;
+        let report = db
+            .write(move |tx| store::rewrap::rewrap_all(tx, &keyring))
+            .await?;
+        println!(
+            "re-sealed {} secret(s) under the current master key; {} could not be opened",
+            report.resealed, report.unreadable
+        );
+        Ok(if report.unreadable == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    })
+}

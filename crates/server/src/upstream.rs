@@ -26,7 +26,7 @@ pub struct Upstream {
 }
 
 fn seal_binding(id: &str) -> String {
-    format!("gateway_accounts:{id}:private_key")
+    store::sealing::binding::gateway_private_key(id)
 }
 
 /// The embedded simulator (sandbox mode), its state kept in `data_dir`. Its timers run on the

@@ -293,3 +293,63 @@ fn codepay_sign_then_verify_round_trips_and_tampering_is_invalid() {
     assert_eq!(verify.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&verify.stdout).trim(), "invalid");
 }
+
+fn wait_ready(port: u16) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Some((200, _)) = get(&format!("http://127.0.0.1:{port}/readyz")) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn the_master_key_rotates_with_previous_keys_and_rewrap() {
+    const OLD: &str = "b2xkLW1hc3Rlci1rZXktb2xkLW1hc3Rlci1rZXktMDE=";
+    const NEW: &str = "bmV3LW1hc3Rlci1rZXktbmV3LW1hc3Rlci1rZXktMDI=";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let serve = |env: &[(&str, &str)]| {
+        let port = free_port();
+        let mut cmd = payfac();
+        cmd.current_dir(dir.path())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        (Running(cmd.spawn().expect("spawn")), port)
+    };
+    // First start seals the sandbox app key under the old master key.
+    let (running, port) = serve(&[("PAYFAC_MASTER_KEY", OLD)]);
+    assert!(wait_ready(port));
+    drop(running);
+
+    // The new key alone cannot open it: a clear error, not a silent new identity.
+    let (mut running, _) = serve(&[("PAYFAC_MASTER_KEY", NEW)]);
+    let status = running.0.wait().expect("wait");
+    assert!(!status.success());
+
+    let rewrap = payfac()
+        .current_dir(dir.path())
+        .args(["admin", "rewrap-secrets"])
+        .env("PAYFAC_MASTER_KEY", NEW)
+        .env("PAYFAC_MASTER_KEY_PREVIOUS", OLD)
+        .output()
+        .expect("rewrap");
+    assert!(rewrap.status.success(), "{rewrap:?}");
+    let said = String::from_utf8_lossy(&rewrap.stdout);
+    assert!(
+        said.contains("re-sealed 1 secret(s)") && said.contains("0 could not"),
+        "{said}"
+    );
+
+    // After the rewrap the new key alone is enough.
+    let (running, port) = serve(&[("PAYFAC_MASTER_KEY", NEW)]);
+    assert!(
+        wait_ready(port),
+        "starts with the new key only after rewrap"
+    );
+    drop(running);
+}

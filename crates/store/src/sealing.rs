@@ -15,6 +15,30 @@ use sha2::{Digest, Sha256};
 
 const VERSION: &str = "v1";
 
+/// The row bindings of every sealed column: one place, so the writer, the reader and the
+/// master-key rewrap agree.
+pub mod binding {
+    /// `gateway_accounts.private_key_ciphertext`.
+    pub fn gateway_private_key(account_id: &str) -> String {
+        format!("gateway_accounts:{account_id}:private_key")
+    }
+
+    /// `webhook_endpoints.secret_ciphertext`.
+    pub fn webhook_secret(endpoint_id: &str) -> String {
+        format!("webhook_endpoints:{endpoint_id}:secret")
+    }
+
+    /// `webhook_endpoints.previous_secret_ciphertext`.
+    pub fn webhook_previous_secret(endpoint_id: &str) -> String {
+        format!("webhook_endpoints:{endpoint_id}:previous_secret")
+    }
+
+    /// `idempotency_keys.response_body`.
+    pub fn idempotency_response(owner_id: &str, key: &str) -> String {
+        format!("idempotency_keys:{owner_id}:{key}")
+    }
+}
+
 /// Why a value could not be sealed or opened (never includes the plaintext or the key).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("sealing: {0}")]

@@ -96,8 +96,16 @@ async fn webhook_reaches_the_endpoint(backend: Backend, extra: &[(&str, &str)]) 
             });
         if let Some((id, ts, sig, body, event)) = found {
             let now = chrono::Utc::now().timestamp();
-            verify(std::slice::from_ref(&secret), &id, &ts, &sig, &body, now, 300)
-                .expect("Standard Webhooks signature verifies");
+            verify(
+                std::slice::from_ref(&secret),
+                &id,
+                &ts,
+                &sig,
+                &body,
+                now,
+                300,
+            )
+            .expect("Standard Webhooks signature verifies");
             assert_eq!(event["id"], id.as_str(), "webhook-id is the event id");
             delivered = Some(event);
             break;

@@ -19,12 +19,12 @@ pub const DELIVER_JOB_KIND: &str = "webhook.deliver";
 
 /// The sealing binding of an endpoint's current secret.
 pub fn secret_binding(endpoint_id: &str) -> String {
-    format!("webhook_endpoints:{endpoint_id}:secret")
+    crate::sealing::binding::webhook_secret(endpoint_id)
 }
 
 /// The sealing binding of an endpoint's previous (rotated-out) secret.
 pub fn previous_secret_binding(endpoint_id: &str) -> String {
-    format!("webhook_endpoints:{endpoint_id}:previous_secret")
+    crate::sealing::binding::webhook_previous_secret(endpoint_id)
 }
 
 /// The payload of a delivery job.

@@ -17,7 +17,7 @@ use store::{Database, clock};
 /// The sealing binding of an account's private key; the server's sandbox account uses the same,
 /// so either side opens what the other sealed.
 pub fn seal_binding(id: &str) -> String {
-    format!("gateway_accounts:{id}:private_key")
+    store::sealing::binding::gateway_private_key(id)
 }
 
 /// Gateway accounts in PostgreSQL or SQLite.

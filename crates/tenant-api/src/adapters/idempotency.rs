@@ -36,7 +36,7 @@ impl SqlIdempotencyStore {
 }
 
 fn binding(scope: &str, key: &str) -> String {
-    format!("idempotency_keys:{scope}:{key}")
+    store::sealing::binding::idempotency_response(scope, key)
 }
 
 /// Opens a stored body; a JSON body is a record written before sealing existed (or without a
