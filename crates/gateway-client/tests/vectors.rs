@@ -7,10 +7,12 @@ use base64::engine::general_purpose::STANDARD;
 use gateway_client::PublicKey;
 
 fn fixtures() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/codepay");
+    // A copy of the published vectors (shared/fixtures/codepay) kept in the repository, so the
+    // test needs nothing outside the checkout.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/codepay");
     assert!(
         dir.join("sample-app-public.pem").is_file(),
-        "CodePay signing vectors missing: expected them in {} (the shared fixtures tree next to the repo)",
+        "CodePay signing vectors missing in {}",
         dir.display()
     );
     dir
