@@ -424,7 +424,10 @@ async fn traces_name_the_call_but_never_the_auth_code_or_keys() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // A process-wide subscriber: a thread-local one races with the other tests of this binary
+    // over tracing's cached per-callsite interest (spans then vanish from the capture). Only this
+    // test installs one; the others' calls land in the capture too, and must not leak either.
+    tracing::subscriber::set_global_default(subscriber).expect("only this test sets it");
     let body = serde_json::to_vec(&json!({"code": "E1", "msg": "declined"})).unwrap();
     let server = serve(Reply::Raw(200, body)).await;
     let c = client(server.addr, None);
