@@ -288,7 +288,7 @@ async fn change_event_delivery_and_job_commit_or_roll_back_together(db: Database
         .expect("endpoint");
 
     let settle = |fail: bool| {
-        let (mid, pid, eid) = (mid.clone(), pid.clone(), eid.clone());
+        let (mid, pid) = (mid.clone(), pid.clone());
         move |c: &mut store::DbConnection| {
             let mut p = payments::get_for_update(c, &mid, &pid)?;
             p.status = "succeeded".into();
@@ -305,17 +305,8 @@ async fn change_event_delivery_and_job_commit_or_roll_back_together(db: Database
                     created_at: now,
                 },
             )?;
-            deliveries::insert(c, &deliveries::Delivery::new(&event_id, &eid, &mid, now))?;
-            jobs::enqueue(
-                c,
-                &jobs::NewJob {
-                    kind: "deliver_webhook",
-                    dedupe_key: None,
-                    payload: "{}",
-                    run_at: now,
-                },
-                now,
-            )?;
+            // events::insert fans the event out: its delivery and webhook.deliver job are
+            // part of this same transaction.
             if fail {
                 return Err(StoreError::Conflict(
                     "simulated failure after writes".into(),
@@ -359,7 +350,8 @@ async fn change_event_delivery_and_job_commit_or_roll_back_together(db: Database
     assert_eq!((status.as_str(), version), ("succeeded", 1));
     assert_eq!(dl.len(), 1);
     assert_eq!(dl[0].status, deliveries::PENDING);
-    assert_eq!(depth, vec![("deliver_webhook".to_owned(), 1)]);
+    assert_eq!(dl[0].endpoint_id, eid.as_str());
+    assert_eq!(depth, vec![("webhook.deliver".to_owned(), 1)]);
 }
 
 async fn refunds_count_pending_and_succeeded_against_the_capture(db: Database) {
