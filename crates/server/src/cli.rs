@@ -1,6 +1,6 @@
 //! Command-line interface: subcommands and their dispatch.
 
-use crate::config::Config;
+use crate::config::{Config, one_line};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -192,12 +192,4 @@ fn run_codepay(cmd: &CodepayCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn one_line(text: &str) -> String {
-    text.lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(": ")
 }

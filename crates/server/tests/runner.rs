@@ -1,6 +1,9 @@
 //! The job runner on real SQLite and PostgreSQL: every job runs exactly once across runners,
 //! retries come back, and shutdown hands leases back.
 
+#[path = "support/pg.rs"]
+mod pg;
+
 use server::runner::{Handler, Outcome, Runner, RunnerConfig};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,17 +21,9 @@ async fn sqlite() -> (Database, tempfile::TempDir) {
 }
 
 async fn postgres() -> Database {
-    use diesel::{Connection, PgConnection, RunQueryDsl};
-    let admin = std::env::var("PAYFAC_TEST_DATABASE_URL")
-        .expect("PAYFAC_TEST_DATABASE_URL is not set: run `. scripts/test-services.sh` first");
-    let name = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
-    let mut conn = PgConnection::establish(&admin).expect("admin connection");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .expect("create database");
-    let mut url = url::Url::parse(&admin).expect("url");
-    url.set_path(&name);
-    let db = Database::connect(url.as_str(), 8).await.expect("connect");
+    let db = Database::connect(&pg::fresh_postgres_url(), 8)
+        .await
+        .expect("connect");
     db.migrate().await.expect("migrate");
     db
 }

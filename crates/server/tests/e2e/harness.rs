@@ -37,20 +37,6 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn fresh_postgres_url() -> String {
-    use diesel::{Connection, PgConnection, RunQueryDsl};
-    let admin = std::env::var("PAYFAC_TEST_DATABASE_URL")
-        .expect("PAYFAC_TEST_DATABASE_URL is not set: run `. scripts/test-services.sh` first");
-    let name = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
-    let mut conn = PgConnection::establish(&admin).expect("admin connection");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .expect("create database");
-    let mut url = url::Url::parse(&admin).expect("url");
-    url.set_path(&name);
-    url.to_string()
-}
-
 impl Payfac {
     /// Starts `payfac serve` and waits for `/readyz`.
     pub async fn start(backend: Backend, extra_env: &[(&str, &str)]) -> Payfac {
@@ -74,7 +60,7 @@ impl Payfac {
             .stderr(std::fs::File::create(&log_file).expect("log file"));
         let mut database_url = format!("sqlite://{}", dir.path().join("data/payfac.db").display());
         if let Backend::PostgresRedis = backend {
-            database_url = fresh_postgres_url();
+            database_url = crate::pg::fresh_postgres_url();
             let redis = std::env::var("PAYFAC_TEST_REDIS_URL")
                 .expect("PAYFAC_TEST_REDIS_URL is not set: run `. scripts/test-services.sh` first");
             cmd.env("PAYFAC_DATABASE_URL", &database_url)

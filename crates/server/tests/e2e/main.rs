@@ -3,4 +3,6 @@
 
 mod harness;
 mod lifecycle;
+#[path = "../support/pg.rs"]
+mod pg;
 mod webhooks;
