@@ -75,6 +75,7 @@ secrets:
   databaseUrl: {value: "postgres://payfac:chk-db-pw-1@db:5432/payfac"}
   redisUrl: {value: "redis://:chk-redis-pw-2@redis:6379/0"}
   masterKey: {value: "Y2hrLW1hc3Rlci1rZXktMy0zMi1ieXRlcy1sb25nISE="}
+  masterKeyPrevious: {value: "Y2hrLW9sZC1tYXN0ZXIta2V5LTYtMzItYnl0ZXMhISE="}
   codepayAppId: {value: "wz0123456789abcdef"}
   codepayPrivateKey: {value: "-----BEGIN PRIVATE KEY-----\nchk-private-key-4\n-----END PRIVATE KEY-----\n"}
   codepayGatewayPublicKey: {value: "-----BEGIN PUBLIC KEY-----\nchk-public-5\n-----END PUBLIC KEY-----\n"}
@@ -206,6 +207,15 @@ if "$HELM" template payfac "$CHART" -f "$OUT/values-created.yaml" --set secrets.
   ok "optional secrets may be missing (bootstrap key; CodePay keys in sandbox)"
 else
   bad "a render with only optional secrets missing failed"
+fi
+
+# Rotating the master key: the previous key reaches api and worker pods only when given.
+if "$HELM" template payfac "$CHART" -f "$OUT/values-created.yaml" | grep -q "PAYFAC_MASTER_KEY_PREVIOUS" \
+  && ! "$HELM" template payfac "$CHART" -f "$OUT/values-created.yaml" --set secrets.masterKeyPrevious.value= \
+    | grep -q "PAYFAC_MASTER_KEY_PREVIOUS"; then
+  ok "masterKeyPrevious is passed as PAYFAC_MASTER_KEY_PREVIOUS only when set"
+else
+  bad "masterKeyPrevious is not wired as PAYFAC_MASTER_KEY_PREVIOUS (or is present when unset)"
 fi
 
 echo "helm-check: $passed passed, $failed failed"

@@ -125,6 +125,12 @@ secret as a secretKeyRef (values never appear in the pod spec). Call with (dict 
   valueFrom:
     secretKeyRef:
       {{- include "payfac.secretRef" (dict "root" $root "entry" "masterKey" "required" true) | trim | nindent 6 }}
+{{- with include "payfac.secretRef" (dict "root" $root "entry" "masterKeyPrevious" "required" false) }}
+- name: PAYFAC_MASTER_KEY_PREVIOUS
+  valueFrom:
+    secretKeyRef:
+      {{- . | trim | nindent 6 }}
+{{- end }}
 {{- with include "payfac.secretRef" (dict "root" $root "entry" "bootstrapOperatorKey" "required" false) }}
 - name: PAYFAC_BOOTSTRAP_OPERATOR_KEY
   valueFrom:
