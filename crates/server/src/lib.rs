@@ -12,4 +12,5 @@ pub mod runner;
 pub mod sandbox;
 pub mod telemetry;
 pub mod upstream;
+pub mod wake;
 pub mod wiring;

@@ -85,6 +85,7 @@ pub async fn open_backends(config: &Config, migrate: bool) -> anyhow::Result<Bac
         }
         None => (Arc::new(InProcessCoordinator::new()), false),
     };
+    let db = db.with_enqueue_hook(crate::wake::enqueue_waker(coordinator.clone()));
     Ok(Backends {
         db,
         coordinator,

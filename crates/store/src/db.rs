@@ -11,6 +11,7 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -160,12 +161,27 @@ impl ManageConnection for Manager {
     }
 }
 
+/// Called after a write transaction that enqueued at least one job has committed.
+pub type EnqueueHook = Arc<dyn Fn() + Send + Sync>;
+
+thread_local! {
+    /// Set by [`note_job_enqueued`] while a transaction body runs on this thread. A transaction
+    /// body runs synchronously on one blocking thread, so the flag cannot leak between transactions.
+    static JOBS_ENQUEUED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Records that the running transaction enqueued a job (called by [`crate::jobs::enqueue`]).
+pub(crate) fn note_job_enqueued() {
+    JOBS_ENQUEUED.with(|f| f.set(true));
+}
+
 /// A pooled database handle; cheap to clone.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool<Manager>,
     backend: Backend,
     target: Arc<String>,
+    on_enqueue: Option<EnqueueHook>,
 }
 
 impl std::fmt::Debug for Database {
@@ -228,7 +244,18 @@ impl Database {
             pool,
             backend,
             target: Arc::new(display),
+            on_enqueue: None,
         })
+    }
+
+    /// This handle (and its clones) calling `hook` after each committed write transaction that
+    /// enqueued a job: how a new job wakes runners at once instead of at their next poll. The
+    /// hook runs on the blocking thread right after COMMIT, so it must only signal (never block);
+    /// it is never called for a rolled-back transaction, so nobody is woken for a job that
+    /// does not exist.
+    pub fn with_enqueue_hook(mut self, hook: EnqueueHook) -> Self {
+        self.on_enqueue = Some(hook);
+        self
     }
 
     /// The engine behind this handle.
@@ -284,7 +311,9 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
-        self.with_conn(move |conn| transaction(conn, true, f)).await
+        let hook = self.on_enqueue.clone();
+        self.with_conn(move |conn| write_transaction(conn, hook.as_ref(), f))
+            .await
     }
 
     /// Runs `f` inside a read transaction on the blocking pool.
@@ -317,7 +346,7 @@ impl Database {
         f: impl FnOnce(&mut DbConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let mut conn = checkout(&self.pool)?;
-        transaction(&mut conn, true, f)
+        write_transaction(&mut conn, self.on_enqueue.as_ref(), f)
     }
 
     /// Synchronous read transaction, for code already on a blocking thread.
@@ -342,6 +371,24 @@ where
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
+}
+
+/// A write transaction that calls `hook` after a commit that enqueued jobs.
+fn write_transaction<T>(
+    conn: &mut DbConnection,
+    hook: Option<&EnqueueHook>,
+    f: impl FnOnce(&mut DbConnection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    JOBS_ENQUEUED.with(|flag| flag.set(false));
+    let result = transaction(conn, true, f);
+    let enqueued = JOBS_ENQUEUED.with(|flag| flag.replace(false));
+    if result.is_ok()
+        && enqueued
+        && let Some(hook) = hook
+    {
+        hook();
+    }
+    result
 }
 
 /// Begin, run, commit or roll back: diesel's `transaction` with a choice of `BEGIN` for SQLite.

@@ -105,6 +105,10 @@ pub fn enqueue(conn: &mut DbConnection, job: &NewJob<'_>, now: i64) -> StoreResu
         .values(&row)
         .on_conflict_do_nothing()
         .execute(c))?;
+    // Only a job due now is worth waking runners for; later ones are found by the poll.
+    if n == 1 && job.run_at <= now {
+        crate::db::note_job_enqueued();
+    }
     Ok(if n == 1 {
         Enqueued::Created(id)
     } else {

@@ -21,7 +21,7 @@ pub mod sealing;
 pub use coord::{
     Coordinator, InProcessCoordinator, LockToken, RateDecision, RedisCoordinator, WakeReceiver,
 };
-pub use db::{Backend, Database, DbConnection};
+pub use db::{Backend, Database, DbConnection, EnqueueHook};
 pub use error::{StoreError, StoreResult};
 pub use page::{Page, PageRequest};
 pub use repo::*;
