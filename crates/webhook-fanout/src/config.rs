@@ -11,6 +11,8 @@ use std::time::Duration;
 /// How long a claimed delivery job is held beyond the request timeout, so the lease can never
 /// expire while its request is still legitimately in flight.
 const LEASE_MARGIN: Duration = Duration::from_secs(45);
+/// The least a configured lease may exceed the request timeout by.
+const MIN_LEASE_MARGIN: Duration = Duration::from_secs(1);
 
 /// Everything the delivery side needs to know.
 #[derive(Clone, Debug)]
@@ -27,6 +29,9 @@ pub struct FanoutConfig {
     pub disable_after: Duration,
     /// `PAYFAC_WEBHOOK_SECRET_OVERLAP`: how long a rotated-out secret keeps signing (default `24h`).
     pub secret_overlap: Duration,
+    /// `PAYFAC_WEBHOOK_LEASE`: the lease on a claimed delivery job (default: the request
+    /// timeout + 45 s; at least the timeout + 1 s).
+    pub lease: Option<Duration>,
 }
 
 impl Default for FanoutConfig {
@@ -37,6 +42,7 @@ impl Default for FanoutConfig {
             dispatcher: DispatcherConfig::default(),
             disable_after: Duration::from_secs(5 * 86_400),
             secret_overlap: Duration::from_secs(86_400),
+            lease: None,
         }
     }
 }
@@ -87,12 +93,31 @@ impl FanoutConfig {
         if let Some(v) = get("PAYFAC_WEBHOOK_SECRET_OVERLAP") {
             c.secret_overlap = parse_positive_duration("PAYFAC_WEBHOOK_SECRET_OVERLAP", &v)?;
         }
+        if let Some(v) = get("PAYFAC_WEBHOOK_LEASE") {
+            let lease = parse_positive_duration("PAYFAC_WEBHOOK_LEASE", &v)?;
+            // A lease that can run out while its request is still in flight lets a second
+            // runner send the same delivery concurrently.
+            if lease < c.sender.timeout + MIN_LEASE_MARGIN {
+                return Err(WebhookError::Config {
+                    name: "PAYFAC_WEBHOOK_LEASE",
+                    reason: format!(
+                        "`{v}` must exceed the request timeout ({} ms) by at least 1 s",
+                        c.sender.timeout.as_millis()
+                    ),
+                });
+            }
+            c.lease = Some(lease);
+        }
         Ok(c)
     }
 
-    /// The lease a runner takes on a delivery job: always longer than the request timeout.
+    /// The lease a runner takes on a delivery job: always longer than the request timeout
+    /// (a configured lease too short for the timeout is stretched to timeout + 1 s).
     pub fn job_lease(&self) -> Duration {
-        self.sender.timeout + LEASE_MARGIN
+        match self.lease {
+            Some(lease) => lease.max(self.sender.timeout + MIN_LEASE_MARGIN),
+            None => self.sender.timeout + LEASE_MARGIN,
+        }
     }
 
     /// Lines to log at start when the SSRF guard is relaxed, so nobody runs that way unknowingly.
@@ -196,6 +221,36 @@ mod tests {
         assert_eq!(c.dispatcher.per_endpoint_in_flight, 3);
         assert_eq!(c.disable_after, Duration::from_secs(3600));
         assert_eq!(c.startup_warnings().len(), 2);
+    }
+
+    #[test]
+    fn the_lease_defaults_to_timeout_plus_margin_and_must_exceed_the_timeout() {
+        let c = from(&[("PAYFAC_WEBHOOK_TIMEOUT", "2s")]).unwrap();
+        assert_eq!(c.job_lease(), Duration::from_secs(47));
+        let c = from(&[
+            ("PAYFAC_WEBHOOK_TIMEOUT", "2s"),
+            ("PAYFAC_WEBHOOK_LEASE", "3s"),
+        ])
+        .unwrap();
+        assert_eq!(c.job_lease(), Duration::from_secs(3));
+        for lease in ["2500ms", "2s", "1s"] {
+            let err = from(&[
+                ("PAYFAC_WEBHOOK_TIMEOUT", "2s"),
+                ("PAYFAC_WEBHOOK_LEASE", lease),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("PAYFAC_WEBHOOK_LEASE"), "{lease}: {err}");
+        }
+        let c = FanoutConfig {
+            lease: Some(Duration::from_secs(1)),
+            ..FanoutConfig::default()
+        };
+        assert_eq!(
+            c.job_lease(),
+            Duration::from_secs(16),
+            "never shorter than timeout + 1 s"
+        );
     }
 
     #[test]

@@ -108,8 +108,30 @@ impl Dispatcher {
     /// Makes one attempt of `message` to `target`, unless the endpoint is saturated or its
     /// circuit is open.
     pub async fn dispatch(&self, target: &EndpointTarget, message: &WebhookMessage) -> Dispatch {
+        self.dispatch_within(target, message, Duration::ZERO).await
+    }
+
+    /// [`Dispatcher::dispatch`], but a delivery whose endpoint is at its cap waits up to
+    /// `wait` for one of its slots before being deferred. The delivery pump claims several
+    /// deliveries of one endpoint at once; a healthy endpoint frees a slot within milliseconds,
+    /// so deferring them for `busy_retry` would throttle exactly the endpoints that keep up.
+    /// Only the endpoint's own slots are waited for: no global slot is held meanwhile.
+    pub async fn dispatch_within(
+        &self,
+        target: &EndpointTarget,
+        message: &WebhookMessage,
+        wait: Duration,
+    ) -> Dispatch {
         let slot = self.slot(&target.id);
-        let Ok(_endpoint_permit) = slot.in_flight.clone().try_acquire_owned() else {
+        let permit = match slot.in_flight.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) if wait.is_zero() => None,
+            Err(_) => tokio::time::timeout(wait, slot.in_flight.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok),
+        };
+        let Some(_endpoint_permit) = permit else {
             return self.defer(DeferReason::EndpointBusy, self.config.busy_retry);
         };
         if let Err(wait) = slot.breaker.lock().try_acquire(Instant::now()) {
@@ -135,6 +157,21 @@ impl Dispatcher {
             .get(id)
             .map(|s| s.breaker.lock().state(Instant::now()))
             .unwrap_or(BreakerState::Closed)
+    }
+
+    /// Endpoints that would defer a delivery right now: every slot in flight, or the circuit
+    /// open (not yet half-open). The pump leaves their jobs unclaimed.
+    pub fn unavailable_endpoints(&self) -> Vec<WebhookEndpointId> {
+        let now = Instant::now();
+        self.endpoints
+            .lock()
+            .iter()
+            .filter(|(_, s)| {
+                s.in_flight.available_permits() == 0
+                    || s.breaker.lock().state(now) == BreakerState::Open
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// Forgets an endpoint's state (deleted, disabled or re-enabled endpoint).

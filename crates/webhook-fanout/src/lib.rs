@@ -33,7 +33,10 @@ pub use dispatcher::{DeferReason, Dispatch, Dispatcher, DispatcherConfig};
 pub use metrics::WebhookMetrics;
 pub use payload::{event_body, event_body_from_stored};
 pub mod outbox;
+pub mod pump;
+mod recorder;
 pub mod worker;
 
 pub use outbox::fan_out;
+pub use pump::{Pump, PumpConfig};
 pub use worker::{DELIVER_JOB_KIND, DeliveryWorker, JobDecision};

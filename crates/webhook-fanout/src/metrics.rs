@@ -2,12 +2,10 @@
 
 use crate::WebhookError;
 use crate::sender::AttemptRecord;
-use prometheus::{
-    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-};
-use std::time::Duration;
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
-/// Handles to every webhook metric; cheap to clone.
+/// Handles to every webhook metric; cheap to clone. Queue depth and lag are the job runner's
+/// `payfac_jobs_queue_depth{kind="webhook.deliver"}` and `payfac_jobs_oldest_age_seconds{…}`.
 #[derive(Clone, Debug)]
 pub struct WebhookMetrics {
     deliveries: IntCounterVec,
@@ -16,8 +14,6 @@ pub struct WebhookMetrics {
     attempt_duration: HistogramVec,
     endpoints_disabled: IntCounterVec,
     deferred: IntCounterVec,
-    queue_depth: IntGauge,
-    queue_oldest_age: Gauge,
 }
 
 impl WebhookMetrics {
@@ -69,14 +65,6 @@ impl WebhookMetrics {
                 ),
                 &["reason"],
             )?,
-            queue_depth: IntGauge::new(
-                "payfac_webhook_queue_depth",
-                "Deliveries waiting to be attempted.",
-            )?,
-            queue_oldest_age: Gauge::new(
-                "payfac_webhook_queue_oldest_age_seconds",
-                "Age of the oldest delivery due and not yet attempted.",
-            )?,
         };
         registry.register(Box::new(m.deliveries.clone()))?;
         registry.register(Box::new(m.attempts_per_delivery.clone()))?;
@@ -84,8 +72,6 @@ impl WebhookMetrics {
         registry.register(Box::new(m.attempt_duration.clone()))?;
         registry.register(Box::new(m.endpoints_disabled.clone()))?;
         registry.register(Box::new(m.deferred.clone()))?;
-        registry.register(Box::new(m.queue_depth.clone()))?;
-        registry.register(Box::new(m.queue_oldest_age.clone()))?;
         Ok(m)
     }
 
@@ -114,12 +100,6 @@ impl WebhookMetrics {
     pub fn deferred(&self, reason: &str) {
         self.deferred.with_label_values(&[reason]).inc();
     }
-
-    /// Sets the queue gauges from the latest count.
-    pub fn set_queue(&self, depth: i64, oldest_age: Duration) {
-        self.queue_depth.set(depth);
-        self.queue_oldest_age.set(oldest_age.as_secs_f64());
-    }
 }
 
 #[cfg(test)]
@@ -127,7 +107,7 @@ mod tests {
     use super::*;
     use crate::outcome::AttemptOutcome;
     use prometheus::{Encoder, TextEncoder};
-    use std::time::SystemTime;
+    use std::time::{Duration, SystemTime};
 
     #[test]
     fn metrics_register_once_and_render_with_their_names() {
@@ -151,7 +131,6 @@ mod tests {
         m.delivery_finished("delivered", 3);
         m.endpoint_disabled("gone");
         m.deferred("circuit_open");
-        m.set_queue(7, Duration::from_secs(12));
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&registry.gather(), &mut out)
@@ -164,8 +143,6 @@ mod tests {
             "payfac_webhook_delivery_duration_seconds_count{outcome=\"throttled\"} 1",
             "payfac_webhook_endpoints_disabled_total{reason=\"gone\"} 1",
             "payfac_webhook_deferred_total{reason=\"circuit_open\"} 1",
-            "payfac_webhook_queue_depth 7",
-            "payfac_webhook_queue_oldest_age_seconds 12",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

@@ -31,9 +31,9 @@ use store::{Database, StoreError, clock};
 pub const DELIVER_JOB_KIND: &str = webhook_delivery::DELIVER_JOB_KIND;
 
 /// How long to wait before retrying a job that hit a storage error.
-const STORAGE_RETRY: Duration = Duration::from_secs(5);
+pub(crate) const STORAGE_RETRY: Duration = Duration::from_secs(5);
 /// How long to wait before retrying when a secret cannot be opened (wrong master key config).
-const SECRET_RETRY: Duration = Duration::from_secs(60);
+pub(crate) const SECRET_RETRY: Duration = Duration::from_secs(60);
 
 /// What the runner should do with the job after [`DeliveryWorker::handle`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +103,21 @@ impl DeliveryWorker {
     /// The lease a runner must take on delivery jobs (longer than the request timeout).
     pub fn job_lease(&self) -> Duration {
         self.config.job_lease()
+    }
+
+    /// The database deliveries are read from and recorded in.
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The settings this worker was built with.
+    pub(crate) fn config(&self) -> &FanoutConfig {
+        &self.config
+    }
+
+    /// Where delivery outcomes are counted.
+    pub(crate) fn metrics(&self) -> Option<&WebhookMetrics> {
+        self.metrics.as_ref()
     }
 
     /// The dispatcher (breaker states, in-flight count).
@@ -176,7 +191,11 @@ impl DeliveryWorker {
     }
 
     /// The endpoint's URL and live secrets (the previous one only within its overlap window).
-    fn target(&self, endpoint: &WebhookEndpoint, now_ms: i64) -> Result<EndpointTarget, String> {
+    pub(crate) fn target(
+        &self,
+        endpoint: &WebhookEndpoint,
+        now_ms: i64,
+    ) -> Result<EndpointTarget, String> {
         let id = endpoint
             .endpoint_id()
             .map_err(|e| format!("endpoint id: {e}"))?;
@@ -351,7 +370,7 @@ impl DeliveryWorker {
 }
 
 /// The event's id and body bytes, built from the stored row: the same bytes on every attempt.
-fn message_of(event: &Event) -> Result<WebhookMessage, String> {
+pub(crate) fn message_of(event: &Event) -> Result<WebhookMessage, String> {
     let event_id = event.event_id().map_err(|e| e.to_string())?;
     let kind = event.event_type().map_err(|e| e.to_string())?;
     let body = event_body_from_stored(
@@ -367,7 +386,7 @@ fn message_of(event: &Event) -> Result<WebhookMessage, String> {
     })
 }
 
-fn delivery_id_of(job: &Job) -> Option<DeliveryId> {
+pub(crate) fn delivery_id_of(job: &Job) -> Option<DeliveryId> {
     let payload: serde_json::Value = serde_json::from_str(&job.payload).ok()?;
     let text = payload.get("delivery_id")?.as_str()?;
     DeliveryId::parse(text).ok()
@@ -384,7 +403,7 @@ fn retry_in(wait: Duration, error: String) -> JobDecision {
     }
 }
 
-fn describe(record: &AttemptRecord) -> String {
+pub(crate) fn describe(record: &AttemptRecord) -> String {
     match (record.status, &record.error) {
         (Some(s), _) => format!("HTTP {s}"),
         (None, Some(e)) => e.clone(),

@@ -346,6 +346,22 @@ async fn a_runner_killed_mid_delivery_leaves_it_to_another_after_the_lease(db: D
     let decision = w.handle(&claimed[0]).await;
     assert_eq!(decision, webhook_fanout::JobDecision::Done);
     assert!(!s::finish(&db, &claimed[0].id, "runner-a", decision).await);
+    // the same through runner A's pump: the stale claim is loaded, found delivered, not sent
+    let pump_a = std::sync::Arc::new(webhook_fanout::Pump::new(
+        w.clone(),
+        s::pump_config("runner-a"),
+    ));
+    assert_eq!(pump_a.deliver_claimed(vec![claimed[0].clone()]).await, 1);
+    let job = {
+        let id = claimed[0].id.clone();
+        db.read(move |c| jobs::get(c, &id)).await.unwrap()
+    };
+    assert_eq!(job.state, jobs::DONE);
+    assert_ne!(
+        job.lease_owner.as_deref(),
+        Some("runner-a"),
+        "A's late finish is fenced off"
+    );
     s::run_once(&db, &w, "runner-b", 10).await;
     assert_eq!(rx.count(), 1, "acknowledged once, never re-sent");
 }

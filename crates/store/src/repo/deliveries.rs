@@ -213,3 +213,90 @@ pub fn unsuccessful_since(
         .select(Delivery::as_select())
         .load(c))?)
 }
+
+/// Deliveries by id (the delivery pump's batch read); ids not found are left out.
+pub fn get_many(conn: &mut DbConnection, ids: &[String]) -> StoreResult<Vec<Delivery>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IN_LIST_CHUNK) {
+        let rows: Vec<Delivery> = on_backend!(conn, |c| deliveries::table
+            .filter(deliveries::id.eq_any(chunk))
+            .select(Delivery::as_select())
+            .load(c))?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Inserts many attempts with multi-row inserts; returns how many.
+pub fn insert_attempts(
+    conn: &mut DbConnection,
+    attempts: &[DeliveryAttempt],
+) -> StoreResult<usize> {
+    let mut n = 0;
+    // 11 columns a row: keep each statement well under SQLite's and PostgreSQL's bind limits
+    for chunk in attempts.chunks(500) {
+        n += on_backend!(conn, |c| diesel::insert_into(delivery_attempts::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(n)
+}
+
+/// Marks deliveries `succeeded` after their attempt number `attempt` answered `http_status`
+/// (one statement for a group of deliveries that share both); a delivery already succeeded is
+/// left alone. Returns how many rows changed.
+pub fn mark_succeeded(
+    conn: &mut DbConnection,
+    ids: &[String],
+    attempt: i32,
+    http_status: Option<i32>,
+    now: i64,
+) -> StoreResult<usize> {
+    let mut n = 0;
+    for chunk in ids.chunks(IN_LIST_CHUNK) {
+        n += on_backend!(conn, |c| diesel::update(
+            deliveries::table
+                .filter(deliveries::id.eq_any(chunk))
+                .filter(deliveries::status.ne(SUCCEEDED))
+        )
+        .set((
+            deliveries::status.eq(SUCCEEDED),
+            deliveries::attempts.eq(attempt),
+            deliveries::next_attempt_at.eq(None::<i64>),
+            deliveries::last_status.eq(http_status),
+            deliveries::last_error.eq(None::<String>),
+            deliveries::updated_at.eq(now),
+        ))
+        .execute(c))?;
+    }
+    Ok(n)
+}
+
+/// Sets a delivery's state after an attempt already inserted (the pump inserts attempts in
+/// bulk); a delivery already `succeeded` keeps that state. Returns whether the row changed.
+pub fn set_after_attempt(
+    conn: &mut DbConnection,
+    attempt: &DeliveryAttempt,
+    status: &str,
+    next_attempt_at: Option<i64>,
+    now: i64,
+) -> StoreResult<bool> {
+    let n = on_backend!(conn, |c| diesel::update(
+        deliveries::table
+            .filter(deliveries::id.eq(&attempt.delivery_id))
+            .filter(deliveries::status.ne(SUCCEEDED))
+    )
+    .set((
+        deliveries::status.eq(status),
+        deliveries::attempts.eq(attempt.attempt),
+        deliveries::next_attempt_at.eq(next_attempt_at),
+        deliveries::last_status.eq(attempt.http_status),
+        deliveries::last_error.eq(&attempt.error),
+        deliveries::updated_at.eq(now),
+    ))
+    .execute(c))?;
+    Ok(n == 1)
+}
+
+/// Ids per `IN (…)` statement: far below SQLite's bind-parameter limit.
+const IN_LIST_CHUNK: usize = 1000;

@@ -482,3 +482,154 @@ pub fn fan_out(conn: &mut DbConnection, event: &Event, now_ms: i64) -> StoreResu
     }
     Ok(created)
 }
+
+/// Claims up to `limit` due delivery jobs for `owner` under `lease` (like [`jobs::claim`]),
+/// passing over jobs whose delivery goes to one of `skip_endpoints`: the delivery pump names
+/// the endpoints already at their in-flight cap or with an open circuit, so their backlog
+/// stays queued instead of being claimed only to be deferred again.
+pub fn claim_deliver_jobs(
+    conn: &mut DbConnection,
+    owner: &str,
+    lease: std::time::Duration,
+    limit: i64,
+    now: i64,
+    skip_endpoints: &[String],
+) -> StoreResult<Vec<jobs::Job>> {
+    if limit <= 0 {
+        return Ok(Vec::new());
+    }
+    let due = jb::state
+        .eq(jobs::QUEUED)
+        .and(jb::run_at.le(now))
+        .nullable()
+        .or(jb::state
+            .eq(jobs::RUNNING)
+            .nullable()
+            .and(jb::lease_expires_at.le(now)));
+    let candidates = jb::table
+        .filter(jb::kind.eq(DELIVER_JOB_KIND))
+        .filter(due)
+        .order(jb::run_at.asc())
+        .limit(limit)
+        .select(jb::id);
+    // Only unfinished deliveries of the skipped endpoints: the set stays as small as their
+    // backlog however long their history is (index deliveries_endpoint).
+    let skipped = dl::table
+        .filter(dl::endpoint_id.eq_any(skip_endpoints))
+        .filter(dl::status.eq_any([deliveries::PENDING, deliveries::FAILED]))
+        .select(dl::id.nullable());
+    let ids: Vec<String> = match (&mut *conn, skip_endpoints.is_empty()) {
+        (DbConnection::Postgresql(c), true) => candidates.for_update().skip_locked().load(c)?,
+        (DbConnection::Postgresql(c), false) => candidates
+            .filter(jb::dedupe_key.ne_all(skipped))
+            .for_update()
+            .skip_locked()
+            .load(c)?,
+        (DbConnection::Sqlite(c), true) => candidates.load(c)?,
+        (DbConnection::Sqlite(c), false) => {
+            candidates.filter(jb::dedupe_key.ne_all(skipped)).load(c)?
+        }
+    };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let expires = now.saturating_add(crate::clock::ms(lease));
+    Ok(on_backend!(conn, |c| {
+        diesel::update(jb::table.filter(jb::id.eq_any(&ids)))
+            .set((
+                jb::state.eq(jobs::RUNNING),
+                jb::lease_owner.eq(owner),
+                jb::lease_expires_at.eq(expires),
+                jb::attempts.eq(jb::attempts + 1),
+                jb::updated_at.eq(now),
+            ))
+            .execute(c)?;
+        jb::table
+            .filter(jb::id.eq_any(&ids))
+            .order(jb::run_at.asc())
+            .select(jobs::Job::as_select())
+            .load(c)
+    })?)
+}
+
+/// Events by id whatever their merchant (the pump's batch read); ids not found are left out.
+pub fn events_any(conn: &mut DbConnection, ids: &[String]) -> StoreResult<Vec<Event>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let rows: Vec<Event> = on_backend!(conn, |c| events::table
+            .filter(events::id.eq_any(chunk))
+            .select(Event::as_select())
+            .load(c))?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Endpoints by id, deleted ones included (the pump's batch read); ids not found are left out.
+pub fn endpoints_any(conn: &mut DbConnection, ids: &[String]) -> StoreResult<Vec<WebhookEndpoint>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let rows: Vec<WebhookEndpoint> = on_backend!(conn, |c| we::table
+            .filter(we::id.eq_any(chunk))
+            .select(WebhookEndpoint::as_select())
+            .load(c))?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Marks many jobs done while `owner` still holds them; returns how many it did.
+pub fn complete_jobs(
+    conn: &mut DbConnection,
+    ids: &[String],
+    owner: &str,
+    now: i64,
+) -> StoreResult<usize> {
+    let mut n = 0;
+    for chunk in ids.chunks(1000) {
+        n += on_backend!(conn, |c| diesel::update(
+            jb::table
+                .filter(jb::id.eq_any(chunk))
+                .filter(jb::lease_owner.eq(owner))
+                .filter(jb::state.eq(jobs::RUNNING))
+        )
+        .set((
+            jb::state.eq(jobs::DONE),
+            jb::lease_expires_at.eq(None::<i64>),
+            jb::updated_at.eq(now),
+        ))
+        .execute(c))?;
+    }
+    Ok(n)
+}
+
+/// Puts many jobs `owner` still holds back in the queue for `run_at` with `error` (deferrals
+/// that share a delay); returns how many it did.
+pub fn retry_jobs(
+    conn: &mut DbConnection,
+    ids: &[String],
+    owner: &str,
+    run_at: i64,
+    error: &str,
+    now: i64,
+) -> StoreResult<usize> {
+    let mut n = 0;
+    for chunk in ids.chunks(1000) {
+        n += on_backend!(conn, |c| diesel::update(
+            jb::table
+                .filter(jb::id.eq_any(chunk))
+                .filter(jb::lease_owner.eq(owner))
+                .filter(jb::state.eq(jobs::RUNNING))
+        )
+        .set((
+            jb::state.eq(jobs::QUEUED),
+            jb::run_at.eq(run_at),
+            jb::last_error.eq(error),
+            jb::lease_owner.eq(None::<String>),
+            jb::lease_expires_at.eq(None::<i64>),
+            jb::updated_at.eq(now),
+        ))
+        .execute(c))?;
+    }
+    Ok(n)
+}

@@ -1,6 +1,6 @@
 //! Real databases for the delivery tests: a fresh SQLite file or PostgreSQL database per test,
-//! merchants, sealed endpoints, events written with their fan-out, and a job-runner loop that
-//! claims `webhook.deliver` jobs and hands them to the worker exactly like the server's runner.
+//! merchants, sealed endpoints, events written with their fan-out, and the delivery pump the
+//! server runs, driven until a condition holds.
 #![allow(dead_code)]
 
 use domain::{EventType, MerchantId, WebhookEndpointId};
@@ -13,7 +13,7 @@ use store::webhook_delivery;
 use store::webhook_endpoints::WebhookEndpoint;
 use store::{Database, clock};
 use webhook_fanout::signature::WebhookSecret;
-use webhook_fanout::{DELIVER_JOB_KIND, DeliveryWorker, FanoutConfig, JobDecision, NetworkPolicy};
+use webhook_fanout::{DeliveryWorker, FanoutConfig, JobDecision, NetworkPolicy, Pump, PumpConfig};
 
 /// Runs `$name(db)` once on SQLite and once on PostgreSQL.
 #[macro_export]
@@ -203,56 +203,45 @@ pub async fn event(
     (ev, n)
 }
 
-/// Claims and runs delivery jobs as `owner` (the server's runner loop, inlined) until `done`
-/// returns true or `timeout` passes; returns whether `done` became true.
+/// Pump settings for tests: polls often (no coordinator wakes it).
+pub fn pump_config(owner: &str) -> PumpConfig {
+    let mut c = PumpConfig::new(owner);
+    c.poll_interval = Duration::from_millis(20);
+    c
+}
+
+/// Runs the delivery pump as `owner` (as the server's worker role does) until `done` returns
+/// true or `timeout` passes, then shuts it down (records flushed, leases handed back); returns
+/// whether `done` became true.
 pub async fn drive(
-    db: &Database,
+    _db: &Database,
     worker: &Arc<DeliveryWorker>,
     owner: &str,
     timeout: Duration,
     done: impl Fn() -> bool,
 ) -> bool {
+    let pump = Arc::new(Pump::new(worker.clone(), pump_config(owner)));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(pump.run(None, stopped, Duration::from_secs(10)));
     let deadline = tokio::time::Instant::now() + timeout;
-    while tokio::time::Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        let ran = run_once(db, worker, owner, 64).await;
-        if ran == 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    while tokio::time::Instant::now() < deadline && !done() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    stop.send(true).expect("stop the pump");
+    task.await.expect("pump task");
     done()
 }
 
-/// One claim of up to `limit` jobs, run concurrently and recorded; returns how many ran.
+/// One pump batch of up to `limit` jobs, sent concurrently and recorded; returns how many ran.
 pub async fn run_once(
-    db: &Database,
+    _db: &Database,
     worker: &Arc<DeliveryWorker>,
     owner: &str,
     limit: i64,
 ) -> usize {
-    let lease = worker.job_lease();
-    let o = owner.to_owned();
-    let claimed = db
-        .write(move |c| jobs::claim(c, &[DELIVER_JOB_KIND], &o, lease, limit, clock::now_ms()))
-        .await
-        .expect("claim");
-    let n = claimed.len();
-    let tasks: Vec<_> = claimed
-        .into_iter()
-        .map(|job| {
-            let (db, worker, owner) = (db.clone(), worker.clone(), owner.to_owned());
-            tokio::spawn(async move {
-                let decision = worker.handle(&job).await;
-                finish(&db, &job.id, &owner, decision).await;
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("job task");
-    }
-    n
+    let mut config = pump_config(owner);
+    config.batch = usize::try_from(limit).unwrap_or(1);
+    Arc::new(Pump::new(worker.clone(), config)).run_once().await
 }
 
 /// Records a decision the way the server's runner does (fenced by the lease owner).
