@@ -13,7 +13,31 @@ pub const ALL_SCOPES: &[&str] = &[
     "payments:write",
     "refunds:read",
     "refunds:write",
+    "webhooks:read",
+    "webhooks:write",
 ];
+
+/// What "all scopes" was before the webhook scopes existed: a key stored with exactly this set
+/// was issued with the default and managed webhooks with its secret, so it keeps doing so.
+const LEGACY_ALL_SCOPES: &[&str] = &[
+    "payments:read",
+    "payments:write",
+    "refunds:read",
+    "refunds:write",
+];
+
+/// The scopes a stored key actually holds (see `LEGACY_ALL_SCOPES`).
+pub fn effective_scopes(stored: Vec<String>) -> Vec<String> {
+    let legacy_default = stored.len() == LEGACY_ALL_SCOPES.len()
+        && LEGACY_ALL_SCOPES
+            .iter()
+            .all(|l| stored.iter().any(|s| s == l));
+    if legacy_default {
+        ALL_SCOPES.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        stored
+    }
+}
 
 /// The claims of a payfac token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -117,6 +141,17 @@ mod tests {
 
     fn key(c: char) -> Secret {
         Secret::new(std::iter::repeat_n(c, 32).collect::<String>())
+    }
+
+    #[test]
+    fn only_the_old_default_set_gains_the_webhook_scopes() {
+        let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let legacy = v(LEGACY_ALL_SCOPES);
+        assert_eq!(effective_scopes(legacy), v(ALL_SCOPES));
+        let narrow = v(&["payments:read", "payments:write"]);
+        assert_eq!(effective_scopes(narrow.clone()), narrow);
+        let current = v(ALL_SCOPES);
+        assert_eq!(effective_scopes(current.clone()), current);
     }
 
     #[test]

@@ -75,7 +75,8 @@ fn unauthenticated(message: &str) -> Error {
     }
 }
 
-/// Resolves a bearer credential (no caching: a revoked key is refused on its next request).
+/// Resolves a bearer credential. The account store may cache keys for at most a second
+/// (`adapters::cached_accounts`): a revoked key is refused within that.
 pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
     let now = chrono::Utc::now();
     if bearer.starts_with(keys::OPERATOR_PREFIX) || bearer.starts_with(keys::MERCHANT_PREFIX) {
@@ -92,7 +93,7 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
             (Some(id), false) => Ok(Principal::Merchant {
                 id,
                 key_id: key.id,
-                scopes: key.scopes,
+                scopes: jwt::effective_scopes(key.scopes),
                 via_token: false,
             }),
             _ => Err(unauthenticated("unknown API key")),
@@ -109,13 +110,14 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
         .filter(|k| k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now))
         .filter(|k| k.merchant_id.as_ref() == Some(&merchant))
         .ok_or_else(|| unauthenticated("the key behind this token is revoked"))?;
+    let key_scopes = jwt::effective_scopes(key.scopes);
     Ok(Principal::Merchant {
         id: merchant,
         key_id: key.id,
         scopes: claims
             .scope
             .split_whitespace()
-            .filter(|s| key.scopes.iter().any(|k| k == s))
+            .filter(|s| key_scopes.iter().any(|k| k == s))
             .map(str::to_owned)
             .collect(),
         via_token: true,

@@ -294,13 +294,11 @@ pub async fn update_gateway_account(
     Ok(HttpResponse::Ok().json(GatewayAccountObject::from(&rec)))
 }
 
-/// Mounts the gateway account routes on the `/v1` scope.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/gateway-accounts", web::post().to(create_gateway_account))
-        .route("/gateway-accounts", web::get().to(list_gateway_accounts))
-        .route("/gateway-accounts/{id}", web::get().to(get_gateway_account))
-        .route(
-            "/gateway-accounts/{id}",
-            web::patch().to(update_gateway_account),
-        );
+crate::routes::route_table! {
+    /// Mounts the gateway account routes inside the `/v1` scope.
+    pub fn configure, ROUTES;
+    post "/gateway-accounts" => create_gateway_account,
+    get "/gateway-accounts" => list_gateway_accounts,
+    get "/gateway-accounts/{id}" => get_gateway_account,
+    patch "/gateway-accounts/{id}" => update_gateway_account,
 }

@@ -1,5 +1,21 @@
 //! The route table, the extractor error mapping, and the OpenAPI document.
 
+/// Declares a route table once: `$configure` mounts it and `$list` names every `(method, path)`
+/// it mounts, so a test can hold the OpenAPI document against what is actually served.
+macro_rules! route_table {
+    ($(#[$doc:meta])* $vis:vis fn $configure:ident, $list:ident;
+     $($method:ident $path:literal => $handler:path),* $(,)?) => {
+        $(#[$doc])*
+        $vis fn $configure(cfg: &mut actix_web::web::ServiceConfig) {
+            cfg$(.route($path, actix_web::web::$method().to($handler)))*;
+        }
+
+        /// The `(method, path)` pairs the matching `configure` mounts (relative to `/v1`).
+        $vis const $list: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+    };
+}
+pub(crate) use route_table;
+
 pub mod gateway_accounts;
 pub mod merchants;
 pub mod payments;
@@ -30,6 +46,11 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         tokens::create_token,
         gateway_accounts::create_gateway_account, gateway_accounts::list_gateway_accounts,
         gateway_accounts::get_gateway_account, gateway_accounts::update_gateway_account,
+        webhooks::create_endpoint, webhooks::list_endpoints, webhooks::get_endpoint,
+        webhooks::update_endpoint, webhooks::delete_endpoint, webhooks::rotate_secret,
+        webhooks::recover, webhooks::list_events, webhooks::get_event, webhooks::list_attempts,
+        webhooks::redeliver,
+        webhooks::operator::operator_deliveries, webhooks::operator::operator_endpoints,
     ),
     modifiers(&Bearer),
 )]
@@ -80,56 +101,44 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         )
         .service(
             web::scope("/v1")
-                .route("/merchants", web::post().to(merchants::create_merchant))
-                .route("/merchants", web::get().to(merchants::list_merchants))
-                .route("/merchants/{id}", web::get().to(merchants::get_merchant))
-                .route(
-                    "/merchants/{id}",
-                    web::patch().to(merchants::update_merchant),
-                )
-                .route(
-                    "/merchants/{id}/suspend",
-                    web::post().to(merchants::suspend_merchant),
-                )
-                .route(
-                    "/merchants/{id}/activate",
-                    web::post().to(merchants::activate_merchant),
-                )
-                .route(
-                    "/merchants/{id}/api-keys",
-                    web::post().to(merchants::create_api_key),
-                )
-                .route(
-                    "/merchants/{id}/api-keys",
-                    web::get().to(merchants::list_api_keys),
-                )
-                .route(
-                    "/merchants/{id}/api-keys/{key_id}",
-                    web::delete().to(merchants::revoke_api_key),
-                )
-                .route("/payments", web::post().to(payments::create_payment))
-                .route("/payments", web::get().to(payments::list_payments))
-                .route("/payments/{id}", web::get().to(payments::get_payment))
-                .route(
-                    "/payments/{id}/cancel",
-                    web::post().to(payments::cancel_payment),
-                )
-                .route("/payments/{id}/qr.svg", web::get().to(payments::qr_svg))
-                .route("/payments/{id}/qr.png", web::get().to(payments::qr_png))
-                .route(
-                    "/payments/{id}/refunds",
-                    web::post().to(payments::create_refund),
-                )
-                .route(
-                    "/payments/{id}/refunds",
-                    web::get().to(payments::list_refunds),
-                )
-                .route("/refunds/{id}", web::get().to(payments::get_refund))
-                .route("/tokens", web::post().to(tokens::create_token))
+                .configure(v1_routes)
                 .configure(gateway_accounts::configure)
                 .configure(webhooks::configure)
                 .default_service(web::to(not_found)),
         );
+}
+
+route_table! {
+    /// The merchant, payment, refund and token routes inside the `/v1` scope.
+    fn v1_routes, V1_ROUTES;
+    post "/merchants" => merchants::create_merchant,
+    get "/merchants" => merchants::list_merchants,
+    get "/merchants/{id}" => merchants::get_merchant,
+    patch "/merchants/{id}" => merchants::update_merchant,
+    post "/merchants/{id}/suspend" => merchants::suspend_merchant,
+    post "/merchants/{id}/activate" => merchants::activate_merchant,
+    post "/merchants/{id}/api-keys" => merchants::create_api_key,
+    get "/merchants/{id}/api-keys" => merchants::list_api_keys,
+    delete "/merchants/{id}/api-keys/{key_id}" => merchants::revoke_api_key,
+    post "/payments" => payments::create_payment,
+    get "/payments" => payments::list_payments,
+    get "/payments/{id}" => payments::get_payment,
+    post "/payments/{id}/cancel" => payments::cancel_payment,
+    get "/payments/{id}/qr.svg" => payments::qr_svg,
+    get "/payments/{id}/qr.png" => payments::qr_png,
+    post "/payments/{id}/refunds" => payments::create_refund,
+    get "/payments/{id}/refunds" => payments::list_refunds,
+    get "/refunds/{id}" => payments::get_refund,
+    post "/tokens" => tokens::create_token,
+}
+
+/// Every `(method, path)` mounted inside `/v1`: what the OpenAPI document must describe.
+pub fn mounted_v1_routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+    V1_ROUTES
+        .iter()
+        .chain(gateway_accounts::ROUTES)
+        .chain(webhooks::ROUTES)
+        .copied()
 }
 
 async fn openapi_json() -> actix_web::HttpResponse {

@@ -364,3 +364,101 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
         "limits are per key"
     );
 }
+
+#[actix_web::test]
+async fn every_mounted_v1_route_is_described_in_the_openapi_document() {
+    let s = setup().await;
+    let app = app!(s);
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/openapi.json").to_request(),
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let doc: serde_json::Value = test::read_body_json(resp).await;
+    let paths = doc["paths"].as_object().expect("paths");
+    let mounted: Vec<(String, String)> = crate::routes::mounted_v1_routes()
+        .map(|(m, p)| (m.to_owned(), format!("/v1{p}")))
+        .collect();
+    assert!(mounted.len() >= 36, "the route tables list every route");
+    let missing: Vec<_> = mounted
+        .iter()
+        .filter(|(m, p)| !doc["paths"][p.as_str()][m.as_str()].is_object())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "mounted but not documented: {missing:?}"
+    );
+    // …and nothing is documented that is not served.
+    for (path, item) in paths {
+        for method in item.as_object().expect("path item").keys() {
+            if method == "parameters" {
+                continue;
+            }
+            assert!(
+                mounted.iter().any(|(m, p)| m == method && p == path),
+                "documented but not mounted: {method} {path}"
+            );
+        }
+    }
+    // The webhook operations name their schemas, and the schemas exist.
+    let schema_of = |path: &str, method: &str, status: &str| {
+        doc["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+            .to_string()
+    };
+    for (path, method, status, schema) in [
+        (
+            "/v1/webhook-endpoints",
+            "post",
+            "201",
+            "WebhookEndpointObject",
+        ),
+        (
+            "/v1/webhook-endpoints",
+            "get",
+            "200",
+            "WebhookEndpointObject",
+        ),
+        (
+            "/v1/webhook-endpoints/{id}",
+            "delete",
+            "200",
+            "DeletedObject",
+        ),
+        (
+            "/v1/webhook-endpoints/{id}/recover",
+            "post",
+            "202",
+            "RecoveryObject",
+        ),
+        ("/v1/events", "get", "200", "EventObject"),
+        ("/v1/events/{id}", "get", "200", "EventObject"),
+        ("/v1/events/{id}/attempts", "get", "200", "AttemptObject"),
+        (
+            "/v1/events/{id}/redeliver",
+            "post",
+            "202",
+            "RedeliveryObject",
+        ),
+        (
+            "/v1/operator/webhook-deliveries",
+            "get",
+            "200",
+            "DeliveryObject",
+        ),
+        ("/v1/webhook-endpoints/{id}", "get", "403", "ErrorBody"),
+    ] {
+        let got = schema_of(path, method, status);
+        assert!(got.contains(schema), "{method} {path} {status}: {got}");
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "schema {schema} is defined"
+        );
+    }
+    let body = &doc["paths"]["/v1/webhook-endpoints"]["post"]["requestBody"];
+    assert!(body.to_string().contains("CreateEndpointRequest"), "{body}");
+    let fields = &doc["components"]["schemas"]["WebhookEndpointObject"]["properties"];
+    for f in ["id", "url", "events", "enabled", "secret", "created_at"] {
+        assert!(fields[f].is_object(), "WebhookEndpointObject.{f}");
+    }
+}

@@ -6,8 +6,10 @@
 //! does not depend on the delivery machinery. Endpoint secrets are sealed with the master key
 //! before they reach a row and appear only in the create and rotate responses.
 //!
-//! Managing webhooks is a back-office action: it takes the merchant's secret key, not a scoped
-//! token (a POS token must not be able to redirect the merchant's notifications).
+//! Scopes: reading endpoints, events and attempts needs `webhooks:read`; creating, changing,
+//! deleting, rotating, recovering and redelivering needs `webhooks:write`. A secret key issued
+//! with the default scopes holds both; a token holds them only when minted with them (a POS
+//! token minted for payments cannot redirect the merchant's notifications).
 
 use crate::auth::Principal;
 use crate::error::{Error, Result};
@@ -16,7 +18,7 @@ use crate::{AppState, idempotency, json};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
 use chrono::{DateTime, Utc};
-use domain::{EventId, EventType, MerchantId, Secret, WebhookEndpointId};
+use domain::{EventId, EventType, Secret, WebhookEndpointId};
 use serde::{Deserialize, Serialize};
 use std::future::{Ready, ready};
 use std::sync::Arc;
@@ -28,9 +30,13 @@ use store::webhook_endpoints::{self as we, EndpointPatch, WebhookEndpoint};
 use store::{Database, StoreError, clock, deliveries, events};
 use utoipa::{IntoParams, ToSchema};
 
-mod objects;
+pub mod objects;
 pub mod operator;
 
+pub use objects::{
+    AttemptObject, DeletedObject, DeliveryObject, EventObject, RecoveryObject, RedeliveryObject,
+    WebhookEndpointObject,
+};
 use objects::{attempt_object, delivery_object, endpoint_object, event_object};
 
 /// Parses and SSRF-checks an endpoint URL (`webhook_fanout::NetworkPolicy::parse_endpoint_url`),
@@ -85,30 +91,22 @@ impl FromRequest for Webhooks {
     }
 }
 
-/// Mounts the webhook routes inside the `/v1` scope.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/webhook-endpoints", web::post().to(create_endpoint))
-        .route("/webhook-endpoints", web::get().to(list_endpoints))
-        .route("/webhook-endpoints/{id}", web::get().to(get_endpoint))
-        .route("/webhook-endpoints/{id}", web::patch().to(update_endpoint))
-        .route("/webhook-endpoints/{id}", web::delete().to(delete_endpoint))
-        .route(
-            "/webhook-endpoints/{id}/rotate-secret",
-            web::post().to(rotate_secret),
-        )
-        .route("/webhook-endpoints/{id}/recover", web::post().to(recover))
-        .route("/events", web::get().to(list_events))
-        .route("/events/{id}", web::get().to(get_event))
-        .route("/events/{id}/attempts", web::get().to(list_attempts))
-        .route("/events/{id}/redeliver", web::post().to(redeliver))
-        .route(
-            "/operator/webhook-deliveries",
-            web::get().to(operator::operator_deliveries),
-        )
-        .route(
-            "/operator/webhook-endpoints",
-            web::get().to(operator::operator_endpoints),
-        );
+crate::routes::route_table! {
+    /// Mounts the webhook routes inside the `/v1` scope.
+    pub fn configure, ROUTES;
+    post "/webhook-endpoints" => create_endpoint,
+    get "/webhook-endpoints" => list_endpoints,
+    get "/webhook-endpoints/{id}" => get_endpoint,
+    patch "/webhook-endpoints/{id}" => update_endpoint,
+    delete "/webhook-endpoints/{id}" => delete_endpoint,
+    post "/webhook-endpoints/{id}/rotate-secret" => rotate_secret,
+    post "/webhook-endpoints/{id}/recover" => recover,
+    get "/events" => list_events,
+    get "/events/{id}" => get_event,
+    get "/events/{id}/attempts" => list_attempts,
+    post "/events/{id}/redeliver" => redeliver,
+    get "/operator/webhook-deliveries" => operator::operator_deliveries,
+    get "/operator/webhook-endpoints" => operator::operator_endpoints,
 }
 
 /// `POST /v1/webhook-endpoints` body.
@@ -183,24 +181,10 @@ fn nullable<'de, D: serde::Deserializer<'de>>(
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// Webhook management needs the merchant's secret key (not a token, not an operator key).
-fn merchant_of(principal: &Principal) -> Result<&MerchantId> {
-    match principal {
-        Principal::Merchant {
-            id,
-            via_token: false,
-            ..
-        } => Ok(id),
-        Principal::Merchant { .. } => Err(Error::Forbidden {
-            code: "secret_key_required",
-            message: "webhooks are managed with the merchant's secret key, not a token".to_owned(),
-        }),
-        Principal::Operator { .. } => Err(Error::Forbidden {
-            code: "merchant_key_required",
-            message: "this endpoint needs a merchant key".to_owned(),
-        }),
-    }
-}
+/// Reading the webhook API.
+pub const READ: &str = "webhooks:read";
+/// Changing it (endpoints, secrets, re-sends).
+pub const WRITE: &str = "webhooks:write";
 
 fn store_error<'a>(what: &'static str, id: &'a str) -> impl Fn(StoreError) -> Error + 'a {
     move |e| {
@@ -225,6 +209,10 @@ fn page(limit: Option<usize>, starting_after: Option<String>) -> Result<PageRequ
         limit: i64::try_from(limit).unwrap_or(100),
         starting_after,
     })
+}
+
+fn json_value(v: impl Serialize) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
 }
 
 fn list<T: Serialize>(data: Vec<T>, has_more: bool) -> HttpResponse {
@@ -296,7 +284,8 @@ impl WebhookApi {
 
 /// Create a webhook endpoint (its `secret` is shown once, in this response).
 #[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = CreateEndpointRequest,
-    responses((status = 201, body = Object), (status = "4XX", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "replay protection")),
+    responses((status = 201, body = WebhookEndpointObject), (status = "4XX", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn create_endpoint(
     state: web::Data<AppState>,
     api: Webhooks,
@@ -304,7 +293,7 @@ pub async fn create_endpoint(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let merchant = merchant_of(&principal)?.clone();
+    let merchant = principal.merchant(WRITE)?.clone();
     let b: CreateEndpointRequest = json::parse(&body)?;
     let url = api.0.url(&b.url)?;
     let filter = event_filter(b.events)?;
@@ -341,20 +330,23 @@ pub async fn create_endpoint(
             .write(move |c| we::insert(c, &stored))
             .await
             .map_err(store_error("merchant", merchant.as_str()))?;
-        Ok((StatusCode::CREATED, endpoint_object(&row, Some(&secret))))
+        Ok((
+            StatusCode::CREATED,
+            json_value(endpoint_object(&row, Some(&secret))),
+        ))
     })
     .await
 }
 
 /// List webhook endpoints, newest first.
 #[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks", params(PageQuery),
-    responses((status = 200, body = Object)), security(("bearer" = [])))]
+    responses((status = 200, body = List<WebhookEndpointObject>), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn list_endpoints(
     api: Webhooks,
     principal: Principal,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse> {
-    let merchant = merchant_of(&principal)?.clone();
+    let merchant = principal.merchant(READ)?.clone();
     let q = query.into_inner();
     let p = page(q.limit, q.starting_after)?;
     let rows = api
@@ -373,13 +365,13 @@ pub async fn list_endpoints(
 
 /// Read a webhook endpoint.
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = WebhookEndpointObject), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn get_endpoint(
     api: Webhooks,
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = merchant_of(&principal)?.clone();
+    let merchant = principal.merchant(READ)?.clone();
     let id = endpoint_id(&path)?;
     let e = api
         .0
@@ -392,14 +384,14 @@ pub async fn get_endpoint(
 
 /// Change an endpoint's URL, description, event filter or enabled flag.
 #[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", request_body = UpdateEndpointRequest,
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = WebhookEndpointObject), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn update_endpoint(
     api: Webhooks,
     principal: Principal,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let merchant = merchant_of(&principal)?.clone();
+    let merchant = principal.merchant(WRITE)?.clone();
     let id = endpoint_id(&path)?;
     let b: UpdateEndpointRequest = json::parse(&body)?;
     check_description(b.description.as_ref().and_then(Option::as_ref))?;
@@ -437,13 +429,13 @@ pub async fn update_endpoint(
 
 /// Delete an endpoint (its delivery history stays readable through events).
 #[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = DeletedObject), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn delete_endpoint(
     api: Webhooks,
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = merchant_of(&principal)?.clone();
+    let merchant = principal.merchant(WRITE)?.clone();
     let id = endpoint_id(&path)?;
     let deleted = api
         .0
@@ -454,14 +446,17 @@ pub async fn delete_endpoint(
     if !deleted {
         return Err(Error::not_found("webhook endpoint", path.as_str()));
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "id": path.as_str(), "object": "webhook_endpoint", "deleted": true
-    })))
+    Ok(HttpResponse::Ok().json(DeletedObject {
+        id: path.into_inner(),
+        object: "webhook_endpoint",
+        deleted: true,
+    }))
 }
 
 /// Replace the signing secret; the old one keeps signing beside it for 24 h (configurable).
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "replay protection")),
+    responses((status = 200, body = WebhookEndpointObject), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
     api: Webhooks,
@@ -469,7 +464,7 @@ pub async fn rotate_secret(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = merchant_of(&principal)?.clone();
+    let merchant = principal.merchant(WRITE)?.clone();
     let id = endpoint_id(&path)?;
     let scope = merchant.to_string();
     // No body: the path alone fingerprints the request.
@@ -485,21 +480,24 @@ pub async fn rotate_secret(
             })
             .await
             .map_err(store_error("webhook endpoint", &path))?;
-        Ok((StatusCode::OK, endpoint_object(&e, Some(&secret))))
+        Ok((
+            StatusCode::OK,
+            json_value(endpoint_object(&e, Some(&secret))),
+        ))
     })
     .await
 }
 
 /// Re-send every delivery to this endpoint that has not succeeded since `since`.
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/recover", tag = "webhooks", request_body = RecoverRequest,
-    responses((status = 202, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 202, body = RecoveryObject), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn recover(
     api: Webhooks,
     principal: Principal,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let merchant = merchant_of(&principal)?.clone();
+    let merchant = principal.merchant(WRITE)?.clone();
     let id = endpoint_id(&path)?;
     let b: RecoverRequest = json::parse(&body)?;
     let since = b.since.timestamp_millis();
@@ -509,21 +507,23 @@ pub async fn recover(
         .write(move |c| wd::recover_endpoint(c, &merchant, &id, since, clock::now_ms()))
         .await
         .map_err(store_error("webhook endpoint", &path))?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({
-        "object": "webhook_recovery", "endpoint_id": path.as_str(),
-        "since": b.since, "deliveries_queued": queued.len(),
-    })))
+    Ok(HttpResponse::Accepted().json(RecoveryObject {
+        object: "webhook_recovery",
+        endpoint_id: path.into_inner(),
+        since: b.since,
+        deliveries_queued: queued.len(),
+    }))
 }
 
 /// List events, newest first.
 #[utoipa::path(get, path = "/v1/events", tag = "webhooks", params(EventQuery),
-    responses((status = 200, body = Object)), security(("bearer" = [])))]
+    responses((status = 200, body = List<EventObject>), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn list_events(
     api: Webhooks,
     principal: Principal,
     query: web::Query<EventQuery>,
 ) -> Result<HttpResponse> {
-    let merchant = merchant_of(&principal)?.clone();
+    let merchant = principal.merchant(READ)?.clone();
     let q = query.into_inner();
     let types = match q.kind.as_deref() {
         None => vec![],
@@ -553,13 +553,13 @@ pub async fn list_events(
 
 /// Read an event (its body exactly as delivered, with its deliveries).
 #[utoipa::path(get, path = "/v1/events/{id}", tag = "webhooks",
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = EventObject), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn get_event(
     api: Webhooks,
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = merchant_of(&principal)?.clone();
+    let merchant = principal.merchant(READ)?.clone();
     let id = event_id(&path)?;
     let (e, ds) = api
         .0
@@ -571,22 +571,19 @@ pub async fn get_event(
         .await
         .map_err(store_error("event", &path))?;
     let mut v = event_object(&e);
-    if let Some(map) = v.as_object_mut() {
-        let list: Vec<_> = ds.iter().map(delivery_object).collect();
-        map.insert("deliveries".to_owned(), list.into());
-    }
+    v.deliveries = Some(ds.iter().map(delivery_object).collect());
     Ok(HttpResponse::Ok().json(v))
 }
 
 /// Every delivery attempt of an event, oldest first.
 #[utoipa::path(get, path = "/v1/events/{id}/attempts", tag = "webhooks",
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = List<AttemptObject>), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn list_attempts(
     api: Webhooks,
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = merchant_of(&principal)?.clone();
+    let merchant = principal.merchant(READ)?.clone();
     let id = event_id(&path)?;
     let rows = api
         .0
@@ -602,13 +599,13 @@ pub async fn list_attempts(
 
 /// Send an event again to every enabled endpoint subscribed to it.
 #[utoipa::path(post, path = "/v1/events/{id}/redeliver", tag = "webhooks",
-    responses((status = 202, body = Object), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 202, body = RedeliveryObject), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn redeliver(
     api: Webhooks,
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = merchant_of(&principal)?.clone();
+    let merchant = principal.merchant(WRITE)?.clone();
     let id = event_id(&path)?;
     let queued = api
         .0
@@ -616,7 +613,9 @@ pub async fn redeliver(
         .write(move |c| wd::redeliver_event(c, &merchant, &id, clock::now_ms()))
         .await
         .map_err(store_error("event", &path))?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({
-        "object": "webhook_redelivery", "event_id": path.as_str(), "deliveries": queued,
-    })))
+    Ok(HttpResponse::Accepted().json(RedeliveryObject {
+        object: "webhook_redelivery",
+        event_id: path.into_inner(),
+        deliveries: queued,
+    }))
 }

@@ -1,9 +1,10 @@
 //! The operator's webhook views across merchants: deliveries and endpoint health.
 
-use super::objects::{delivery_object, endpoint_object};
+use super::objects::{DeliveryObject, WebhookEndpointObject, delivery_object, endpoint_object};
 use super::{Webhooks, list, page, store_error};
 use crate::auth::Principal;
 use crate::error::Result;
+use crate::routes::payments::List;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use store::webhook_delivery as wd;
@@ -45,7 +46,7 @@ pub struct HealthQuery {
 
 /// Operators: deliveries across merchants, newest first.
 #[utoipa::path(get, path = "/v1/operator/webhook-deliveries", tag = "operator", params(DeliveryQuery),
-    responses((status = 200, body = Object)), security(("bearer" = [])))]
+    responses((status = 200, body = List<DeliveryObject>), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn operator_deliveries(
     api: Webhooks,
     principal: Principal,
@@ -74,7 +75,7 @@ pub async fn operator_deliveries(
 
 /// Operators: endpoint health (failing streak, backlog, dead deliveries) across merchants.
 #[utoipa::path(get, path = "/v1/operator/webhook-endpoints", tag = "operator", params(HealthQuery),
-    responses((status = 200, body = Object)), security(("bearer" = [])))]
+    responses((status = 200, body = List<WebhookEndpointObject>), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn operator_endpoints(
     api: Webhooks,
     principal: Principal,
@@ -97,17 +98,11 @@ pub async fn operator_endpoints(
     let data = rows
         .items
         .iter()
-        .map(|h| {
-            let mut v = endpoint_object(&h.endpoint, None);
-            if let Some(map) = v.as_object_mut() {
-                map.insert(
-                    "merchant_id".to_owned(),
-                    h.endpoint.merchant_id.clone().into(),
-                );
-                map.insert("backlog".to_owned(), h.backlog.into());
-                map.insert("dead_deliveries".to_owned(), h.dead.into());
-            }
-            v
+        .map(|h| WebhookEndpointObject {
+            merchant_id: Some(h.endpoint.merchant_id.clone()),
+            backlog: Some(h.backlog),
+            dead_deliveries: Some(h.dead),
+            ..endpoint_object(&h.endpoint, None)
         })
         .collect();
     Ok(list(data, rows.has_more))
