@@ -60,6 +60,17 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     async fn complete(&self, scope: &str, key: &str, response: &StoredResponse) -> Result<()>;
     /// Drops a claim whose request did nothing (so a retry may run).
     async fn release(&self, scope: &str, key: &str) -> Result<()>;
+    /// The SQL database holding the records, if any: a payment store on the same database can
+    /// then claim a key and store its response inside its own transactions (see
+    /// [`crate::payments::model::IdempotencyWrite`]), saving two round trips per create.
+    fn database(&self) -> Option<&store::Database> {
+        None
+    }
+    /// `body` as this store keeps it (sealed, for a store that seals), for a record written
+    /// inside another transaction.
+    fn stored_body(&self, _scope: &str, _key: &str, body: &str) -> Result<String> {
+        Ok(body.to_owned())
+    }
 }
 
 #[derive(Clone)]
@@ -148,22 +159,10 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<(StatusCode, serde_json::Value)>>,
 {
-    let Some(key) = req.headers().get("idempotency-key") else {
+    let Some(key) = key_of(req)? else {
         let (status, value) = op().await?;
         return Ok(HttpResponse::build(status).json(value));
     };
-    let key = key
-        .to_str()
-        .ok()
-        .filter(|k| (1..=255).contains(&k.len()))
-        .ok_or_else(|| {
-            Error::invalid(
-                "idempotency_key_invalid",
-                "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                None,
-            )
-        })?
-        .to_owned();
     let fp = fingerprint(req.method().as_str(), req.path(), body);
     // A duplicate that arrives while the first is running waits for its answer (so fifty
     // concurrent retries get fifty identical answers); only a long-running one yields 409.
@@ -190,10 +189,42 @@ where
             ));
         }
     }
-    let (status, value) = match op().await {
+    let outcome = op().await;
+    finish(store, req, scope, &key, outcome).await
+}
+
+/// The `Idempotency-Key` header, checked: `None` without one.
+pub fn key_of(req: &HttpRequest) -> Result<Option<String>> {
+    let Some(key) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    key.to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()))
+        .map(|k| Some(k.to_owned()))
+        .ok_or_else(|| {
+            Error::invalid(
+                "idempotency_key_invalid",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                None,
+            )
+        })
+}
+
+/// Ends a request that claimed `(scope, key)`: stores a business outcome (2xx, 4xx, 502) for
+/// replay and answers it; a 503 or a lost race releases the key, because nothing was done and
+/// a retry must be able to run.
+pub async fn finish(
+    store: &dyn IdempotencyStore,
+    req: &HttpRequest,
+    scope: &str,
+    key: &str,
+    outcome: Result<(StatusCode, serde_json::Value)>,
+) -> Result<HttpResponse> {
+    let (status, value) = match outcome {
         Ok(ok) => ok,
         Err(e @ (Error::Unavailable(_) | Error::VersionConflict)) => {
-            store.release(scope, &key).await?;
+            store.release(scope, key).await?;
             return Err(e);
         }
         Err(e) => {
@@ -206,8 +237,17 @@ where
         status: status.as_u16(),
         body: value.to_string(),
     };
-    store.complete(scope, &key, &stored).await?;
+    store.complete(scope, key, &stored).await?;
     Ok(respond(req, status, &value))
+}
+
+/// Answers a response that was already stored (by the transaction that produced it).
+pub fn respond_stored(
+    req: &HttpRequest,
+    status: StatusCode,
+    value: &serde_json::Value,
+) -> HttpResponse {
+    respond(req, status, value)
 }
 
 fn respond(req: &HttpRequest, status: StatusCode, value: &serde_json::Value) -> HttpResponse {

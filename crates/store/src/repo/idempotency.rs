@@ -85,19 +85,20 @@ pub fn begin(
         created_at: now,
         expires_at,
     };
+    // The common case, a new key, is one statement; an existing record is examined only when
+    // the insert found one.
+    if insert_new(conn, &row)? {
+        return Ok(Begin::Started);
+    }
     // an expired record no longer binds the key
-    on_backend!(conn, |c| diesel::delete(
+    let expired = on_backend!(conn, |c| diesel::delete(
         ik::table
             .filter(ik::owner_id.eq(owner))
             .filter(ik::idem_key.eq(key))
             .filter(ik::expires_at.le(now))
     )
     .execute(c))?;
-    let inserted = on_backend!(conn, |c| diesel::insert_into(ik::table)
-        .values(&row)
-        .on_conflict_do_nothing()
-        .execute(c))?;
-    if inserted == 1 {
+    if expired > 0 && insert_new(conn, &row)? {
         return Ok(Begin::Started);
     }
     let existing = on_backend!(conn, |c| ik::table
@@ -105,6 +106,37 @@ pub fn begin(
         .select(IdempotencyRecord::as_select())
         .first(c))?;
     Ok(Begin::Existing(existing))
+}
+
+fn insert_new(conn: &mut DbConnection, row: &IdempotencyRecord) -> StoreResult<bool> {
+    let inserted = on_backend!(conn, |c| diesel::insert_into(ik::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(inserted == 1)
+}
+
+/// [`begin`], taking over an in-flight record older than `lease_ms` (the request that claimed
+/// it died): the claim every caller should use.
+#[allow(clippy::too_many_arguments)]
+pub fn claim(
+    conn: &mut DbConnection,
+    owner: &str,
+    key: &str,
+    fingerprint: &str,
+    now: i64,
+    expires_at: i64,
+    lease_ms: i64,
+) -> StoreResult<Begin> {
+    let outcome = begin(conn, owner, key, "-", "-", fingerprint, now, expires_at)?;
+    if let Begin::Existing(r) = &outcome
+        && r.state != COMPLETED
+        && r.created_at + lease_ms < now
+    {
+        abandon(conn, owner, key)?;
+        return begin(conn, owner, key, "-", "-", fingerprint, now, expires_at);
+    }
+    Ok(outcome)
 }
 
 /// Stores the response of a started request.

@@ -115,6 +115,19 @@ pub struct PaymentFilter {
     pub created_lt: Option<i64>,
 }
 
+/// Inserts a new payment with its CodePay `store_no` (a column outside [`Payment`]) in one
+/// statement.
+pub fn insert_with_store_no(
+    conn: &mut DbConnection,
+    payment: &Payment,
+    store_no: Option<&str>,
+) -> StoreResult<()> {
+    on_backend!(conn, |c| diesel::insert_into(payments::table)
+        .values((payment, payments::codepay_store_no.eq(store_no)))
+        .execute(c))?;
+    Ok(())
+}
+
 /// Stores a new payment (version should be 0).
 pub fn insert(conn: &mut DbConnection, payment: &Payment) -> StoreResult<()> {
     on_backend!(conn, |c| diesel::insert_into(payments::table)

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use store::Database;
-use store::idempotency::{Begin, COMPLETED, abandon, begin, complete};
+use store::idempotency::{Begin, COMPLETED, abandon, claim as claim_row, complete};
 use store::sealing::MasterKeyring;
 
 /// Idempotency records in SQL.
@@ -68,15 +68,7 @@ impl IdempotencyStore for SqlIdempotencyStore {
         let claim = self
             .db
             .write(move |c| {
-                let mut outcome = begin(c, &scope, &key, "-", "-", &fp, now_ms, expires)?;
-                if let Begin::Existing(r) = &outcome
-                    && r.state != COMPLETED
-                    && r.created_at + lease_ms < now_ms
-                {
-                    // The request that claimed it died: take the key over.
-                    abandon(c, &scope, &key)?;
-                    outcome = begin(c, &scope, &key, "-", "-", &fp, now_ms, expires)?;
-                }
+                let outcome = claim_row(c, &scope, &key, &fp, now_ms, expires, lease_ms)?;
                 Ok(match outcome {
                     Begin::Started => Claim::Proceed,
                     Begin::Existing(r) if r.fingerprint != fp => Claim::Mismatch,
@@ -98,13 +90,22 @@ impl IdempotencyStore for SqlIdempotencyStore {
         })
     }
 
+    fn database(&self) -> Option<&Database> {
+        Some(&self.db)
+    }
+
+    fn stored_body(&self, scope: &str, key: &str, body: &str) -> Result<String> {
+        match &self.keyring {
+            Some(k) => k
+                .seal(body.as_bytes(), &binding(scope, key))
+                .map_err(|e| Error::Unavailable(format!("cannot seal a response: {e}"))),
+            None => Ok(body.to_owned()),
+        }
+    }
+
     async fn complete(&self, scope: &str, key: &str, response: &StoredResponse) -> Result<()> {
         let (scope, key, mut r) = (scope.to_owned(), key.to_owned(), response.clone());
-        if let Some(k) = &self.keyring {
-            r.body = k
-                .seal(r.body.as_bytes(), &binding(&scope, &key))
-                .map_err(|e| Error::Unavailable(format!("cannot seal a response: {e}")))?;
-        }
+        r.body = self.stored_body(&scope, &key, &r.body)?;
         self.db
             .write(move |c| complete(c, &scope, &key, i32::from(r.status), &r.body))
             .await

@@ -1,6 +1,7 @@
 //! Implementations of the payment logic's ports over the real crates.
 
 pub mod accounts;
+pub mod cached_accounts;
 pub mod codepay;
 pub mod gateway_accounts;
 pub mod idempotency;

@@ -3,7 +3,8 @@
 
 use super::accounts::store_error;
 use crate::error::{Error, Result};
-use crate::payments::model::{Change, Payment, Refund};
+use crate::idempotency;
+use crate::payments::model::{Change, IdempotencyWrite, Payment, Refund};
 use crate::payments::ports::{PaymentFilter, PaymentStore};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
@@ -200,6 +201,10 @@ fn duplicate(e: StoreError, what: &'static str) -> StoreError {
 
 #[async_trait]
 impl PaymentStore for SqlPaymentStore {
+    fn database(&self) -> Option<&Database> {
+        Some(&self.db)
+    }
+
     async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>> {
         let (id, d) = (id.to_string(), self.cpm_deadline);
         self.db
@@ -334,12 +339,36 @@ impl PaymentStore for SqlPaymentStore {
                         .map(|p| p.codepay_merchant_no)
                         .unwrap_or_default())
                 };
-                if let Some(p) = &change.insert_payment {
-                    store::payments::insert(c, &payment_row(p))
-                        .map_err(|e| duplicate(e, "merchant_order_id"))?;
-                    if let Some(store_no) = &p.upstream_store_no {
-                        store::payments::set_store_no(c, p.id.as_str(), Some(store_no))?;
+                // The claim comes first: a request that does not own the key writes nothing.
+                if let Some(IdempotencyWrite::Claim {
+                    scope,
+                    key,
+                    fingerprint,
+                }) = &change.idempotency
+                {
+                    let now_ms = ms(now);
+                    let expires = ms(now + idempotency::RETENTION);
+                    let lease = idempotency::LEASE.num_milliseconds();
+                    let claim = store::idempotency::claim(
+                        c,
+                        scope,
+                        key,
+                        fingerprint,
+                        now_ms,
+                        expires,
+                        lease,
+                    )?;
+                    if !matches!(claim, store::idempotency::Begin::Started) {
+                        return Err(StoreError::Conflict("duplicate:idempotency_key".to_owned()));
                     }
+                }
+                if let Some(p) = &change.insert_payment {
+                    store::payments::insert_with_store_no(
+                        c,
+                        &payment_row(p),
+                        p.upstream_store_no.as_deref(),
+                    )
+                    .map_err(|e| duplicate(e, "merchant_order_id"))?;
                 }
                 if let Some((p, expected)) = &change.payment {
                     let mut row = payment_row(p);
@@ -376,6 +405,15 @@ impl PaymentStore for SqlPaymentStore {
                         },
                     )?;
                 }
+                if let Some(IdempotencyWrite::Complete {
+                    scope,
+                    key,
+                    status,
+                    body,
+                }) = &change.idempotency
+                {
+                    store::idempotency::complete(c, scope, key, i32::from(*status), body)?;
+                }
                 for j in &change.jobs {
                     let payload = serde_json::json!({ "subject": j.subject }).to_string();
                     store::jobs::enqueue(
@@ -399,6 +437,9 @@ impl PaymentStore for SqlPaymentStore {
             }
             Err(StoreError::Conflict(what)) if what == "duplicate:merchant_refund_id" => {
                 Err(Error::Duplicate("merchant_refund_id"))
+            }
+            Err(StoreError::Conflict(what)) if what == "duplicate:idempotency_key" => {
+                Err(Error::Duplicate("idempotency_key"))
             }
             Err(e) if e.is_conflict() => Err(Error::VersionConflict),
             Err(e) => Err(store_error(e)),

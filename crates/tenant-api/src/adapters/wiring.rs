@@ -1,6 +1,7 @@
 //! One call that builds the [`AppState`] over the real crates, for the `payfac` binary.
 
 use super::accounts::SqlAccountStore;
+use super::cached_accounts::{self, CachedAccountStore};
 use super::codepay::{CodePayIntake, CodePayUpstream};
 use super::idempotency::SqlIdempotencyStore;
 use super::payments::SqlPaymentStore;
@@ -58,7 +59,12 @@ pub fn app_state_from(w: Wiring) -> Result<AppState> {
     .with_metrics(Arc::new(metrics));
     Ok(AppState {
         engine,
-        accounts: Arc::new(SqlAccountStore::new(w.db.clone()).with_keyring(w.keyring.clone())),
+        // Keys and merchants are read on every request; a ≤ 1 s cache keeps revocation and
+        // suspension prompt across processes (and immediate through this one).
+        accounts: Arc::new(CachedAccountStore::new(
+            Arc::new(SqlAccountStore::new(w.db.clone()).with_keyring(w.keyring.clone())),
+            cached_accounts::DEFAULT_TTL,
+        )),
         idempotency: Arc::new(
             SqlIdempotencyStore::new(w.db.clone()).with_keyring(w.keyring.clone()),
         ),

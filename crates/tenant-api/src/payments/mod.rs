@@ -183,26 +183,47 @@ impl Engine {
     /// Re-reads a payment, lets `edit` change it (returning false for "nothing to do"), and
     /// commits the new row with a compare-and-swap on its version. A status change writes its
     /// `payment.*` event in the same commit, so no state change is ever announced twice or lost.
-    async fn update_payment<F>(&self, id: &PaymentId, mut edit: F) -> Result<Payment>
+    async fn update_payment<F>(&self, id: &PaymentId, edit: F) -> Result<Payment>
+    where
+        F: FnMut(&mut Payment, &mut Change) -> Result<bool> + Send,
+    {
+        Ok(self.update_payment_from(id, None, None, edit).await?.0)
+    }
+
+    /// [`Engine::update_payment`] starting from `known`, the caller's copy of the row (saving a
+    /// read; a stale copy only costs one retry), and, with `once`, storing the request's
+    /// idempotent response in the same commit. The flag says whether that response was stored.
+    async fn update_payment_from<F>(
+        &self,
+        id: &PaymentId,
+        mut known: Option<Payment>,
+        once: Option<&create::IdempotentCreate>,
+        mut edit: F,
+    ) -> Result<(Payment, bool)>
     where
         F: FnMut(&mut Payment, &mut Change) -> Result<bool> + Send,
     {
         for _ in 0..CAS_RETRIES {
-            let current = self
-                .store
-                .payment(id)
-                .await?
-                .ok_or_else(|| Error::not_found("payment", id.as_str()))?;
+            let current = match known.take() {
+                Some(p) => p,
+                None => self
+                    .store
+                    .payment(id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("payment", id.as_str()))?,
+            };
             let mut next = current.clone();
             let mut change = Change::default();
             if !edit(&mut next, &mut change)? {
-                return Ok(current);
+                return Ok((current, false));
             }
             next.version = current.version + 1;
             next.updated_at = self.now();
             if next.status != current.status {
                 change.events.extend(self.payment_event(&next));
             }
+            change.idempotency = once.and_then(|o| o.completion(&self.payment_object(&next)));
+            let stored = change.idempotency.is_some();
             change.payment = Some((next.clone(), current.version));
             match self.store.commit(change).await {
                 Ok(()) => {
@@ -211,7 +232,7 @@ impl Engine {
                     {
                         m.payment(current.status, next.status);
                     }
-                    return Ok(next);
+                    return Ok((next, stored));
                 }
                 Err(Error::VersionConflict) => continue,
                 Err(e) => return Err(e),

@@ -195,4 +195,33 @@ pub struct Change {
     pub events: Vec<NewEvent>,
     /// Timers.
     pub jobs: Vec<NewJob>,
+    /// An `Idempotency-Key` record claimed or completed in the same transaction (only sent to a
+    /// store sharing the idempotency store's database).
+    pub idempotency: Option<IdempotencyWrite>,
+}
+
+/// An `Idempotency-Key` record written inside a payment change's transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyWrite {
+    /// Claim `(scope, key)` first; if another request holds it, nothing of the change is
+    /// written and the commit fails with `Duplicate("idempotency_key")`.
+    Claim {
+        /// Merchant (or operator key) the key belongs to.
+        scope: String,
+        /// The header value.
+        key: String,
+        /// Method, path and body hash.
+        fingerprint: String,
+    },
+    /// Store the response of a key this request claimed.
+    Complete {
+        /// As claimed.
+        scope: String,
+        /// As claimed.
+        key: String,
+        /// HTTP status.
+        status: u16,
+        /// The body as the idempotency store keeps it (sealed).
+        body: String,
+    },
 }

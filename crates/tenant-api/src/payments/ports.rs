@@ -50,6 +50,11 @@ pub trait PaymentStore: Send + Sync + 'static {
     /// Commits a change atomically (see [`Change`]): `VersionConflict` when a compare-and-swap
     /// lost, `Duplicate` when a unique reference is taken, `Unavailable` when storage failed.
     async fn commit(&self, change: Change) -> Result<(), Error>;
+    /// The SQL database this store writes, if any: `Change::idempotency` may be set only when
+    /// it is the idempotency store's database too.
+    fn database(&self) -> Option<&store::Database> {
+        None
+    }
 }
 
 /// Filters of `GET /v1/payments`.

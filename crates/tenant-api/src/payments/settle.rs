@@ -87,10 +87,27 @@ impl Engine {
         answer: &UpstreamOrder,
         close: Option<CloseReason>,
     ) -> Result<Payment> {
+        Ok(self
+            .apply_payment_answer_from(id, None, None, answer, close)
+            .await?
+            .0)
+    }
+
+    /// [`Engine::apply_payment_answer`] from the caller's copy of the row, storing the
+    /// create's idempotent response in the same commit when `once` is given (see
+    /// [`Engine::update_payment_from`]).
+    pub(super) async fn apply_payment_answer_from(
+        &self,
+        id: &PaymentId,
+        known: Option<Payment>,
+        once: Option<&super::create::IdempotentCreate>,
+        answer: &UpstreamOrder,
+        close: Option<CloseReason>,
+    ) -> Result<(Payment, bool)> {
         let mut late_success = false;
         let now = self.now();
-        let updated = self
-            .update_payment(id, |p, _| {
+        let (updated, stored) = self
+            .update_payment_from(id, known, once, |p, _| {
                 let close = close.or_else(|| expired_upstream(p, answer, now));
                 let target = answer
                     .status
@@ -151,7 +168,7 @@ impl Engine {
         if late_success {
             self.settle_late_success(&updated).await?;
         }
-        Ok(updated)
+        Ok((updated, stored))
     }
 
     /// The late-success rule (module doc): confirm by query, then refund in full.
@@ -354,7 +371,11 @@ impl Engine {
         };
         let trusted = n.verified && n.order.amount.is_none_or(|a| a == p.amount);
         let p = if trusted {
-            self.apply_payment_answer(&p.id, &n.order, None).await?
+            // The row just read is the starting point: no second read (a stale copy retries).
+            let id = p.id.clone();
+            self.apply_payment_answer_from(&id, Some(p), None, &n.order, None)
+                .await?
+                .0
         } else {
             self.query_and_apply(&p, None).await?
         };

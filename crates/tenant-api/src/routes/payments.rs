@@ -4,7 +4,8 @@
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
-use crate::payments::create::NewPayment;
+use crate::payments::create::{CreateOnce, IdempotentCreate, NewPayment};
+use crate::payments::model::Payment;
 use crate::payments::objects::{PaymentObject, RefundObject};
 use crate::payments::ports::PaymentFilter;
 use crate::payments::refunds::NewRefund;
@@ -182,6 +183,42 @@ pub async fn create_payment(
     let parsed = to_new_payment(json::parse::<CreatePaymentRequest>(&body)?)?;
     let wait = query.wait.unwrap_or(0).min(MAX_WAIT_SECS);
     let scope = merchant_id.to_string();
+    if wait == 0
+        && folds_idempotency(&state)
+        && let Some(key) = idempotency::key_of(&req)?
+        && let Some(merchant) = state.accounts.merchant(&merchant_id).await.ok().flatten()
+    {
+        let once = IdempotentCreate {
+            scope: scope.clone(),
+            key: key.clone(),
+            fingerprint: idempotency::fingerprint(req.method().as_str(), req.path(), &body),
+            respond: stored_201(state.idempotency.clone(), scope.clone(), key.clone()),
+        };
+        let object =
+            |p: &Payment| serde_json::to_value(state.engine.payment_object(p)).unwrap_or_default();
+        match state
+            .engine
+            .create_payment_once(&merchant.profile(), parsed.clone(), &once)
+            .await
+        {
+            CreateOnce::Claimed { result, stored } => {
+                let outcome = (*result).map(|p| (StatusCode::CREATED, object(&p)));
+                if stored && let Ok((status, value)) = &outcome {
+                    return Ok(idempotency::respond_stored(&req, *status, value));
+                }
+                return idempotency::finish(
+                    state.idempotency.as_ref(),
+                    &req,
+                    &scope,
+                    &key,
+                    outcome,
+                )
+                .await;
+            }
+            // Nothing written: the separate claim below replays, refuses, waits or retries.
+            CreateOnce::NotClaimed(_) => {}
+        }
+    }
     idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
         let merchant = state
             .accounts
@@ -200,6 +237,32 @@ pub async fn create_payment(
         Ok((StatusCode::CREATED, object))
     })
     .await
+}
+
+/// True when the idempotency records live in the payments' database, so a create can claim
+/// and answer its key inside the payment's own transactions.
+fn folds_idempotency(state: &AppState) -> bool {
+    match (
+        state.idempotency.database(),
+        state.engine.store().database(),
+    ) {
+        (Some(a), Some(b)) => a.backend() == b.backend() && a.target() == b.target(),
+        _ => false,
+    }
+}
+
+/// The stored form of a 201 answer with `object`, sealed by the idempotency store.
+#[allow(clippy::type_complexity)]
+fn stored_201(
+    store: std::sync::Arc<dyn idempotency::IdempotencyStore>,
+    scope: String,
+    key: String,
+) -> Box<dyn Fn(&PaymentObject) -> Option<(u16, String)> + Send + Sync> {
+    Box::new(move |object| {
+        let body = serde_json::to_value(object).ok()?.to_string();
+        let stored = store.stored_body(&scope, &key, &body).ok()?;
+        Some((StatusCode::CREATED.as_u16(), stored))
+    })
 }
 
 async fn wait_final(
