@@ -14,6 +14,10 @@ pub enum Backend {
     PostgresRedis,
 }
 
+/// The master key of PostgreSQL-backed test processes (a second process on the same database
+/// needs the same one to open what the first sealed).
+pub const TEST_MASTER_KEY: &str = "dGVzdC1tYXN0ZXIta2V5LXRlc3QtbWFzdGVyLWtleSE=";
+
 /// A running `payfac serve`.
 pub struct Payfac {
     child: Option<Child>,
@@ -65,10 +69,7 @@ impl Payfac {
                 .expect("PAYFAC_TEST_REDIS_URL is not set: run `. scripts/test-services.sh` first");
             cmd.env("PAYFAC_DATABASE_URL", &database_url)
                 .env("PAYFAC_REDIS_URL", redis)
-                .env(
-                    "PAYFAC_MASTER_KEY",
-                    "dGVzdC1tYXN0ZXIta2V5LXRlc3QtbWFzdGVyLWtleSE=",
-                );
+                .env("PAYFAC_MASTER_KEY", TEST_MASTER_KEY);
         }
         for (k, v) in extra_env {
             cmd.env(k, v);
@@ -106,6 +107,20 @@ impl Payfac {
     /// Everything the process logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
+    /// The data directory the process uses (`./data` under its working directory), unless the
+    /// caller set `PAYFAC_DATA_DIR`.
+    pub fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
+    /// Kills the process with SIGKILL: no drain, no lease hand-back, like a node that died.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            let _ = child.wait();
+        }
     }
 
     /// Sends SIGTERM.

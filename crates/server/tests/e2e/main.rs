@@ -5,4 +5,6 @@ mod harness;
 mod lifecycle;
 #[path = "../support/pg.rs"]
 mod pg;
+mod runner_crash;
+mod webhook_flows;
 mod webhooks;
