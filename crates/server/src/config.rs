@@ -110,6 +110,9 @@ pub struct Config {
     pub webhook_disable_after: Option<String>,
     /// How long a rotated-out webhook secret keeps signing (`24h`).
     pub webhook_secret_overlap: Option<String>,
+    /// Lease on a claimed webhook delivery job (default: `webhook_timeout` + 45 s; must exceed
+    /// the timeout by at least 1 s).
+    pub webhook_lease: Option<String>,
     /// Requests per second allowed per API key.
     pub rate_limit_per_second: u32,
     /// Seconds to finish in-flight requests and jobs after SIGTERM.
@@ -161,6 +164,7 @@ impl Default for Config {
             webhook_breaker_cool_down: None,
             webhook_disable_after: None,
             webhook_secret_overlap: None,
+            webhook_lease: None,
             rate_limit_per_second: 100,
             shutdown_grace_seconds: 30,
             shutdown_drain_ms: 0,

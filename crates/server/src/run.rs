@@ -193,10 +193,11 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
             backends.db.clone(),
             keyring.clone(),
             Some(webhook_metrics),
-            fanout,
+            fanout.clone(),
         )
         .map_err(|e| anyhow::anyhow!("webhook delivery: {e}"))?,
     );
+    let owner = format!("{}:{}", hostname(), ulid::Ulid::new());
 
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let app_health = health.clone();
@@ -245,15 +246,24 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
             backends.db.clone(),
             backends.coordinator.clone(),
             runner::RunnerConfig {
-                owner: format!("{}:{}", hostname(), ulid::Ulid::new()),
+                owner: owner.clone(),
                 lease,
                 concurrency: usize::try_from(config.worker_concurrency).unwrap_or(32),
                 poll_interval: Duration::from_millis(500),
             },
         );
         wiring::register_payment_jobs(&mut runner, &engine);
-        wiring::register_webhook_jobs(&mut runner, delivery_worker.clone());
         tokio::spawn(runner.run(stopped.clone(), grace))
+    });
+    // Webhook deliveries go through their own batched pump (own lease owner, so each hands
+    // back only its own leases at shutdown).
+    let pump_task = role.runs_workers().then(|| {
+        let pump = wiring::webhook_pump(
+            delivery_worker.clone(),
+            &fanout,
+            format!("{owner}:webhooks"),
+        );
+        tokio::spawn(pump.run(Some(backends.coordinator.clone()), stopped.clone(), grace))
     });
 
     tracing::info!(listen = %bound, public_url = %public, role = ?role, sandbox = config.is_sandbox(), "payfac is serving");
@@ -271,6 +281,9 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     let _ = server_task.await;
     let _ = stop.send(true);
     if let Some(task) = runner_task {
+        let _ = task.await;
+    }
+    if let Some(task) = pump_task {
         let _ = task.await;
     }
     if let Some((handle, task)) = sandbox_server {

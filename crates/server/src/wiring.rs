@@ -13,7 +13,7 @@ use tenant_api::adapters::wiring::{Wiring, app_state_from};
 use tenant_api::payments::jobs::{self as payment_jobs, JobOutcome};
 use tenant_api::payments::{Engine, EngineConfig};
 use tenant_api::routes::webhooks::WebhookApi;
-use webhook_fanout::{DELIVER_JOB_KIND, DeliveryWorker, FanoutConfig, JobDecision, WebhookSecret};
+use webhook_fanout::{DeliveryWorker, FanoutConfig, Pump, PumpConfig, WebhookSecret};
 
 /// Wires the engine, the stores and the upstream into the API state.
 pub fn build(
@@ -113,17 +113,22 @@ pub fn webhook_api(db: Database, keyring: Arc<MasterKeyring>, fanout: &FanoutCon
     )
 }
 
-/// Registers the webhook delivery handler on the runner.
-pub fn register_webhook_jobs(runner: &mut Runner, worker: Arc<DeliveryWorker>) {
-    let handler: Handler = Arc::new(move |job| {
-        let worker = worker.clone();
-        Box::pin(async move {
-            match worker.handle(&job).await {
-                JobDecision::Done => Outcome::Done,
-                JobDecision::RetryAt { at_ms, error } => Outcome::RetryAt { at_ms, error },
-                JobDecision::Dead(error) => Outcome::Dead(error),
-            }
-        })
-    });
-    runner.register(DELIVER_JOB_KIND, handler);
+/// The webhook delivery pump the worker role runs beside the generic job runner: it claims
+/// `webhook.deliver` jobs in batches and records their outcomes by group commit, so the
+/// generic runner does not register that kind.
+pub fn webhook_pump(
+    worker: Arc<DeliveryWorker>,
+    fanout: &FanoutConfig,
+    owner: String,
+) -> Arc<Pump> {
+    let mut config = PumpConfig::new(owner);
+    config.wake_channel = crate::runner::WAKE_CHANNEL.to_owned();
+    // Sends in flight are bounded by the dispatcher's global semaphore; the pump may hold as
+    // many more (waiting for a busy endpoint's slot, or being recorded) without claiming ahead.
+    config.max_in_flight = fanout
+        .dispatcher
+        .global_concurrency
+        .max(1)
+        .saturating_mul(2);
+    Arc::new(Pump::new(worker, config))
 }
