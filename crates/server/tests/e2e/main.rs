@@ -5,6 +5,7 @@ mod harness;
 mod lifecycle;
 #[path = "../support/pg.rs"]
 mod pg;
+mod receiver;
 mod runner_crash;
 mod webhook_flows;
 mod webhooks;

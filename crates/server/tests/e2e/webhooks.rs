@@ -1,58 +1,17 @@
 //! A merchant's webhook endpoint receives signed payment and refund events from the real binary.
 
 use crate::harness::{Backend, Payfac};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use crate::receiver::{Behaviour, Receiver};
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use webhook_fanout::{WebhookSecret, verify};
-
-/// What the receiver saw: headers and body of every request.
-type Inbox = Arc<Mutex<Vec<(String, String, String, Vec<u8>)>>>;
-
-fn start_receiver() -> (String, Inbox) {
-    let inbox: Inbox = Arc::default();
-    let seen = inbox.clone();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
-    let server = HttpServer::new(move || {
-        let seen = seen.clone();
-        App::new().route(
-            "/hooks",
-            web::post().to(move |req: HttpRequest, body: web::Bytes| {
-                let seen = seen.clone();
-                async move {
-                    let header = |name: &str| {
-                        req.headers()
-                            .get(name)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_owned()
-                    };
-                    seen.lock().expect("lock").push((
-                        header("webhook-id"),
-                        header("webhook-timestamp"),
-                        header("webhook-signature"),
-                        body.to_vec(),
-                    ));
-                    HttpResponse::NoContent().finish()
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .listen(listener)
-    .expect("listen")
-    .run();
-    tokio::spawn(server);
-    (url, inbox)
-}
 
 async fn webhook_reaches_the_endpoint(backend: Backend, extra: &[(&str, &str)]) {
     let payfac = Payfac::start(backend, extra).await;
     let (_, sk) = payfac.merchant_with_key().await;
-    let (url, inbox) = start_receiver();
+    let rx = Receiver::start();
+    let url = rx.url("/hooks", Behaviour::Ok);
     let (status, endpoint) = payfac
         .call(
             Method::POST,
@@ -85,14 +44,12 @@ async fn webhook_reaches_the_endpoint(backend: Backend, extra: &[(&str, &str)]) 
 
     let mut delivered: Option<Value> = None;
     for _ in 0..200 {
-        let found = inbox
-            .lock()
-            .expect("lock")
-            .iter()
-            .find_map(|(id, ts, sig, body)| {
-                let event: Value = serde_json::from_slice(body).ok()?;
-                (event["type"] == "payment.succeeded")
-                    .then(|| (id.clone(), ts.clone(), sig.clone(), body.clone(), event))
+        let found = rx
+            .hits("/hooks", "payment.succeeded")
+            .into_iter()
+            .find_map(|h| {
+                let event: Value = serde_json::from_slice(&h.body).ok()?;
+                Some((h.id, h.timestamp, h.signature, h.body, event))
             });
         if let Some((id, ts, sig, body, event)) = found {
             let now = chrono::Utc::now().timestamp();
