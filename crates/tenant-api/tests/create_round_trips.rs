@@ -1,0 +1,442 @@
+//! The create path's storage round trips, on SQLite and PostgreSQL: a payment created with an
+//! `Idempotency-Key` is two payment commits and nothing else (the key is claimed in the first,
+//! its response stored in the second, no re-read), and the guarantees hold: when CodePay is
+//! called the payment row, its settling job and the in-flight claim are already committed;
+//! replays, a reused key, a taken `merchant_order_id` and a declined order answer as before.
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use domain::{ApiKeyId, Currency, MerchantId, PaymentId, RefundId, Secret};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tenant_api::accounts::{AccountStore, ApiKeyRecord, MerchantRecord, MerchantStatus};
+use tenant_api::adapters::accounts::SqlAccountStore;
+use tenant_api::adapters::idempotency::SqlIdempotencyStore;
+use tenant_api::adapters::payments::SqlPaymentStore;
+use tenant_api::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
+use tenant_api::error::Error;
+use tenant_api::idempotency::{Claim, IdempotencyStore, StoredResponse};
+use tenant_api::payments::model::{Change, Payment, Refund};
+use tenant_api::payments::ports::{
+    CpmOrder, Outcome, PaymentFilter, PaymentStore, QrCreated, QrOrder, RefundOrder, Upstream,
+    UpstreamMerchant, UpstreamOrder,
+};
+use tenant_api::payments::{Engine, EngineConfig, SystemClock};
+use tenant_api::{AppState, request_id};
+
+/// Counts what the engine asks of the payment store.
+struct CountingPayments {
+    inner: SqlPaymentStore,
+    commits: AtomicUsize,
+    reads: AtomicUsize,
+}
+
+#[async_trait]
+impl PaymentStore for CountingPayments {
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, Error> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.payment(id).await
+    }
+    async fn payment_by_order_no(&self, m: &str, no: &str) -> Result<Option<Payment>, Error> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.payment_by_order_no(m, no).await
+    }
+    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>, Error> {
+        self.inner.refund(id).await
+    }
+    async fn refund_by_order_no(&self, m: &str, no: &str) -> Result<Option<Refund>, Error> {
+        self.inner.refund_by_order_no(m, no).await
+    }
+    async fn refund_by_merchant_ref(
+        &self,
+        m: &MerchantId,
+        r: &str,
+    ) -> Result<Option<Refund>, Error> {
+        self.inner.refund_by_merchant_ref(m, r).await
+    }
+    async fn refunds_of(&self, p: &PaymentId) -> Result<Vec<Refund>, Error> {
+        self.inner.refunds_of(p).await
+    }
+    async fn unsettled_payments(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, Error> {
+        self.inner.unsettled_payments(before, limit).await
+    }
+    async fn list_payments(
+        &self,
+        m: &MerchantId,
+        f: &PaymentFilter,
+        limit: usize,
+    ) -> Result<Vec<Payment>, Error> {
+        self.inner.list_payments(m, f, limit).await
+    }
+    async fn commit(&self, change: Change) -> Result<(), Error> {
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        self.inner.commit(change).await
+    }
+    fn database(&self) -> Option<&store::Database> {
+        self.inner.database()
+    }
+}
+
+/// Counts the separate idempotency round trips.
+struct CountingIdempotency {
+    inner: SqlIdempotencyStore,
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl IdempotencyStore for CountingIdempotency {
+    async fn claim(
+        &self,
+        scope: &str,
+        key: &str,
+        fp: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> tenant_api::Result<Claim> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.claim(scope, key, fp, now).await
+    }
+    async fn complete(&self, scope: &str, key: &str, r: &StoredResponse) -> tenant_api::Result<()> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.complete(scope, key, r).await
+    }
+    async fn release(&self, scope: &str, key: &str) -> tenant_api::Result<()> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.release(scope, key).await
+    }
+    fn database(&self) -> Option<&store::Database> {
+        self.inner.database()
+    }
+    fn stored_body(&self, scope: &str, key: &str, body: &str) -> tenant_api::Result<String> {
+        self.inner.stored_body(scope, key, body)
+    }
+}
+
+/// CodePay that looks at payfac's database when called: what is committed at that moment.
+struct WitnessUpstream {
+    db: store::Database,
+    /// (payment row, its job, the in-flight claim) as seen by each call.
+    seen: parking_lot::Mutex<Vec<(bool, bool, Option<String>)>>,
+    calls: AtomicUsize,
+}
+
+impl WitnessUpstream {
+    async fn witness(&self, merchant_no: &str, order_no: &str) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let (m, no) = (merchant_no.to_owned(), order_no.to_owned());
+        let seen = self
+            .db
+            .read(move |c| {
+                let p = store::payments::find_by_upstream_order_no(c, &m, &no)?;
+                let Some(p) = p else {
+                    return Ok((false, false, None));
+                };
+                use store::schema::{idempotency_keys as ik, jobs};
+                let pid = p.id.clone();
+                let jobs: i64 = store::on_backend!(c, |c| jobs::table
+                    .filter(jobs::dedupe_key.eq(&pid))
+                    .count()
+                    .get_result(c))?;
+                let key = p.merchant_order_id.clone();
+                let state: Option<String> = store::on_backend!(c, |c| ik::table
+                    .filter(ik::idem_key.eq(&key))
+                    .select(ik::state)
+                    .first(c)
+                    .optional())?;
+                Ok((true, jobs == 1, state))
+            })
+            .await
+            .expect("witness read");
+        self.seen.lock().push(seen);
+    }
+}
+
+#[async_trait]
+impl Upstream for WitnessUpstream {
+    async fn create_qr(&self, order: &QrOrder) -> Outcome<QrCreated> {
+        self.witness(&order.merchant.merchant_no, &order.merchant_order_no)
+            .await;
+        if order.amount.minor() == 666 {
+            return Outcome::Declined {
+                code: "E01001".into(),
+                msg: "risk".into(),
+            };
+        }
+        Outcome::Success(QrCreated {
+            trans_no: Some(format!("T{}", order.merchant_order_no)),
+            qr_code: format!("https://qr.example/{}", order.merchant_order_no),
+        })
+    }
+    async fn submit_cpm(&self, order: &CpmOrder) -> Outcome<UpstreamOrder> {
+        self.witness(&order.merchant.merchant_no, &order.merchant_order_no)
+            .await;
+        Outcome::Success(UpstreamOrder {
+            trans_no: Some("T-cpm".into()),
+            status: domain::TransStatus::Succeeded,
+            amount: Some(order.amount),
+            end_time: None,
+            error_code: None,
+            error_msg: None,
+        })
+    }
+    async fn query(&self, _: &UpstreamMerchant, _: &str) -> Outcome<UpstreamOrder> {
+        Outcome::Unknown {
+            reason: "not used".into(),
+        }
+    }
+    async fn revoke(&self, _: &UpstreamMerchant, _: &str) -> Outcome<()> {
+        Outcome::Unknown {
+            reason: "not used".into(),
+        }
+    }
+    async fn submit_refund(&self, _: &RefundOrder) -> Outcome<Option<String>> {
+        Outcome::Unknown {
+            reason: "not used".into(),
+        }
+    }
+    async fn query_refund(&self, _: &UpstreamMerchant, _: &str) -> Outcome<UpstreamOrder> {
+        Outcome::Unknown {
+            reason: "not used".into(),
+        }
+    }
+}
+
+async fn flows(db: store::Database) {
+    use actix_web::test;
+    let keyring = Arc::new(
+        store::sealing::MasterKeyring::new(
+            store::sealing::MasterKeyring::generate_key()
+                .expect("key")
+                .expose(),
+            &[],
+        )
+        .expect("keyring"),
+    );
+    let payments = Arc::new(CountingPayments {
+        inner: SqlPaymentStore::new(db.clone(), std::time::Duration::from_secs(60)),
+        commits: AtomicUsize::new(0),
+        reads: AtomicUsize::new(0),
+    });
+    let idem = Arc::new(CountingIdempotency {
+        inner: SqlIdempotencyStore::new(db.clone()).with_keyring(keyring),
+        calls: AtomicUsize::new(0),
+    });
+    let upstream = Arc::new(WitnessUpstream {
+        db: db.clone(),
+        seen: parking_lot::Mutex::new(Vec::new()),
+        calls: AtomicUsize::new(0),
+    });
+    let accounts = Arc::new(SqlAccountStore::new(db.clone()));
+    let merchant = MerchantId::generate();
+    let now = chrono::Utc::now();
+    accounts
+        .insert_merchant(&MerchantRecord {
+            id: merchant.clone(),
+            name: "Shop".into(),
+            status: MerchantStatus::Active,
+            merchant_no: "M1".into(),
+            store_no: Some("S1".into()),
+            default_currency: Currency::from_code("USD").expect("usd"),
+            allowed_wallets: vec![],
+            max_amount_minor: None,
+            contact_email: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .expect("merchant");
+    let sk = keys::generate_secret(keys::MERCHANT_PREFIX);
+    accounts
+        .insert_api_key(&ApiKeyRecord {
+            id: ApiKeyId::generate(),
+            merchant_id: Some(merchant.clone()),
+            secret_hash: keys::hash_secret(&sk),
+            prefix: keys::display_prefix(&sk),
+            label: None,
+            scopes: tenant_api::auth::jwt::ALL_SCOPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            created_at: now,
+            revoked_at: None,
+            expires_at: None,
+        })
+        .await
+        .expect("key");
+    let state = actix_web::web::Data::new(AppState {
+        engine: Engine::new(
+            payments.clone(),
+            upstream.clone(),
+            EngineConfig::default(),
+            Arc::new(SystemClock),
+        ),
+        accounts,
+        idempotency: idem.clone(),
+        tokens: Arc::new(
+            TokenIssuer::new(vec![(
+                "k1".into(),
+                Secret::new("0123456789abcdef0123456789abcdef"),
+            )])
+            .expect("issuer"),
+        ),
+        rate_limiter: Arc::new(LocalRateLimiter::new(10_000)),
+        notifications: None,
+        sandbox: None,
+    });
+    let app = test::init_service(
+        actix_web::App::new()
+            .wrap(actix_web::middleware::from_fn(request_id::middleware))
+            .configure(move |cfg| tenant_api::configure(cfg, state)),
+    )
+    .await;
+    // The merchant_order_id doubles as the Idempotency-Key, so the witness can find the claim.
+    let post = |key: &str, body: Value| {
+        test::TestRequest::post()
+            .uri("/v1/payments")
+            .insert_header(("Authorization", format!("Bearer {sk}")))
+            .insert_header(("Idempotency-Key", key.to_owned()))
+            .set_payload(body.to_string())
+            .to_request()
+    };
+    let mpm = |order: &str, amount: i64| json!({"mode":"mpm","amount":amount,"currency":"USD","merchant_order_id":order,"wallet":"alipay"});
+    let counts = || {
+        (
+            payments.commits.load(Ordering::SeqCst),
+            payments.reads.load(Ordering::SeqCst),
+            idem.calls.load(Ordering::SeqCst),
+            upstream.calls.load(Ordering::SeqCst),
+        )
+    };
+
+    // MPM: two commits, no read, no separate idempotency round trip.
+    let resp = test::call_service(&app, post("o-1", mpm("o-1", 1250))).await;
+    assert_eq!(resp.status().as_u16(), 201);
+    assert!(resp.headers().get("idempotent-replayed").is_none());
+    let first: Value = test::read_body_json(resp).await;
+    assert_eq!(first["status"], "pending");
+    assert!(
+        first["qr_code"]
+            .as_str()
+            .is_some_and(|q| q.contains("qr.example"))
+    );
+    assert_eq!(
+        counts(),
+        (2, 0, 0, 1),
+        "(commits, reads, idempotency calls, upstream)"
+    );
+    // When CodePay was called, the row, its job and the in-flight claim were committed.
+    assert_eq!(
+        upstream.seen.lock().last().cloned(),
+        Some((true, true, Some("in_flight".to_owned())))
+    );
+
+    // The replay is the stored answer, and CodePay is not called again.
+    let resp = test::call_service(&app, post("o-1", mpm("o-1", 1250))).await;
+    assert_eq!(resp.status().as_u16(), 201);
+    assert_eq!(
+        resp.headers()
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    let replay: Value = test::read_body_json(resp).await;
+    assert_eq!(replay, first);
+    assert_eq!(counts().3, 1);
+    // The stored body is sealed, not readable JSON.
+    let stored: String = db
+        .read(|c| {
+            use store::schema::idempotency_keys as ik;
+            Ok(store::on_backend!(c, |c| ik::table
+                .filter(ik::idem_key.eq("o-1"))
+                .select(ik::response_body.assume_not_null())
+                .first(c))?)
+        })
+        .await
+        .expect("stored");
+    assert!(!stored.contains("qr.example"), "sealed: {stored}");
+
+    // Same key, other body: 422. A taken merchant_order_id under a new key: 409, replayed.
+    let resp = test::call_service(&app, post("o-1", mpm("o-1", 999))).await;
+    assert_eq!(resp.status().as_u16(), 422);
+    let resp = test::call_service(&app, post("o-1-again", mpm("o-1", 1250))).await;
+    assert_eq!(resp.status().as_u16(), 409);
+    let err: Value = test::read_body_json(resp).await;
+    assert_eq!(err["error"]["code"], "merchant_order_id_taken");
+    let resp = test::call_service(&app, post("o-1-again", mpm("o-1", 1250))).await;
+    assert_eq!(resp.status().as_u16(), 409);
+    assert!(resp.headers().get("idempotent-replayed").is_some());
+    assert_eq!(counts().3, 1, "CodePay saw one order");
+
+    // A declined order is a stored 201 `failed`, still two commits.
+    let (c0, ..) = counts();
+    let resp = test::call_service(&app, post("o-2", mpm("o-2", 666))).await;
+    assert_eq!(resp.status().as_u16(), 201);
+    let declined: Value = test::read_body_json(resp).await;
+    assert_eq!(declined["status"], "failed");
+    assert_eq!(counts().0 - c0, 2);
+    let resp = test::call_service(&app, post("o-2", mpm("o-2", 666))).await;
+    let replay: Value = test::read_body_json(resp).await;
+    assert_eq!(replay, declined);
+
+    // CPM approve: two commits, the success event written with the second.
+    let (c0, r0, i0, _) = counts();
+    let cpm = json!({"mode":"cpm","amount":800,"currency":"USD","merchant_order_id":"o-3","wallet":"alipay","auth_code":"2800001"});
+    let resp = test::call_service(&app, post("o-3", cpm)).await;
+    assert_eq!(resp.status().as_u16(), 201);
+    let paid: Value = test::read_body_json(resp).await;
+    assert_eq!(paid["status"], "succeeded");
+    // The CodePay store_no went in with the row (one statement).
+    let pid = paid["id"].as_str().expect("id").to_owned();
+    let store_nos = db
+        .read(move |c| store::payments::store_nos(c, &[pid.as_str()]))
+        .await
+        .expect("store_no");
+    assert_eq!(store_nos.first().map(|(_, s)| s.as_str()), Some("S1"));
+    let (c1, r1, i1, _) = counts();
+    assert_eq!((c1 - c0, r1 - r0, i1 - i0), (2, 0, 0));
+    assert_eq!(
+        upstream.seen.lock().last().cloned(),
+        Some((true, true, Some("in_flight".to_owned())))
+    );
+    let events: i64 = db
+        .read(|c| {
+            use store::schema::events;
+            Ok(store::on_backend!(c, |c| events::table
+                .filter(events::event_type.eq("payment.succeeded"))
+                .count()
+                .get_result(c))?)
+        })
+        .await
+        .expect("events");
+    assert_eq!(events, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_create_round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    let db = store::Database::connect(&url, 4).await.expect("db");
+    db.migrate().await.expect("migrate");
+    flows(db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_create_round_trips() {
+    let admin = std::env::var("PAYFAC_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!("PAYFAC_TEST_DATABASE_URL is not set: run `. scripts/test-services.sh` first")
+    });
+    let name = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let mut conn = diesel::PgConnection::establish(&admin).expect("admin");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .expect("create db");
+    let mut url = url::Url::parse(&admin).expect("url");
+    url.set_path(&name);
+    let db = store::Database::connect(url.as_str(), 4).await.expect("db");
+    db.migrate().await.expect("migrate");
+    flows(db).await;
+}
