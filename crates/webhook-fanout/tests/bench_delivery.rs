@@ -33,13 +33,24 @@ async fn run(worker: &Arc<DeliveryWorker>, done: impl Fn() -> bool) -> Duration 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let start = Instant::now();
     let task = tokio::spawn(pump.run(None, stopped, Duration::from_secs(5)));
+    let mut ticks = 0u32;
     while !done() {
         tokio::time::sleep(Duration::from_millis(1)).await;
+        ticks += 1;
+        if std::env::var_os("BENCH_TRACE").is_some() && ticks % 1000 == 0 {
+            println!("  t={:.1}s", start.elapsed().as_secs_f64());
+        }
     }
     let took = start.elapsed();
     stop.send(true).expect("stop");
     task.await.expect("pump");
     took
+}
+
+fn rand_tick() -> bool {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed) % 1000 == 0
 }
 
 fn cfg(timeout: Duration, per_endpoint: usize) -> FanoutConfig {
@@ -192,8 +203,14 @@ async fn bench_isolation_postgres() {
         let w = Arc::new(
             DeliveryWorker::build(db.clone(), kr, None, cfg(Duration::from_secs(1), 8)).unwrap(),
         );
-        let g = good.clone();
-        let took = run(&w, move || g.count() >= total).await;
+        let (g, b) = (good.clone(), bad.clone());
+        let took = run(&w, move || {
+            if std::env::var_os("BENCH_TRACE").is_some() && rand_tick() {
+                println!("  good {} bad {}", g.count(), b.count());
+            }
+            g.count() >= total
+        })
+        .await;
         let rate = total as f64 / took.as_secs_f64();
         println!(
             "healthy endpoints {}: {total} deliveries in {:.2} s = {rate:.0}/s (timing-out endpoint requests: {}, load {})",
@@ -205,6 +222,37 @@ async fn bench_isolation_postgres() {
             took.as_secs_f64(),
             bad.count(),
             load()
+        );
+        let errors = db
+            .read(|c| {
+                use diesel::prelude::*;
+                use store::schema::delivery_attempts::dsl as a;
+                Ok(store::on_backend!(c, |c| a::delivery_attempts
+                    .filter(a::http_status.is_null().or(a::http_status.ne(200)))
+                    .select((a::endpoint_id, a::error))
+                    .load::<(String, Option<String>)>(c))?)
+            })
+            .await
+            .unwrap();
+        let jobs_err = db
+            .read(|c| {
+                use diesel::prelude::*;
+                use store::schema::jobs::dsl as j;
+                Ok(store::on_backend!(c, |c| j::jobs
+                    .filter(j::last_error.is_not_null())
+                    .select((j::dedupe_key, j::last_error))
+                    .load::<(Option<String>, Option<String>)>(c))?)
+            })
+            .await
+            .unwrap();
+        let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+        for (_, e) in &jobs_err {
+            *by.entry(e.clone().unwrap_or_default()).or_default() += 1;
+        }
+        println!(
+            "  failed attempts: {} (first: {:?}); job errors: {by:?}",
+            errors.len(),
+            errors.first()
         );
         rates.push(rate);
     }
