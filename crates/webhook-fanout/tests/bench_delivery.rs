@@ -37,7 +37,7 @@ async fn run(worker: &Arc<DeliveryWorker>, done: impl Fn() -> bool) -> Duration 
     while !done() {
         tokio::time::sleep(Duration::from_millis(1)).await;
         ticks += 1;
-        if std::env::var_os("BENCH_TRACE").is_some() && ticks % 1000 == 0 {
+        if std::env::var_os("BENCH_TRACE").is_some() && ticks.is_multiple_of(1000) {
             println!("  t={:.1}s", start.elapsed().as_secs_f64());
         }
     }
@@ -50,7 +50,7 @@ async fn run(worker: &Arc<DeliveryWorker>, done: impl Fn() -> bool) -> Duration 
 fn rand_tick() -> bool {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    N.fetch_add(1, Ordering::Relaxed) % 1000 == 0
+    N.fetch_add(1, Ordering::Relaxed).is_multiple_of(1000)
 }
 
 fn cfg(timeout: Duration, per_endpoint: usize) -> FanoutConfig {
