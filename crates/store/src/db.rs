@@ -231,7 +231,11 @@ impl Database {
             reason: e.to_string().trim().replace('\n', " "),
         })?;
         drop(first);
+        // No ping on every checkout: it doubled the round trips of short transactions. A
+        // connection that died while idle fails its first statement, `has_broken` drops it, and
+        // the caller's error path (retry or a 5xx-free storage error) takes it from there.
         let pool = Pool::builder()
+            .test_on_check_out(false)
             .max_size(pool_size)
             .min_idle(Some(1))
             .connection_timeout(POOL_WAIT)
@@ -403,22 +407,28 @@ fn transaction<T>(
         }
         _ => <DbConnection as Connection>::TransactionManager::begin_transaction(conn)?,
     }
-    let result = f(conn).and_then(|value| {
-        // PostgreSQL aborts the whole transaction on any failed statement and then turns COMMIT
-        // into a silent ROLLBACK; a closure that swallowed such an error would "succeed" while
-        // losing every write. One probe turns that into an error.
-        if let DbConnection::Postgresql(c) = conn {
-            diesel::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), c).map_err(|e| {
-                StoreError::Conflict(format!(
-                    "transaction aborted by an earlier failed statement: {e}"
-                ))
-            })?;
-        }
-        Ok(value)
-    });
+    let result = f(conn);
     match result {
         Ok(value) => {
-            match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
+            let committed = match conn {
+                // PostgreSQL aborts the whole transaction on any failed statement and then turns
+                // COMMIT into a silent ROLLBACK; a closure that swallowed such an error would
+                // "succeed" while losing every write. A probe sent in the same simple-query
+                // message as COMMIT fails first in an aborted transaction, and PostgreSQL skips
+                // the rest of the message, so the COMMIT never runs: the failure is reported
+                // without a round trip of its own. diesel reads libpq's transaction status after
+                // the call, so its transaction bookkeeping stays right either way.
+                DbConnection::Postgresql(c) => c.batch_execute("SELECT 1; COMMIT").map_err(|e| {
+                    StoreError::Conflict(format!(
+                        "transaction aborted by an earlier failed statement: {e}"
+                    ))
+                }),
+                DbConnection::Sqlite(_) => {
+                    <DbConnection as Connection>::TransactionManager::commit_transaction(conn)
+                        .map_err(StoreError::from)
+                }
+            };
+            match committed {
                 Ok(()) => Ok(value),
                 Err(commit_error) => {
                     // a failed COMMIT may leave the transaction open; close it before the pool reuses
@@ -426,7 +436,7 @@ fn transaction<T>(
                     let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(
                         conn,
                     );
-                    Err(commit_error.into())
+                    Err(commit_error)
                 }
             }
         }
