@@ -19,6 +19,7 @@ use domain::WebhookEndpointId;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
@@ -82,6 +83,38 @@ pub enum Dispatch {
 struct EndpointSlot {
     in_flight: Arc<Semaphore>,
     breaker: Mutex<CircuitBreaker>,
+    /// When each request now in flight to the endpoint started, by a per-slot ticket.
+    started: Mutex<HashMap<u64, Instant>>,
+    next_ticket: AtomicU64,
+}
+
+/// Removes a request's start time when it finishes, however it finishes.
+struct InFlight<'a> {
+    slot: &'a EndpointSlot,
+    ticket: u64,
+}
+
+impl<'a> InFlight<'a> {
+    fn start(slot: &'a EndpointSlot) -> Self {
+        let ticket = slot.next_ticket.fetch_add(1, Ordering::Relaxed);
+        slot.started.lock().insert(ticket, Instant::now());
+        Self { slot, ticket }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.slot.started.lock().remove(&self.ticket);
+    }
+}
+
+/// An endpoint whose queued deliveries cannot go out for a while, and for how long.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stalled {
+    /// The endpoint.
+    pub endpoint: WebhookEndpointId,
+    /// How long from now no delivery to it can start.
+    pub for_at_least: Duration,
 }
 
 /// Sends deliveries with per-endpoint isolation and a global bound; share it behind an `Arc`.
@@ -141,7 +174,9 @@ impl Dispatcher {
         let Ok(_global_permit) = self.global.clone().acquire_owned().await else {
             return self.defer(DeferReason::EndpointBusy, self.config.busy_retry);
         };
+        let in_flight = InFlight::start(&slot);
         let record = self.sender.send(target, message).await;
+        drop(in_flight);
         let success = record.outcome == AttemptOutcome::Delivered;
         slot.breaker.lock().record(success, Instant::now());
         if let Some(m) = &self.metrics {
@@ -174,6 +209,34 @@ impl Dispatcher {
             .collect()
     }
 
+    /// Endpoints that cannot take a delivery for a while: the circuit is open (for the rest of
+    /// its cool-down), or every slot is held by a request older than `slow_after` (until the
+    /// oldest of them times out after `timeout`, the earliest a slot is sure to free). A busy
+    /// but fast endpoint frees slots within milliseconds and is never listed. The pump parks
+    /// these endpoints' queued jobs instead of scanning past them at every claim.
+    pub fn stalled_endpoints(&self, slow_after: Duration, timeout: Duration) -> Vec<Stalled> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for (id, s) in self.endpoints.lock().iter() {
+            let open = s.breaker.lock().open_for(now);
+            let saturated = || {
+                if s.in_flight.available_permits() > 0 {
+                    return None;
+                }
+                let oldest = s.started.lock().values().min().copied()?;
+                let age = now.saturating_duration_since(oldest);
+                (age >= slow_after).then(|| timeout.saturating_sub(age).max(slow_after))
+            };
+            if let Some(wait) = open.or_else(saturated) {
+                out.push(Stalled {
+                    endpoint: id.clone(),
+                    for_at_least: wait,
+                });
+            }
+        }
+        out
+    }
+
     /// Forgets an endpoint's state (deleted, disabled or re-enabled endpoint).
     pub fn forget(&self, id: &WebhookEndpointId) {
         self.endpoints.lock().remove(id);
@@ -192,6 +255,8 @@ impl Dispatcher {
                 Arc::new(EndpointSlot {
                     in_flight: Arc::new(Semaphore::new(self.config.per_endpoint_in_flight.max(1))),
                     breaker: Mutex::new(CircuitBreaker::new(self.config.breaker)),
+                    started: Mutex::new(HashMap::new()),
+                    next_ticket: AtomicU64::new(0),
                 })
             })
             .clone()

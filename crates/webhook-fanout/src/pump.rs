@@ -46,6 +46,9 @@ pub struct PumpConfig {
     pub wake_channel: String,
     /// Most finished deliveries written in one transaction.
     pub record_batch: usize,
+    /// An endpoint with every slot held by requests at least this old counts as stalled:
+    /// its queued jobs are parked until a slot is sure to free (see [`Pump`]).
+    pub stalled_after: Duration,
 }
 
 impl PumpConfig {
@@ -59,6 +62,7 @@ impl PumpConfig {
             endpoint_wait: Duration::from_millis(500),
             wake_channel: "jobs".to_owned(),
             record_batch: 1024,
+            stalled_after: Duration::from_secs(2),
         }
     }
 }
@@ -85,6 +89,8 @@ pub struct Pump {
     config: PumpConfig,
     slots: Arc<Semaphore>,
     targets: Mutex<HashMap<String, CachedTarget>>,
+    /// Endpoints whose queued jobs this pump parked, and until when (unix ms).
+    parked: Mutex<HashMap<String, i64>>,
 }
 
 impl Pump {
@@ -96,6 +102,7 @@ impl Pump {
             config,
             slots,
             targets: Mutex::new(HashMap::new()),
+            parked: Mutex::new(HashMap::new()),
         }
     }
 
@@ -239,6 +246,22 @@ impl Pump {
             .into_iter()
             .map(WebhookEndpointId::into_string)
             .collect();
+        // Parking moves a whole backlog (~0.1 ms a job); it runs beside the claims, one
+        // endpoint per transaction, so healthy endpoints' deliveries never wait for it.
+        for (endpoint, until) in self.to_park(clock::now_ms()) {
+            let db = self.worker.db().clone();
+            tokio::spawn(async move {
+                let parked = db
+                    .write(move |c| {
+                        webhook_delivery::park_endpoint_jobs(c, &endpoint, until, clock::now_ms())
+                    })
+                    .await;
+                if let Err(e) = parked {
+                    // harmless: its jobs stay due and are skipped at each claim meanwhile
+                    tracing::debug!(error = %e, "cannot park a stalled endpoint's jobs");
+                }
+            });
+        }
         let owner = self.config.owner.clone();
         let lease = self.worker.job_lease();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -260,6 +283,36 @@ impl Pump {
             tracing::warn!(error = %e, "cannot claim delivery jobs; will retry");
             Vec::new()
         })
+    }
+
+    /// Stalled endpoints not yet parked long enough, with the time to park their jobs until.
+    ///
+    /// Jobs of an endpoint that cannot take a request are left unclaimed, but they stay due:
+    /// with a backlog, every claim would scan past all of them (quadratic in the backlog, and
+    /// what slowed healthy endpoints beside dead ones). Moving them once to when the endpoint
+    /// can next take a request keeps the head of the queue for endpoints that can. A park that
+    /// fails is not retried before its time is up; meanwhile the claims skip those jobs.
+    fn to_park(&self, now: i64) -> Vec<(String, i64)> {
+        let timeout = self.worker.config().sender.timeout;
+        let stalled = self
+            .worker
+            .dispatcher()
+            .stalled_endpoints(self.config.stalled_after, timeout);
+        let mut parked = self.parked.lock();
+        parked.retain(|_, until| *until > now);
+        stalled
+            .into_iter()
+            .filter_map(|s| {
+                let until = now.saturating_add(clock::ms(s.for_at_least));
+                let id = s.endpoint.into_string();
+                // Already parked to about then: the head of the queue holds nothing of it.
+                let known = parked.get(&id).copied().unwrap_or(i64::MIN);
+                (until > known.saturating_add(1000)).then(|| {
+                    parked.insert(id.clone(), until);
+                    (id, until)
+                })
+            })
+            .collect()
     }
 
     /// Loads every claimed delivery with its event and endpoint in one read transaction and

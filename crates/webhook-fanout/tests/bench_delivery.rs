@@ -53,6 +53,14 @@ fn rand_tick() -> bool {
     N.fetch_add(1, Ordering::Relaxed).is_multiple_of(1000)
 }
 
+/// A numeric knob from the environment, or its default.
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn cfg(timeout: Duration, per_endpoint: usize) -> FanoutConfig {
     let mut c = s::config("0s,1s,1s,1s,1s,1s,1s,1s,1s,1s");
     c.sender.timeout = timeout;
@@ -182,7 +190,10 @@ async fn bench_receiver_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
 async fn bench_isolation_postgres() {
-    let events = 300;
+    // Long enough for the steady state (slow endpoints at their cap, circuits open) to dominate
+    // the first second's transient; production's 15 s timeout unless BENCH_TIMEOUT_S says else.
+    let events: usize = env_or("BENCH_ISOLATION_EVENTS", 1500);
+    let timeout = Duration::from_secs(env_or("BENCH_TIMEOUT_S", 15));
     let mut rates = Vec::new();
     for with_bad in [false, true] {
         let db = s::fresh_postgres_sized(32).await;
@@ -200,9 +211,7 @@ async fn bench_isolation_postgres() {
             s::payment_event(&db, &m, &format!("pay_{i}")).await;
         }
         let total = 20 * events;
-        let w = Arc::new(
-            DeliveryWorker::build(db.clone(), kr, None, cfg(Duration::from_secs(1), 8)).unwrap(),
-        );
+        let w = Arc::new(DeliveryWorker::build(db.clone(), kr, None, cfg(timeout, 8)).unwrap());
         let (g, b) = (good.clone(), bad.clone());
         let took = run(&w, move || {
             if std::env::var_os("BENCH_TRACE").is_some() && rand_tick() {

@@ -162,7 +162,50 @@ async fn shutdown_hands_back_the_leases_of_requests_in_flight(db: Database) {
     assert!(due <= clock::now_ms(), "due again at once");
 }
 
+/// A stalled endpoint's queued jobs are moved behind the others in one statement: claims
+/// then find the healthy endpoints' jobs at the head of the queue.
+async fn a_stalled_endpoints_jobs_are_parked_until_it_can_take_requests(db: Database) {
+    let kr = keyring();
+    let good = Receiver::start(Reply::status(200));
+    let dead = Receiver::start(Reply::status(200));
+    let m = merchant(&db).await;
+    let (stalled, _) = endpoint(&db, &kr, &m, &dead.url("/"), &["*"]).await;
+    endpoint(&db, &kr, &m, &good.url("/"), &["*"]).await;
+    for i in 0..5 {
+        payment_event(&db, &m, &format!("pay_{i}")).await;
+    }
+    let until = clock::now_ms() + 60_000;
+    let id = stalled.as_str().to_owned();
+    let moved = db
+        .write(move |c| store::webhook_delivery::park_endpoint_jobs(c, &id, until, clock::now_ms()))
+        .await
+        .expect("park");
+    assert_eq!(moved, 5, "every queued job of the stalled endpoint");
+    let w = worker(&db, &kr, config("0s,1s"));
+    let pump = Arc::new(Pump::new(w, s::pump_config("p")));
+    assert_eq!(
+        pump.run_once().await,
+        5,
+        "only the healthy endpoint's jobs are due"
+    );
+    assert_eq!(good.count(), 5);
+    assert_eq!(dead.count(), 0);
+    let id = stalled.as_str().to_owned();
+    let again = db
+        .write(move |c| store::webhook_delivery::park_endpoint_jobs(c, &id, until, clock::now_ms()))
+        .await
+        .expect("park again");
+    assert_eq!(again, 0, "already parked that long: nothing moves");
+    let states = job_states(&db).await;
+    assert_eq!(
+        states.iter().filter(|(st, _)| st == jobs::QUEUED).count(),
+        5,
+        "parked jobs stay queued (not attempts): {states:?}"
+    );
+}
+
 on_both_backends!(
+    a_stalled_endpoints_jobs_are_parked_until_it_can_take_requests,
     a_batch_is_sent_and_recorded_together,
     an_endpoint_at_its_cap_is_not_claimed_for,
     a_wake_up_starts_delivery_before_the_next_poll,
