@@ -75,7 +75,7 @@ impl Payfac {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn payfac");
-        let payfac = Payfac {
+        let mut payfac = Payfac {
             child: Some(child),
             base: format!("http://127.0.0.1:{port}"),
             operator_key,
@@ -94,9 +94,14 @@ impl Payfac {
             if ready.is_ok_and(|r| r.status().is_success()) {
                 break;
             }
+            // A process that exited will never be ready: say so at once, with its log.
+            if let Some(Ok(Some(status))) = payfac.child.as_mut().map(Child::try_wait) {
+                panic!("payfac exited ({status}) before ready: {}", payfac.logs());
+            }
+            // Generous: the whole suite starts many processes on 2 cores at once.
             assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "payfac not ready: {}",
+                started.elapsed() < Duration::from_secs(90),
+                "payfac not ready after 90 s: {}",
                 payfac.logs()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
