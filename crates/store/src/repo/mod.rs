@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod deliveries;
+pub mod delivery_queue;
 pub mod events;
 pub mod gateway_accounts;
 pub mod idempotency;
