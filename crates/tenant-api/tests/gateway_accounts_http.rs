@@ -3,78 +3,19 @@
 //! never returned; merchants cannot reach these routes; merchants may name an account.
 
 use diesel::prelude::*;
-use domain::{ApiKeyId, GatewayAccountId, Secret};
-use gateway_client::{GatewayClient, GatewayConfig, PrivateKey};
+use domain::{ApiKeyId, GatewayAccountId};
+use gateway_client::PrivateKey;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use store::sealing::MasterKeyring;
 use tenant_api::accounts::{AccountStore, ApiKeyRecord};
 use tenant_api::adapters::accounts::SqlAccountStore;
-use tenant_api::adapters::wiring::{Wiring, app_state_from};
 use tenant_api::auth::keys;
-use tenant_api::request_id;
 
-struct Payfac {
-    base: String,
-    db: store::Database,
-    keyring: Arc<MasterKeyring>,
-    http: reqwest::Client,
-}
+mod support;
+
+use support::TestApp as Payfac;
 
 async fn start(db: store::Database) -> Payfac {
-    let keyring = Arc::new(
-        MasterKeyring::new(MasterKeyring::generate_key().expect("key").expose(), &[])
-            .expect("keyring"),
-    );
-    // The configured upstream is never called here: these routes only store credentials.
-    let gw_key = PrivateKey::generate_2048().expect("key").public_key();
-    let client = GatewayClient::new(
-        GatewayConfig::new(
-            "http://127.0.0.1:9".to_owned(),
-            "app".to_owned(),
-            PrivateKey::generate_2048().expect("key"),
-            gw_key.clone(),
-        ),
-        None,
-    )
-    .expect("client");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let state = actix_web::web::Data::new(
-        app_state_from(Wiring {
-            db: db.clone(),
-            coordinator: Arc::new(store::InProcessCoordinator::new()),
-            gateway: client,
-            gateway_public_key: gw_key,
-            engine: tenant_api::payments::EngineConfig {
-                public_url: base.clone(),
-                ..Default::default()
-            },
-            token_keys: vec![("k1".into(), Secret::new("0123456789abcdef0123456789abcdef"))],
-            rate_limit_per_sec: 10_000,
-            sandbox: None,
-            keyring: keyring.clone(),
-            registry: prometheus::Registry::new(),
-        })
-        .expect("state"),
-    );
-    let server = actix_web::HttpServer::new(move || {
-        let state = state.clone();
-        actix_web::App::new()
-            .wrap(actix_web::middleware::from_fn(request_id::middleware))
-            .configure(move |cfg| tenant_api::configure(cfg, state))
-    })
-    .workers(1)
-    .listen(listener)
-    .expect("listen")
-    .run();
-    tokio::spawn(server);
-    Payfac {
-        base,
-        db,
-        keyring,
-        http: reqwest::Client::new(),
-    }
+    support::start(db).await
 }
 
 impl Payfac {

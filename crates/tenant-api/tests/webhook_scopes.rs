@@ -3,19 +3,14 @@
 //! the webhook scopes manages endpoints and reads events, a key cannot mint scopes it lacks,
 //! and a key stored with the pre-webhook default scope set keeps managing webhooks.
 
-use domain::{ApiKeyId, Currency, MerchantId, Secret};
-use gateway_client::{GatewayClient, GatewayConfig, PrivateKey};
+use domain::{ApiKeyId, Currency, MerchantId};
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::time::Duration;
-use store::sealing::MasterKeyring;
 use tenant_api::accounts::{AccountStore, ApiKeyRecord, MerchantRecord, MerchantStatus};
 use tenant_api::adapters::accounts::SqlAccountStore;
-use tenant_api::adapters::wiring::{Wiring, app_state_from};
 use tenant_api::auth::keys;
-use tenant_api::request_id;
-use tenant_api::routes::webhooks::WebhookApi;
+
+mod support;
 
 struct Payfac {
     base: String,
@@ -24,68 +19,11 @@ struct Payfac {
 }
 
 async fn start(db: store::Database) -> Payfac {
-    let keyring = Arc::new(
-        MasterKeyring::new(MasterKeyring::generate_key().expect("key").expose(), &[])
-            .expect("keyring"),
-    );
-    // No payment is taken here: the upstream is never called.
-    let gw_key = PrivateKey::generate_2048().expect("key").public_key();
-    let client = GatewayClient::new(
-        GatewayConfig::new(
-            "http://127.0.0.1:9".to_owned(),
-            "app".to_owned(),
-            PrivateKey::generate_2048().expect("key"),
-            gw_key.clone(),
-        ),
-        None,
-    )
-    .expect("client");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let state = actix_web::web::Data::new(
-        app_state_from(Wiring {
-            db: db.clone(),
-            coordinator: Arc::new(store::InProcessCoordinator::new()),
-            gateway: client,
-            gateway_public_key: gw_key,
-            engine: tenant_api::payments::EngineConfig {
-                public_url: base.clone(),
-                ..Default::default()
-            },
-            token_keys: vec![("k1".into(), Secret::new("0123456789abcdef0123456789abcdef"))],
-            rate_limit_per_sec: 10_000,
-            sandbox: None,
-            keyring: keyring.clone(),
-            registry: prometheus::Registry::new(),
-        })
-        .expect("state"),
-    );
-    // The real URL policy and secret generator live in webhook-fanout; these stand-ins accept
-    // the loopback receiver URL and make a fresh random secret.
-    let api = actix_web::web::Data::new(WebhookApi::new(
-        db.clone(),
-        keyring,
-        Arc::new(|u: &str| Ok(u.to_owned())),
-        Arc::new(|| Ok(Secret::new(format!("whsec_{}", ulid::Ulid::new())))),
-        Duration::from_secs(3600),
-    ));
-    let server = actix_web::HttpServer::new(move || {
-        let state = state.clone();
-        actix_web::App::new()
-            .wrap(actix_web::middleware::from_fn(request_id::middleware))
-            .app_data(api.clone())
-            .configure(move |cfg| tenant_api::configure(cfg, state))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .expect("listen")
-    .run();
-    tokio::spawn(server);
+    let app = support::start(db).await;
     Payfac {
-        base,
-        http: reqwest::Client::new(),
-        accounts: SqlAccountStore::new(db),
+        base: app.base,
+        http: app.http,
+        accounts: SqlAccountStore::new(app.db),
     }
 }
 
