@@ -27,9 +27,10 @@ use store::page::PageRequest;
 use store::sealing::MasterKeyring;
 use store::webhook_delivery as wd;
 use store::webhook_endpoints::{self as we, EndpointPatch, WebhookEndpoint};
-use store::{Database, StoreError, clock, deliveries, events};
+use store::{Database, clock, deliveries, events};
 use utoipa::{IntoParams, ToSchema};
 
+mod access;
 pub mod objects;
 pub mod operator;
 
@@ -186,15 +187,10 @@ pub const READ: &str = "webhooks:read";
 /// Changing it (endpoints, secrets, re-sends).
 pub const WRITE: &str = "webhooks:write";
 
-fn store_error<'a>(what: &'static str, id: &'a str) -> impl Fn(StoreError) -> Error + 'a {
-    move |e| {
-        if e.is_not_found() {
-            Error::not_found(what, id)
-        } else {
-            Error::Unavailable(e.to_string())
-        }
-    }
-}
+/// What a 404 names for an endpoint id.
+const ENDPOINT: &str = "webhook endpoint";
+/// What a 404 names for an event id.
+const EVENT: &str = "event";
 
 fn page(limit: Option<usize>, starting_after: Option<String>) -> Result<PageRequest> {
     let limit = limit.unwrap_or(10);
@@ -224,11 +220,11 @@ fn list<T: Serialize>(data: Vec<T>, has_more: bool) -> HttpResponse {
 }
 
 fn endpoint_id(id: &str) -> Result<WebhookEndpointId> {
-    WebhookEndpointId::parse(id).map_err(|_| Error::not_found("webhook endpoint", id))
+    WebhookEndpointId::parse(id).map_err(|_| Error::not_found(ENDPOINT, id))
 }
 
 fn event_id(id: &str) -> Result<EventId> {
-    EventId::parse(id).map_err(|_| Error::not_found("event", id))
+    EventId::parse(id).map_err(|_| Error::not_found(EVENT, id))
 }
 
 /// The event filter as stored: known types or `*`, deduplicated.
@@ -293,12 +289,12 @@ pub async fn create_endpoint(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant(WRITE)?.clone();
+    let store = api.for_merchant(&principal, WRITE)?;
     let b: CreateEndpointRequest = json::parse(&body)?;
     let url = api.0.url(&b.url)?;
     let filter = event_filter(b.events)?;
     check_description(b.description.as_ref())?;
-    let scope = merchant.to_string();
+    let scope = store.merchant.to_string();
     idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
         let secret = api.0.secret()?;
         let id = WebhookEndpointId::generate();
@@ -310,7 +306,7 @@ pub async fn create_endpoint(
         let now = clock::now_ms();
         let row = WebhookEndpoint {
             id: id.to_string(),
-            merchant_id: merchant.to_string(),
+            merchant_id: store.merchant.to_string(),
             url,
             description: b.description,
             event_filter: filter,
@@ -325,11 +321,11 @@ pub async fn create_endpoint(
             updated_at: now,
         };
         let stored = row.clone();
-        api.0
-            .db
-            .write(move |c| we::insert(c, &stored))
-            .await
-            .map_err(store_error("merchant", merchant.as_str()))?;
+        store
+            .run("merchant", store.merchant.as_str(), move |c, _| {
+                we::insert(c, &stored)
+            })
+            .await?;
         Ok((
             StatusCode::CREATED,
             json_value(endpoint_object(&row, Some(&secret))),
@@ -346,21 +342,14 @@ pub async fn list_endpoints(
     principal: Principal,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant(READ)?.clone();
+    let store = api.for_merchant(&principal, READ)?;
     let q = query.into_inner();
     let p = page(q.limit, q.starting_after)?;
-    let rows = api
-        .0
-        .db
-        .read(move |c| we::list(c, &merchant, &p))
-        .await
-        .map_err(store_error("webhook endpoint", ""))?;
-    let data = rows
-        .items
-        .iter()
-        .map(|e| endpoint_object(e, None))
-        .collect();
-    Ok(list(data, rows.has_more))
+    let rows = store
+        .run(ENDPOINT, "", move |c, m| we::list(c, m, &p))
+        .await?;
+    let data = rows.items.iter().map(|e| endpoint_object(e, None));
+    Ok(list(data.collect(), rows.has_more))
 }
 
 /// Read a webhook endpoint.
@@ -371,14 +360,11 @@ pub async fn get_endpoint(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant(READ)?.clone();
+    let store = api.for_merchant(&principal, READ)?;
     let id = endpoint_id(&path)?;
-    let e = api
-        .0
-        .db
-        .read(move |c| we::get(c, &merchant, &id))
-        .await
-        .map_err(store_error("webhook endpoint", &path))?;
+    let e = store
+        .run(ENDPOINT, &path, move |c, m| we::get(c, m, &id))
+        .await?;
     Ok(HttpResponse::Ok().json(endpoint_object(&e, None)))
 }
 
@@ -391,7 +377,7 @@ pub async fn update_endpoint(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant(WRITE)?.clone();
+    let store = api.for_merchant(&principal, WRITE)?;
     let id = endpoint_id(&path)?;
     let b: UpdateEndpointRequest = json::parse(&body)?;
     check_description(b.description.as_ref().and_then(Option::as_ref))?;
@@ -400,30 +386,21 @@ pub async fn update_endpoint(
         description: b.description,
         event_filter: b.events.map(|e| event_filter(Some(e))).transpose()?,
         enabled: b.enabled,
-        disabled_reason: b.enabled.map(|on| {
-            if on {
-                None
-            } else {
-                Some("merchant".to_owned())
-            }
-        }),
+        disabled_reason: b.enabled.map(|on| (!on).then(|| "merchant".to_owned())),
         updated_at: None,
     };
-    let e = api
-        .0
-        .db
-        .write(move |c| {
+    let e = store
+        .run(ENDPOINT, &path, move |c, m| {
             let now = clock::now_ms();
             if patch.enabled == Some(true) {
                 // A re-enabled endpoint starts a fresh health record, or its first failure
                 // would disable it again at once.
-                we::get(c, &merchant, &id)?;
+                we::get(c, m, &id)?;
                 we::set_failing_since(c, &id, None, now)?;
             }
-            we::update(c, &merchant, &id, &patch, now)
+            we::update(c, m, &id, &patch, now)
         })
-        .await
-        .map_err(store_error("webhook endpoint", &path))?;
+        .await?;
     Ok(HttpResponse::Ok().json(endpoint_object(&e, None)))
 }
 
@@ -435,16 +412,15 @@ pub async fn delete_endpoint(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant(WRITE)?.clone();
+    let store = api.for_merchant(&principal, WRITE)?;
     let id = endpoint_id(&path)?;
-    let deleted = api
-        .0
-        .db
-        .write(move |c| we::delete(c, &merchant, &id, clock::now_ms()))
-        .await
-        .map_err(store_error("webhook endpoint", &path))?;
+    let deleted = store
+        .run(ENDPOINT, &path, move |c, m| {
+            we::delete(c, m, &id, clock::now_ms())
+        })
+        .await?;
     if !deleted {
-        return Err(Error::not_found("webhook endpoint", path.as_str()));
+        return Err(Error::not_found(ENDPOINT, path.as_str()));
     }
     Ok(HttpResponse::Ok().json(DeletedObject {
         id: path.into_inner(),
@@ -464,22 +440,19 @@ pub async fn rotate_secret(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant(WRITE)?.clone();
+    let store = api.for_merchant(&principal, WRITE)?;
     let id = endpoint_id(&path)?;
-    let scope = merchant.to_string();
+    let scope = store.merchant.to_string();
     // No body: the path alone fingerprints the request.
     idempotency::run(state.idempotency.as_ref(), &req, &scope, b"", || async {
         let secret = api.0.secret()?;
         let (keyring, text) = (api.0.keyring.clone(), secret.expose().to_owned());
         let overlap = clock::ms(api.0.secret_overlap);
-        let e = api
-            .0
-            .db
-            .write(move |c| {
-                wd::rotate_sealed(c, &keyring, &merchant, &id, &text, overlap, clock::now_ms())
+        let e = store
+            .run(ENDPOINT, &path, move |c, m| {
+                wd::rotate_sealed(c, &keyring, m, &id, &text, overlap, clock::now_ms())
             })
-            .await
-            .map_err(store_error("webhook endpoint", &path))?;
+            .await?;
         Ok((
             StatusCode::OK,
             json_value(endpoint_object(&e, Some(&secret))),
@@ -497,16 +470,15 @@ pub async fn recover(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant(WRITE)?.clone();
+    let store = api.for_merchant(&principal, WRITE)?;
     let id = endpoint_id(&path)?;
     let b: RecoverRequest = json::parse(&body)?;
     let since = b.since.timestamp_millis();
-    let queued = api
-        .0
-        .db
-        .write(move |c| wd::recover_endpoint(c, &merchant, &id, since, clock::now_ms()))
-        .await
-        .map_err(store_error("webhook endpoint", &path))?;
+    let queued = store
+        .run(ENDPOINT, &path, move |c, m| {
+            wd::recover_endpoint(c, m, &id, since, clock::now_ms())
+        })
+        .await?;
     Ok(HttpResponse::Accepted().json(RecoveryObject {
         object: "webhook_recovery",
         endpoint_id: path.into_inner(),
@@ -523,7 +495,7 @@ pub async fn list_events(
     principal: Principal,
     query: web::Query<EventQuery>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant(READ)?.clone();
+    let store = api.for_merchant(&principal, READ)?;
     let q = query.into_inner();
     let types = match q.kind.as_deref() {
         None => vec![],
@@ -539,12 +511,11 @@ pub async fn list_events(
     };
     let p = page(q.limit, q.starting_after)?;
     let success = q.delivery_success;
-    let rows = api
-        .0
-        .db
-        .read(move |c| wd::list_events(c, &merchant, &filter, success, &p))
-        .await
-        .map_err(store_error("event", ""))?;
+    let rows = store
+        .run(EVENT, "", move |c, m| {
+            wd::list_events(c, m, &filter, success, &p)
+        })
+        .await?;
     Ok(list(
         rows.items.iter().map(event_object).collect(),
         rows.has_more,
@@ -559,17 +530,14 @@ pub async fn get_event(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant(READ)?.clone();
+    let store = api.for_merchant(&principal, READ)?;
     let id = event_id(&path)?;
-    let (e, ds) = api
-        .0
-        .db
-        .read(move |c| {
-            let e = events::get(c, &merchant, &id)?;
-            Ok((e, deliveries::list_for_event(c, &merchant, &id)?))
+    let (e, ds) = store
+        .run(EVENT, &path, move |c, m| {
+            let e = events::get(c, m, &id)?;
+            Ok((e, deliveries::list_for_event(c, m, &id)?))
         })
-        .await
-        .map_err(store_error("event", &path))?;
+        .await?;
     let mut v = event_object(&e);
     v.deliveries = Some(ds.iter().map(delivery_object).collect());
     Ok(HttpResponse::Ok().json(v))
@@ -583,17 +551,14 @@ pub async fn list_attempts(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant(READ)?.clone();
+    let store = api.for_merchant(&principal, READ)?;
     let id = event_id(&path)?;
-    let rows = api
-        .0
-        .db
-        .read(move |c| {
-            events::get(c, &merchant, &id)?;
-            deliveries::attempts_for_event(c, &merchant, &id)
+    let rows = store
+        .run(EVENT, &path, move |c, m| {
+            events::get(c, m, &id)?;
+            deliveries::attempts_for_event(c, m, &id)
         })
-        .await
-        .map_err(store_error("event", &path))?;
+        .await?;
     Ok(list(rows.iter().map(attempt_object).collect(), false))
 }
 
@@ -605,14 +570,13 @@ pub async fn redeliver(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant(WRITE)?.clone();
+    let store = api.for_merchant(&principal, WRITE)?;
     let id = event_id(&path)?;
-    let queued = api
-        .0
-        .db
-        .write(move |c| wd::redeliver_event(c, &merchant, &id, clock::now_ms()))
-        .await
-        .map_err(store_error("event", &path))?;
+    let queued = store
+        .run(EVENT, &path, move |c, m| {
+            wd::redeliver_event(c, m, &id, clock::now_ms())
+        })
+        .await?;
     Ok(HttpResponse::Accepted().json(RedeliveryObject {
         object: "webhook_redelivery",
         event_id: path.into_inner(),

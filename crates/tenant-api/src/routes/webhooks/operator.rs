@@ -1,7 +1,7 @@
 //! The operator's webhook views across merchants: deliveries and endpoint health.
 
 use super::objects::{DeliveryObject, WebhookEndpointObject, delivery_object, endpoint_object};
-use super::{Webhooks, list, page, store_error};
+use super::{ENDPOINT, Webhooks, list, page};
 use crate::auth::Principal;
 use crate::error::Result;
 use crate::routes::payments::List;
@@ -62,11 +62,8 @@ pub async fn operator_deliveries(
         status: q.status,
     };
     let rows = api
-        .0
-        .db
-        .read(move |c| wd::list_deliveries(c, &filter, &p))
-        .await
-        .map_err(store_error("delivery", ""))?;
+        .read("delivery", move |c| wd::list_deliveries(c, &filter, &p))
+        .await?;
     Ok(list(
         rows.items.iter().map(delivery_object).collect(),
         rows.has_more,
@@ -90,11 +87,8 @@ pub async fn operator_endpoints(
         failing: q.failing.unwrap_or(false),
     };
     let rows = api
-        .0
-        .db
-        .read(move |c| wd::endpoint_health(c, &filter, &p))
-        .await
-        .map_err(store_error("webhook endpoint", ""))?;
+        .read(ENDPOINT, move |c| wd::endpoint_health(c, &filter, &p))
+        .await?;
     let data = rows
         .items
         .iter()
