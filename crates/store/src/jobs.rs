@@ -51,6 +51,10 @@ pub struct Job {
     pub created_at: i64,
     /// Unix ms.
     pub updated_at: i64,
+    /// The lane (the endpoint id of a webhook delivery): jobs in a lane are claimed only by a
+    /// claimer asking for that lane ([`crate::webhook_delivery::claim_deliver_jobs`]), never by
+    /// [`claim`].
+    pub lane: Option<String>,
 }
 
 impl Job {
@@ -84,6 +88,16 @@ pub enum Enqueued {
 
 /// Adds a job (inside the caller's transaction, so it commits with the change that caused it).
 pub fn enqueue(conn: &mut DbConnection, job: &NewJob<'_>, now: i64) -> StoreResult<Enqueued> {
+    enqueue_in_lane(conn, job, None, now)
+}
+
+/// [`enqueue`] into `lane` (see [`Job::lane`]).
+pub fn enqueue_in_lane(
+    conn: &mut DbConnection,
+    job: &NewJob<'_>,
+    lane: Option<&str>,
+    now: i64,
+) -> StoreResult<Enqueued> {
     let id = JobId::generate();
     let row = Job {
         id: id.as_str().to_owned(),
@@ -98,6 +112,7 @@ pub fn enqueue(conn: &mut DbConnection, job: &NewJob<'_>, now: i64) -> StoreResu
         last_error: None,
         created_at: now,
         updated_at: now,
+        lane: lane.map(str::to_owned),
     };
     // the partial unique index (kind, dedupe_key) over unfinished jobs turns a duplicate into
     // "nothing inserted" rather than an error that would abort the caller's transaction
@@ -116,8 +131,9 @@ pub fn enqueue(conn: &mut DbConnection, job: &NewJob<'_>, now: i64) -> StoreResu
     })
 }
 
-/// Claims up to `limit` due jobs of `kinds` for `owner` for `lease`; each claim counts as an
-/// attempt. Due means queued with `run_at <= now`, or running with an expired lease.
+/// Claims up to `limit` due jobs of `kinds` outside lanes for `owner` for `lease`; each claim
+/// counts as an attempt. Due means running with an expired lease (taken first: those were
+/// claimed before), or queued with `run_at <= now`.
 ///
 /// Call it inside [`crate::Database::write`]: on PostgreSQL the candidate rows are selected
 /// `FOR UPDATE SKIP LOCKED`, so concurrent runners pass over each other's rows instead of
@@ -133,45 +149,72 @@ pub fn claim(
     if kinds.is_empty() || limit <= 0 {
         return Ok(Vec::new());
     }
-    let due = jobs::state
-        .eq(QUEUED)
-        .and(jobs::run_at.le(now))
-        .nullable()
-        .or(jobs::state
-            .eq(RUNNING)
-            .nullable()
-            .and(jobs::lease_expires_at.le(now)));
-    let candidates = jobs::table
+    // Two index-ordered scans rather than one `queued OR expired` condition, which PostgreSQL
+    // answers by collecting and sorting every due row of every kind.
+    let expired = jobs::table
         .filter(jobs::kind.eq_any(kinds))
-        .filter(due)
-        .order(jobs::run_at.asc())
+        .filter(jobs::state.eq(RUNNING))
+        .filter(jobs::lease_expires_at.le(now))
+        .order(jobs::lease_expires_at.asc())
         .limit(limit)
         .select(jobs::id);
-    let ids: Vec<String> = match conn {
-        DbConnection::Postgresql(c) => candidates.for_update().skip_locked().load(c)?,
-        DbConnection::Sqlite(c) => candidates.load(c)?,
+    let mut ids: Vec<String> = match conn {
+        DbConnection::Postgresql(c) => expired.for_update().skip_locked().load(c)?,
+        DbConnection::Sqlite(c) => expired.load(c)?,
     };
+    let left = limit.saturating_sub(i64::try_from(ids.len()).unwrap_or(limit));
+    if left > 0 {
+        // served by the partial index jobs_kind_due (queued, outside lanes)
+        let queued = jobs::table
+            .filter(jobs::kind.eq_any(kinds))
+            .filter(jobs::state.eq(QUEUED))
+            .filter(jobs::lane.is_null())
+            .filter(jobs::run_at.le(now))
+            .order(jobs::run_at.asc())
+            .limit(left)
+            .select(jobs::id);
+        ids.extend(match conn {
+            DbConnection::Postgresql(c) => queued.for_update().skip_locked().load(c)?,
+            DbConnection::Sqlite(c) => queued.load(c)?,
+        });
+    }
+    lease_claimed(conn, &ids, owner, lease, now)
+}
+
+/// The common tail of every claim: puts the selected (and, on PostgreSQL, locked) jobs `ids`
+/// under `owner`'s lease, counts the attempt and returns them in due order.
+pub(crate) fn lease_claimed(
+    conn: &mut DbConnection,
+    ids: &[String],
+    owner: &str,
+    lease: Duration,
+    now: i64,
+) -> StoreResult<Vec<Job>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let expires = now.saturating_add(crate::clock::ms(lease));
-    let rows = crate::on_backend!(conn, |c| {
-        diesel::update(jobs::table.filter(jobs::id.eq_any(&ids)))
-            .set((
-                jobs::state.eq(RUNNING),
-                jobs::lease_owner.eq(owner),
-                jobs::lease_expires_at.eq(expires),
-                jobs::attempts.eq(jobs::attempts + 1),
-                jobs::updated_at.eq(now),
-            ))
-            .execute(c)?;
-        jobs::table
-            .filter(jobs::id.eq_any(&ids))
-            .order(jobs::run_at.asc())
-            .select(Job::as_select())
-            .load(c)
-    })?;
-    Ok(rows)
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let rows: Vec<Job> = crate::on_backend!(conn, |c| {
+            diesel::update(jobs::table.filter(jobs::id.eq_any(chunk)))
+                .set((
+                    jobs::state.eq(RUNNING),
+                    jobs::lease_owner.eq(owner),
+                    jobs::lease_expires_at.eq(expires),
+                    jobs::attempts.eq(jobs::attempts + 1),
+                    jobs::updated_at.eq(now),
+                ))
+                .execute(c)?;
+            jobs::table
+                .filter(jobs::id.eq_any(chunk))
+                .select(Job::as_select())
+                .load(c)
+        })?;
+        out.extend(rows);
+    }
+    out.sort_by_key(|j| j.run_at);
+    Ok(out)
 }
 
 /// The job `id` while `owner` holds its lease: the fence every finishing call goes through.

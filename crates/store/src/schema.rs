@@ -178,6 +178,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        lane -> Nullable<Text>,
     }
 }
 

@@ -20,6 +20,7 @@ fn job<'a>(kind: &'a str, key: Option<&'a str>, run_at: i64) -> NewJob<'a> {
 on_both_backends!(
     an_unfinished_job_is_never_queued_twice,
     only_due_jobs_of_the_asked_kinds_are_claimed,
+    jobs_in_a_lane_are_left_to_the_lane_claimer,
     a_runner_whose_lease_was_taken_over_cannot_complete_or_retry,
     a_job_whose_runner_died_is_claimed_again_after_its_lease,
     retry_requeues_and_release_owner_hands_jobs_back,
@@ -101,6 +102,32 @@ async fn only_due_jobs_of_the_asked_kinds_are_claimed(db: Database) {
         .await
         .expect("claim");
     assert!(none.is_empty(), "claimed and future jobs are not due");
+}
+
+async fn jobs_in_a_lane_are_left_to_the_lane_claimer(db: Database) {
+    let now = now_ms();
+    db.write(move |c| {
+        jobs::enqueue_in_lane(c, &job("a", Some("k1"), now - 20), Some("lane_1"), now)?;
+        jobs::enqueue(c, &job("a", Some("k2"), now - 10), now)?;
+        Ok(())
+    })
+    .await
+    .expect("enqueue");
+    let got = db
+        .write(move |c| jobs::claim(c, &["a"], "r1", Duration::from_secs(30), 10, now))
+        .await
+        .expect("claim");
+    let keys: Vec<_> = got.iter().map(|j| j.dedupe_key.as_deref()).collect();
+    assert_eq!(
+        keys,
+        [Some("k2")],
+        "the older job is in a lane: not this claimer's"
+    );
+    let lanes = db
+        .read(store::webhook_delivery::queued_lanes)
+        .await
+        .expect("lanes");
+    assert_eq!(lanes, ["lane_1"]);
 }
 
 async fn a_runner_whose_lease_was_taken_over_cannot_complete_or_retry(db: Database) {

@@ -79,14 +79,6 @@ impl CircuitBreaker {
         }
     }
 
-    /// How long the circuit stays open from `now`, if it is open.
-    pub fn open_for(&self, now: Instant) -> Option<Duration> {
-        match self.inner {
-            Inner::Open { until } if now < until => Some(until - now),
-            _ => None,
-        }
-    }
-
     /// Asks to send one request; `Err(wait)` says how long until asking again makes sense.
     pub fn try_acquire(&mut self, now: Instant) -> Result<Admission, Duration> {
         match self.inner {

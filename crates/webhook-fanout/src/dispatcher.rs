@@ -19,7 +19,6 @@ use domain::WebhookEndpointId;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
@@ -83,38 +82,6 @@ pub enum Dispatch {
 struct EndpointSlot {
     in_flight: Arc<Semaphore>,
     breaker: Mutex<CircuitBreaker>,
-    /// When each request now in flight to the endpoint started, by a per-slot ticket.
-    started: Mutex<HashMap<u64, Instant>>,
-    next_ticket: AtomicU64,
-}
-
-/// Removes a request's start time when it finishes, however it finishes.
-struct InFlight<'a> {
-    slot: &'a EndpointSlot,
-    ticket: u64,
-}
-
-impl<'a> InFlight<'a> {
-    fn start(slot: &'a EndpointSlot) -> Self {
-        let ticket = slot.next_ticket.fetch_add(1, Ordering::Relaxed);
-        slot.started.lock().insert(ticket, Instant::now());
-        Self { slot, ticket }
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.slot.started.lock().remove(&self.ticket);
-    }
-}
-
-/// An endpoint whose queued deliveries cannot go out for a while, and for how long.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stalled {
-    /// The endpoint.
-    pub endpoint: WebhookEndpointId,
-    /// How long from now no delivery to it can start.
-    pub for_at_least: Duration,
 }
 
 /// Sends deliveries with per-endpoint isolation and a global bound; share it behind an `Arc`.
@@ -174,9 +141,7 @@ impl Dispatcher {
         let Ok(_global_permit) = self.global.clone().acquire_owned().await else {
             return self.defer(DeferReason::EndpointBusy, self.config.busy_retry);
         };
-        let in_flight = InFlight::start(&slot);
         let record = self.sender.send(target, message).await;
-        drop(in_flight);
         let success = record.outcome == AttemptOutcome::Delivered;
         slot.breaker.lock().record(success, Instant::now());
         if let Some(m) = &self.metrics {
@@ -195,7 +160,7 @@ impl Dispatcher {
     }
 
     /// Endpoints that would defer a delivery right now: every slot in flight, or the circuit
-    /// open (not yet half-open). The pump leaves their jobs unclaimed.
+    /// open (not yet half-open). The pump claims none of their jobs.
     pub fn unavailable_endpoints(&self) -> Vec<WebhookEndpointId> {
         let now = Instant::now();
         self.endpoints
@@ -209,37 +174,14 @@ impl Dispatcher {
             .collect()
     }
 
-    /// Endpoints that cannot take a delivery for a while: the circuit is open (for the rest of
-    /// its cool-down), or every slot is held by a request older than `slow_after` (until the
-    /// oldest of them times out after `timeout`, the earliest a slot is sure to free). A busy
-    /// but fast endpoint frees slots within milliseconds and is never listed. The pump parks
-    /// these endpoints' queued jobs instead of scanning past them at every claim.
-    pub fn stalled_endpoints(&self, slow_after: Duration, timeout: Duration) -> Vec<Stalled> {
-        let now = Instant::now();
-        let mut out = Vec::new();
-        for (id, s) in self.endpoints.lock().iter() {
-            let open = s.breaker.lock().open_for(now);
-            let saturated = || {
-                if s.in_flight.available_permits() > 0 {
-                    return None;
-                }
-                let oldest = s.started.lock().values().min().copied()?;
-                let age = now.saturating_duration_since(oldest);
-                (age >= slow_after).then(|| timeout.saturating_sub(age).max(slow_after))
-            };
-            if let Some(wait) = open.or_else(saturated) {
-                out.push(Stalled {
-                    endpoint: id.clone(),
-                    for_at_least: wait,
-                });
-            }
-        }
-        out
-    }
-
     /// Forgets an endpoint's state (deleted, disabled or re-enabled endpoint).
     pub fn forget(&self, id: &WebhookEndpointId) {
         self.endpoints.lock().remove(id);
+    }
+
+    /// The settings it was built with.
+    pub fn config(&self) -> &DispatcherConfig {
+        &self.config
     }
 
     /// Requests in flight across all endpoints.
@@ -255,8 +197,6 @@ impl Dispatcher {
                 Arc::new(EndpointSlot {
                     in_flight: Arc::new(Semaphore::new(self.config.per_endpoint_in_flight.max(1))),
                     breaker: Mutex::new(CircuitBreaker::new(self.config.breaker)),
-                    started: Mutex::new(HashMap::new()),
-                    next_ticket: AtomicU64::new(0),
                 })
             })
             .clone()

@@ -29,7 +29,7 @@ pub mod metrics;
 
 pub use breaker::{BreakerConfig, BreakerState};
 pub use config::FanoutConfig;
-pub use dispatcher::{DeferReason, Dispatch, Dispatcher, DispatcherConfig, Stalled};
+pub use dispatcher::{DeferReason, Dispatch, Dispatcher, DispatcherConfig};
 pub use metrics::WebhookMetrics;
 pub use payload::{event_body, event_body_from_stored};
 pub mod outbox;

@@ -1,8 +1,9 @@
 //! The delivery pump: batched claim → one read → concurrent sends → group commit.
 //!
 //! Per batch the database sees one claim transaction (up to `batch` due `webhook.deliver`
-//! jobs, leased for [`FanoutConfig::job_lease`], passing over endpoints already at their
-//! in-flight cap or with an open circuit), one read transaction loading every delivery, event
+//! jobs, leased for [`FanoutConfig::job_lease`], taken lane by lane: from each endpoint only as
+//! many as it can take now, none from an endpoint at its in-flight cap or with an open
+//! circuit), one read transaction loading every delivery, event
 //! and endpoint with `IN (…)` queries, and then the recorder's write transactions, each of
 //! which records many finished deliveries at once ([`crate::recorder`]). Between claim and
 //! record nothing is locked, so a 15 s request holds no connection. The guarantees are the
@@ -24,6 +25,7 @@ use std::time::Duration;
 use store::deliveries::{self, Delivery};
 use store::events::Event;
 use store::jobs::{self, Job};
+use store::webhook_delivery::LaneQuotas;
 use store::webhook_endpoints::WebhookEndpoint;
 use store::{Coordinator, clock, webhook_delivery};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -46,9 +48,6 @@ pub struct PumpConfig {
     pub wake_channel: String,
     /// Most finished deliveries written in one transaction.
     pub record_batch: usize,
-    /// An endpoint with every slot held by requests at least this old counts as stalled:
-    /// its queued jobs are parked until a slot is sure to free (see [`Pump`]).
-    pub stalled_after: Duration,
 }
 
 impl PumpConfig {
@@ -62,7 +61,6 @@ impl PumpConfig {
             endpoint_wait: Duration::from_millis(500),
             wake_channel: "jobs".to_owned(),
             record_batch: 1024,
-            stalled_after: Duration::from_secs(2),
         }
     }
 }
@@ -89,8 +87,43 @@ pub struct Pump {
     config: PumpConfig,
     slots: Arc<Semaphore>,
     targets: Mutex<HashMap<String, CachedTarget>>,
-    /// Endpoints whose queued jobs this pump parked, and until when (unix ms).
-    parked: Mutex<HashMap<String, i64>>,
+    /// Per endpoint (lane), jobs this pump claimed that are not yet sent or decided.
+    held: Arc<Held>,
+}
+
+/// Per endpoint, the jobs a pump holds; signals when an endpoint has room for a claim again.
+#[derive(Default)]
+struct Held {
+    by_lane: Mutex<HashMap<String, usize>>,
+    /// Notified when an endpoint's holding falls to half its budget: without it, a pump whose
+    /// endpoints were all at their share would sleep until the next poll though they keep up.
+    room: tokio::sync::Notify,
+}
+
+/// One claimed job counted against its endpoint in [`Held`] until dropped.
+struct LaneHold {
+    held: Arc<Held>,
+    lane: String,
+    /// The count at which dropping this hold signals room.
+    wake_at: usize,
+}
+
+impl Drop for LaneHold {
+    fn drop(&mut self) {
+        let mut by_lane = self.held.by_lane.lock();
+        let Some(n) = by_lane.get_mut(&self.lane) else {
+            return;
+        };
+        *n = n.saturating_sub(1);
+        let left = *n;
+        if left == 0 {
+            by_lane.remove(&self.lane);
+        }
+        drop(by_lane);
+        if left == self.wake_at {
+            self.held.room.notify_one();
+        }
+    }
 }
 
 impl Pump {
@@ -102,7 +135,7 @@ impl Pump {
             config,
             slots,
             targets: Mutex::new(HashMap::new()),
-            parked: Mutex::new(HashMap::new()),
+            held: Arc::new(Held::default()),
         }
     }
 
@@ -139,7 +172,7 @@ impl Pump {
                 continue;
             }
             let limit = self.slots.available_permits().min(batch);
-            let claimed = self.claim(limit).await;
+            let (claimed, mut holds) = self.claim(limit).await;
             let full = claimed.len() == limit;
             if !claimed.is_empty() {
                 for (job_id, prepared) in self.prepare(claimed).await {
@@ -148,8 +181,10 @@ impl Pump {
                         continue;
                     };
                     let (pump, tx) = (self.clone(), tx.clone());
+                    let hold = holds.remove(&job_id);
                     tasks.spawn(async move {
                         let outcome = pump.deliver(prepared).await;
+                        drop(hold);
                         let _ = tx.send(Finished {
                             job_id,
                             outcome,
@@ -163,6 +198,7 @@ impl Pump {
             }
             tokio::select! {
                 _ = shutdown.changed() => {}
+                () = self.held.room.notified() => {}
                 _ = tokio::time::sleep(self.config.poll_interval) => {
                     if wake.is_none() {
                         wake = self.subscribe(coordinator.as_ref()).await;
@@ -202,7 +238,7 @@ impl Pump {
     /// One claim of up to `batch` due jobs, sent concurrently and recorded in one batch;
     /// returns how many jobs were claimed (tests and tools).
     pub async fn run_once(self: &Arc<Self>) -> usize {
-        let claimed = self.claim(self.config.batch.max(1)).await;
+        let (claimed, _holds) = self.claim(self.config.batch.max(1)).await;
         self.deliver_claimed(claimed).await
     }
 
@@ -238,33 +274,32 @@ impl Pump {
         coordinator?.subscribe(&self.config.wake_channel).await.ok()
     }
 
-    async fn claim(&self, limit: usize) -> Vec<Job> {
-        let skip: Vec<String> = self
-            .worker
-            .dispatcher()
-            .unavailable_endpoints()
-            .into_iter()
-            .map(WebhookEndpointId::into_string)
-            .collect();
-        // Parking moves a whole backlog (~0.1 ms a job); it runs beside the claims, one
-        // endpoint per transaction, so healthy endpoints' deliveries never wait for it.
-        for (endpoint, until) in self.to_park(clock::now_ms()) {
-            let db = self.worker.db().clone();
-            tokio::spawn(async move {
-                let parked = db
-                    .write(move |c| {
-                        webhook_delivery::park_endpoint_jobs(c, &endpoint, until, clock::now_ms())
-                    })
-                    .await;
-                if let Err(e) = parked {
-                    // harmless: its jobs stay due and are skipped at each claim meanwhile
-                    tracing::debug!(error = %e, "cannot park a stalled endpoint's jobs");
-                }
-            });
+    /// Claims up to `limit` jobs, from each endpoint no more than it can take now: twice its
+    /// in-flight cap (one set in flight, one waiting up to `endpoint_wait` for a slot) less
+    /// what this pump already holds of it, and nothing from an endpoint at its cap or with an
+    /// open circuit. Returns the jobs and, by job id, what each holds against its endpoint.
+    async fn claim(&self, limit: usize) -> (Vec<Job>, HashMap<String, LaneHold>) {
+        let dispatcher = self.worker.dispatcher();
+        let budget = dispatcher
+            .config()
+            .per_endpoint_in_flight
+            .max(1)
+            .saturating_mul(2);
+        let mut quotas = LaneQuotas {
+            default: budget,
+            limits: self
+                .held
+                .by_lane
+                .lock()
+                .iter()
+                .map(|(lane, n)| (lane.clone(), budget.saturating_sub(*n)))
+                .collect(),
+        };
+        for id in dispatcher.unavailable_endpoints() {
+            quotas.limits.insert(id.into_string(), 0);
         }
         let owner = self.config.owner.clone();
         let lease = self.worker.job_lease();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let claimed = self
             .worker
             .db()
@@ -275,44 +310,29 @@ impl Pump {
                     lease,
                     limit,
                     clock::now_ms(),
-                    &skip,
+                    &quotas,
                 )
             })
-            .await;
-        claimed.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "cannot claim delivery jobs; will retry");
-            Vec::new()
-        })
-    }
-
-    /// Stalled endpoints not yet parked long enough, with the time to park their jobs until.
-    ///
-    /// Jobs of an endpoint that cannot take a request are left unclaimed, but they stay due:
-    /// with a backlog, every claim would scan past all of them (quadratic in the backlog, and
-    /// what slowed healthy endpoints beside dead ones). Moving them once to when the endpoint
-    /// can next take a request keeps the head of the queue for endpoints that can. A park that
-    /// fails is not retried before its time is up; meanwhile the claims skip those jobs.
-    fn to_park(&self, now: i64) -> Vec<(String, i64)> {
-        let timeout = self.worker.config().sender.timeout;
-        let stalled = self
-            .worker
-            .dispatcher()
-            .stalled_endpoints(self.config.stalled_after, timeout);
-        let mut parked = self.parked.lock();
-        parked.retain(|_, until| *until > now);
-        stalled
-            .into_iter()
-            .filter_map(|s| {
-                let until = now.saturating_add(clock::ms(s.for_at_least));
-                let id = s.endpoint.into_string();
-                // Already parked to about then: the head of the queue holds nothing of it.
-                let known = parked.get(&id).copied().unwrap_or(i64::MIN);
-                (until > known.saturating_add(1000)).then(|| {
-                    parked.insert(id.clone(), until);
-                    (id, until)
-                })
-            })
-            .collect()
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot claim delivery jobs; will retry");
+                Vec::new()
+            });
+        let mut holds = HashMap::with_capacity(claimed.len());
+        let mut by_lane = self.held.by_lane.lock();
+        for job in &claimed {
+            if let Some(lane) = &job.lane {
+                *by_lane.entry(lane.clone()).or_default() += 1;
+                let hold = LaneHold {
+                    held: self.held.clone(),
+                    lane: lane.clone(),
+                    wake_at: budget / 2,
+                };
+                holds.insert(job.id.clone(), hold);
+            }
+        }
+        drop(by_lane);
+        (claimed, holds)
     }
 
     /// Loads every claimed delivery with its event and endpoint in one read transaction and

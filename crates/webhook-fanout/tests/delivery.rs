@@ -12,7 +12,6 @@ use support::store::{
     self as s, config, drive, endpoint, keyring, merchant, payment_event, worker,
 };
 use support::{Received, Receiver, Reply};
-use webhook_fanout::DELIVER_JOB_KIND;
 use webhook_fanout::signature::{self, WebhookSecret};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -323,13 +322,16 @@ async fn a_runner_killed_mid_delivery_leaves_it_to_another_after_the_lease(db: D
     // runner A claims with a short lease and dies without finishing
     let claimed = db
         .write(|c| {
-            jobs::claim(
+            store::webhook_delivery::claim_deliver_jobs(
                 c,
-                &[DELIVER_JOB_KIND],
                 "runner-a",
                 Duration::from_millis(600),
                 10,
                 clock::now_ms(),
+                &store::webhook_delivery::LaneQuotas {
+                    default: 10,
+                    limits: Default::default(),
+                },
             )
         })
         .await

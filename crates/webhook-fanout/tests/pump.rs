@@ -1,5 +1,5 @@
 //! The delivery pump on real SQLite and PostgreSQL with a real HTTP receiver: a batch recorded
-//! by group commit, busy endpoints left unclaimed, wake-ups through the coordinator, and
+//! by group commit, claims endpoint by endpoint (busy endpoints left unclaimed), wake-ups through the coordinator, and
 //! shutdown handing back the leases of requests still in flight.
 
 mod support;
@@ -28,10 +28,11 @@ async fn a_batch_is_sent_and_recorded_together(db: Database) {
     let kr = keyring();
     let rx = Receiver::start(Reply::status(200));
     let m = merchant(&db).await;
-    for _ in 0..3 {
+    // 15 deliveries per endpoint: within one claim's share of an endpoint (2 × its cap of 8)
+    for _ in 0..6 {
         endpoint(&db, &kr, &m, &rx.url("/"), &["*"]).await;
     }
-    for i in 0..30 {
+    for i in 0..15 {
         payment_event(&db, &m, &format!("pay_{i}")).await;
     }
     let w = worker(&db, &kr, config("0s,1s"));
@@ -162,50 +163,110 @@ async fn shutdown_hands_back_the_leases_of_requests_in_flight(db: Database) {
     assert!(due <= clock::now_ms(), "due again at once");
 }
 
-/// A stalled endpoint's queued jobs are moved behind the others in one statement: claims
-/// then find the healthy endpoints' jobs at the head of the queue.
-async fn a_stalled_endpoints_jobs_are_parked_until_it_can_take_requests(db: Database) {
+/// Claims go endpoint by endpoint: none from an endpoint that cannot take requests however
+/// long its backlog (and however much older), no more from any endpoint than its quota, and
+/// a tight limit shared between endpoints instead of going to the oldest backlog.
+async fn claims_take_each_endpoint_up_to_its_quota(db: Database) {
+    use store::webhook_delivery::{LaneQuotas, claim_deliver_jobs};
     let kr = keyring();
-    let good = Receiver::start(Reply::status(200));
-    let dead = Receiver::start(Reply::status(200));
+    let rx = Receiver::start(Reply::status(200));
     let m = merchant(&db).await;
-    let (stalled, _) = endpoint(&db, &kr, &m, &dead.url("/"), &["*"]).await;
-    endpoint(&db, &kr, &m, &good.url("/"), &["*"]).await;
-    for i in 0..5 {
-        payment_event(&db, &m, &format!("pay_{i}")).await;
+    let (dead, _) = endpoint(&db, &kr, &m, &rx.url("/dead"), &["*"]).await;
+    for i in 0..30 {
+        payment_event(&db, &m, &format!("old_{i}")).await;
     }
-    let until = clock::now_ms() + 60_000;
-    let id = stalled.as_str().to_owned();
-    let moved = db
-        .write(move |c| store::webhook_delivery::park_endpoint_jobs(c, &id, until, clock::now_ms()))
-        .await
-        .expect("park");
-    assert_eq!(moved, 5, "every queued job of the stalled endpoint");
+    let (b, _) = endpoint(&db, &kr, &m, &rx.url("/b"), &["*"]).await;
+    let (c, _) = endpoint(&db, &kr, &m, &rx.url("/c"), &["*"]).await;
+    for i in 0..10 {
+        payment_event(&db, &m, &format!("new_{i}")).await;
+    }
+    let claim = |limit: usize, quotas: LaneQuotas| {
+        let db = db.clone();
+        async move {
+            db.write(move |conn| {
+                claim_deliver_jobs(
+                    conn,
+                    "p",
+                    Duration::from_secs(60),
+                    limit,
+                    clock::now_ms(),
+                    &quotas,
+                )
+            })
+            .await
+            .expect("claim")
+        }
+    };
+    let count = |jobs: &[jobs::Job], e: &domain::WebhookEndpointId| {
+        jobs.iter()
+            .filter(|j| j.lane.as_deref() == Some(e.as_str()))
+            .count()
+    };
+    // the dead endpoint's 40 jobs are the oldest, yet none is taken
+    let quotas = LaneQuotas {
+        default: 3,
+        limits: [(dead.as_str().to_owned(), 0)].into(),
+    };
+    let got = claim(100, quotas.clone()).await;
+    assert_eq!(got.len(), 6, "3 from each live endpoint: {got:?}");
+    assert_eq!(
+        (count(&got, &dead), count(&got, &b), count(&got, &c)),
+        (0, 3, 3)
+    );
+    assert!(
+        got.iter()
+            .all(|j| j.state == jobs::RUNNING && j.lease_owner.as_deref() == Some("p"))
+    );
+    // a limit of 4 over three endpoints with plenty: nobody gets more than 2
+    let got = claim(
+        4,
+        LaneQuotas {
+            default: 100,
+            limits: Default::default(),
+        },
+    )
+    .await;
+    assert_eq!(got.len(), 4);
+    for e in [&dead, &b, &c] {
+        assert!(count(&got, e) <= 2, "{e}: {got:?}");
+    }
+    // what is left is all claimed in the end: 40 + 10 + 10 jobs in all
+    let rest = claim(
+        1000,
+        LaneQuotas {
+            default: 1000,
+            limits: Default::default(),
+        },
+    )
+    .await;
+    assert_eq!(rest.len(), 60 - 6 - 4);
+}
+
+/// A delivery job queued before lanes existed (no lane) is still claimed and delivered.
+async fn a_job_without_a_lane_is_still_delivered(db: Database) {
+    let kr = keyring();
+    let rx = Receiver::start(Reply::status(200));
+    let m = merchant(&db).await;
+    endpoint(&db, &kr, &m, &rx.url("/"), &["*"]).await;
+    payment_event(&db, &m, "pay_1").await;
+    db.write(|c| {
+        use diesel::prelude::*;
+        use store::schema::jobs::dsl as j;
+        Ok(store::on_backend!(c, |c| diesel::update(j::jobs)
+            .set(j::lane.eq(None::<String>))
+            .execute(c))?)
+    })
+    .await
+    .expect("unlane");
     let w = worker(&db, &kr, config("0s,1s"));
     let pump = Arc::new(Pump::new(w, s::pump_config("p")));
-    assert_eq!(
-        pump.run_once().await,
-        5,
-        "only the healthy endpoint's jobs are due"
-    );
-    assert_eq!(good.count(), 5);
-    assert_eq!(dead.count(), 0);
-    let id = stalled.as_str().to_owned();
-    let again = db
-        .write(move |c| store::webhook_delivery::park_endpoint_jobs(c, &id, until, clock::now_ms()))
-        .await
-        .expect("park again");
-    assert_eq!(again, 0, "already parked that long: nothing moves");
-    let states = job_states(&db).await;
-    assert_eq!(
-        states.iter().filter(|(st, _)| st == jobs::QUEUED).count(),
-        5,
-        "parked jobs stay queued (not attempts): {states:?}"
-    );
+    assert_eq!(pump.run_once().await, 1);
+    assert_eq!(rx.count(), 1);
 }
 
 on_both_backends!(
-    a_stalled_endpoints_jobs_are_parked_until_it_can_take_requests,
+    claims_take_each_endpoint_up_to_its_quota,
+    a_job_without_a_lane_is_still_delivered,
     a_batch_is_sent_and_recorded_together,
     an_endpoint_at_its_cap_is_not_claimed_for,
     a_wake_up_starts_delivery_before_the_next_poll,

@@ -1,156 +1,242 @@
 //! The delivery pump's batch queries over the `jobs` queue: claim many `webhook.deliver` jobs at
-//! once (passing over endpoints that cannot take requests), park a stalled endpoint's backlog,
-//! load a batch's events and endpoints, and finish many jobs in one statement. Re-exported from
+//! once, lane by lane (a delivery job's lane is its endpoint), load a batch's events and
+//! endpoints, and finish many jobs in one statement. Re-exported from
 //! [`crate::webhook_delivery`].
+//!
+//! Why lanes: with one queue ordered by due time, the backlog of an endpoint that cannot take
+//! requests (dead, or at its in-flight cap) sits at the head of the queue, and every claim has
+//! to walk past all of it. Claiming per lane, for as many jobs as each endpoint can take now,
+//! never reads a job that will not be sent; a dead endpoint's backlog costs nothing until it
+//! can take requests again.
 
 use crate::jobs;
-use crate::repo::deliveries;
 use crate::repo::events::Event;
 use crate::repo::webhook_delivery::DELIVER_JOB_KIND;
 use crate::repo::webhook_endpoints::WebhookEndpoint;
 use crate::schema::{events, jobs as jb, webhook_endpoints as we};
 use crate::{DbConnection, StoreResult, on_backend};
 use diesel::prelude::*;
-use domain::WebhookEndpointId;
+use diesel::sql_types::{Array, BigInt, Text};
+use std::collections::HashMap;
+
+/// How many due jobs one claim may take from each lane (for deliveries: each endpoint).
+#[derive(Clone, Debug, Default)]
+pub struct LaneQuotas {
+    /// The quota of a lane not in `limits`.
+    pub default: usize,
+    /// Lanes with another quota; 0 leaves the lane's jobs queued (endpoint busy or circuit open).
+    pub limits: HashMap<String, usize>,
+}
+
+impl LaneQuotas {
+    /// The quota of `lane`.
+    pub fn of(&self, lane: &str) -> usize {
+        self.limits.get(lane).copied().unwrap_or(self.default)
+    }
+}
 
 /// Claims up to `limit` due delivery jobs for `owner` under `lease` (like [`jobs::claim`]),
-/// passing over jobs whose delivery goes to one of `skip_endpoints`: the delivery pump names
-/// the endpoints already at their in-flight cap or with an open circuit, so their backlog
-/// stays queued instead of being claimed only to be deferred again.
+/// taking no more from a lane than `quotas` allows: jobs whose lease ran out first, then
+/// queued jobs outside lanes (enqueued before lanes existed), then each lane's due jobs in due
+/// order, the limit shared fairly between the lanes with work.
 pub fn claim_deliver_jobs(
     conn: &mut DbConnection,
     owner: &str,
     lease: std::time::Duration,
-    limit: i64,
+    limit: usize,
     now: i64,
-    skip_endpoints: &[String],
+    quotas: &LaneQuotas,
 ) -> StoreResult<Vec<jobs::Job>> {
-    if limit <= 0 {
+    if limit == 0 {
         return Ok(Vec::new());
     }
-    // An anti-join probing the delivery's primary key per candidate job: cheap however many
-    // jobs of skipped endpoints sort first (a `NOT IN (subquery)` here compared every candidate
-    // with every skipped delivery, seconds per claim with a few thousand of them). The skipped
-    // ids are inlined, and only after parsing as endpoint ids (`we_` + ULID: nothing to quote).
-    let skipped: Vec<String> = skip_endpoints
-        .iter()
-        .filter_map(|id| WebhookEndpointId::parse(id).ok())
-        .map(|id| format!("'{}'", id.as_str()))
-        .collect();
-    let not_skipped = if skipped.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = j.dedupe_key \
-             AND d.endpoint_id IN ({}))",
-            skipped.join(",")
-        )
-    };
-    // Two index-ordered scans instead of one `queued OR expired-lease` condition, which
-    // PostgreSQL answered by collecting and sorting every due row (100+ ms per claim with a
-    // backlog of tens of thousands). Expired leases first: those jobs were claimed before.
-    let select = |due: String, order: &str, limit: i64| {
-        format!(
-            "SELECT j.id FROM jobs j WHERE {due} AND j.kind = '{DELIVER_JOB_KIND}'{not_skipped} \
-             ORDER BY {order} LIMIT {limit}"
-        )
-    };
-    let expired = select(
-        format!(
-            "j.state = '{running}' AND j.lease_expires_at <= {now}",
-            running = jobs::RUNNING
-        ),
-        "j.lease_expires_at",
-        limit,
-    );
-    let mut ids = load_ids(conn, &expired)?;
-    let left = limit - i64::try_from(ids.len()).unwrap_or(limit);
-    if left > 0 {
-        let queued = select(
-            format!(
-                "j.state = '{queued}' AND j.run_at <= {now}",
-                queued = jobs::QUEUED
-            ),
-            "j.run_at",
-            left,
-        );
-        ids.extend(load_ids(conn, &queued)?);
-    }
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let expires = now.saturating_add(crate::clock::ms(lease));
-    Ok(on_backend!(conn, |c| {
-        diesel::update(jb::table.filter(jb::id.eq_any(&ids)))
-            .set((
-                jb::state.eq(jobs::RUNNING),
-                jb::lease_owner.eq(owner),
-                jb::lease_expires_at.eq(expires),
-                jb::attempts.eq(jb::attempts + 1),
-                jb::updated_at.eq(now),
-            ))
-            .execute(c)?;
-        jb::table
-            .filter(jb::id.eq_any(&ids))
-            .order(jb::run_at.asc())
-            .select(jobs::Job::as_select())
-            .load(c)
-    })?)
-}
-
-/// Runs a claim's candidate query, locking on PostgreSQL (`SKIP LOCKED`: concurrent pumps
-/// pass over each other's rows); SQLite's immediate transaction already serialises claims.
-fn load_ids(conn: &mut DbConnection, select: &str) -> StoreResult<Vec<String>> {
-    let rows = match conn {
-        DbConnection::Postgresql(c) => {
-            diesel::sql_query(format!("{select} FOR UPDATE OF j SKIP LOCKED")).load::<IdRow>(c)?
+    let mut taken: HashMap<String, usize> = HashMap::new();
+    let mut ids = Vec::new();
+    // Leases that ran out are few (a pump died): take them whatever their lane's quota, since
+    // their endpoint may be one this pump has never called.
+    for row in load_rows(conn, &expired_sql(conn, limit), now)? {
+        if let Some(lane) = &row.lane {
+            *taken.entry(lane.clone()).or_default() += 1;
         }
-        DbConnection::Sqlite(c) => diesel::sql_query(select).load::<IdRow>(c)?,
-    };
-    Ok(rows.into_iter().map(|r| r.id).collect())
+        ids.push(row.id);
+    }
+    let left = limit.saturating_sub(ids.len());
+    if left > 0 {
+        ids.extend(
+            load_rows(conn, &unlaned_sql(conn, left), now)?
+                .into_iter()
+                .map(|r| r.id),
+        );
+    }
+    let left = limit.saturating_sub(ids.len());
+    if left > 0 {
+        let lanes = queued_lanes(conn)?;
+        let wanted: Vec<(String, usize)> = lanes
+            .into_iter()
+            .map(|lane| {
+                let q = quotas
+                    .of(&lane)
+                    .saturating_sub(taken.get(&lane).copied().unwrap_or(0));
+                (lane, q)
+            })
+            .filter(|(_, q)| *q > 0)
+            .collect();
+        let rotate = usize::try_from(now).unwrap_or(0);
+        let plan = share(wanted, left, rotate);
+        ids.extend(claim_lanes(conn, &plan, now)?);
+    }
+    jobs::lease_claimed(conn, &ids, owner, lease, now)
 }
 
-/// Moves the queued delivery jobs of one endpoint to `until` (unix ms) when they are due
-/// earlier; returns how many moved. For an endpoint that cannot take requests for a while
-/// (circuit open, every slot held by a slow request): without this its due jobs stay at the
-/// head of the queue and every claim must scan past all of them. Not an attempt: attempts,
-/// delivery rows and the retry schedule are untouched.
-pub fn park_endpoint_jobs(
+/// Splits `limit` between lanes each wanting some jobs: every lane gets an equal share (or
+/// what it wants, if less), and what is left goes round the lanes again, starting at a
+/// rotating lane so that no lane is always served last when the limit is tight.
+pub fn share(wanted: Vec<(String, usize)>, limit: usize, rotate: usize) -> Vec<(String, usize)> {
+    let n = wanted.len();
+    if n == 0 || limit == 0 {
+        return Vec::new();
+    }
+    let mut lanes = wanted;
+    lanes.rotate_left(rotate % n);
+    let mut given = vec![0usize; n];
+    let mut left = limit;
+    while left > 0 {
+        let hungry = lanes
+            .iter()
+            .zip(&given)
+            .filter(|((_, want), got)| *got < want)
+            .count();
+        if hungry == 0 {
+            break;
+        }
+        let each = (left / hungry).max(1);
+        for ((_, want), got) in lanes.iter().zip(given.iter_mut()) {
+            if left == 0 {
+                break;
+            }
+            let more = (*want - *got).min(each).min(left);
+            *got += more;
+            left -= more;
+        }
+    }
+    lanes
+        .into_iter()
+        .zip(given)
+        .filter(|(_, got)| *got > 0)
+        .map(|((lane, _), got)| (lane, got))
+        .collect()
+}
+
+/// The lanes with queued jobs, due or not, by a skip scan over the index `jobs_lane_due`: one
+/// index descent per lane however long each lane's backlog is.
+pub fn queued_lanes(conn: &mut DbConnection) -> StoreResult<Vec<String>> {
+    let sql = format!(
+        "WITH RECURSIVE lanes(lane) AS ( \
+           SELECT (SELECT min(lane) FROM jobs WHERE state = '{q}' AND lane IS NOT NULL) \
+           UNION ALL \
+           SELECT (SELECT min(j.lane) FROM jobs j WHERE j.state = '{q}' \
+                   AND j.lane IS NOT NULL AND j.lane > lanes.lane) \
+           FROM lanes WHERE lanes.lane IS NOT NULL) \
+         SELECT lane FROM lanes WHERE lane IS NOT NULL",
+        q = jobs::QUEUED
+    );
+    let rows: Vec<LaneRow> = on_backend!(conn, |c| diesel::sql_query(&sql).load(c))?;
+    Ok(rows.into_iter().map(|r| r.lane).collect())
+}
+
+/// Selects (and on PostgreSQL locks) up to the planned number of due jobs of each lane.
+fn claim_lanes(
     conn: &mut DbConnection,
-    endpoint_id: &str,
-    until: i64,
+    plan: &[(String, usize)],
     now: i64,
-) -> StoreResult<usize> {
-    use diesel::sql_types::{BigInt, Text};
-    // Driven from the endpoint's deliveries (index deliveries_endpoint) into their jobs
-    // (unique index on kind + dedupe_key): a `dedupe_key IN (subquery)` form was planned as a
-    // scan of all jobs, a few hundred ms per endpoint with a large backlog.
-    let sql = |p: fn(usize) -> String| {
+) -> StoreResult<Vec<String>> {
+    if plan.is_empty() {
+        return Ok(Vec::new());
+    }
+    let due = format!("state = '{}' AND run_at <= ", jobs::QUEUED);
+    match conn {
+        // One statement for all lanes: a LATERAL index probe per lane, SKIP LOCKED so
+        // concurrent pumps pass over each other's rows.
+        DbConnection::Postgresql(c) => {
+            let lanes: Vec<&str> = plan.iter().map(|(l, _)| l.as_str()).collect();
+            let counts: Vec<i64> = plan
+                .iter()
+                .map(|(_, n)| i64::try_from(*n).unwrap_or(i64::MAX))
+                .collect();
+            let rows: Vec<IdRow> = diesel::sql_query(format!(
+                "SELECT j.id FROM unnest($1::text[], $2::bigint[]) AS l(lane, n) \
+                 CROSS JOIN LATERAL (SELECT id FROM jobs WHERE lane = l.lane AND {due}$3 \
+                 ORDER BY run_at LIMIT l.n FOR UPDATE SKIP LOCKED) j"
+            ))
+            .bind::<Array<Text>, _>(lanes)
+            .bind::<Array<BigInt>, _>(counts)
+            .bind::<BigInt, _>(now)
+            .load(c)?;
+            Ok(rows.into_iter().map(|r| r.id).collect())
+        }
+        // In-process and inside the immediate transaction: a probe per lane costs microseconds.
+        DbConnection::Sqlite(c) => {
+            let sql =
+                format!("SELECT id FROM jobs WHERE lane = ?1 AND {due}?2 ORDER BY run_at LIMIT ?3");
+            let mut out = Vec::new();
+            for (lane, n) in plan {
+                let rows: Vec<IdRow> = diesel::sql_query(&sql)
+                    .bind::<Text, _>(lane)
+                    .bind::<BigInt, _>(now)
+                    .bind::<BigInt, _>(i64::try_from(*n).unwrap_or(i64::MAX))
+                    .load(c)?;
+                out.extend(rows.into_iter().map(|r| r.id));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Delivery jobs whose lease ran out, oldest first (index `jobs_lease`).
+fn expired_sql(conn: &DbConnection, limit: usize) -> String {
+    lock_if_pg(
+        conn,
         format!(
-            "UPDATE jobs SET run_at = {until}, updated_at = {now} FROM deliveries d \
-             WHERE d.endpoint_id = {endpoint} AND d.status IN ('{pending}', '{failed}') \
-             AND jobs.kind = '{DELIVER_JOB_KIND}' AND jobs.dedupe_key = d.id \
-             AND jobs.state = '{queued}' AND jobs.run_at < {until}",
-            until = p(1),
-            now = p(2),
-            endpoint = p(3),
-            pending = deliveries::PENDING,
-            failed = deliveries::FAILED,
-            queued = jobs::QUEUED,
-        )
-    };
-    Ok(match conn {
-        DbConnection::Postgresql(c) => diesel::sql_query(sql(|i| format!("${i}")))
-            .bind::<BigInt, _>(until)
-            .bind::<BigInt, _>(now)
-            .bind::<Text, _>(endpoint_id)
-            .execute(c)?,
-        DbConnection::Sqlite(c) => diesel::sql_query(sql(|i| format!("?{i}")))
-            .bind::<BigInt, _>(until)
-            .bind::<BigInt, _>(now)
-            .bind::<Text, _>(endpoint_id)
-            .execute(c)?,
-    })
+            "SELECT id, lane FROM jobs WHERE kind = '{DELIVER_JOB_KIND}' AND state = '{r}' \
+             AND lease_expires_at <= {now} ORDER BY lease_expires_at LIMIT {limit}",
+            r = jobs::RUNNING,
+            now = param(conn),
+        ),
+    )
+}
+
+/// Due delivery jobs outside lanes (index `jobs_kind_due`).
+fn unlaned_sql(conn: &DbConnection, limit: usize) -> String {
+    lock_if_pg(
+        conn,
+        format!(
+            "SELECT id, lane FROM jobs WHERE kind = '{DELIVER_JOB_KIND}' AND state = '{q}' \
+             AND lane IS NULL AND run_at <= {now} ORDER BY run_at LIMIT {limit}",
+            q = jobs::QUEUED,
+            now = param(conn),
+        ),
+    )
+}
+
+fn param(conn: &DbConnection) -> &'static str {
+    match conn {
+        DbConnection::Postgresql(_) => "$1",
+        DbConnection::Sqlite(_) => "?1",
+    }
+}
+
+fn lock_if_pg(conn: &DbConnection, select: String) -> String {
+    match conn {
+        DbConnection::Postgresql(_) => format!("{select} FOR UPDATE SKIP LOCKED"),
+        DbConnection::Sqlite(_) => select,
+    }
+}
+
+/// Runs a candidate query taking `now` as its one parameter.
+fn load_rows(conn: &mut DbConnection, sql: &str, now: i64) -> StoreResult<Vec<LanedIdRow>> {
+    Ok(on_backend!(conn, |c| diesel::sql_query(sql)
+        .bind::<BigInt, _>(now)
+        .load(c))?)
 }
 
 /// Events by id whatever their merchant (the pump's batch read); ids not found are left out.
@@ -237,6 +323,57 @@ pub fn retry_jobs(
 
 #[derive(QueryableByName)]
 struct IdRow {
-    #[diesel(sql_type = diesel::sql_types::Text)]
+    #[diesel(sql_type = Text)]
     id: String,
+}
+
+#[derive(QueryableByName)]
+struct LanedIdRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    lane: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct LaneRow {
+    #[diesel(sql_type = Text)]
+    lane: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share;
+
+    fn want(v: &[(&str, usize)]) -> Vec<(String, usize)> {
+        v.iter().map(|(l, n)| ((*l).to_owned(), *n)).collect()
+    }
+
+    #[test]
+    fn every_lane_gets_what_it_wants_when_the_limit_allows() {
+        let got = share(want(&[("a", 3), ("b", 5)]), 100, 0);
+        assert_eq!(got, want(&[("a", 3), ("b", 5)]));
+    }
+
+    #[test]
+    fn a_tight_limit_is_split_evenly_and_leftovers_go_round() {
+        // 10 between a lane wanting 2 and two wanting plenty: 2 + 4 + 4
+        let got = share(want(&[("a", 2), ("b", 50), ("c", 50)]), 10, 0);
+        assert_eq!(got, want(&[("a", 2), ("b", 4), ("c", 4)]));
+        // 2 between 3 hungry lanes: the rotation decides who waits
+        assert_eq!(
+            share(want(&[("a", 9), ("b", 9), ("c", 9)]), 2, 1),
+            want(&[("b", 1), ("c", 1)])
+        );
+        assert_eq!(
+            share(want(&[("a", 9), ("b", 9), ("c", 9)]), 2, 2),
+            want(&[("c", 1), ("a", 1)])
+        );
+    }
+
+    #[test]
+    fn nothing_to_share() {
+        assert!(share(Vec::new(), 10, 0).is_empty());
+        assert!(share(want(&[("a", 3)]), 0, 0).is_empty());
+    }
 }

@@ -32,11 +32,13 @@ pub fn job_payload(delivery_id: &str) -> String {
     serde_json::json!({ "delivery_id": delivery_id }).to_string()
 }
 
-/// Enqueues the job of a delivery for `run_at`; if an unfinished job already exists for it, it is
-/// moved earlier when it is queued for later (never later, never while running).
+/// Enqueues the job of a delivery to `endpoint_id` (its lane) for `run_at`; if an unfinished job
+/// already exists for it, it is moved earlier when it is queued for later (never later, never
+/// while running).
 pub fn enqueue_delivery(
     conn: &mut DbConnection,
     delivery_id: &str,
+    endpoint_id: &str,
     run_at: i64,
     now: i64,
 ) -> StoreResult<()> {
@@ -47,7 +49,7 @@ pub fn enqueue_delivery(
         payload: &payload,
         run_at,
     };
-    if jobs::enqueue(conn, &job, now)? == Enqueued::Duplicate {
+    if jobs::enqueue_in_lane(conn, &job, Some(endpoint_id), now)? == Enqueued::Duplicate {
         on_backend!(conn, |c| diesel::update(
             jb::table
                 .filter(jb::kind.eq(DELIVER_JOB_KIND))
@@ -64,10 +66,11 @@ pub fn enqueue_delivery(
 /// Makes a delivery pending again and due at `run_at` (redeliver, recover), with its job.
 pub fn requeue(
     conn: &mut DbConnection,
-    delivery_id: &str,
+    delivery: &Delivery,
     run_at: i64,
     now: i64,
 ) -> StoreResult<()> {
+    let delivery_id = delivery.id.as_str();
     on_backend!(conn, |c| diesel::update(dl::table.find(delivery_id))
         .set((
             dl::status.eq(deliveries::PENDING),
@@ -75,7 +78,7 @@ pub fn requeue(
             dl::updated_at.eq(now),
         ))
         .execute(c))?;
-    enqueue_delivery(conn, delivery_id, run_at, now)
+    enqueue_delivery(conn, delivery_id, &delivery.endpoint_id, run_at, now)
 }
 
 /// Records an attempt and the delivery's new state; a delivery already `succeeded` keeps that
@@ -401,7 +404,7 @@ pub fn redeliver_event(
     for d in deliveries::list_for_event(conn, merchant, event)? {
         let endpoint = endpoint_any(conn, &d.endpoint_id)?;
         if endpoint.enabled && endpoint.deleted_at.is_none() {
-            requeue(conn, &d.id, now, now)?;
+            requeue(conn, &d, now, now)?;
             ids.push(d.id);
         }
     }
@@ -421,7 +424,7 @@ pub fn recover_endpoint(
     webhook_endpoints::get(conn, merchant, endpoint)?;
     let mut ids = Vec::new();
     for d in unsuccessful_since(conn, merchant, endpoint, since)? {
-        requeue(conn, &d.id, now, now)?;
+        requeue(conn, &d, now, now)?;
         ids.push(d.id);
     }
     Ok(ids)
@@ -476,7 +479,7 @@ pub fn fan_out(conn: &mut DbConnection, event: &Event, now_ms: i64) -> StoreResu
     for endpoint in subscribers {
         let delivery = Delivery::new(&event_id, &endpoint.endpoint_id()?, &merchant, now_ms);
         if deliveries::insert(conn, &delivery)? {
-            enqueue_delivery(conn, &delivery.id, now_ms, now_ms)?;
+            enqueue_delivery(conn, &delivery.id, &delivery.endpoint_id, now_ms, now_ms)?;
             created += 1;
         }
     }
@@ -485,5 +488,6 @@ pub fn fan_out(conn: &mut DbConnection, event: &Event, now_ms: i64) -> StoreResu
 
 // The pump's batch queries live in `delivery_queue`; re-exported so callers keep one path.
 pub use super::delivery_queue::{
-    claim_deliver_jobs, complete_jobs, endpoints_any, events_any, park_endpoint_jobs, retry_jobs,
+    LaneQuotas, claim_deliver_jobs, complete_jobs, endpoints_any, events_any, queued_lanes,
+    retry_jobs, share,
 };

@@ -1,0 +1,3 @@
+DROP INDEX IF EXISTS jobs_kind_due;
+DROP INDEX IF EXISTS jobs_lane_due;
+ALTER TABLE jobs DROP COLUMN lane;

@@ -1,0 +1,16 @@
+-- A job's lane: jobs in a lane are claimed only by a claimer that asks for that lane (the
+-- webhook pump asks per endpoint, for as many as the endpoint can take). A dead endpoint's
+-- backlog then never sits in front of the jobs of endpoints that answer.
+ALTER TABLE jobs ADD COLUMN lane TEXT;
+
+UPDATE jobs SET lane = d.endpoint_id
+FROM deliveries d
+WHERE jobs.kind = 'webhook.deliver' AND jobs.dedupe_key = d.id
+  AND jobs.state IN ('queued', 'running');
+
+-- per lane, in due order: the pump's claims and the distinct-lane skip scan
+CREATE INDEX jobs_lane_due ON jobs (lane, run_at)
+    WHERE state = 'queued' AND lane IS NOT NULL;
+-- per kind, in due order, for jobs outside lanes (the generic runner's claims)
+CREATE INDEX jobs_kind_due ON jobs (kind, run_at)
+    WHERE state = 'queued' AND lane IS NULL;
