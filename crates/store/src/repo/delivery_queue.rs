@@ -52,21 +52,13 @@ pub fn claim_deliver_jobs(
     }
     let mut taken: HashMap<String, usize> = HashMap::new();
     let mut ids = Vec::new();
-    // Leases that ran out are few (a pump died): take them whatever their lane's quota, since
-    // their endpoint may be one this pump has never called.
-    for row in load_rows(conn, &expired_sql(conn, limit), now)? {
+    // Leases that ran out are few (a pump died): they are taken whatever their lane's quota,
+    // since their endpoint may be one this pump has never called; they count against it.
+    for row in load_stragglers(conn, limit, now)?.into_iter().take(limit) {
         if let Some(lane) = &row.lane {
             *taken.entry(lane.clone()).or_default() += 1;
         }
         ids.push(row.id);
-    }
-    let left = limit.saturating_sub(ids.len());
-    if left > 0 {
-        ids.extend(
-            load_rows(conn, &unlaned_sql(conn, left), now)?
-                .into_iter()
-                .map(|r| r.id),
-        );
     }
     let left = limit.saturating_sub(ids.len());
     if left > 0 {
@@ -192,51 +184,38 @@ fn claim_lanes(
     }
 }
 
-/// Delivery jobs whose lease ran out, oldest first (index `jobs_lease`).
-fn expired_sql(conn: &DbConnection, limit: usize) -> String {
-    lock_if_pg(
-        conn,
+/// In one statement: delivery jobs whose lease ran out, oldest first (index `jobs_lease`),
+/// then due ones outside lanes (index `jobs_kind_due`), up to `limit` of each.
+fn load_stragglers(
+    conn: &mut DbConnection,
+    limit: usize,
+    now: i64,
+) -> StoreResult<Vec<LanedIdRow>> {
+    let lock = match conn {
+        DbConnection::Postgresql(_) => " FOR UPDATE SKIP LOCKED",
+        DbConnection::Sqlite(_) => "",
+    };
+    let sql = |now: &str| {
         format!(
-            "SELECT id, lane FROM jobs WHERE kind = '{DELIVER_JOB_KIND}' AND state = '{r}' \
-             AND lease_expires_at <= {now} ORDER BY lease_expires_at LIMIT {limit}",
+            "WITH expired AS (SELECT id, lane FROM jobs WHERE kind = '{DELIVER_JOB_KIND}' \
+               AND state = '{r}' AND lease_expires_at <= {now} \
+               ORDER BY lease_expires_at LIMIT {limit}{lock}), \
+             unlaned AS (SELECT id, lane FROM jobs WHERE kind = '{DELIVER_JOB_KIND}' \
+               AND state = '{q}' AND lane IS NULL AND run_at <= {now} \
+               ORDER BY run_at LIMIT {limit}{lock}) \
+             SELECT id, lane FROM expired UNION ALL SELECT id, lane FROM unlaned",
             r = jobs::RUNNING,
-            now = param(conn),
-        ),
-    )
-}
-
-/// Due delivery jobs outside lanes (index `jobs_kind_due`).
-fn unlaned_sql(conn: &DbConnection, limit: usize) -> String {
-    lock_if_pg(
-        conn,
-        format!(
-            "SELECT id, lane FROM jobs WHERE kind = '{DELIVER_JOB_KIND}' AND state = '{q}' \
-             AND lane IS NULL AND run_at <= {now} ORDER BY run_at LIMIT {limit}",
             q = jobs::QUEUED,
-            now = param(conn),
-        ),
-    )
-}
-
-fn param(conn: &DbConnection) -> &'static str {
-    match conn {
-        DbConnection::Postgresql(_) => "$1",
-        DbConnection::Sqlite(_) => "?1",
-    }
-}
-
-fn lock_if_pg(conn: &DbConnection, select: String) -> String {
-    match conn {
-        DbConnection::Postgresql(_) => format!("{select} FOR UPDATE SKIP LOCKED"),
-        DbConnection::Sqlite(_) => select,
-    }
-}
-
-/// Runs a candidate query taking `now` as its one parameter.
-fn load_rows(conn: &mut DbConnection, sql: &str, now: i64) -> StoreResult<Vec<LanedIdRow>> {
-    Ok(on_backend!(conn, |c| diesel::sql_query(sql)
-        .bind::<BigInt, _>(now)
-        .load(c))?)
+        )
+    };
+    Ok(match conn {
+        DbConnection::Postgresql(c) => diesel::sql_query(sql("$1"))
+            .bind::<BigInt, _>(now)
+            .load(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(sql("?1"))
+            .bind::<BigInt, _>(now)
+            .load(c)?,
+    })
 }
 
 /// Events by id whatever their merchant (the pump's batch read); ids not found are left out.

@@ -59,6 +59,11 @@ pub async fn fresh_postgres() -> Database {
 }
 
 pub async fn fresh_postgres_sized(pool: u32) -> Database {
+    fresh_postgres_with_url(pool).await.0
+}
+
+/// A fresh migrated PostgreSQL database and its URL (for statements outside transactions).
+pub async fn fresh_postgres_with_url(pool: u32) -> (Database, String) {
     use diesel::{Connection, PgConnection, RunQueryDsl};
     let admin = pg_admin_url();
     let name = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
@@ -72,7 +77,7 @@ pub async fn fresh_postgres_sized(pool: u32) -> Database {
         .await
         .expect("connect postgres");
     db.migrate().await.expect("migrate");
-    db
+    (db, url.to_string())
 }
 
 pub fn keyring() -> Arc<MasterKeyring> {
