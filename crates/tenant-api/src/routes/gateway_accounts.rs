@@ -1,6 +1,6 @@
 //! Operator routes: gateway accounts (CodePay apps). The private key is write-only.
 
-use super::payments::List;
+use super::list::List;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
@@ -247,11 +247,7 @@ pub async fn list_gateway_accounts(
 ) -> Result<HttpResponse> {
     principal.operator()?;
     let rows = store(&state)?.list().await?;
-    Ok(HttpResponse::Ok().json(List {
-        object: "list",
-        data: rows.iter().map(GatewayAccountObject::from).collect(),
-        has_more: false,
-    }))
+    Ok(List::all(rows.iter().map(GatewayAccountObject::from).collect()).respond())
 }
 
 /// Read a gateway account.

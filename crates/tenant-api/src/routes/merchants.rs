@@ -1,6 +1,6 @@
 //! Operator routes: merchants and their API keys.
 
-use super::payments::List;
+use super::list::{List, page_limit, split_page};
 use crate::AppState;
 use crate::accounts::{ApiKeyRecord, MerchantRecord, MerchantStatus};
 use crate::auth::{Principal, jwt::ALL_SCOPES, keys};
@@ -369,14 +369,7 @@ pub async fn list_merchants(
     q: web::Query<MerchantListQuery>,
 ) -> Result<HttpResponse> {
     principal.operator()?;
-    let limit = q.limit.unwrap_or(10);
-    if !(1..=100).contains(&limit) {
-        return Err(Error::invalid(
-            "parameter_invalid",
-            "limit must be between 1 and 100",
-            Some("limit"),
-        ));
-    }
+    let limit = page_limit(q.limit)?;
     let after = q
         .starting_after
         .as_deref()
@@ -389,17 +382,12 @@ pub async fn list_merchants(
                 Some("starting_after"),
             )
         })?;
-    let mut rows = state
+    let rows = state
         .accounts
         .list_merchants(after.as_ref(), limit + 1)
         .await?;
-    let has_more = rows.len() > limit;
-    rows.truncate(limit);
-    Ok(HttpResponse::Ok().json(List {
-        object: "list",
-        data: objects(&state, &rows).await?,
-        has_more,
-    }))
+    let (rows, has_more) = split_page(rows, limit);
+    Ok(List::new(objects(&state, &rows).await?, has_more).respond())
 }
 
 /// Read a merchant.
@@ -532,11 +520,7 @@ pub async fn list_api_keys(
     principal.operator()?;
     let m = load(&state, &path).await?;
     let keys = state.accounts.api_keys_of(&m.id).await?;
-    Ok(HttpResponse::Ok().json(List {
-        object: "list",
-        data: keys.iter().map(|k| key_object(k, None)).collect(),
-        has_more: false,
-    }))
+    Ok(List::all(keys.iter().map(|k| key_object(k, None)).collect()).respond())
 }
 
 /// Revoke a key (effective on its next request, tokens it minted included).

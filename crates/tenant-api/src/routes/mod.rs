@@ -17,6 +17,7 @@ macro_rules! route_table {
 pub(crate) use route_table;
 
 pub mod gateway_accounts;
+pub mod list;
 pub mod merchants;
 pub mod payments;
 pub mod public;

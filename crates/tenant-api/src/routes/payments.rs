@@ -13,7 +13,7 @@ use crate::{idempotency, json};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::{Currency, PaymentId, PaymentMode, PaymentStatus, RefundId, Secret, Wallet};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 
@@ -71,16 +71,8 @@ pub struct ListQuery {
     pub starting_after: Option<String>,
 }
 
-/// A page of objects.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct List<T> {
-    /// Always `list`.
-    pub object: &'static str,
-    /// The page, newest first.
-    pub data: Vec<T>,
-    /// More after the last one.
-    pub has_more: bool,
-}
+pub use super::list::List;
+use super::list::{page_limit, split_page};
 
 /// `POST /v1/payments/{id}/refunds` body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -306,14 +298,7 @@ pub async fn list_payments(
 ) -> Result<HttpResponse> {
     let merchant = principal.merchant("payments:read")?;
     let q = query.into_inner();
-    let limit = q.limit.unwrap_or(10);
-    if !(1..=100).contains(&limit) {
-        return Err(Error::invalid(
-            "parameter_invalid",
-            "limit must be between 1 and 100",
-            Some("limit"),
-        ));
-    }
+    let limit = page_limit(q.limit)?;
     let filter = PaymentFilter {
         merchant_order_id: q.merchant_order_id,
         status: q
@@ -337,22 +322,17 @@ pub async fn list_payments(
                 )
             })?,
     };
-    let mut rows = state
+    let rows = state
         .engine
         .store()
         .list_payments(merchant, &filter, limit + 1)
         .await?;
-    let has_more = rows.len() > limit;
-    rows.truncate(limit);
+    let (rows, has_more) = split_page(rows, limit);
     let data = rows
         .iter()
         .map(|p| state.engine.payment_object(p))
         .collect();
-    Ok(HttpResponse::Ok().json(List {
-        object: "list",
-        data,
-        has_more,
-    }))
+    Ok(List::new(data, has_more).respond())
 }
 
 /// Cancel a payment that is not final yet.
@@ -419,11 +399,7 @@ pub async fn list_refunds(
     let mut refunds = state.engine.store().refunds_of(&p.id).await?;
     refunds.reverse();
     let data = refunds.iter().map(RefundObject::from_refund).collect();
-    Ok(HttpResponse::Ok().json(List {
-        object: "list",
-        data,
-        has_more: false,
-    }))
+    Ok(List::all(data).respond())
 }
 
 /// Read a refund.

@@ -13,7 +13,7 @@
 
 use crate::auth::Principal;
 use crate::error::{Error, Result};
-use crate::routes::payments::List;
+use crate::routes::list::{List, page_limit};
 use crate::{AppState, idempotency, json};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
@@ -193,14 +193,7 @@ const ENDPOINT: &str = "webhook endpoint";
 const EVENT: &str = "event";
 
 fn page(limit: Option<usize>, starting_after: Option<String>) -> Result<PageRequest> {
-    let limit = limit.unwrap_or(10);
-    if !(1..=100).contains(&limit) {
-        return Err(Error::invalid(
-            "parameter_invalid",
-            "limit must be between 1 and 100",
-            Some("limit"),
-        ));
-    }
+    let limit = page_limit(limit)?;
     Ok(PageRequest {
         limit: i64::try_from(limit).unwrap_or(100),
         starting_after,
@@ -212,11 +205,7 @@ fn json_value(v: impl Serialize) -> serde_json::Value {
 }
 
 fn list<T: Serialize>(data: Vec<T>, has_more: bool) -> HttpResponse {
-    HttpResponse::Ok().json(List {
-        object: "list",
-        data,
-        has_more,
-    })
+    List::new(data, has_more).respond()
 }
 
 fn endpoint_id(id: &str) -> Result<WebhookEndpointId> {

@@ -4,7 +4,7 @@ use super::objects::{DeliveryObject, WebhookEndpointObject, delivery_object, end
 use super::{ENDPOINT, Webhooks, list, page};
 use crate::auth::Principal;
 use crate::error::Result;
-use crate::routes::payments::List;
+use crate::routes::list::List;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use store::webhook_delivery as wd;
