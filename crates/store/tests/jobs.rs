@@ -8,6 +8,13 @@ use std::time::Duration;
 use store::jobs::{self, Enqueued, NewJob};
 use store::{Database, clock::now_ms};
 
+/// `owner` claims up to 10 due jobs of kind `a` with a 30 s lease.
+async fn claim_a(db: &Database, owner: &'static str, now: i64) -> Vec<jobs::Job> {
+    db.write(move |c| jobs::claim(c, &["a"], owner, Duration::from_secs(30), 10, now))
+        .await
+        .expect("claim")
+}
+
 fn job<'a>(kind: &'a str, key: Option<&'a str>, run_at: i64) -> NewJob<'a> {
     NewJob {
         kind,
@@ -88,19 +95,13 @@ async fn only_due_jobs_of_the_asked_kinds_are_claimed(db: Database) {
     })
     .await
     .expect("enqueue");
-    let got = db
-        .write(move |c| jobs::claim(c, &["a"], "r1", Duration::from_secs(30), 10, now))
-        .await
-        .expect("claim");
+    let got = claim_a(&db, "r1", now).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].kind, "a");
     assert_eq!(got[0].state, jobs::RUNNING);
     assert_eq!(got[0].attempts, 1);
     assert_eq!(got[0].lease_owner.as_deref(), Some("r1"));
-    let none = db
-        .write(move |c| jobs::claim(c, &["a"], "r2", Duration::from_secs(30), 10, now))
-        .await
-        .expect("claim");
+    let none = claim_a(&db, "r2", now).await;
     assert!(none.is_empty(), "claimed and future jobs are not due");
 }
 
@@ -113,10 +114,7 @@ async fn jobs_in_a_lane_are_left_to_the_lane_claimer(db: Database) {
     })
     .await
     .expect("enqueue");
-    let got = db
-        .write(move |c| jobs::claim(c, &["a"], "r1", Duration::from_secs(30), 10, now))
-        .await
-        .expect("claim");
+    let got = claim_a(&db, "r1", now).await;
     let keys: Vec<_> = got.iter().map(|j| j.dedupe_key.as_deref()).collect();
     assert_eq!(
         keys,
