@@ -36,3 +36,17 @@ fi
 export PAYFAC_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 export PAYFAC_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
 echo "PostgreSQL: $PAYFAC_TEST_DATABASE_URL  Redis: $PAYFAC_TEST_REDIS_URL" >&2
+
+# Test harnesses create one database per test (t_<ulid>) and leave it behind for inspection; a
+# local cluster that has served many runs slows down (autovacuum visits every database).
+# `. scripts/test-services.sh --drop-test-dbs` drops those no session is connected to.
+psql_admin() { psql -X -q -At -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres "$@"; }
+leftover=$(psql_admin -c "SELECT count(*) FROM pg_database WHERE datname LIKE 't\_%'" 2>/dev/null || echo 0)
+if [ "${1:-}" = "--drop-test-dbs" ]; then
+  psql_admin -c "SELECT datname FROM pg_database WHERE datname LIKE 't\_%'
+                 AND datname NOT IN (SELECT datname FROM pg_stat_activity WHERE datname IS NOT NULL)" |
+    while read -r db; do psql_admin -c "DROP DATABASE IF EXISTS \"$db\"" 2>/dev/null || true; done
+  echo "dropped leftover test databases ($leftover before)" >&2
+elif [ "${leftover:-0}" -gt 300 ]; then
+  echo "note: $leftover leftover test databases; '. scripts/test-services.sh --drop-test-dbs' drops them" >&2
+fi
