@@ -165,18 +165,34 @@ pub fn claim(
     let left = limit.saturating_sub(i64::try_from(ids.len()).unwrap_or(limit));
     if left > 0 {
         // served by the partial index jobs_kind_due (queued, outside lanes)
-        let queued = jobs::table
-            .filter(jobs::kind.eq_any(kinds))
-            .filter(jobs::state.eq(QUEUED))
-            .filter(jobs::lane.is_null())
-            .filter(jobs::run_at.le(now))
-            .order(jobs::run_at.asc())
-            .limit(left)
-            .select(jobs::id);
-        ids.extend(match conn {
-            DbConnection::Postgresql(c) => queued.for_update().skip_locked().load(c)?,
-            DbConnection::Sqlite(c) => queued.load(c)?,
-        });
+        let queued = |kinds: Vec<String>| {
+            jobs::table
+                .filter(jobs::kind.eq_any(kinds))
+                .filter(jobs::state.eq(QUEUED))
+                .filter(jobs::lane.is_null())
+                .filter(jobs::run_at.le(now))
+                .order(jobs::run_at.asc())
+                .limit(left)
+                .select((jobs::id, jobs::run_at))
+        };
+        let mut due: Vec<(String, i64)> = match conn {
+            DbConnection::Postgresql(c) => {
+                let all = kinds.iter().map(|k| (*k).to_owned()).collect();
+                queued(all).for_update().skip_locked().load(c)?
+            }
+            // One kind at a time: with `kind IN (…)` and no statistics, SQLite's planner took
+            // `jobs_due (state, run_at)` and read past every queued delivery job (lanes).
+            DbConnection::Sqlite(c) => {
+                let mut all = Vec::new();
+                for kind in kinds {
+                    all.extend(queued(vec![(*kind).to_owned()]).load::<(String, i64)>(c)?);
+                }
+                all
+            }
+        };
+        due.sort_by_key(|(_, run_at)| *run_at);
+        due.truncate(usize::try_from(left).unwrap_or(usize::MAX));
+        ids.extend(due.into_iter().map(|(id, _)| id));
     }
     lease_claimed(conn, &ids, owner, lease, now)
 }

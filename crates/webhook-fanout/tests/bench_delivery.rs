@@ -2,7 +2,7 @@
 //! `cargo test --release -p webhook-fanout --test bench_delivery -- --ignored --nocapture
 //! --test-threads 1`. Deliveries per second to a fast local receiver on PostgreSQL (also with
 //! `synchronous_commit=on`) and SQLite, the receiver's own ceiling, and the healthy endpoints'
-//! rate beside 20 timing-out ones versus alone. Deliveries go through the pump exactly as the
+//! rate beside 20 timing-out ones versus alone (both backends). Deliveries go through the pump exactly as the
 //! server's worker role runs it. Each line prints the machine's load average, since other
 //! builds share the cores.
 
@@ -192,6 +192,17 @@ async fn bench_receiver_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
 async fn bench_isolation_postgres() {
+    isolation(true).await;
+}
+
+/// [`bench_isolation_postgres`] on SQLite (WAL), where each lane is one in-process query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark"]
+async fn bench_isolation_sqlite() {
+    isolation(false).await;
+}
+
+async fn isolation(postgres: bool) {
     // Long enough for the steady state (slow endpoints at their cap) to dominate the first
     // claims' transient; production's 15 s timeout unless BENCH_TIMEOUT_S says else.
     let events: usize = env_or("BENCH_ISOLATION_EVENTS", 1500);
@@ -199,8 +210,8 @@ async fn bench_isolation_postgres() {
     let rounds: usize = env_or("BENCH_ISOLATION_ROUNDS", 5);
     let (mut alone, mut beside) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        alone.push(isolation_round(false, events, timeout).await);
-        beside.push(isolation_round(true, events, timeout).await);
+        alone.push(isolation_round(postgres, false, events, timeout).await);
+        beside.push(isolation_round(postgres, true, events, timeout).await);
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -223,8 +234,14 @@ async fn bench_isolation_postgres() {
 
 /// One round: 20 healthy endpoints (and, `with_bad`, 20 that never answer) each owed `events`
 /// deliveries; returns the healthy endpoints' deliveries per second.
-async fn isolation_round(with_bad: bool, events: usize, timeout: Duration) -> f64 {
-    let (db, url) = s::fresh_postgres_with_url(32).await;
+async fn isolation_round(postgres: bool, with_bad: bool, events: usize, timeout: Duration) -> f64 {
+    let (db, url, _dir) = if postgres {
+        let (db, url) = s::fresh_postgres_with_url(32).await;
+        (db, Some(url), None)
+    } else {
+        let (db, dir) = s::fresh_sqlite().await;
+        (db, None, Some(dir))
+    };
     let kr = keyring();
     let good = Receiver::start(Reply::status(200));
     let bad = Receiver::start(Reply::status(200).delayed(Duration::from_secs(30)));
@@ -240,16 +257,20 @@ async fn isolation_round(with_bad: bool, events: usize, timeout: Duration) -> f6
     }
     // Settle the set-up's writes first, so that autovacuum or a checkpoint does not start
     // inside one round's measurement and not another's.
-    let vacuum_url = url.clone();
-    tokio::task::spawn_blocking(move || {
-        use diesel::{Connection, PgConnection, RunQueryDsl};
-        let mut c = PgConnection::establish(&vacuum_url).expect("connect");
-        diesel::sql_query("VACUUM ANALYZE")
-            .execute(&mut c)
-            .expect("vacuum");
-    })
-    .await
-    .expect("vacuum task");
+    if let Some(url) = url.clone() {
+        tokio::task::spawn_blocking(move || {
+            use diesel::{Connection, PgConnection, RunQueryDsl};
+            let mut c = PgConnection::establish(&url).expect("connect");
+            diesel::sql_query("VACUUM ANALYZE")
+                .execute(&mut c)
+                .expect("vacuum");
+            diesel::sql_query("CHECKPOINT")
+                .execute(&mut c)
+                .expect("checkpoint");
+        })
+        .await
+        .expect("vacuum task");
+    }
     let total = 20 * events;
     let w = Arc::new(DeliveryWorker::build(db.clone(), kr, None, cfg(timeout, 8)).unwrap());
     let (g, b) = (good.clone(), bad.clone());
@@ -285,15 +306,17 @@ async fn isolation_round(with_bad: bool, events: usize, timeout: Duration) -> f6
     );
     drop((w, db));
     // Leftover databases make later rounds slower (autovacuum visits each, more to checkpoint).
-    tokio::task::spawn_blocking(move || {
-        use diesel::{Connection, PgConnection, RunQueryDsl};
-        let mut c = PgConnection::establish(&s::pg_admin_url()).expect("connect");
-        let name = url.rsplit('/').next().unwrap_or_default().to_owned();
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut c)
-            .expect("drop the round's database");
-    })
-    .await
-    .expect("drop task");
+    if let Some(url) = url {
+        tokio::task::spawn_blocking(move || {
+            use diesel::{Connection, PgConnection, RunQueryDsl};
+            let mut c = PgConnection::establish(&s::pg_admin_url()).expect("connect");
+            let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut c)
+                .expect("drop the round's database");
+        })
+        .await
+        .expect("drop task");
+    }
     rate
 }
