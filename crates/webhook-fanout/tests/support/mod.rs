@@ -63,6 +63,7 @@ struct State {
 pub struct Receiver {
     pub port: u16,
     state: Arc<Mutex<State>>,
+    server: actix_web::dev::ServerHandle,
 }
 
 impl Receiver {
@@ -86,8 +87,19 @@ impl Receiver {
         .listen(listener)
         .expect("listen")
         .run();
+        let handle = server.handle();
         tokio::spawn(server);
-        Self { port, state }
+        Self {
+            port,
+            state,
+            server: handle,
+        }
+    }
+
+    /// Stops the server at once, dropping open connections (benchmarks running several rounds
+    /// in one runtime, so that one round's receivers do not load the next).
+    pub async fn stop(&self) {
+        self.server.stop(false).await;
     }
 
     /// Queues replies used before the default, in order.
