@@ -106,3 +106,80 @@ async fn an_unknown_scheme_is_refused() {
         .expect_err("refused");
     assert!(matches!(err, StoreError::InvalidUrl(_)), "{err}");
 }
+
+/// The lane migration (2026-11-28-000004) gives delivery jobs queued or running before it their
+/// endpoint as lane, and leaves finished and non-delivery jobs without one. Runs the embedded
+/// migrations directly so that rows can be written under the schema before it.
+mod lane_backfill {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+    const PG: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+    const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+    const SEED: &str = "
+        INSERT INTO deliveries (id, event_id, endpoint_id, merchant_id, status, created_at, updated_at)
+            VALUES ('dlv_1', 'evt_1', 'we_A', 'mer_1', 'pending', 1, 1),
+                   ('dlv_2', 'evt_1', 'we_B', 'mer_1', 'succeeded', 1, 1);
+        INSERT INTO jobs (id, kind, dedupe_key, payload, run_at, state, created_at, updated_at)
+            VALUES ('job_1', 'webhook.deliver', 'dlv_1', '{}', 1, 'queued', 1, 1),
+                   ('job_2', 'webhook.deliver', 'dlv_2', '{}', 1, 'done', 1, 1),
+                   ('job_3', 'payment.poll', 'pay_1', '{}', 1, 'queued', 1, 1);";
+
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        lane: Option<String>,
+    }
+
+    /// Migrates to just before the newest migration, writes the seed, then applies it.
+    fn seed_before_last<C, B>(conn: &mut C, migrations: fn() -> EmbeddedMigrations)
+    where
+        B: diesel::backend::Backend,
+        C: MigrationHarness<B> + SimpleConnection,
+    {
+        conn.run_pending_migrations(migrations()).expect("up");
+        conn.revert_last_migration(migrations()).expect("down one");
+        conn.batch_execute(SEED).expect("rows under the old schema");
+        conn.run_pending_migrations(migrations()).expect("up again");
+    }
+
+    fn assert_lanes(rows: Vec<Row>) {
+        let lanes: Vec<_> = rows
+            .iter()
+            .map(|r| (r.id.as_str(), r.lane.as_deref()))
+            .collect();
+        assert_eq!(
+            lanes,
+            [("job_1", Some("we_A")), ("job_2", None), ("job_3", None)]
+        );
+    }
+
+    const JOBS: &str = "SELECT id, lane FROM jobs ORDER BY id";
+
+    #[test]
+    fn sqlite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut conn = SqliteConnection::establish(&dir.path().join("m.db").display().to_string())
+            .expect("sqlite");
+        // the seed's deliveries name an event, endpoint and merchant that do not exist
+        conn.batch_execute("PRAGMA foreign_keys = OFF")
+            .expect("pragma");
+        seed_before_last(&mut conn, || SQLITE);
+        assert_lanes(diesel::sql_query(JOBS).load(&mut conn).expect("jobs"));
+    }
+
+    #[test]
+    fn postgres() {
+        let url = super::common::create_pg_database();
+        let mut conn = PgConnection::establish(&url).expect("postgres");
+        // the seed's deliveries name an event, endpoint and merchant that do not exist
+        conn.batch_execute("SET session_replication_role = replica")
+            .expect("no foreign-key triggers");
+        seed_before_last(&mut conn, || PG);
+        assert_lanes(diesel::sql_query(JOBS).load(&mut conn).expect("jobs"));
+    }
+}
