@@ -236,32 +236,46 @@ pub(crate) fn lease_claimed(
     Ok(out)
 }
 
-/// The job `id` while `owner` holds its lease: the fence every finishing call goes through.
+/// The jobs `ids` that `owner` still holds under its lease: the fence every finishing call goes
+/// through.
 type HeldBy<'a> = diesel::dsl::Filter<
     diesel::dsl::Filter<
-        diesel::dsl::Filter<jobs::table, diesel::dsl::Eq<jobs::id, &'a str>>,
+        diesel::dsl::Filter<jobs::table, diesel::dsl::EqAny<jobs::id, &'a [String]>>,
         diesel::dsl::Eq<jobs::lease_owner, &'a str>,
     >,
     diesel::dsl::Eq<jobs::state, &'static str>,
 >;
 
-fn held_by<'a>(id: &'a str, owner: &'a str) -> HeldBy<'a> {
+fn held_by<'a>(ids: &'a [String], owner: &'a str) -> HeldBy<'a> {
     jobs::table
-        .filter(jobs::id.eq(id))
+        .filter(jobs::id.eq_any(ids))
         .filter(jobs::lease_owner.eq(owner))
         .filter(jobs::state.eq(RUNNING))
 }
 
 /// Marks a job done; `false` when `owner` no longer holds it.
 pub fn complete(conn: &mut DbConnection, id: &str, owner: &str, now: i64) -> StoreResult<bool> {
-    let n = crate::on_backend!(conn, |c| diesel::update(held_by(id, owner))
-        .set((
-            jobs::state.eq(DONE),
-            jobs::lease_expires_at.eq(None::<i64>),
-            jobs::updated_at.eq(now),
-        ))
-        .execute(c))?;
-    Ok(n == 1)
+    Ok(complete_many(conn, &[id.to_owned()], owner, now)? == 1)
+}
+
+/// Marks many jobs done while `owner` still holds them; returns how many it did.
+pub fn complete_many(
+    conn: &mut DbConnection,
+    ids: &[String],
+    owner: &str,
+    now: i64,
+) -> StoreResult<usize> {
+    let mut n = 0;
+    for chunk in ids.chunks(1000) {
+        n += crate::on_backend!(conn, |c| diesel::update(held_by(chunk, owner))
+            .set((
+                jobs::state.eq(DONE),
+                jobs::lease_expires_at.eq(None::<i64>),
+                jobs::updated_at.eq(now),
+            ))
+            .execute(c))?;
+    }
+    Ok(n)
 }
 
 /// Puts a job back in the queue for `run_at` with the error; `false` when `owner` no longer holds
@@ -274,17 +288,33 @@ pub fn retry(
     error: &str,
     now: i64,
 ) -> StoreResult<bool> {
-    let n = crate::on_backend!(conn, |c| diesel::update(held_by(id, owner))
-        .set((
-            jobs::state.eq(QUEUED),
-            jobs::run_at.eq(run_at),
-            jobs::last_error.eq(error),
-            jobs::lease_owner.eq(None::<String>),
-            jobs::lease_expires_at.eq(None::<i64>),
-            jobs::updated_at.eq(now),
-        ))
-        .execute(c))?;
-    Ok(n == 1)
+    Ok(retry_many(conn, &[id.to_owned()], owner, run_at, error, now)? == 1)
+}
+
+/// Puts many jobs `owner` still holds back in the queue for `run_at` with `error` (deferrals
+/// that share a delay); returns how many it did.
+pub fn retry_many(
+    conn: &mut DbConnection,
+    ids: &[String],
+    owner: &str,
+    run_at: i64,
+    error: &str,
+    now: i64,
+) -> StoreResult<usize> {
+    let mut n = 0;
+    for chunk in ids.chunks(1000) {
+        n += crate::on_backend!(conn, |c| diesel::update(held_by(chunk, owner))
+            .set((
+                jobs::state.eq(QUEUED),
+                jobs::run_at.eq(run_at),
+                jobs::last_error.eq(error),
+                jobs::lease_owner.eq(None::<String>),
+                jobs::lease_expires_at.eq(None::<i64>),
+                jobs::updated_at.eq(now),
+            ))
+            .execute(c))?;
+    }
+    Ok(n)
 }
 
 /// Gives up on a job (kept as `dead`); `false` when `owner` no longer holds it.
@@ -295,7 +325,8 @@ pub fn fail(
     error: &str,
     now: i64,
 ) -> StoreResult<bool> {
-    let n = crate::on_backend!(conn, |c| diesel::update(held_by(id, owner))
+    let one = [id.to_owned()];
+    let n = crate::on_backend!(conn, |c| diesel::update(held_by(&one, owner))
         .set((
             jobs::state.eq(DEAD),
             jobs::last_error.eq(error),
@@ -315,7 +346,8 @@ pub fn extend_lease(
     now: i64,
 ) -> StoreResult<bool> {
     let expires = now.saturating_add(crate::clock::ms(lease));
-    let n = crate::on_backend!(conn, |c| diesel::update(held_by(id, owner))
+    let one = [id.to_owned()];
+    let n = crate::on_backend!(conn, |c| diesel::update(held_by(&one, owner))
         .set((jobs::lease_expires_at.eq(expires), jobs::updated_at.eq(now),))
         .execute(c))?;
     Ok(n == 1)

@@ -180,9 +180,9 @@ pub(crate) fn write_batch(
         deliveries::set_after_attempt(conn, attempt, status, *next, now)?;
     }
     write_health(conn, &health, now, &mut written)?;
-    let mut held = webhook_delivery::complete_jobs(conn, &complete, owner, now)?;
+    let mut held = jobs::complete_many(conn, &complete, owner, now)?;
     for ((run_at, error), ids) in &later {
-        held += webhook_delivery::retry_jobs(conn, ids, owner, *run_at, error, now)?;
+        held += jobs::retry_many(conn, ids, owner, *run_at, error, now)?;
     }
     for (id, at, error) in &job_retries {
         held += usize::from(jobs::retry(conn, id, owner, *at, error, now)?);

@@ -1,7 +1,7 @@
 //! The delivery pump's batch queries over the `jobs` queue: claim many `webhook.deliver` jobs at
-//! once, lane by lane (a delivery job's lane is its endpoint), load a batch's events and
-//! endpoints, and finish many jobs in one statement. Re-exported from
-//! [`crate::webhook_delivery`].
+//! once, lane by lane (a delivery job's lane is its endpoint), and load a batch's events and
+//! endpoints. Re-exported from [`crate::webhook_delivery`]; finishing many jobs at once is
+//! [`jobs::complete_many`] / [`jobs::retry_many`].
 //!
 //! Why lanes: with one queue ordered by due time, the backlog of an endpoint that cannot take
 //! requests (dead, or at its in-flight cap) sits at the head of the queue, and every claim has
@@ -13,7 +13,7 @@ use crate::jobs;
 use crate::repo::events::Event;
 use crate::repo::webhook_delivery::DELIVER_JOB_KIND;
 use crate::repo::webhook_endpoints::WebhookEndpoint;
-use crate::schema::{events, jobs as jb, webhook_endpoints as we};
+use crate::schema::{events, webhook_endpoints as we};
 use crate::{DbConnection, StoreResult, on_backend};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text};
@@ -248,62 +248,6 @@ pub fn endpoints_any(conn: &mut DbConnection, ids: &[String]) -> StoreResult<Vec
         out.extend(rows);
     }
     Ok(out)
-}
-
-/// Marks many jobs done while `owner` still holds them; returns how many it did.
-pub fn complete_jobs(
-    conn: &mut DbConnection,
-    ids: &[String],
-    owner: &str,
-    now: i64,
-) -> StoreResult<usize> {
-    let mut n = 0;
-    for chunk in ids.chunks(1000) {
-        n += on_backend!(conn, |c| diesel::update(
-            jb::table
-                .filter(jb::id.eq_any(chunk))
-                .filter(jb::lease_owner.eq(owner))
-                .filter(jb::state.eq(jobs::RUNNING))
-        )
-        .set((
-            jb::state.eq(jobs::DONE),
-            jb::lease_expires_at.eq(None::<i64>),
-            jb::updated_at.eq(now),
-        ))
-        .execute(c))?;
-    }
-    Ok(n)
-}
-
-/// Puts many jobs `owner` still holds back in the queue for `run_at` with `error` (deferrals
-/// that share a delay); returns how many it did.
-pub fn retry_jobs(
-    conn: &mut DbConnection,
-    ids: &[String],
-    owner: &str,
-    run_at: i64,
-    error: &str,
-    now: i64,
-) -> StoreResult<usize> {
-    let mut n = 0;
-    for chunk in ids.chunks(1000) {
-        n += on_backend!(conn, |c| diesel::update(
-            jb::table
-                .filter(jb::id.eq_any(chunk))
-                .filter(jb::lease_owner.eq(owner))
-                .filter(jb::state.eq(jobs::RUNNING))
-        )
-        .set((
-            jb::state.eq(jobs::QUEUED),
-            jb::run_at.eq(run_at),
-            jb::last_error.eq(error),
-            jb::lease_owner.eq(None::<String>),
-            jb::lease_expires_at.eq(None::<i64>),
-            jb::updated_at.eq(now),
-        ))
-        .execute(c))?;
-    }
-    Ok(n)
 }
 
 /// SQLite only: ` INDEXED BY index`. Without statistics (nothing runs ANALYZE on an embedded

@@ -488,6 +488,5 @@ pub fn fan_out(conn: &mut DbConnection, event: &Event, now_ms: i64) -> StoreResu
 
 // The pump's batch queries live in `delivery_queue`; re-exported so callers keep one path.
 pub use super::delivery_queue::{
-    LaneQuotas, claim_deliver_jobs, complete_jobs, endpoints_any, events_any, queued_lanes,
-    retry_jobs, share,
+    LaneQuotas, claim_deliver_jobs, endpoints_any, events_any, queued_lanes, share,
 };
