@@ -178,7 +178,7 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     .await?;
     let sandbox = upstream.sandbox.clone();
     let state = wiring::build(&config, &backends, &keyring, &registry, upstream, &public)?;
-    tenant_api::adapters::wiring::seed_jobs(&backends.db)
+    payments::jobs::seed_jobs(&backends.db)
         .await
         .map_err(|e| anyhow::anyhow!("cannot seed the reconciliation job: {e}"))?;
     let engine = state.engine.clone();

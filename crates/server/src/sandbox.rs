@@ -1,4 +1,5 @@
-//! The CodePay simulator, standalone (`payfac sim`) or as the embedded default's upstream.
+//! The CodePay simulator, standalone (`payfac sim`) or as the embedded default's upstream, and
+//! sandbox onboarding (a fresh simulator merchant for each merchant created without one).
 
 use crate::cli::SimArgs;
 use anyhow::Context;
@@ -47,4 +48,21 @@ pub fn run_standalone(args: SimArgs) -> anyhow::Result<ExitCode> {
         .block_on(codepay_sim::run_standalone(sim, listen))
         .with_context(|| format!("simulator on {listen}"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Registers sandbox merchants with the in-process simulator, so onboarding in sandbox mode
+/// needs nothing from CodePay.
+pub struct SimulatorRegistrar(pub Simulator);
+
+#[async_trait::async_trait]
+impl tenant_api::SandboxRegistrar for SimulatorRegistrar {
+    async fn register_merchant(&self, _name: &str) -> tenant_api::Result<String> {
+        self.0
+            .register_merchant(None, None)
+            .map(|m| m.merchant_no)
+            .map_err(|e| tenant_api::Error::Upstream {
+                code: "sandbox_unavailable",
+                message: format!("the sandbox could not register a merchant: {e}"),
+            })
+    }
 }

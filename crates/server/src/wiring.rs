@@ -4,15 +4,15 @@ use crate::config::{Config, DatabaseTarget};
 use crate::run::Backends;
 use crate::runner::{Handler, Outcome, Runner};
 use crate::upstream::Upstream;
+use payments::jobs::{self as payment_jobs, JobOutcome};
+use payments::{Engine, EngineConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use store::Database;
 use store::sealing::MasterKeyring;
-use tenant_api::AppState;
 use tenant_api::adapters::wiring::{Wiring, app_state_from};
-use tenant_api::payments::jobs::{self as payment_jobs, JobOutcome};
-use tenant_api::payments::{Engine, EngineConfig};
 use tenant_api::routes::webhooks::WebhookApi;
+use tenant_api::{AppState, SandboxRegistrar};
 use webhook_fanout::{DeliveryWorker, FanoutConfig, Pump, PumpConfig, WebhookSecret};
 
 /// Wires the engine, the stores and the upstream into the API state.
@@ -48,7 +48,9 @@ pub fn build(
         engine,
         token_keys: vec![token_key],
         rate_limit_per_sec: config.rate_limit_per_second,
-        sandbox: upstream.sandbox,
+        sandbox: upstream.sandbox.map(|sim| {
+            Arc::new(crate::sandbox::SimulatorRegistrar(sim)) as Arc<dyn SandboxRegistrar>
+        }),
         keyring: keyring.clone(),
         registry: registry.clone(),
     })
@@ -56,7 +58,7 @@ pub fn build(
     Ok(actix_web::web::Data::new(state))
 }
 
-/// Registers the payment logic's job handlers on the runner.
+/// Registers the payment engine's job handlers (`payments::jobs`) on the runner.
 pub fn register_payment_jobs(runner: &mut Runner, engine: &Engine) {
     for kind in payment_jobs::KINDS {
         let engine = engine.clone();

@@ -65,8 +65,8 @@ pub struct MerchantRecord {
 
 impl MerchantRecord {
     /// What the payment logic needs of this merchant.
-    pub fn profile(&self) -> crate::payments::model::MerchantProfile {
-        crate::payments::model::MerchantProfile {
+    pub fn profile(&self) -> ::payments::model::MerchantProfile {
+        ::payments::model::MerchantProfile {
             id: self.id.clone(),
             active: self.status == MerchantStatus::Active,
             merchant_no: self.merchant_no.clone(),

@@ -6,7 +6,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// Everything that can go wrong in the tenant API and the payment logic.
+/// Everything that can go wrong in the tenant API (the engine's [`payments::PaymentError`]
+/// converts into it).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// 400: the request is malformed (bad JSON, unknown field, wrong type, bad value).
@@ -217,6 +218,44 @@ impl ResponseError for Error {
             resp.insert_header(("WWW-Authenticate", "Bearer"));
         }
         resp.json(self.body())
+    }
+}
+
+/// The engine's errors as the API answers them: the one place a payment failure gets its
+/// HTTP status and public code.
+impl From<payments::PaymentError> for Error {
+    fn from(e: payments::PaymentError) -> Self {
+        use payments::PaymentError as P;
+        match e {
+            P::Invalid {
+                code,
+                message,
+                param,
+            } => Error::InvalidRequest {
+                code,
+                message,
+                param,
+            },
+            P::MerchantInactive => Error::Forbidden {
+                code: "merchant_suspended",
+                message: e.to_string(),
+            },
+            P::NotFound { what, id } => Error::NotFound { what, id },
+            P::Conflict { code, message } => Error::Conflict { code, message },
+            P::Unprocessable {
+                code,
+                message,
+                param,
+            } => Error::Unprocessable {
+                code,
+                message,
+                param,
+            },
+            P::Upstream { code, message } => Error::Upstream { code, message },
+            P::Unavailable(detail) => Error::Unavailable(detail),
+            P::VersionConflict => Error::VersionConflict,
+            P::Duplicate(what) => Error::Duplicate(what),
+        }
     }
 }
 

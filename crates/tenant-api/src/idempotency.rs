@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on every create (design §5). The serialisation point is a durable row
+//! `Idempotency-Key` on every create. The serialisation point is a durable row
 //! claim (INSERT … in_flight, UNIQUE(scope, key)) in the store, not a Redis lock: of fifty
 //! concurrent identical requests exactly one claims the key and reaches CodePay, the others get
 //! 409 while it runs and the stored response afterwards.
@@ -14,10 +14,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::future::Future;
 
-/// How long a stored response is replayed.
-pub const RETENTION: chrono::Duration = chrono::Duration::hours(24);
-/// After this long an in-flight claim is considered abandoned (its process died).
-pub const LEASE: chrono::Duration = chrono::Duration::minutes(2);
+pub use payments::idempotency::{LEASE, RETENTION};
 
 /// How long a duplicate waits for the request in flight before answering 409.
 const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -60,17 +57,6 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     async fn complete(&self, scope: &str, key: &str, response: &StoredResponse) -> Result<()>;
     /// Drops a claim whose request did nothing (so a retry may run).
     async fn release(&self, scope: &str, key: &str) -> Result<()>;
-    /// The SQL database holding the records, if any: a payment store on the same database can
-    /// then claim a key and store its response inside its own transactions (see
-    /// [`crate::payments::model::IdempotencyWrite`]), saving two round trips per create.
-    fn database(&self) -> Option<&store::Database> {
-        None
-    }
-    /// `body` as this store keeps it (sealed, for a store that seals), for a record written
-    /// inside another transaction.
-    fn stored_body(&self, _scope: &str, _key: &str, body: &str) -> Result<String> {
-        Ok(body.to_owned())
-    }
 }
 
 #[derive(Clone)]
@@ -229,8 +215,7 @@ pub async fn finish(
         }
         Err(e) => {
             use actix_web::ResponseError;
-            let body = serde_json::to_value(e.body()).unwrap_or_default();
-            (e.status_code(), body)
+            (e.status_code(), crate::json::value(&e.body())?)
         }
     };
     let stored = StoredResponse {

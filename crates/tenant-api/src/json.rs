@@ -4,6 +4,13 @@
 use crate::error::{Error, Result};
 use serde::de::DeserializeOwned;
 
+/// A response object as the JSON value that handlers answer and the idempotency store keeps;
+/// a failure to encode is a 503, never an empty body.
+pub fn value<T: serde::Serialize>(object: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(object)
+        .map_err(|e| crate::Error::Unavailable(format!("cannot encode the response: {e}")))
+}
+
 /// Parses a JSON body into `T` (whose types use `deny_unknown_fields`).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     if bytes.iter().all(u8::is_ascii_whitespace) {

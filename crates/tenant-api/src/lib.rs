@@ -1,5 +1,6 @@
-//! payfac's tenant API: auth, routes, thin handlers, OpenAPI, the hosted pay page, and the one
-//! place that holds the payment logic ([`payments`]).
+//! payfac's tenant API: auth, routes, thin handlers, idempotency, merchant accounts, OpenAPI and
+//! the hosted pay page. Payments are taken, settled and refunded by the `payments` engine; this
+//! crate parses, authorises, calls it and renders.
 //!
 //! The server builds an [`AppState`] and mounts it:
 //! ```ignore
@@ -15,7 +16,6 @@ pub mod error;
 pub mod gateway_accounts;
 pub mod idempotency;
 pub mod json;
-pub mod payments;
 pub mod qr;
 pub mod request_id;
 pub mod routes;
@@ -45,7 +45,7 @@ pub struct AppState {
     /// Per-key limits.
     pub rate_limiter: Arc<dyn auth::rate_limit::RateLimiter>,
     /// CodePay notification parsing/verification and recording (none: callbacks get 503).
-    pub notifications: Option<Arc<dyn routes::public::NotificationIntake>>,
+    pub notifications: Option<Arc<dyn payments::intake::NotificationIntake>>,
     /// Sandbox merchant registration (none outside sandbox mode).
     pub sandbox: Option<Arc<dyn SandboxRegistrar>>,
 }

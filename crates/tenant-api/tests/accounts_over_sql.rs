@@ -3,14 +3,14 @@
 
 use async_trait::async_trait;
 use domain::{ApiKeyId, Secret};
+use payments::ports::*;
+use payments::testing::memory::MemoryPaymentStore;
+use payments::{Engine, EngineConfig, SystemClock};
 use std::sync::Arc;
 use tenant_api::accounts::{AccountStore, ApiKeyRecord};
 use tenant_api::adapters::accounts::SqlAccountStore;
 use tenant_api::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
 use tenant_api::idempotency::MemoryIdempotencyStore;
-use tenant_api::payments::memory::MemoryPaymentStore;
-use tenant_api::payments::ports::*;
-use tenant_api::payments::{Engine, EngineConfig, SystemClock};
 use tenant_api::{AppState, request_id};
 
 /// CodePay is not part of these flows; any call would be a bug, so it answers "unknown".

@@ -7,22 +7,22 @@
 use async_trait::async_trait;
 use diesel::prelude::*;
 use domain::{ApiKeyId, Currency, MerchantId, PaymentId, RefundId, Secret};
+use payments::PaymentError;
+use payments::model::{Change, Payment, Refund};
+use payments::ports::{
+    CpmOrder, Outcome, PaymentFilter, PaymentStore, QrCreated, QrOrder, RefundOrder, Upstream,
+    UpstreamMerchant, UpstreamOrder,
+};
+use payments::sql_store::SqlPaymentStore;
+use payments::{Engine, EngineConfig, SystemClock};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tenant_api::accounts::{AccountStore, ApiKeyRecord, MerchantRecord, MerchantStatus};
 use tenant_api::adapters::accounts::SqlAccountStore;
 use tenant_api::adapters::idempotency::SqlIdempotencyStore;
-use tenant_api::adapters::payments::SqlPaymentStore;
 use tenant_api::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
-use tenant_api::error::Error;
 use tenant_api::idempotency::{Claim, IdempotencyStore, StoredResponse};
-use tenant_api::payments::model::{Change, Payment, Refund};
-use tenant_api::payments::ports::{
-    CpmOrder, Outcome, PaymentFilter, PaymentStore, QrCreated, QrOrder, RefundOrder, Upstream,
-    UpstreamMerchant, UpstreamOrder,
-};
-use tenant_api::payments::{Engine, EngineConfig, SystemClock};
 use tenant_api::{AppState, request_id};
 
 /// Counts what the engine asks of the payment store.
@@ -34,35 +34,39 @@ struct CountingPayments {
 
 #[async_trait]
 impl PaymentStore for CountingPayments {
-    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, Error> {
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, PaymentError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.payment(id).await
     }
-    async fn payment_by_order_no(&self, m: &str, no: &str) -> Result<Option<Payment>, Error> {
+    async fn payment_by_order_no(
+        &self,
+        m: &str,
+        no: &str,
+    ) -> Result<Option<Payment>, PaymentError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.payment_by_order_no(m, no).await
     }
-    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>, Error> {
+    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>, PaymentError> {
         self.inner.refund(id).await
     }
-    async fn refund_by_order_no(&self, m: &str, no: &str) -> Result<Option<Refund>, Error> {
+    async fn refund_by_order_no(&self, m: &str, no: &str) -> Result<Option<Refund>, PaymentError> {
         self.inner.refund_by_order_no(m, no).await
     }
     async fn refund_by_merchant_ref(
         &self,
         m: &MerchantId,
         r: &str,
-    ) -> Result<Option<Refund>, Error> {
+    ) -> Result<Option<Refund>, PaymentError> {
         self.inner.refund_by_merchant_ref(m, r).await
     }
-    async fn refunds_of(&self, p: &PaymentId) -> Result<Vec<Refund>, Error> {
+    async fn refunds_of(&self, p: &PaymentId) -> Result<Vec<Refund>, PaymentError> {
         self.inner.refunds_of(p).await
     }
     async fn unsettled_payments(
         &self,
         before: chrono::DateTime<chrono::Utc>,
         limit: usize,
-    ) -> Result<Vec<Payment>, Error> {
+    ) -> Result<Vec<Payment>, PaymentError> {
         self.inner.unsettled_payments(before, limit).await
     }
     async fn list_payments(
@@ -70,15 +74,12 @@ impl PaymentStore for CountingPayments {
         m: &MerchantId,
         f: &PaymentFilter,
         limit: usize,
-    ) -> Result<Vec<Payment>, Error> {
+    ) -> Result<Vec<Payment>, PaymentError> {
         self.inner.list_payments(m, f, limit).await
     }
-    async fn commit(&self, change: Change) -> Result<(), Error> {
+    async fn commit(&self, change: Change) -> Result<(), PaymentError> {
         self.commits.fetch_add(1, Ordering::SeqCst);
         self.inner.commit(change).await
-    }
-    fn database(&self) -> Option<&store::Database> {
-        self.inner.database()
     }
 }
 
@@ -107,12 +108,6 @@ impl IdempotencyStore for CountingIdempotency {
     async fn release(&self, scope: &str, key: &str) -> tenant_api::Result<()> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner.release(scope, key).await
-    }
-    fn database(&self) -> Option<&store::Database> {
-        self.inner.database()
-    }
-    fn stored_body(&self, scope: &str, key: &str, body: &str) -> tenant_api::Result<String> {
-        self.inner.stored_body(scope, key, body)
     }
 }
 
@@ -217,7 +212,8 @@ async fn flows(db: store::Database) {
         .expect("keyring"),
     );
     let payments = Arc::new(CountingPayments {
-        inner: SqlPaymentStore::new(db.clone(), std::time::Duration::from_secs(60)),
+        inner: SqlPaymentStore::new(db.clone(), std::time::Duration::from_secs(60))
+            .with_idempotency(keyring.clone()),
         commits: AtomicUsize::new(0),
         reads: AtomicUsize::new(0),
     });
@@ -273,7 +269,8 @@ async fn flows(db: store::Database) {
             upstream.clone(),
             EngineConfig::default(),
             Arc::new(SystemClock),
-        ),
+        )
+        .with_idempotent_creates(),
         accounts,
         idempotency: idem.clone(),
         tokens: Arc::new(

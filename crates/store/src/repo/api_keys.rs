@@ -161,6 +161,25 @@ pub fn find_active_by_secret(
     Ok(key.filter(|k| k.is_active(now)))
 }
 
+/// A key by the SHA-256 hash of its secret, whatever its state (the caller checks revocation
+/// and expiry, so that it can say which).
+pub fn find_by_hash(conn: &mut DbConnection, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
+    Ok(on_backend!(conn, |c| api_keys::table
+        .filter(api_keys::secret_hash.eq(secret_hash))
+        .select(ApiKey::as_select())
+        .first(c)
+        .optional())?)
+}
+
+/// A key by id, whoever owns it.
+pub fn find(conn: &mut DbConnection, id: &str) -> StoreResult<Option<ApiKey>> {
+    Ok(on_backend!(conn, |c| api_keys::table
+        .find(id)
+        .select(ApiKey::as_select())
+        .first(c)
+        .optional())?)
+}
+
 /// Records a use of the key (best kept coarse by the caller, e.g. once a minute).
 pub fn touch_last_used(conn: &mut DbConnection, id: &ApiKeyId, now: i64) -> StoreResult<()> {
     on_backend!(conn, |c| diesel::update(api_keys::table.find(id.as_str()))

@@ -188,3 +188,19 @@ pub fn set_status(
         now,
     )
 }
+
+/// The gateway account each of `ids` is attached to, for those attached to one.
+pub fn gateway_links(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> StoreResult<Vec<(String, String)>> {
+    let rows: Vec<(String, Option<String>)> = on_backend!(conn, |c| merchants::table
+        .filter(merchants::id.eq_any(ids))
+        .filter(merchants::gateway_account_id.is_not_null())
+        .select((merchants::id, merchants::gateway_account_id))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, account)| Some((id, account?)))
+        .collect())
+}

@@ -145,6 +145,16 @@ pub fn get(conn: &mut DbConnection, merchant: &MerchantId, id: &PaymentId) -> St
         .first(c))?)
 }
 
+/// One payment by id, whoever owns it (the engine checks ownership itself, so that a foreign
+/// id and a missing one answer the same).
+pub fn find(conn: &mut DbConnection, id: &str) -> StoreResult<Option<Payment>> {
+    Ok(on_backend!(conn, |c| payments::table
+        .find(id)
+        .select(Payment::as_select())
+        .first(c)
+        .optional())?)
+}
+
 /// One payment, locked for the rest of the transaction (PostgreSQL `FOR UPDATE`; on SQLite the
 /// immediate write transaction already excludes other writers). Use inside `Database::write`.
 pub fn get_for_update(

@@ -125,6 +125,24 @@ pub fn list_for_payment(
     Ok(Page::from_rows(rows, limit))
 }
 
+/// One refund by id, whoever owns it.
+pub fn find(conn: &mut DbConnection, id: &str) -> StoreResult<Option<Refund>> {
+    Ok(on_backend!(conn, |c| refunds::table
+        .find(id)
+        .select(Refund::as_select())
+        .first(c)
+        .optional())?)
+}
+
+/// Every refund of one payment, oldest first (the engine sums them against the capture).
+pub fn all_for_payment(conn: &mut DbConnection, payment: &str) -> StoreResult<Vec<Refund>> {
+    Ok(on_backend!(conn, |c| refunds::table
+        .filter(refunds::payment_id.eq(payment))
+        .order(refunds::id.asc())
+        .select(Refund::as_select())
+        .load(c))?)
+}
+
 /// Minor units of a payment's refunds that count against its capture (pending + succeeded).
 /// Read it after `payments::get_for_update` so no concurrent refund slips in.
 pub fn committed_total(conn: &mut DbConnection, payment: &PaymentId) -> StoreResult<i64> {

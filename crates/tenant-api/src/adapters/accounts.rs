@@ -199,40 +199,20 @@ impl AccountStore for SqlAccountStore {
     }
 
     async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRecord>> {
-        use diesel::prelude::*;
-        use store::schema::api_keys;
         let hash = hash.to_owned();
         let row = self
             .db
-            .read(move |c| {
-                let r: Option<store::api_keys::ApiKey> =
-                    store::on_backend!(c, |c| api_keys::table
-                        .filter(api_keys::secret_hash.eq(&hash))
-                        .select(store::api_keys::ApiKey::as_select())
-                        .first(c)
-                        .optional())?;
-                Ok(r)
-            })
+            .read(move |c| store::api_keys::find_by_hash(c, &hash))
             .await
             .map_err(store_error)?;
         row.map(key_from_row).transpose()
     }
 
     async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>> {
-        use diesel::prelude::*;
-        use store::schema::api_keys;
         let id = id.to_string();
         let row = self
             .db
-            .read(move |c| {
-                let r: Option<store::api_keys::ApiKey> =
-                    store::on_backend!(c, |c| api_keys::table
-                        .find(&id)
-                        .select(store::api_keys::ApiKey::as_select())
-                        .first(c)
-                        .optional())?;
-                Ok(r)
-            })
+            .read(move |c| store::api_keys::find(c, &id))
             .await
             .map_err(store_error)?;
         row.map(key_from_row).transpose()

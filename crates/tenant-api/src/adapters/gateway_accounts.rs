@@ -196,21 +196,13 @@ impl GatewayAccountStore for SqlGatewayAccountStore {
         &self,
         merchants: &[MerchantId],
     ) -> Result<HashMap<MerchantId, GatewayAccountId>> {
-        use diesel::prelude::*;
-        use store::schema::merchants as m;
         let ids: Vec<String> = merchants.iter().map(|m| m.to_string()).collect();
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows: Vec<(String, Option<String>)> = self
+        let rows = self
             .db
-            .read(move |c| {
-                Ok(store::on_backend!(c, |c| m::table
-                    .filter(m::id.eq_any(&ids))
-                    .filter(m::gateway_account_id.is_not_null())
-                    .select((m::id, m::gateway_account_id))
-                    .load(c))?)
-            })
+            .read(move |c| store::merchants::gateway_links(c, &ids))
             .await
             .map_err(store_error)?;
         Ok(rows
@@ -218,7 +210,7 @@ impl GatewayAccountStore for SqlGatewayAccountStore {
             .filter_map(|(mid, gwa)| {
                 Some((
                     MerchantId::parse(&mid).ok()?,
-                    GatewayAccountId::parse(&gwa?).ok()?,
+                    GatewayAccountId::parse(&gwa).ok()?,
                 ))
             })
             .collect())

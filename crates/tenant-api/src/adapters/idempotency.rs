@@ -90,22 +90,13 @@ impl IdempotencyStore for SqlIdempotencyStore {
         })
     }
 
-    fn database(&self) -> Option<&Database> {
-        Some(&self.db)
-    }
-
-    fn stored_body(&self, scope: &str, key: &str, body: &str) -> Result<String> {
-        match &self.keyring {
-            Some(k) => k
-                .seal(body.as_bytes(), &binding(scope, key))
-                .map_err(|e| Error::Unavailable(format!("cannot seal a response: {e}"))),
-            None => Ok(body.to_owned()),
-        }
-    }
-
     async fn complete(&self, scope: &str, key: &str, response: &StoredResponse) -> Result<()> {
         let (scope, key, mut r) = (scope.to_owned(), key.to_owned(), response.clone());
-        r.body = self.stored_body(&scope, &key, &r.body)?;
+        if let Some(k) = &self.keyring {
+            r.body = k
+                .seal(r.body.as_bytes(), &binding(&scope, &key))
+                .map_err(|e| Error::Unavailable(format!("cannot seal a response: {e}")))?;
+        }
         self.db
             .write(move |c| complete(c, &scope, &key, i32::from(r.status), &r.body))
             .await

@@ -1,11 +1,9 @@
-//! Implementations of the payment logic's ports over the real crates.
+//! Implementations of the tenant API's ports over the real crates, and the wiring that builds
+//! the [`crate::AppState`].
 
 pub mod accounts;
 pub mod cached_accounts;
-pub mod codepay;
 pub mod gateway_accounts;
 pub mod idempotency;
-pub mod payments;
 pub mod rate_limit;
-pub mod sandbox;
 pub mod wiring;

@@ -2,19 +2,18 @@
 
 use super::accounts::SqlAccountStore;
 use super::cached_accounts::{self, CachedAccountStore};
-use super::codepay::{CodePayIntake, CodePayUpstream};
 use super::idempotency::SqlIdempotencyStore;
-use super::payments::SqlPaymentStore;
 use super::rate_limit::CoordinatedRateLimiter;
-use super::sandbox::{SimulatorRegistrar, SqlNotificationRecorder};
 use crate::auth::jwt::TokenIssuer;
 use crate::error::Error;
 use crate::error::Result;
-use crate::payments::jobs::{KINDS, RECONCILE_SUBJECT};
-use crate::payments::metrics::TransitionMetrics;
-use crate::payments::{Engine, EngineConfig, SystemClock};
 use crate::{AppState, SandboxRegistrar};
 use domain::Secret;
+use payments::codepay::CodePayUpstream;
+use payments::intake::{CodePayIntake, SqlNotificationRecorder};
+use payments::metrics::TransitionMetrics;
+use payments::sql_store::SqlPaymentStore;
+use payments::{Engine, EngineConfig, SystemClock};
 use std::sync::Arc;
 use store::sealing::MasterKeyring;
 
@@ -34,8 +33,8 @@ pub struct Wiring {
     pub token_keys: Vec<(String, Secret)>,
     /// Requests per second per API key.
     pub rate_limit_per_sec: u32,
-    /// The in-process simulator in sandbox mode.
-    pub sandbox: Option<codepay_sim::Simulator>,
+    /// Registers sandbox merchants (sandbox mode only).
+    pub sandbox: Option<Arc<dyn SandboxRegistrar>>,
     /// Seals what must not be stored readable: idempotent replays of one-time secrets and
     /// gateway account private keys.
     pub keyring: Arc<MasterKeyring>,
@@ -47,7 +46,12 @@ pub struct Wiring {
 /// {public_url}/callbacks/codepay`, verified notification intake with recording.
 pub fn app_state_from(w: Wiring) -> Result<AppState> {
     let notify_url = format!("{}/callbacks/codepay", w.engine.public_url);
-    let payments = Arc::new(SqlPaymentStore::new(w.db.clone(), w.engine.cpm_deadline));
+    // Idempotency records and payments share `w.db`, so a create folds its `Idempotency-Key`
+    // into its own two commits (sealed like the idempotency store's records).
+    let payments = Arc::new(
+        SqlPaymentStore::new(w.db.clone(), w.engine.cpm_deadline)
+            .with_idempotency(w.keyring.clone()),
+    );
     let metrics = TransitionMetrics::register(&w.registry)
         .map_err(|e| Error::Unavailable(format!("cannot register transition metrics: {e}")))?;
     let engine = Engine::new(
@@ -56,7 +60,8 @@ pub fn app_state_from(w: Wiring) -> Result<AppState> {
         w.engine,
         Arc::new(SystemClock),
     )
-    .with_metrics(Arc::new(metrics));
+    .with_metrics(Arc::new(metrics))
+    .with_idempotent_creates();
     Ok(AppState {
         engine,
         // Keys and merchants are read on every request; a ≤ 1 s cache keeps revocation and
@@ -77,37 +82,6 @@ pub fn app_state_from(w: Wiring) -> Result<AppState> {
             w.gateway_public_key,
             Some(Arc::new(SqlNotificationRecorder(w.db))),
         ))),
-        sandbox: w
-            .sandbox
-            .map(|s| Arc::new(SimulatorRegistrar(s)) as Arc<dyn SandboxRegistrar>),
+        sandbox: w.sandbox,
     })
 }
-
-/// Seeds the jobs that always exist (today the periodic `payment.reconcile`), due now. Safe to
-/// call at every start and from every process: an unfinished job with the same kind and dedupe
-/// key is kept, not duplicated. Returns how many were created.
-pub async fn seed_jobs(db: &store::Database) -> Result<usize> {
-    let now = chrono::Utc::now().timestamp_millis();
-    db.write(move |c| {
-        let payload = serde_json::json!({ "subject": RECONCILE_SUBJECT }).to_string();
-        let created = store::jobs::enqueue(
-            c,
-            &store::jobs::NewJob {
-                kind: "payment.reconcile",
-                dedupe_key: Some(RECONCILE_SUBJECT),
-                payload: &payload,
-                run_at: now,
-            },
-            now,
-        )?;
-        Ok(usize::from(matches!(
-            created,
-            store::jobs::Enqueued::Created(_)
-        )))
-    })
-    .await
-    .map_err(super::accounts::store_error)
-}
-
-/// Every job kind the server's runner should claim for the payment logic.
-pub const PAYMENT_JOB_KINDS: [&str; 4] = KINDS;

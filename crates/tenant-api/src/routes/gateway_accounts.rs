@@ -232,7 +232,7 @@ pub async fn create_gateway_account(
             .await?;
         Ok((
             StatusCode::CREATED,
-            serde_json::to_value(GatewayAccountObject::from(&rec)).unwrap_or_default(),
+            json::value(&GatewayAccountObject::from(&rec))?,
         ))
     })
     .await

@@ -344,7 +344,7 @@ pub async fn create_merchant(
         }
         Ok((
             StatusCode::CREATED,
-            serde_json::to_value(object(&state, &m).await?).unwrap_or_default(),
+            json::value(&object(&state, &m).await?)?,
         ))
     })
     .await
@@ -504,7 +504,7 @@ pub async fn create_api_key(
         state.accounts.insert_api_key(&k).await?;
         Ok((
             StatusCode::CREATED,
-            serde_json::to_value(key_object(&k, Some(secret))).unwrap_or_default(),
+            json::value(&key_object(&k, Some(secret)))?,
         ))
     })
     .await

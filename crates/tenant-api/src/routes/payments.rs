@@ -4,12 +4,13 @@
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
-use crate::payments::create::{CreateOnce, IdempotentCreate, NewPayment};
-use crate::payments::model::Payment;
-use crate::payments::objects::{PaymentObject, RefundObject};
-use crate::payments::ports::PaymentFilter;
-use crate::payments::refunds::NewRefund;
 use crate::{idempotency, json};
+use ::payments::create::{CreateOnce, NewPayment};
+use ::payments::idempotency::IdempotentCreate;
+use ::payments::model::Payment;
+use ::payments::objects::{PaymentObject, RefundObject};
+use ::payments::ports::PaymentFilter;
+use ::payments::refunds::NewRefund;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::{Currency, PaymentId, PaymentMode, PaymentStatus, RefundId, Secret, Wallet};
@@ -176,7 +177,7 @@ pub async fn create_payment(
     let wait = query.wait.unwrap_or(0).min(MAX_WAIT_SECS);
     let scope = merchant_id.to_string();
     if wait == 0
-        && folds_idempotency(&state)
+        && state.engine.folds_idempotency()
         && let Some(key) = idempotency::key_of(&req)?
         && let Some(merchant) = state.accounts.merchant(&merchant_id).await.ok().flatten()
     {
@@ -184,17 +185,18 @@ pub async fn create_payment(
             scope: scope.clone(),
             key: key.clone(),
             fingerprint: idempotency::fingerprint(req.method().as_str(), req.path(), &body),
-            respond: stored_201(state.idempotency.clone(), scope.clone(), key.clone()),
         };
-        let object =
-            |p: &Payment| serde_json::to_value(state.engine.payment_object(p)).unwrap_or_default();
         match state
             .engine
             .create_payment_once(&merchant.profile(), parsed.clone(), &once)
             .await
         {
             CreateOnce::Claimed { result, stored } => {
-                let outcome = (*result).map(|p| (StatusCode::CREATED, object(&p)));
+                let outcome = match *result {
+                    Ok(p) => json::value(&state.engine.payment_object(&p))
+                        .map(|v| (StatusCode::CREATED, v)),
+                    Err(e) => Err(e.into()),
+                };
                 if stored && let Ok((status, value)) = &outcome {
                     return Ok(idempotency::respond_stored(&req, *status, value));
                 }
@@ -224,44 +226,13 @@ pub async fn create_payment(
         if wait > 0 && !payment.status.is_final() {
             payment = wait_final(&state, payment, Duration::from_secs(wait)).await?;
         }
-        let object =
-            serde_json::to_value(state.engine.payment_object(&payment)).unwrap_or_default();
+        let object = json::value(&state.engine.payment_object(&payment))?;
         Ok((StatusCode::CREATED, object))
     })
     .await
 }
 
-/// True when the idempotency records live in the payments' database, so a create can claim
-/// and answer its key inside the payment's own transactions.
-fn folds_idempotency(state: &AppState) -> bool {
-    match (
-        state.idempotency.database(),
-        state.engine.store().database(),
-    ) {
-        (Some(a), Some(b)) => a.backend() == b.backend() && a.target() == b.target(),
-        _ => false,
-    }
-}
-
-/// The stored form of a 201 answer with `object`, sealed by the idempotency store.
-#[allow(clippy::type_complexity)]
-fn stored_201(
-    store: std::sync::Arc<dyn idempotency::IdempotencyStore>,
-    scope: String,
-    key: String,
-) -> Box<dyn Fn(&PaymentObject) -> Option<(u16, String)> + Send + Sync> {
-    Box::new(move |object| {
-        let body = serde_json::to_value(object).ok()?.to_string();
-        let stored = store.stored_body(&scope, &key, &body).ok()?;
-        Some((StatusCode::CREATED.as_u16(), stored))
-    })
-}
-
-async fn wait_final(
-    state: &AppState,
-    mut payment: crate::payments::model::Payment,
-    max: Duration,
-) -> Result<crate::payments::model::Payment> {
+async fn wait_final(state: &AppState, mut payment: Payment, max: Duration) -> Result<Payment> {
     let deadline = tokio::time::Instant::now() + max;
     while !payment.status.is_final() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -377,7 +348,7 @@ pub async fn create_refund(
             .await?;
         Ok((
             StatusCode::CREATED,
-            serde_json::to_value(RefundObject::from_refund(&r)).unwrap_or_default(),
+            json::value(&RefundObject::from_refund(&r))?,
         ))
     })
     .await

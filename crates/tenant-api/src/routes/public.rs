@@ -5,20 +5,6 @@ use crate::error::{Error, Result};
 use actix_web::{HttpResponse, web};
 use domain::PaymentId;
 
-/// What the callback intake needs from the gateway layer: parse + verify a raw notification,
-/// and keep every one received (audit, dedupe).
-#[async_trait::async_trait]
-pub trait NotificationIntake: Send + Sync + 'static {
-    /// Parses a body; `Err(reason)` for a forged or unreadable one. A notification whose
-    /// signature could not be checked (no key configured) comes back with `verified: false`.
-    fn parse(
-        &self,
-        body: &[u8],
-    ) -> std::result::Result<crate::payments::settle::InboundNotification, String>;
-    /// Records the raw notification with its verification result and what it did.
-    async fn record(&self, body: &[u8], verified: bool, outcome: &str) -> Result<()>;
-}
-
 /// `POST /callbacks/codepay`: verify, record, apply (state change + event in one commit), and
 /// only then reply the plain body `success`. Duplicates and stale ones change nothing.
 pub async fn codepay_callback(

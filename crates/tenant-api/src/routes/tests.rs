@@ -6,10 +6,10 @@ use crate::accounts::{
 };
 use crate::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
 use crate::idempotency::MemoryIdempotencyStore;
-use crate::payments::fake::FakeCodePay;
-use crate::payments::memory::MemoryPaymentStore;
-use crate::payments::{Engine, EngineConfig, SystemClock};
 use crate::{AppState, request_id};
+use ::payments::testing::fake::FakeCodePay;
+use ::payments::testing::memory::MemoryPaymentStore;
+use ::payments::{Engine, EngineConfig, SystemClock};
 use actix_web::{App, test, web};
 use domain::{ApiKeyId, Currency, MerchantId, Secret};
 use std::sync::Arc;

@@ -49,7 +49,7 @@ pub async fn start(db: store::Database) -> TestApp {
             coordinator: Arc::new(store::InProcessCoordinator::new()),
             gateway: client,
             gateway_public_key: gw_key,
-            engine: tenant_api::payments::EngineConfig {
+            engine: payments::EngineConfig {
                 public_url: base.clone(),
                 ..Default::default()
             },

@@ -178,7 +178,7 @@ pub struct NewEvent {
 ///
 /// `payment` and `refund_update` are compare-and-swap on `version`: the store writes the new
 /// row only if the stored version still equals `expected_version`, otherwise the whole change is
-/// refused with [`crate::Error::VersionConflict`] and the caller re-reads and retries. Every
+/// refused with [`crate::error::PaymentError::VersionConflict`] and the caller re-reads and retries. Every
 /// refund change also bumps its payment's version, so two refunds racing on one payment are
 /// serialised exactly as a row lock would serialise them.
 #[derive(Clone, Debug, Default)]
@@ -196,7 +196,7 @@ pub struct Change {
     /// Timers.
     pub jobs: Vec<NewJob>,
     /// An `Idempotency-Key` record claimed or completed in the same transaction (only sent to a
-    /// store sharing the idempotency store's database).
+    /// store built to keep them: `SqlPaymentStore::with_idempotency`).
     pub idempotency: Option<IdempotencyWrite>,
 }
 

@@ -1,14 +1,14 @@
 //! Unit tests of the payment logic over the in-memory store and a scripted CodePay.
 
 use super::create::NewPayment;
-use super::fake::{Cpm, FakeCodePay, ManualClock, SilentQr};
-use super::memory::MemoryPaymentStore;
 use super::model::{JobKind, MerchantProfile};
 use super::ports::*;
 use super::refunds::NewRefund;
 use super::settle::{InboundNotification, JobOutcome};
 use super::{Engine, EngineConfig};
-use crate::error::Error;
+use crate::error::PaymentError;
+use crate::testing::fake::{Cpm, FakeCodePay, ManualClock, SilentQr};
+use crate::testing::memory::MemoryPaymentStore;
 use chrono::Utc;
 use domain::{
     Currency, EventType, MerchantId, Money, PaymentMode, PaymentStatus, RefundStatus, Secret,
@@ -100,7 +100,7 @@ async fn mpm_create_returns_the_qr_and_schedules_its_expiry() {
         .await;
     assert!(matches!(
         dup,
-        Err(Error::Conflict {
+        Err(PaymentError::Conflict {
             code: "merchant_order_id_taken",
             ..
         })
@@ -116,7 +116,7 @@ async fn bad_requests_are_refused_before_codepay() {
         .await;
     assert!(matches!(
         zero,
-        Err(Error::InvalidRequest {
+        Err(PaymentError::Invalid {
             code: "amount_invalid",
             ..
         })
@@ -127,7 +127,7 @@ async fn bad_requests_are_refused_before_codepay() {
         .await;
     assert!(matches!(
         over,
-        Err(Error::Unprocessable {
+        Err(PaymentError::Unprocessable {
             code: "amount_over_limit",
             ..
         })
@@ -138,13 +138,7 @@ async fn bad_requests_are_refused_before_codepay() {
         .engine
         .create_payment(&suspended, req(PaymentMode::Mpm, 10, "c"))
         .await;
-    assert!(matches!(
-        s,
-        Err(Error::Forbidden {
-            code: "merchant_suspended",
-            ..
-        })
-    ));
+    assert!(matches!(s, Err(PaymentError::MerchantInactive)));
     let mut limited = f.merchant.clone();
     limited.allowed_wallets = vec![Wallet::from_name("wechat_pay").expect("w")];
     let w = f
@@ -153,7 +147,7 @@ async fn bad_requests_are_refused_before_codepay() {
         .await;
     assert!(matches!(
         w,
-        Err(Error::InvalidRequest {
+        Err(PaymentError::Invalid {
             code: "wallet_not_allowed",
             ..
         })
@@ -391,7 +385,7 @@ async fn partial_and_multiple_refunds_stop_at_the_captured_amount() {
         .await;
     assert!(matches!(
         over,
-        Err(Error::Unprocessable {
+        Err(PaymentError::Unprocessable {
             code: "refund_exceeds_captured",
             ..
         })
@@ -402,7 +396,7 @@ async fn partial_and_multiple_refunds_stop_at_the_captured_amount() {
         .await;
     assert!(matches!(
         dup,
-        Err(Error::Conflict {
+        Err(PaymentError::Conflict {
             code: "merchant_refund_id_taken",
             ..
         })
@@ -422,7 +416,7 @@ async fn partial_and_multiple_refunds_stop_at_the_captured_amount() {
         .engine
         .create_refund(&MerchantId::generate(), &p.id, r(Some(1), "x"))
         .await;
-    assert!(matches!(foreign, Err(Error::NotFound { .. })));
+    assert!(matches!(foreign, Err(PaymentError::NotFound { .. })));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -497,7 +491,7 @@ async fn cancel_closes_a_pending_payment_and_refuses_a_paid_one() {
     let refused = f.engine.cancel_payment(&f.merchant.id, &q.id).await;
     assert!(matches!(
         refused,
-        Err(Error::Conflict {
+        Err(PaymentError::Conflict {
             code: "payment_not_cancelable",
             ..
         })
@@ -560,7 +554,7 @@ async fn an_unanswered_qr_request_is_502_and_the_payment_is_closed_by_the_poller
         .await;
     assert!(matches!(
         r,
-        Err(Error::Upstream {
+        Err(PaymentError::Upstream {
             code: "upstream_unavailable",
             ..
         })

@@ -1,26 +1,34 @@
-//! The one place that holds the payment logic (design §2): create, settle, cancel, refund,
-//! apply an upstream status, expire, reconcile. The API handlers, the CodePay callback and the
-//! job runner all call [`Engine`]; it reaches storage and CodePay only through the narrow traits
-//! of [`ports`], so every rule here is unit-tested with in-memory implementations.
+//! payfac's payment engine, the one place that holds the payment logic: create, settle, cancel,
+//! refund, apply an upstream status, expire, reconcile. The API handlers, the CodePay callback
+//! and the job runner all call [`Engine`]; it reaches storage and CodePay only through the
+//! narrow traits of [`ports`], so every rule here is unit-tested with in-memory implementations
+//! ([`testing`]). [`sql_store`] and [`codepay`] are the real implementations of those ports,
+//! [`intake`] verifies CodePay's notifications, and [`jobs`] runs the engine's timers.
 //!
 //! Crash safety: every upstream call is preceded by a committed local row carrying the
 //! `merchant_order_no` payfac generated, plus a durable job that will settle the order with
 //! `order.query` if payfac dies before it records CodePay's answer. A second charge is
 //! impossible because a retry never generates a new `merchant_order_no` for the same payment.
 
+pub mod codepay;
 pub mod create;
+pub mod error;
+pub mod idempotency;
+pub mod intake;
 pub mod jobs;
-pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod objects;
 pub mod ports;
 pub mod refunds;
 pub mod settle;
+pub mod sql_store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
-use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
 use domain::{EventType, PaymentId};
+pub use error::{PaymentError, Result};
 use model::{Change, NewEvent, Payment, Refund};
 use objects::{PaymentObject, RefundObject, event_payload};
 use ports::{PaymentStore, Upstream, UpstreamMerchant};
@@ -87,6 +95,7 @@ pub struct Engine {
     cfg: Arc<EngineConfig>,
     clock: Arc<dyn Clock>,
     metrics: Option<Arc<metrics::TransitionMetrics>>,
+    idempotent_creates: bool,
 }
 
 /// How many times a lost compare-and-swap is retried before giving up with 409.
@@ -106,7 +115,21 @@ impl Engine {
             cfg: Arc::new(cfg),
             clock,
             metrics: None,
+            idempotent_creates: false,
         }
+    }
+
+    /// Declares that the store keeps `Idempotency-Key` records in its own transactions
+    /// (`SqlPaymentStore::with_idempotency`), so [`Engine::create_payment_once`] may fold a
+    /// create's key into its commits. Decided once, when the app is wired.
+    pub fn with_idempotent_creates(mut self) -> Self {
+        self.idempotent_creates = true;
+        self
+    }
+
+    /// True when creates fold their `Idempotency-Key` into their own commits.
+    pub fn folds_idempotency(&self) -> bool {
+        self.idempotent_creates
     }
 
     /// Counts every committed payment and refund transition on `metrics`.
@@ -141,7 +164,7 @@ impl Engine {
     ) -> Result<Payment> {
         match self.store.payment(id).await? {
             Some(p) if &p.merchant_id == merchant => Ok(p),
-            _ => Err(Error::not_found("payment", id.as_str())),
+            _ => Err(PaymentError::not_found("payment", id.as_str())),
         }
     }
 
@@ -153,7 +176,7 @@ impl Engine {
     ) -> Result<Refund> {
         match self.store.refund(id).await? {
             Some(r) if &r.merchant_id == merchant => Ok(r),
-            _ => Err(Error::not_found("refund", id.as_str())),
+            _ => Err(PaymentError::not_found("refund", id.as_str())),
         }
     }
 
@@ -197,7 +220,7 @@ impl Engine {
         &self,
         id: &PaymentId,
         mut known: Option<Payment>,
-        once: Option<&create::IdempotentCreate>,
+        once: Option<&idempotency::IdempotentCreate>,
         mut edit: F,
     ) -> Result<(Payment, bool)>
     where
@@ -210,7 +233,7 @@ impl Engine {
                     .store
                     .payment(id)
                     .await?
-                    .ok_or_else(|| Error::not_found("payment", id.as_str()))?,
+                    .ok_or_else(|| PaymentError::not_found("payment", id.as_str()))?,
             };
             let mut next = current.clone();
             let mut change = Change::default();
@@ -234,11 +257,11 @@ impl Engine {
                     }
                     return Ok((next, stored));
                 }
-                Err(Error::VersionConflict) => continue,
+                Err(PaymentError::VersionConflict) => continue,
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::VersionConflict)
+        Err(PaymentError::VersionConflict)
     }
 
     /// Like [`Engine::update_payment`] for a refund; the payment's version is bumped in the same
@@ -252,12 +275,12 @@ impl Engine {
                 .store
                 .refund(id)
                 .await?
-                .ok_or_else(|| Error::not_found("refund", id.as_str()))?;
+                .ok_or_else(|| PaymentError::not_found("refund", id.as_str()))?;
             let payment = self
                 .store
                 .payment(&current.payment_id)
                 .await?
-                .ok_or_else(|| Error::not_found("payment", current.payment_id.as_str()))?;
+                .ok_or_else(|| PaymentError::not_found("payment", current.payment_id.as_str()))?;
             let mut next = current.clone();
             let mut next_payment = payment.clone();
             if !edit(&mut next, &mut next_payment) {
@@ -283,11 +306,11 @@ impl Engine {
                     }
                     return Ok(next);
                 }
-                Err(Error::VersionConflict) => continue,
+                Err(PaymentError::VersionConflict) => continue,
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::VersionConflict)
+        Err(PaymentError::VersionConflict)
     }
 }
 
@@ -309,7 +332,5 @@ fn upstream_text(code: &str, msg: &str) -> String {
     format!("CodePay {code}: {msg}")
 }
 
-#[cfg(test)]
-pub(crate) mod fake;
 #[cfg(test)]
 mod tests;

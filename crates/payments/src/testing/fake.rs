@@ -1,7 +1,7 @@
 //! Test doubles of the payment logic's ports: a hand-moved clock and a scripted CodePay.
 
-use super::Clock;
-use super::ports::*;
+use crate::Clock;
+use crate::ports::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{Money, TransStatus};
@@ -10,38 +10,57 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub(crate) struct ManualClock(pub(crate) Mutex<DateTime<Utc>>);
+/// A clock that moves only when told.
+pub struct ManualClock(pub Mutex<DateTime<Utc>>);
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock()
     }
 }
 impl ManualClock {
-    pub(crate) fn advance(&self, secs: i64) {
+    /// Moves the clock `secs` seconds forward.
+    pub fn advance(&self, secs: i64) {
         *self.0.lock() += chrono::Duration::seconds(secs);
     }
 }
 
 /// What the scripted CodePay does with the next CPM submit.
 #[derive(Clone, Copy, PartialEq)]
-pub(crate) enum Cpm {
+pub enum Cpm {
+    /// Paid at once.
     Approve,
+    /// Refused at once.
     Decline,
+    /// Waits for the customer's PIN (`trans_status 0`).
     Pin,
     /// Charges the customer but the answer is lost.
     ChargeButLoseAnswer,
 }
 
-pub(crate) struct FakeCodePay {
-    pub(crate) orders: Mutex<HashMap<String, (TransStatus, Money)>>,
-    pub(crate) refunds: Mutex<HashMap<String, (TransStatus, Money)>>,
-    pub(crate) cpm: Mutex<Cpm>,
-    pub(crate) submits: AtomicUsize,
-    pub(crate) revokes: AtomicUsize,
+/// A scripted CodePay: orders and refunds in maps, CPM behaviour set by [`Cpm`], and counters
+/// of submits and revokes.
+pub struct FakeCodePay {
+    /// Order number → status and amount.
+    pub orders: Mutex<HashMap<String, (TransStatus, Money)>>,
+    /// Refund order number → status and amount.
+    pub refunds: Mutex<HashMap<String, (TransStatus, Money)>>,
+    /// What the next CPM submit does.
+    pub cpm: Mutex<Cpm>,
+    /// CPM submits seen.
+    pub submits: AtomicUsize,
+    /// Revokes seen.
+    pub revokes: AtomicUsize,
+}
+
+impl Default for FakeCodePay {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl FakeCodePay {
-    pub(crate) fn new() -> Self {
+    /// No orders; CPM approves.
+    pub fn new() -> Self {
         Self {
             orders: Mutex::new(HashMap::new()),
             refunds: Mutex::new(HashMap::new()),
@@ -50,12 +69,14 @@ impl FakeCodePay {
             revokes: AtomicUsize::new(0),
         }
     }
-    pub(crate) fn set(&self, order_no: &str, status: TransStatus) {
+    /// Sets an order's status, as if the customer or CodePay acted.
+    pub fn set(&self, order_no: &str, status: TransStatus) {
         if let Some(o) = self.orders.lock().get_mut(order_no) {
             o.0 = status;
         }
     }
-    pub(crate) fn order(status: TransStatus, amount: Money) -> UpstreamOrder {
+    /// An order answer with `status` and `amount`.
+    pub fn order(status: TransStatus, amount: Money) -> UpstreamOrder {
         UpstreamOrder {
             trans_no: Some("T1".into()),
             status,
@@ -145,7 +166,7 @@ impl Upstream for FakeCodePay {
 }
 
 /// CodePay never answers the QR request.
-pub(crate) struct SilentQr(pub(crate) Arc<FakeCodePay>);
+pub struct SilentQr(pub Arc<FakeCodePay>);
 
 #[async_trait]
 impl Upstream for SilentQr {

@@ -6,17 +6,18 @@
 use codepay_sim::{SimConfig, Simulator};
 use domain::{ApiKeyId, Secret};
 use gateway_client::{GatewayClient, GatewayConfig, PrivateKey, PublicKey};
+use payments::codepay::CodePayUpstream;
+use payments::intake::CodePayIntake;
+use payments::jobs::{JobOutcome, handle};
+use payments::testing::memory::MemoryPaymentStore;
+use payments::{Engine, EngineConfig, SystemClock};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tenant_api::accounts::{AccountStore, ApiKeyRecord};
 use tenant_api::adapters::accounts::SqlAccountStore;
-use tenant_api::adapters::codepay::{CodePayIntake, CodePayUpstream};
 use tenant_api::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
 use tenant_api::idempotency::MemoryIdempotencyStore;
-use tenant_api::payments::jobs::{JobOutcome, handle};
-use tenant_api::payments::memory::MemoryPaymentStore;
-use tenant_api::payments::{Engine, EngineConfig, SystemClock};
 use tenant_api::{AppState, request_id};
 
 struct Harness {

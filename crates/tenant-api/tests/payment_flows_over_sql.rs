@@ -7,6 +7,8 @@ use codepay_sim::{SimConfig, Simulator};
 use diesel::prelude::*;
 use domain::{ApiKeyId, Secret};
 use gateway_client::{GatewayClient, GatewayConfig, PrivateKey, PublicKey};
+use payments::jobs::{JobOutcome, handle};
+use payments::{Engine, EngineConfig};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +16,6 @@ use tenant_api::accounts::{AccountStore, ApiKeyRecord};
 use tenant_api::adapters::accounts::SqlAccountStore;
 use tenant_api::adapters::wiring::{Wiring, app_state_from};
 use tenant_api::auth::keys;
-use tenant_api::payments::jobs::{JobOutcome, handle};
-use tenant_api::payments::{Engine, EngineConfig};
 use tenant_api::request_id;
 
 const KINDS: [&str; 3] = ["payment.poll", "payment.expire", "refund.poll"];

@@ -68,6 +68,32 @@ pub async fn handle(engine: &Engine, kind: &str, subject: &str) -> JobOutcome {
     })
 }
 
+/// Seeds the jobs that always exist (today the periodic `payment.reconcile`), due now. Safe to
+/// call at every start and from every process: an unfinished job with the same kind and dedupe
+/// key is kept, not duplicated. Returns how many were created.
+pub async fn seed_jobs(db: &store::Database) -> crate::Result<usize> {
+    let now = chrono::Utc::now().timestamp_millis();
+    db.write(move |c| {
+        let payload = serde_json::json!({ "subject": RECONCILE_SUBJECT }).to_string();
+        let created = store::jobs::enqueue(
+            c,
+            &store::jobs::NewJob {
+                kind: JobKind::Reconcile.as_str(),
+                dedupe_key: Some(RECONCILE_SUBJECT),
+                payload: &payload,
+                run_at: now,
+            },
+            now,
+        )?;
+        Ok(usize::from(matches!(
+            created,
+            store::jobs::Enqueued::Created(_)
+        )))
+    })
+    .await
+    .map_err(|e| crate::PaymentError::Unavailable(e.to_string()))
+}
+
 fn bad_subject(kind: JobKind, subject: &str) -> JobOutcome {
     tracing::error!(kind = kind.as_str(), %subject, "job subject is not a valid id; dropping it");
     JobOutcome::Done

@@ -14,7 +14,7 @@
 use super::model::{JobKind, NewJob, Payment};
 use super::ports::{Outcome, UpstreamOrder, is_order_not_found};
 use super::{Engine, upstream_merchant, upstream_text};
-use crate::error::{Error, Result};
+use crate::error::{PaymentError, Result};
 use chrono::{DateTime, Utc};
 use domain::payment::Step;
 use domain::{PaymentId, PaymentMode, PaymentStatus, TransStatus};
@@ -100,7 +100,7 @@ impl Engine {
         &self,
         id: &PaymentId,
         known: Option<Payment>,
-        once: Option<&super::create::IdempotentCreate>,
+        once: Option<&crate::idempotency::IdempotentCreate>,
         answer: &UpstreamOrder,
         close: Option<CloseReason>,
     ) -> Result<(Payment, bool)> {
@@ -118,7 +118,7 @@ impl Engine {
                 {
                     // Never accept a success for another amount than ours: settle by query.
                     tracing::error!(payment_id = %p.id, "upstream amount differs from ours");
-                    return Err(Error::Upstream {
+                    return Err(PaymentError::Upstream {
                         code: "upstream_amount_mismatch",
                         message: "CodePay reports another amount for this order".to_owned(),
                     });
@@ -341,7 +341,7 @@ impl Engine {
         self.store
             .payment(id)
             .await?
-            .ok_or_else(|| Error::not_found("payment", id.as_str()))
+            .ok_or_else(|| PaymentError::not_found("payment", id.as_str()))
     }
 
     /// Applies a CodePay notification. A verified one whose amount matches is applied as is;
@@ -431,8 +431,8 @@ fn implied_close(p: &Payment, now: DateTime<Utc>) -> CloseReason {
     }
 }
 
-fn not_cancelable(p: &Payment) -> Error {
-    Error::conflict(
+fn not_cancelable(p: &Payment) -> PaymentError {
+    PaymentError::conflict(
         "payment_not_cancelable",
         format!("payment {} is {} and cannot be canceled", p.id, p.status),
     )

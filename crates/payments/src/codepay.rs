@@ -1,15 +1,14 @@
-//! [`Upstream`] over `gateway_client::GatewayClient`, and the CodePay notification intake.
+//! [`Upstream`] over `gateway_client::GatewayClient`: each port call is one signed CodePay
+//! operation, and CodePay's answers become the engine's [`UpstreamOrder`].
 
-use crate::payments::ports::{
+use crate::ports::{
     CpmOrder, Outcome, QrCreated, QrOrder, RefundOrder, Upstream, UpstreamMerchant, UpstreamOrder,
 };
-use crate::payments::settle::InboundNotification;
-use crate::routes::public::NotificationIntake;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use gateway_client::{
-    CallOutcome, CpmSubmit, GatewayClient, MerchantRef, MpmCreate, NotificationError, OrderQuery,
-    OrderRef, PaymentFields, PublicKey, RefundQuery, RefundSubmit, Revoke, TransactionResult,
+    CallOutcome, CpmSubmit, GatewayClient, MerchantRef, MpmCreate, OrderQuery, OrderRef,
+    PaymentFields, RefundQuery, RefundSubmit, Revoke, TransactionResult,
 };
 
 /// CodePay through the gateway client; `notify_url` is payfac's `/callbacks/codepay`.
@@ -44,7 +43,7 @@ fn outcome<T, U>(o: CallOutcome<T>, f: impl FnOnce(T) -> U) -> Outcome<U> {
 }
 
 /// CodePay date-times are `YYYY-MM-DD HH:mm:ss` in UTC.
-fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
     text.and_then(|t| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").ok())
         .map(|n| n.and_utc())
 }
@@ -144,70 +143,6 @@ impl Upstream for CodePayUpstream {
             currency: None,
         };
         outcome(self.client.query_refund(&op).await, refund_of)
-    }
-}
-
-/// Keeps received notifications (the store's `upstream_notifications`); plug one in when the
-/// store provides it.
-#[async_trait]
-pub trait NotificationRecorder: Send + Sync + 'static {
-    /// Stores one raw notification with its verification result and effect.
-    async fn record(&self, body: &[u8], verified: bool, outcome: &str) -> crate::Result<()>;
-}
-
-/// Parses and verifies notifications with the gateway public key.
-pub struct CodePayIntake {
-    gateway_key: PublicKey,
-    recorder: Option<std::sync::Arc<dyn NotificationRecorder>>,
-}
-
-impl CodePayIntake {
-    /// Verifies with `gateway_key`; records through `recorder` (or only logs without one).
-    pub fn new(
-        gateway_key: PublicKey,
-        recorder: Option<std::sync::Arc<dyn NotificationRecorder>>,
-    ) -> Self {
-        Self {
-            gateway_key,
-            recorder,
-        }
-    }
-}
-
-#[async_trait]
-impl NotificationIntake for CodePayIntake {
-    fn parse(&self, body: &[u8]) -> Result<InboundNotification, String> {
-        let n = gateway_client::parse_notification(body, &self.gateway_key)
-            .map_err(|e: NotificationError| e.to_string())?;
-        let merchant_order_no = n
-            .merchant_order_no
-            .clone()
-            .ok_or_else(|| "notification without merchant_order_no".to_owned())?;
-        let amount = n.trans_amount.or(n.order_amount);
-        Ok(InboundNotification {
-            merchant_no: n.merchant_no.clone(),
-            merchant_order_no,
-            trans_type: n.trans_type.unwrap_or(1),
-            order: UpstreamOrder {
-                trans_no: n.trans_no,
-                status: n.trans_status,
-                amount,
-                end_time: parse_time(n.trans_end_time.as_deref()),
-                error_code: n.trans_error_code,
-                error_msg: n.trans_error_msg,
-            },
-            verified: true,
-        })
-    }
-
-    async fn record(&self, body: &[u8], verified: bool, outcome: &str) -> crate::Result<()> {
-        match &self.recorder {
-            Some(r) => r.record(body, verified, outcome).await,
-            None => {
-                tracing::info!(verified, %outcome, bytes = body.len(), "CodePay notification");
-                Ok(())
-            }
-        }
     }
 }
 

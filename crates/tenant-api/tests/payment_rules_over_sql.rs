@@ -6,17 +6,18 @@ use codepay_sim::{SimConfig, Simulator};
 use diesel::prelude::*;
 use domain::{ApiKeyId, PaymentId, Secret};
 use gateway_client::{GatewayClient, GatewayConfig, PrivateKey, PublicKey};
+use payments::Engine;
+use payments::EngineConfig;
+use payments::jobs::{JobOutcome, handle};
+use payments::jobs::{KINDS as PAYMENT_JOB_KINDS, seed_jobs};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use store::sealing::MasterKeyring;
 use tenant_api::accounts::{AccountStore, ApiKeyRecord};
 use tenant_api::adapters::accounts::SqlAccountStore;
-use tenant_api::adapters::wiring::{PAYMENT_JOB_KINDS, Wiring, app_state_from, seed_jobs};
+use tenant_api::adapters::wiring::{Wiring, app_state_from};
 use tenant_api::auth::keys;
-use tenant_api::payments::Engine;
-use tenant_api::payments::EngineConfig;
-use tenant_api::payments::jobs::{JobOutcome, handle};
 
 struct Sim {
     sim: Simulator,

@@ -1,8 +1,8 @@
 //! The narrow traits the payment logic needs from storage and from the gateway, so it can be
-//! tested without either (design §2).
+//! tested without either.
 
 use super::model::{Change, Payment, Refund};
-use crate::error::Error;
+use crate::error::PaymentError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{MerchantId, Money, PaymentId, RefundId, TransStatus, Wallet};
@@ -11,50 +11,45 @@ use domain::{MerchantId, Money, PaymentId, RefundId, TransStatus, Wallet};
 #[async_trait]
 pub trait PaymentStore: Send + Sync + 'static {
     /// A payment by id, whoever owns it.
-    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, Error>;
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, PaymentError>;
     /// A payment by the upstream `merchant_order_no` payfac generated.
     async fn payment_by_order_no(
         &self,
         merchant_no: &str,
         merchant_order_no: &str,
-    ) -> Result<Option<Payment>, Error>;
+    ) -> Result<Option<Payment>, PaymentError>;
     /// A refund by id.
-    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>, Error>;
+    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>, PaymentError>;
     /// A refund by its upstream `merchant_order_no`.
     async fn refund_by_order_no(
         &self,
         merchant_no: &str,
         merchant_order_no: &str,
-    ) -> Result<Option<Refund>, Error>;
+    ) -> Result<Option<Refund>, PaymentError>;
     /// A refund by the merchant's reference.
     async fn refund_by_merchant_ref(
         &self,
         merchant: &MerchantId,
         merchant_refund_id: &str,
-    ) -> Result<Option<Refund>, Error>;
+    ) -> Result<Option<Refund>, PaymentError>;
     /// Every refund of a payment, oldest first.
-    async fn refunds_of(&self, payment: &PaymentId) -> Result<Vec<Refund>, Error>;
+    async fn refunds_of(&self, payment: &PaymentId) -> Result<Vec<Refund>, PaymentError>;
     /// Payments not yet final created before `before`, oldest first (reconciliation).
     async fn unsettled_payments(
         &self,
         before: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<Payment>, Error>;
+    ) -> Result<Vec<Payment>, PaymentError>;
     /// A merchant's payments, newest first, with `id < starting_after` when given.
     async fn list_payments(
         &self,
         merchant: &MerchantId,
         filter: &PaymentFilter,
         limit: usize,
-    ) -> Result<Vec<Payment>, Error>;
+    ) -> Result<Vec<Payment>, PaymentError>;
     /// Commits a change atomically (see [`Change`]): `VersionConflict` when a compare-and-swap
     /// lost, `Duplicate` when a unique reference is taken, `Unavailable` when storage failed.
-    async fn commit(&self, change: Change) -> Result<(), Error>;
-    /// The SQL database this store writes, if any: `Change::idempotency` may be set only when
-    /// it is the idempotency store's database too.
-    fn database(&self) -> Option<&store::Database> {
-        None
-    }
+    async fn commit(&self, change: Change) -> Result<(), PaymentError>;
 }
 
 /// Filters of `GET /v1/payments`.

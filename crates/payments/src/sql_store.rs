@@ -1,23 +1,24 @@
 //! [`PaymentStore`] over the `store` crate: one `Database::write` transaction per [`Change`]
-//! (payment/refund compare-and-swap on `version`, events, jobs), on PostgreSQL or SQLite.
+//! (payment/refund compare-and-swap on `version`, events, jobs, and the create's
+//! `Idempotency-Key` record), on PostgreSQL or SQLite.
 
-use super::accounts::store_error;
-use crate::error::{Error, Result};
+use crate::error::{PaymentError, Result};
 use crate::idempotency;
-use crate::payments::model::{Change, IdempotencyWrite, Payment, Refund};
-use crate::payments::ports::{PaymentFilter, PaymentStore};
+use crate::model::{Change, IdempotencyWrite, Payment, Refund};
+use crate::ports::{PaymentFilter, PaymentStore};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use diesel::prelude::*;
 use domain::{Currency, MerchantId, Money, PaymentId, RefundId};
-use store::schema::{payments, refunds};
-use store::{Database, DbConnection, StoreError, StoreResult, on_backend};
+use std::sync::Arc;
+use store::sealing::MasterKeyring;
+use store::{Database, DbConnection, StoreError, StoreResult};
 
 /// Payments, refunds, events and jobs in SQL.
 #[derive(Clone)]
 pub struct SqlPaymentStore {
     db: Database,
     cpm_deadline: chrono::Duration,
+    idempotency: Option<Arc<MasterKeyring>>,
 }
 
 impl SqlPaymentStore {
@@ -27,7 +28,27 @@ impl SqlPaymentStore {
         Self {
             db,
             cpm_deadline: chrono::Duration::from_std(cpm_deadline).unwrap_or_default(),
+            idempotency: None,
         }
+    }
+
+    /// Also keeps `Idempotency-Key` records ([`Change::idempotency`]) in this database, their
+    /// response bodies sealed with `keyring` exactly as the API's idempotency store seals them.
+    /// The wiring chooses this once, when the idempotency store uses the same database.
+    pub fn with_idempotency(mut self, keyring: Arc<MasterKeyring>) -> Self {
+        self.idempotency = Some(keyring);
+        self
+    }
+}
+
+/// A storage failure as the engine reports it.
+fn store_error(e: StoreError) -> PaymentError {
+    if e.is_conflict() {
+        PaymentError::Duplicate("row")
+    } else if e.is_not_found() {
+        PaymentError::not_found("object", "")
+    } else {
+        PaymentError::Unavailable(e.to_string())
     }
 }
 
@@ -175,19 +196,7 @@ fn refund_from(r: store::refunds::Refund) -> StoreResult<Refund> {
 }
 
 fn get_payment(c: &mut DbConnection, id: &str) -> StoreResult<Option<store::payments::Payment>> {
-    Ok(on_backend!(c, |c| payments::table
-        .find(id)
-        .select(store::payments::Payment::as_select())
-        .first(c)
-        .optional())?)
-}
-
-fn get_refund(c: &mut DbConnection, id: &str) -> StoreResult<Option<store::refunds::Refund>> {
-    Ok(on_backend!(c, |c| refunds::table
-        .find(id)
-        .select(store::refunds::Refund::as_select())
-        .first(c)
-        .optional())?)
+    store::payments::find(c, id)
 }
 
 /// Marks a uniqueness failure so `commit` can report which reference was taken.
@@ -201,10 +210,6 @@ fn duplicate(e: StoreError, what: &'static str) -> StoreError {
 
 #[async_trait]
 impl PaymentStore for SqlPaymentStore {
-    fn database(&self) -> Option<&Database> {
-        Some(&self.db)
-    }
-
     async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>> {
         let (id, d) = (id.to_string(), self.cpm_deadline);
         self.db
@@ -230,7 +235,7 @@ impl PaymentStore for SqlPaymentStore {
     async fn refund(&self, id: &RefundId) -> Result<Option<Refund>> {
         let id = id.to_string();
         self.db
-            .read(move |c| get_refund(c, &id)?.map(refund_from).transpose())
+            .read(move |c| store::refunds::find(c, &id)?.map(refund_from).transpose())
             .await
             .map_err(store_error)
     }
@@ -267,12 +272,10 @@ impl PaymentStore for SqlPaymentStore {
         let id = payment.to_string();
         self.db
             .read(move |c| {
-                let rows: Vec<store::refunds::Refund> = on_backend!(c, |c| refunds::table
-                    .filter(refunds::payment_id.eq(&id))
-                    .order(refunds::id.asc())
-                    .select(store::refunds::Refund::as_select())
-                    .load(c))?;
-                rows.into_iter().map(refund_from).collect()
+                store::refunds::all_for_payment(c, &id)?
+                    .into_iter()
+                    .map(refund_from)
+                    .collect()
             })
             .await
             .map_err(store_error)
@@ -329,8 +332,24 @@ impl PaymentStore for SqlPaymentStore {
         Ok(rows)
     }
 
-    async fn commit(&self, change: Change) -> Result<()> {
+    async fn commit(&self, mut change: Change) -> Result<()> {
         let now = Utc::now();
+        if let Some(write) = change.idempotency.as_mut() {
+            let Some(keyring) = &self.idempotency else {
+                return Err(PaymentError::Unavailable(
+                    "this payment store keeps no idempotency records".to_owned(),
+                ));
+            };
+            if let IdempotencyWrite::Complete {
+                scope, key, body, ..
+            } = write
+            {
+                let binding = store::sealing::binding::idempotency_response(scope, key);
+                *body = keyring.seal(body.as_bytes(), &binding).map_err(|e| {
+                    PaymentError::Unavailable(format!("cannot seal a response: {e}"))
+                })?;
+            }
+        }
         let result = self
             .db
             .write(move |c| {
@@ -433,15 +452,15 @@ impl PaymentStore for SqlPaymentStore {
         match result {
             Ok(()) => Ok(()),
             Err(StoreError::Conflict(what)) if what == "duplicate:merchant_order_id" => {
-                Err(Error::Duplicate("merchant_order_id"))
+                Err(PaymentError::Duplicate("merchant_order_id"))
             }
             Err(StoreError::Conflict(what)) if what == "duplicate:merchant_refund_id" => {
-                Err(Error::Duplicate("merchant_refund_id"))
+                Err(PaymentError::Duplicate("merchant_refund_id"))
             }
             Err(StoreError::Conflict(what)) if what == "duplicate:idempotency_key" => {
-                Err(Error::Duplicate("idempotency_key"))
+                Err(PaymentError::Duplicate("idempotency_key"))
             }
-            Err(e) if e.is_conflict() => Err(Error::VersionConflict),
+            Err(e) if e.is_conflict() => Err(PaymentError::VersionConflict),
             Err(e) => Err(store_error(e)),
         }
     }

@@ -4,7 +4,7 @@ use super::model::{Change, JobKind, NewJob, Payment, Refund};
 use super::ports::{Outcome, RefundOrder, UpstreamOrder, is_order_not_found};
 use super::settle::JobOutcome;
 use super::{CAS_RETRIES, Engine, new_order_no, upstream_merchant, upstream_text};
-use crate::error::{Error, Result};
+use crate::error::{PaymentError, Result};
 use domain::payment::Step;
 use domain::refund::{RefundRefusal, check_refund};
 use domain::{MerchantId, Money, PaymentId, RefundId, RefundStatus};
@@ -43,14 +43,14 @@ impl Engine {
             && req.merchant_refund_id.len() <= 64
             && req.merchant_refund_id.chars().all(|c| !c.is_control());
         if !id_ok {
-            return Err(Error::invalid(
+            return Err(PaymentError::invalid(
                 "parameter_invalid",
                 "merchant_refund_id must be 1 to 64 printable characters",
                 Some("merchant_refund_id"),
             ));
         }
         if req.amount_minor.is_some_and(|a| a <= 0) {
-            return Err(Error::invalid(
+            return Err(PaymentError::invalid(
                 "amount_invalid",
                 "amount must be a positive integer in minor units",
                 Some("amount"),
@@ -59,7 +59,7 @@ impl Engine {
         for _ in 0..CAS_RETRIES {
             let p = self.payment_for(merchant, payment_id).await?;
             if !p.status.is_refundable() {
-                return Err(Error::conflict(
+                return Err(PaymentError::conflict(
                     "payment_not_refundable",
                     format!(
                         "payment {} is {}; only succeeded payments can be refunded",
@@ -79,7 +79,7 @@ impl Engine {
             match check_refund(p.amount, committed, amount) {
                 Ok(()) => {}
                 Err(RefundRefusal::ExceedsRefundable { remaining }) => {
-                    return Err(Error::unprocessable(
+                    return Err(PaymentError::unprocessable(
                         "refund_exceeds_captured",
                         format!(
                             "only {} minor units of this payment can still be refunded",
@@ -89,14 +89,14 @@ impl Engine {
                     ));
                 }
                 Err(RefundRefusal::ZeroAmount) => {
-                    return Err(Error::unprocessable(
+                    return Err(PaymentError::unprocessable(
                         "refund_exceeds_captured",
                         "nothing of this payment is left to refund",
                         Some("amount"),
                     ));
                 }
                 Err(RefundRefusal::CurrencyMismatch) => {
-                    return Err(Error::invalid(
+                    return Err(PaymentError::invalid(
                         "currency_mismatch",
                         "refund currency differs from the payment's",
                         Some("currency"),
@@ -111,9 +111,9 @@ impl Engine {
             );
             match self.insert_refund(&p, &refund).await {
                 Ok(()) => return self.submit_refund(&p, refund).await,
-                Err(Error::VersionConflict) => continue,
-                Err(Error::Duplicate(_)) => {
-                    return Err(Error::conflict(
+                Err(PaymentError::VersionConflict) => continue,
+                Err(PaymentError::Duplicate(_)) => {
+                    return Err(PaymentError::conflict(
                         "merchant_refund_id_taken",
                         format!(
                             "a refund with merchant_refund_id `{}` already exists",
@@ -124,7 +124,7 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::VersionConflict)
+        Err(PaymentError::VersionConflict)
     }
 
     /// The late-success refund (see `settle`): full amount, fixed reference so it happens once.
@@ -154,12 +154,12 @@ impl Engine {
             );
             match self.insert_refund(&current, &refund).await {
                 Ok(()) => return self.submit_refund(&current, refund).await.map(Some),
-                Err(Error::VersionConflict) => continue,
-                Err(Error::Duplicate(_)) => return Ok(None),
+                Err(PaymentError::VersionConflict) => continue,
+                Err(PaymentError::Duplicate(_)) => return Ok(None),
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::VersionConflict)
+        Err(PaymentError::VersionConflict)
     }
 
     async fn committed_refunds(&self, p: &Payment) -> Result<Money> {

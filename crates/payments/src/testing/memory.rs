@@ -1,9 +1,9 @@
 //! An in-memory [`PaymentStore`], for unit tests of the payment logic and HTTP-level tests
 //! that need no database. Same compare-and-swap and uniqueness semantics as the real stores.
 
-use super::model::{Change, NewEvent, NewJob, Payment, Refund};
-use super::ports::{PaymentFilter, PaymentStore};
-use crate::error::{Error, Result};
+use crate::error::{PaymentError, Result};
+use crate::model::{Change, NewEvent, NewJob, Payment, Refund};
+use crate::ports::{PaymentFilter, PaymentStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{MerchantId, PaymentId, RefundId};
@@ -129,8 +129,8 @@ impl PaymentStore for MemoryPaymentStore {
 
     async fn commit(&self, change: Change) -> Result<()> {
         if change.idempotency.is_some() {
-            // `database()` is None here, so the engine never folds a key into a change.
-            return Err(Error::Unavailable(
+            // An engine over this store is never wired with `with_idempotent_creates`.
+            return Err(PaymentError::Unavailable(
                 "the in-memory payment store keeps no idempotency records".to_owned(),
             ));
         }
@@ -140,7 +140,7 @@ impl PaymentStore for MemoryPaymentStore {
                 o.merchant_id == p.merchant_id && o.merchant_order_id == p.merchant_order_id
             });
             if taken {
-                return Err(Error::Duplicate("merchant_order_id"));
+                return Err(PaymentError::Duplicate("merchant_order_id"));
             }
         }
         if let Some(r) = &change.insert_refund {
@@ -148,18 +148,18 @@ impl PaymentStore for MemoryPaymentStore {
                 o.merchant_id == r.merchant_id && o.merchant_refund_id == r.merchant_refund_id
             });
             if taken {
-                return Err(Error::Duplicate("merchant_refund_id"));
+                return Err(PaymentError::Duplicate("merchant_refund_id"));
             }
         }
         if let Some((p, expected)) = &change.payment
             && s.payments.get(p.id.as_str()).map(|c| c.version) != Some(*expected)
         {
-            return Err(Error::VersionConflict);
+            return Err(PaymentError::VersionConflict);
         }
         if let Some((r, expected)) = &change.refund_update
             && s.refunds.get(r.id.as_str()).map(|c| c.version) != Some(*expected)
         {
-            return Err(Error::VersionConflict);
+            return Err(PaymentError::VersionConflict);
         }
         for p in change
             .insert_payment

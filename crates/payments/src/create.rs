@@ -1,10 +1,10 @@
 //! Taking a payment: validate, commit the local row and its settling job, then call CodePay.
 
-use super::model::{Change, IdempotencyWrite, JobKind, MerchantProfile, NewJob, Payment};
-use super::objects::PaymentObject;
+use super::idempotency::IdempotentCreate;
+use super::model::{Change, JobKind, MerchantProfile, NewJob, Payment};
 use super::ports::{CpmOrder, Outcome, QrOrder, UpstreamOrder};
 use super::{Engine, new_order_no, upstream_merchant, upstream_text};
-use crate::error::{Error, Result};
+use crate::error::{PaymentError, Result};
 use domain::{Currency, Money, PaymentId, PaymentMode, PaymentStatus, Secret, Wallet};
 
 /// A validated-by-type request to take a payment.
@@ -30,40 +30,13 @@ pub struct NewPayment {
     pub metadata: serde_json::Value,
 }
 
-/// A create's `Idempotency-Key`, claimed in the transaction that inserts the payment and
-/// completed in the one that records CodePay's answer (the idempotency store and the payment
-/// store share one database; see `IdempotencyStore::database`).
-pub struct IdempotentCreate {
-    /// Merchant the key belongs to.
-    pub scope: String,
-    /// The header value.
-    pub key: String,
-    /// Method, path and body hash.
-    pub fingerprint: String,
-    /// The response to store for a payment object: `(status, body as stored)`, or `None` when
-    /// it cannot be made (the caller then stores it on its own).
-    #[allow(clippy::type_complexity)]
-    pub respond: Box<dyn Fn(&PaymentObject) -> Option<(u16, String)> + Send + Sync>,
-}
-
-impl IdempotentCreate {
-    pub(super) fn completion(&self, object: &PaymentObject) -> Option<IdempotencyWrite> {
-        (self.respond)(object).map(|(status, body)| IdempotencyWrite::Complete {
-            scope: self.scope.clone(),
-            key: self.key.clone(),
-            status,
-            body,
-        })
-    }
-}
-
 /// What became of [`Engine::create_payment_once`].
 #[derive(Debug)]
 pub enum CreateOnce {
     /// Nothing was written: the key is held or answered by another request, the
     /// `merchant_order_id` is taken, the request is invalid, or storage failed. Handle it with
     /// the separate claim (`idempotency::run`), which replays, refuses or stores this outcome.
-    NotClaimed(Error),
+    NotClaimed(PaymentError),
     /// This request claimed the key; `stored` says whether its response was stored with the
     /// payment (otherwise the caller stores or releases it).
     Claimed {
@@ -100,16 +73,17 @@ impl Engine {
         req: NewPayment,
         once: &IdempotentCreate,
     ) -> CreateOnce {
+        if !self.idempotent_creates {
+            return CreateOnce::NotClaimed(PaymentError::Unavailable(
+                "this engine's store keeps no idempotency records".to_owned(),
+            ));
+        }
         let payment = match self.validate(merchant, &req) {
             Ok(p) => p,
             Err(e) => return CreateOnce::NotClaimed(e),
         };
         let mut change = self.creation(&payment);
-        change.idempotency = Some(IdempotencyWrite::Claim {
-            scope: once.scope.clone(),
-            key: once.key.clone(),
-            fingerprint: once.fingerprint.clone(),
-        });
+        change.idempotency = Some(once.claim());
         if let Err(e) = self.store.commit(change).await {
             return CreateOnce::NotClaimed(order_taken(e, &payment));
         }
@@ -164,13 +138,10 @@ impl Engine {
 
     fn validate(&self, m: &MerchantProfile, req: &NewPayment) -> Result<Payment> {
         if !m.active {
-            return Err(Error::Forbidden {
-                code: "merchant_suspended",
-                message: "this merchant is suspended and cannot take payments".to_owned(),
-            });
+            return Err(PaymentError::MerchantInactive);
         }
         if req.amount_minor <= 0 {
-            return Err(Error::invalid(
+            return Err(PaymentError::invalid(
                 "amount_invalid",
                 "amount must be a positive integer in minor units",
                 Some("amount"),
@@ -182,14 +153,14 @@ impl Engine {
             && currency == m.default_currency
             && amount.minor() > max
         {
-            return Err(Error::unprocessable(
+            return Err(PaymentError::unprocessable(
                 "amount_over_limit",
                 format!("amount exceeds this merchant's per-payment limit of {max}"),
                 Some("amount"),
             ));
         }
         if !m.allowed_wallets.is_empty() && !m.allowed_wallets.contains(&req.wallet) {
-            return Err(Error::invalid(
+            return Err(PaymentError::invalid(
                 "wallet_not_allowed",
                 format!("wallet `{}` is not enabled for this merchant", req.wallet),
                 Some("wallet"),
@@ -199,7 +170,7 @@ impl Engine {
             && req.merchant_order_id.len() <= 64
             && req.merchant_order_id.chars().all(|c| !c.is_control());
         if !id_ok {
-            return Err(Error::invalid(
+            return Err(PaymentError::invalid(
                 "parameter_invalid",
                 "merchant_order_id must be 1 to 64 printable characters",
                 Some("merchant_order_id"),
@@ -214,7 +185,7 @@ impl Engine {
                     None => self.cfg.default_mpm_expiry.as_secs(),
                     Some(s) if s > 0 && (min..=max).contains(&s.unsigned_abs()) => s.unsigned_abs(),
                     Some(_) => {
-                        return Err(Error::invalid(
+                        return Err(PaymentError::invalid(
                             "parameter_invalid",
                             format!("expires_in must be between {min} and {max} seconds"),
                             Some("expires_in"),
@@ -230,7 +201,7 @@ impl Engine {
                     .as_ref()
                     .is_some_and(|c| !c.is_empty() && c.expose().len() <= 64);
                 if !code_ok {
-                    return Err(Error::invalid(
+                    return Err(PaymentError::invalid(
                         "parameter_missing",
                         "a cpm payment needs the customer's auth_code",
                         Some("auth_code"),
@@ -326,7 +297,7 @@ impl Engine {
                     Ok(true)
                 })
                 .await?;
-                Err(Error::Upstream {
+                Err(PaymentError::Upstream {
                     code: "upstream_unavailable",
                     message: format!(
                         "CodePay did not answer; payment {} is being canceled, create a new one with a new merchant_order_id",
@@ -394,9 +365,9 @@ fn description_of(req: &NewPayment, payment: &Payment) -> String {
 }
 
 /// A taken `merchant_order_id` as the API reports it; other failures unchanged.
-fn order_taken(e: Error, payment: &Payment) -> Error {
+fn order_taken(e: PaymentError, payment: &Payment) -> PaymentError {
     match e {
-        Error::Duplicate("merchant_order_id") => Error::conflict(
+        PaymentError::Duplicate("merchant_order_id") => PaymentError::conflict(
             "merchant_order_id_taken",
             format!(
                 "a payment with merchant_order_id `{}` already exists",
