@@ -1,4 +1,4 @@
-//! The CodePay envelope (contract §2): one flat JSON object per request with the common fields beside
+//! The CodePay envelope: one flat JSON object per request with the common fields beside
 //! the business ones, and responses `{code, msg, psn, sign, data}` with `data` a JSON string.
 
 use serde_json::{Map, Value};

@@ -1,4 +1,4 @@
-//! payfac's CodePay client: the RSA2 signing rule of the gateway contract (§5), the flat JSON
+//! payfac's CodePay client: the RSA2 signing rule of the gateway contract, the flat JSON
 //! envelope, typed operations whose outcomes cannot be confused, and notification verification.
 
 pub mod cli;

@@ -1,4 +1,4 @@
-//! `payment.result.notify` (contract §6): CodePay's signed POST about an order or refund.
+//! `payment.result.notify`: CodePay's signed POST about an order or refund.
 
 use domain::{Currency, Money, TransStatus};
 use serde_json::{Map, Value};

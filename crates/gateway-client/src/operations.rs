@@ -1,4 +1,4 @@
-//! The typed CodePay operations (contract §3): what payfac sends and what it reads back. Amounts
+//! The typed CodePay operations: what payfac sends and what it reads back. Amounts
 //! cross this boundary only as `domain::Money`, written and read as exact decimal strings.
 
 use domain::{Currency, Money, Secret, TransStatus};

@@ -1,4 +1,4 @@
-//! CodePay RSA2 signing (contract §5): the canonical string, SHA256withRSA PKCS#1 v1.5 signatures
+//! CodePay RSA2 signing: the canonical string, SHA256withRSA PKCS#1 v1.5 signatures
 //! in standard base64, and RSA keys read from whatever format an operator pastes in.
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! Property tests of the canonical string (contract §5).
+//! Property tests of the canonical string.
 
 use gateway_client::canonical_string;
 use proptest::prelude::*;

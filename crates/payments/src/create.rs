@@ -7,6 +7,9 @@ use super::{Engine, new_order_no, upstream_merchant, upstream_text};
 use crate::error::{PaymentError, Result};
 use domain::{Currency, Money, PaymentId, PaymentMode, PaymentStatus, Secret, Wallet};
 
+/// A point in time, as the engine keeps them.
+type Instant = chrono::DateTime<chrono::Utc>;
+
 /// A validated-by-type request to take a payment.
 #[derive(Clone, Debug)]
 pub struct NewPayment {
@@ -177,7 +180,42 @@ impl Engine {
             ));
         }
         let now = self.now();
-        let (expires_at, settle_deadline) = match req.mode {
+        let (expires_at, settle_deadline) = self.deadlines(req, now)?;
+        Ok(Payment {
+            id: PaymentId::generate(),
+            merchant_id: m.id.clone(),
+            merchant_order_id: req.merchant_order_id.clone(),
+            mode: req.mode,
+            amount,
+            wallet: req.wallet,
+            status: PaymentStatus::Pending,
+            upstream_merchant_no: m.merchant_no.clone(),
+            upstream_store_no: m.store_no.clone(),
+            merchant_order_no: new_order_no('P'),
+            trans_no: None,
+            qr_code: None,
+            description: req.description.clone(),
+            metadata: req.metadata.clone(),
+            expires_at,
+            settle_deadline,
+            paid_at: None,
+            failure_code: None,
+            failure_message: None,
+            amount_refunded: 0,
+            closed_by_us: false,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// When an MPM order expires, or when a CPM payment must be settled by.
+    fn deadlines(
+        &self,
+        req: &NewPayment,
+        now: Instant,
+    ) -> Result<(Option<Instant>, Option<Instant>)> {
+        Ok(match req.mode {
             PaymentMode::Mpm => {
                 let max = self.cfg.max_mpm_expiry.as_secs();
                 let min = self.cfg.min_mpm_expiry.as_secs().max(1);
@@ -209,32 +247,6 @@ impl Engine {
                 }
                 (None, Some(self.after(self.cfg.cpm_deadline)))
             }
-        };
-        Ok(Payment {
-            id: PaymentId::generate(),
-            merchant_id: m.id.clone(),
-            merchant_order_id: req.merchant_order_id.clone(),
-            mode: req.mode,
-            amount,
-            wallet: req.wallet,
-            status: PaymentStatus::Pending,
-            upstream_merchant_no: m.merchant_no.clone(),
-            upstream_store_no: m.store_no.clone(),
-            merchant_order_no: new_order_no('P'),
-            trans_no: None,
-            qr_code: None,
-            description: req.description.clone(),
-            metadata: req.metadata.clone(),
-            expires_at,
-            settle_deadline,
-            paid_at: None,
-            failure_code: None,
-            failure_message: None,
-            amount_refunded: 0,
-            closed_by_us: false,
-            version: 1,
-            created_at: now,
-            updated_at: now,
         })
     }
 

@@ -1,4 +1,4 @@
-//! The public shapes of payments and refunds (design §5), shared by the API responses and the
+//! The public shapes of payments and refunds, shared by the API responses and the
 //! event payloads so a webhook and a GET never disagree.
 
 use super::model::{Payment, Refund};

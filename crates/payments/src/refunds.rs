@@ -39,23 +39,7 @@ impl Engine {
         payment_id: &PaymentId,
         req: NewRefund,
     ) -> Result<Refund> {
-        let id_ok = !req.merchant_refund_id.is_empty()
-            && req.merchant_refund_id.len() <= 64
-            && req.merchant_refund_id.chars().all(|c| !c.is_control());
-        if !id_ok {
-            return Err(PaymentError::invalid(
-                "parameter_invalid",
-                "merchant_refund_id must be 1 to 64 printable characters",
-                Some("merchant_refund_id"),
-            ));
-        }
-        if req.amount_minor.is_some_and(|a| a <= 0) {
-            return Err(PaymentError::invalid(
-                "amount_invalid",
-                "amount must be a positive integer in minor units",
-                Some("amount"),
-            ));
-        }
+        validate_refund(&req)?;
         for _ in 0..CAS_RETRIES {
             let p = self.payment_for(merchant, payment_id).await?;
             if !p.status.is_refundable() {
@@ -76,33 +60,7 @@ impl Engine {
                 req.amount_minor.unwrap_or(remaining.minor()),
                 p.amount.currency(),
             )?;
-            match check_refund(p.amount, committed, amount) {
-                Ok(()) => {}
-                Err(RefundRefusal::ExceedsRefundable { remaining }) => {
-                    return Err(PaymentError::unprocessable(
-                        "refund_exceeds_captured",
-                        format!(
-                            "only {} minor units of this payment can still be refunded",
-                            remaining.minor()
-                        ),
-                        Some("amount"),
-                    ));
-                }
-                Err(RefundRefusal::ZeroAmount) => {
-                    return Err(PaymentError::unprocessable(
-                        "refund_exceeds_captured",
-                        "nothing of this payment is left to refund",
-                        Some("amount"),
-                    ));
-                }
-                Err(RefundRefusal::CurrencyMismatch) => {
-                    return Err(PaymentError::invalid(
-                        "currency_mismatch",
-                        "refund currency differs from the payment's",
-                        Some("currency"),
-                    ));
-                }
-            }
+            check_refund(p.amount, committed, amount).map_err(refusal_error)?;
             let refund = self.new_refund(
                 &p,
                 amount,
@@ -328,5 +286,51 @@ impl Engine {
             self.now() + chrono::Duration::seconds(SLOW_POLL_SECS)
         };
         Ok(JobOutcome::RetryAt(next))
+    }
+}
+
+/// The request's own checks, before the payment is read.
+fn validate_refund(req: &NewRefund) -> Result<()> {
+    let id_ok = !req.merchant_refund_id.is_empty()
+        && req.merchant_refund_id.len() <= 64
+        && req.merchant_refund_id.chars().all(|c| !c.is_control());
+    if !id_ok {
+        return Err(PaymentError::invalid(
+            "parameter_invalid",
+            "merchant_refund_id must be 1 to 64 printable characters",
+            Some("merchant_refund_id"),
+        ));
+    }
+    if req.amount_minor.is_some_and(|a| a <= 0) {
+        return Err(PaymentError::invalid(
+            "amount_invalid",
+            "amount must be a positive integer in minor units",
+            Some("amount"),
+        ));
+    }
+    Ok(())
+}
+
+/// A refused refund as the merchant sees it.
+fn refusal_error(r: RefundRefusal) -> PaymentError {
+    match r {
+        RefundRefusal::ExceedsRefundable { remaining } => PaymentError::unprocessable(
+            "refund_exceeds_captured",
+            format!(
+                "only {} minor units of this payment can still be refunded",
+                remaining.minor()
+            ),
+            Some("amount"),
+        ),
+        RefundRefusal::ZeroAmount => PaymentError::unprocessable(
+            "refund_exceeds_captured",
+            "nothing of this payment is left to refund",
+            Some("amount"),
+        ),
+        RefundRefusal::CurrencyMismatch => PaymentError::invalid(
+            "currency_mismatch",
+            "refund currency differs from the payment's",
+            Some("currency"),
+        ),
     }
 }

@@ -333,122 +333,11 @@ impl PaymentStore for SqlPaymentStore {
     }
 
     async fn commit(&self, mut change: Change) -> Result<()> {
-        let now = Utc::now();
         if let Some(write) = change.idempotency.as_mut() {
-            let Some(keyring) = &self.idempotency else {
-                return Err(PaymentError::Unavailable(
-                    "this payment store keeps no idempotency records".to_owned(),
-                ));
-            };
-            if let IdempotencyWrite::Complete {
-                scope, key, body, ..
-            } = write
-            {
-                let binding = store::sealing::binding::idempotency_response(scope, key);
-                *body = keyring.seal(body.as_bytes(), &binding).map_err(|e| {
-                    PaymentError::Unavailable(format!("cannot seal a response: {e}"))
-                })?;
-            }
+            self.seal_response(write)?;
         }
-        let result = self
-            .db
-            .write(move |c| {
-                let merchant_no = |c: &mut DbConnection, pid: &PaymentId| -> StoreResult<String> {
-                    Ok(get_payment(c, pid.as_str())?
-                        .map(|p| p.codepay_merchant_no)
-                        .unwrap_or_default())
-                };
-                // The claim comes first: a request that does not own the key writes nothing.
-                if let Some(IdempotencyWrite::Claim {
-                    scope,
-                    key,
-                    fingerprint,
-                }) = &change.idempotency
-                {
-                    let now_ms = ms(now);
-                    let expires = ms(now + idempotency::RETENTION);
-                    let lease = idempotency::LEASE.num_milliseconds();
-                    let claim = store::idempotency::claim(
-                        c,
-                        scope,
-                        key,
-                        fingerprint,
-                        now_ms,
-                        expires,
-                        lease,
-                    )?;
-                    if !matches!(claim, store::idempotency::Begin::Started) {
-                        return Err(StoreError::Conflict("duplicate:idempotency_key".to_owned()));
-                    }
-                }
-                if let Some(p) = &change.insert_payment {
-                    store::payments::insert_with_store_no(
-                        c,
-                        &payment_row(p),
-                        p.upstream_store_no.as_deref(),
-                    )
-                    .map_err(|e| duplicate(e, "merchant_order_id"))?;
-                }
-                if let Some((p, expected)) = &change.payment {
-                    let mut row = payment_row(p);
-                    row.version = *expected;
-                    store::payments::save(c, &row, ms(p.updated_at))?;
-                }
-                if let Some(r) = &change.insert_refund {
-                    let no = merchant_no(c, &r.payment_id)?;
-                    store::refunds::insert(c, &refund_row(r, &no))
-                        .map_err(|e| duplicate(e, "merchant_refund_id"))?;
-                }
-                if let Some((r, expected)) = &change.refund_update {
-                    let no = merchant_no(c, &r.payment_id)?;
-                    let mut row = refund_row(r, &no);
-                    row.version = *expected;
-                    store::refunds::save(c, &row, ms(r.updated_at))?;
-                }
-                for e in &change.events {
-                    let object_id = e
-                        .payload
-                        .get("id")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or_default()
-                        .to_owned();
-                    store::events::insert(
-                        c,
-                        &store::events::Event {
-                            id: domain::EventId::generate().into_string(),
-                            merchant_id: e.merchant_id.to_string(),
-                            event_type: e.event_type.as_str().to_owned(),
-                            object_id,
-                            payload: e.payload.to_string(),
-                            created_at: ms(e.created_at),
-                        },
-                    )?;
-                }
-                if let Some(IdempotencyWrite::Complete {
-                    scope,
-                    key,
-                    status,
-                    body,
-                }) = &change.idempotency
-                {
-                    store::idempotency::complete(c, scope, key, i32::from(*status), body)?;
-                }
-                for j in &change.jobs {
-                    let payload = serde_json::json!({ "subject": j.subject }).to_string();
-                    store::jobs::enqueue(
-                        c,
-                        &store::jobs::NewJob {
-                            kind: j.kind.as_str(),
-                            dedupe_key: Some(&j.subject),
-                            payload: &payload,
-                            run_at: ms(j.run_at),
-                        },
-                        ms(now),
-                    )?;
-                }
-                Ok(())
-            })
-            .await;
+        let now = Utc::now();
+        let result = self.db.write(move |c| write_change(c, &change, now)).await;
         match result {
             Ok(()) => Ok(()),
             Err(StoreError::Conflict(what)) if what == "duplicate:merchant_order_id" => {
@@ -464,4 +353,131 @@ impl PaymentStore for SqlPaymentStore {
             Err(e) => Err(store_error(e)),
         }
     }
+}
+
+impl SqlPaymentStore {
+    /// Seals a stored response body before it reaches the row, like the API's idempotency
+    /// store does; refuses when this store was not built to keep idempotency records.
+    fn seal_response(&self, write: &mut IdempotencyWrite) -> Result<()> {
+        let Some(keyring) = &self.idempotency else {
+            return Err(PaymentError::Unavailable(
+                "this payment store keeps no idempotency records".to_owned(),
+            ));
+        };
+        if let IdempotencyWrite::Complete {
+            scope, key, body, ..
+        } = write
+        {
+            let binding = store::sealing::binding::idempotency_response(scope, key);
+            *body = keyring
+                .seal(body.as_bytes(), &binding)
+                .map_err(|e| PaymentError::Unavailable(format!("cannot seal a response: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything of one [`Change`], inside one transaction. The idempotency claim comes first: a
+/// request that does not own the key writes nothing.
+fn write_change(c: &mut DbConnection, change: &Change, now: DateTime<Utc>) -> StoreResult<()> {
+    if let Some(IdempotencyWrite::Claim {
+        scope,
+        key,
+        fingerprint,
+    }) = &change.idempotency
+    {
+        claim_key(c, scope, key, fingerprint, now)?;
+    }
+    if let Some(p) = &change.insert_payment {
+        store::payments::insert_with_store_no(c, &payment_row(p), p.upstream_store_no.as_deref())
+            .map_err(|e| duplicate(e, "merchant_order_id"))?;
+    }
+    if let Some((p, expected)) = &change.payment {
+        let mut row = payment_row(p);
+        row.version = *expected;
+        store::payments::save(c, &row, ms(p.updated_at))?;
+    }
+    if let Some(r) = &change.insert_refund {
+        let no = merchant_no_of(c, &r.payment_id)?;
+        store::refunds::insert(c, &refund_row(r, &no))
+            .map_err(|e| duplicate(e, "merchant_refund_id"))?;
+    }
+    if let Some((r, expected)) = &change.refund_update {
+        let no = merchant_no_of(c, &r.payment_id)?;
+        let mut row = refund_row(r, &no);
+        row.version = *expected;
+        store::refunds::save(c, &row, ms(r.updated_at))?;
+    }
+    for e in &change.events {
+        insert_event(c, e)?;
+    }
+    if let Some(IdempotencyWrite::Complete {
+        scope,
+        key,
+        status,
+        body,
+    }) = &change.idempotency
+    {
+        store::idempotency::complete(c, scope, key, i32::from(*status), body)?;
+    }
+    for j in &change.jobs {
+        let payload = serde_json::json!({ "subject": j.subject }).to_string();
+        store::jobs::enqueue(
+            c,
+            &store::jobs::NewJob {
+                kind: j.kind.as_str(),
+                dedupe_key: Some(&j.subject),
+                payload: &payload,
+                run_at: ms(j.run_at),
+            },
+            ms(now),
+        )?;
+    }
+    Ok(())
+}
+
+/// Claims `(scope, key)` for this transaction, or fails it with `duplicate:idempotency_key`.
+fn claim_key(
+    c: &mut DbConnection,
+    scope: &str,
+    key: &str,
+    fingerprint: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let expires = ms(now + idempotency::RETENTION);
+    let lease = idempotency::LEASE.num_milliseconds();
+    let claim = store::idempotency::claim(c, scope, key, fingerprint, ms(now), expires, lease)?;
+    if matches!(claim, store::idempotency::Begin::Started) {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict("duplicate:idempotency_key".to_owned()))
+    }
+}
+
+/// The CodePay merchant of a payment (a refund row carries it too).
+fn merchant_no_of(c: &mut DbConnection, payment: &PaymentId) -> StoreResult<String> {
+    Ok(get_payment(c, payment.as_str())?
+        .map(|p| p.codepay_merchant_no)
+        .unwrap_or_default())
+}
+
+/// Writes one outbox event (the store fans it out to the merchant's endpoints).
+fn insert_event(c: &mut DbConnection, e: &crate::model::NewEvent) -> StoreResult<()> {
+    let object_id = e
+        .payload
+        .get("id")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    store::events::insert(
+        c,
+        &store::events::Event {
+            id: domain::EventId::generate().into_string(),
+            merchant_id: e.merchant_id.to_string(),
+            event_type: e.event_type.as_str().to_owned(),
+            object_id,
+            payload: e.payload.to_string(),
+            created_at: ms(e.created_at),
+        },
+    )
 }

@@ -399,9 +399,7 @@ async fn refunds_count_pending_and_succeeded_against_the_capture(db: Database) {
 async fn idempotency_key_runs_once_then_replays(db: Database) {
     let now = now_ms();
     let begin = |fp: &'static str, at: i64| {
-        move |c: &mut store::DbConnection| {
-            idempotency::begin(c, "mer_x", "k1", "POST", "/v1/payments", fp, at, at + 1_000)
-        }
+        move |c: &mut store::DbConnection| idempotency::begin(c, "mer_x", "k1", fp, at, at + 1_000)
     };
     assert!(matches!(
         db.write(begin("fp1", now)).await.expect("b"),

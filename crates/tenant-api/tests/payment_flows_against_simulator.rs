@@ -1,7 +1,8 @@
 //! End to end through real HTTP: payfac's app on 127.0.0.1:0, the real CodePay simulator beside
 //! it over HTTP (signed requests, signed notifications to `/callbacks/codepay`), the real
-//! gateway client. Payments are kept in the in-memory store until the SQL payment repository
-//! lands; the merchant and keys live in SQLite.
+//! gateway client. Payments are kept in the engine's in-memory store (`payments::testing`), so
+//! these flows check the engine and the API against CodePay's behaviour without SQL; the
+//! merchant and keys live in SQLite.
 
 use codepay_sim::{SimConfig, Simulator};
 use domain::{ApiKeyId, Secret};

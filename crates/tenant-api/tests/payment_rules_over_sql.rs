@@ -1,4 +1,4 @@
-//! Phase 3 over real storage and the real CodePay simulator over HTTP: the store number kept on
+//! Payment rules over real storage and the real CodePay simulator over HTTP: the store number kept on
 //! the payment, MPM expiry closed upstream, the late-success rule, sealed idempotent replays,
 //! transition metrics, and the self-rescheduling `payment.reconcile` job.
 
@@ -487,7 +487,7 @@ fn redis_url() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_phase3() {
+async fn sqlite_payment_rules() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("p.db").display());
     let db = store::Database::connect(&url, 4).await.expect("db");
@@ -496,7 +496,7 @@ async fn sqlite_phase3() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_redis_phase3() {
+async fn postgres_redis_payment_rules() {
     let admin = pg_admin_url();
     let name = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
     let mut conn = diesel::PgConnection::establish(&admin).expect("admin");

@@ -61,14 +61,12 @@ pub enum Begin {
     Existing(IdempotencyRecord),
 }
 
-/// Claims `(owner, key)` for a request with `fingerprint`, valid until `expires_at`.
-#[allow(clippy::too_many_arguments)]
+/// Claims `(owner, key)` for a request with `fingerprint`, valid until `expires_at`. The
+/// fingerprint already covers method and path, so their columns only hold `-`.
 pub fn begin(
     conn: &mut DbConnection,
     owner: &str,
     key: &str,
-    method: &str,
-    path: &str,
     fingerprint: &str,
     now: i64,
     expires_at: i64,
@@ -76,8 +74,8 @@ pub fn begin(
     let row = IdempotencyRecord {
         owner_id: owner.to_owned(),
         idem_key: key.to_owned(),
-        method: method.to_owned(),
-        path: path.to_owned(),
+        method: "-".to_owned(),
+        path: "-".to_owned(),
         fingerprint: fingerprint.to_owned(),
         state: IN_FLIGHT.to_owned(),
         response_status: None,
@@ -128,13 +126,13 @@ pub fn claim(
     expires_at: i64,
     lease_ms: i64,
 ) -> StoreResult<Begin> {
-    let outcome = begin(conn, owner, key, "-", "-", fingerprint, now, expires_at)?;
+    let outcome = begin(conn, owner, key, fingerprint, now, expires_at)?;
     if let Begin::Existing(r) = &outcome
         && r.state != COMPLETED
         && r.created_at + lease_ms < now
     {
         abandon(conn, owner, key)?;
-        return begin(conn, owner, key, "-", "-", fingerprint, now, expires_at);
+        return begin(conn, owner, key, fingerprint, now, expires_at);
     }
     Ok(outcome)
 }
