@@ -6,6 +6,7 @@ use crate::metrics::{self, HttpMetrics};
 use crate::{bootstrap, keys, runner, telemetry, upstream, wiring};
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
+use domain::SecretUrl;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,16 +52,16 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// The database URL the config selects (the embedded SQLite file when unset).
-pub fn database_url(config: &Config) -> anyhow::Result<String> {
+pub fn database_url(config: &Config) -> anyhow::Result<SecretUrl> {
     Ok(match config.database_target()? {
         DatabaseTarget::Postgres(url) => url,
-        DatabaseTarget::Sqlite(path) => format!("sqlite://{}", path.display()),
+        DatabaseTarget::Sqlite(path) => SecretUrl::new(format!("sqlite://{}", path.display())),
     })
 }
 
 /// Opens the database (and migrates when asked) and the coordinator.
 pub async fn open_backends(config: &Config, migrate: bool) -> anyhow::Result<Backends> {
-    let db = Database::connect(&database_url(config)?, config.db_pool_size).await?;
+    let db = Database::connect(database_url(config)?.expose(), config.db_pool_size).await?;
     if migrate {
         let applied = db.migrate().await?;
         if !applied.is_empty() {
@@ -73,14 +74,10 @@ pub async fn open_backends(config: &Config, migrate: bool) -> anyhow::Result<Bac
     }
     let (coordinator, redis): (Arc<dyn Coordinator>, bool) = match &config.redis_url {
         Some(url) => {
-            let coordinator = RedisCoordinator::connect(url, "payfac:", Duration::from_millis(500))
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot reach Redis at {}",
-                        crate::config::mask_url_password(url)
-                    )
-                })?;
+            let coordinator =
+                RedisCoordinator::connect(url.expose(), "payfac:", Duration::from_millis(500))
+                    .await
+                    .with_context(|| format!("cannot reach Redis at {url}"))?;
             (Arc::new(coordinator), true)
         }
         None => (Arc::new(InProcessCoordinator::new()), false),
@@ -370,7 +367,7 @@ async fn wait_for_shutdown_signal() {
 pub fn migrate(config: Config) -> anyhow::Result<ExitCode> {
     telemetry::init(&config);
     runtime()?.block_on(async {
-        let db = Database::connect(&database_url(&config)?, 1).await?;
+        let db = Database::connect(database_url(&config)?.expose(), 1).await?;
         let applied = db.migrate().await?;
         println!("{} migration(s) applied on {}", applied.len(), db.target());
         Ok(ExitCode::SUCCESS)
@@ -380,7 +377,7 @@ pub fn migrate(config: Config) -> anyhow::Result<ExitCode> {
 /// `payfac admin create-operator-key`.
 pub fn create_operator_key(config: Config, label: &str) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let db = Database::connect(&database_url(&config)?, 1).await?;
+        let db = Database::connect(database_url(&config)?.expose(), 1).await?;
         db.migrate().await?;
         let (id, secret) = bootstrap::create_operator_key(&db, label, None).await?;
         println!(
@@ -395,7 +392,7 @@ pub fn create_operator_key(config: Config, label: &str) -> anyhow::Result<ExitCo
 pub fn rewrap_secrets(config: Config) -> anyhow::Result<ExitCode> {
     let keyring = keys::master_keyring(&config)?;
     runtime()?.block_on(async {
-        let db = Database::connect(&database_url(&config)?, 1).await?;
+        let db = Database::connect(database_url(&config)?.expose(), 1).await?;
         let report = db
             .write(move |tx| store::rewrap::rewrap_all(tx, &keyring))
             .await?;
