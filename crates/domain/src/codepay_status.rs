@@ -90,7 +90,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_design_mapping_holds() {
+    fn trans_status_maps_onto_payment_status() {
         assert_eq!(
             TransStatus::from_code(9).payment_status(false),
             PaymentStatus::Pending

@@ -22,5 +22,5 @@ pub use ids::*;
 pub use money::{Currency, Money};
 pub use payment::{PaymentMode, PaymentStatus};
 pub use refund::RefundStatus;
-pub use secret::Secret;
+pub use secret::{Secret, SecretUrl};
 pub use wallet::Wallet;

@@ -37,12 +37,11 @@ pub async fn ensure_operator_keys(
     config: &Config,
     db: &Database,
 ) -> anyhow::Result<Option<Welcome>> {
-    if let Some(value) = config
+    if let Some(secret) = config
         .bootstrap_operator_key
         .clone()
         .filter(|v| !v.is_empty())
     {
-        let secret = Secret::new(value);
         let probe = secret.clone();
         let exists = db
             .read(move |tx| {

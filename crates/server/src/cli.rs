@@ -2,7 +2,7 @@
 
 use crate::config::{Config, one_line};
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// payfac: a self-hosted multi-merchant QR-payment aggregator for CodePay.
@@ -128,38 +128,38 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // The signature tools work on stdin and key files alone: no configuration needed.
-    if let Some(Command::Codepay(cmd)) = &cli.command {
-        return run_codepay(cmd);
-    }
-    if let Some(Command::Sim(args)) = cli.command {
-        return crate::sandbox::run_standalone(args);
-    }
-    let mut config = Config::load(cli.config.as_deref())?;
-    let command = cli.command.unwrap_or(Command::Serve(ListenArgs::default()));
-    if let Command::Serve(args) | Command::Api(args) | Command::Worker(args) = &command
-        && let Some(listen) = &args.listen
-    {
-        config.listen = listen.clone();
-        config.validate()?;
-    }
-    match command {
+    use crate::run::Role;
+    let file = cli.config.as_deref();
+    match cli.command.unwrap_or(Command::Serve(ListenArgs::default())) {
+        // The signature tools and the standalone simulator need no configuration.
+        Command::Codepay(cmd) => run_codepay(&cmd),
+        Command::Sim(args) => crate::sandbox::run_standalone(args),
+        Command::Serve(args) => crate::run::serve(load(file, args)?, Role::All),
+        Command::Api(args) => crate::run::serve(load(file, args)?, Role::Api),
+        Command::Worker(args) => crate::run::serve(load(file, args)?, Role::Worker),
+        Command::Migrate => crate::run::migrate(Config::load(file)?),
+        Command::Admin(AdminCommand::CreateOperatorKey { label }) => {
+            crate::run::create_operator_key(Config::load(file)?, &label)
+        }
+        Command::Admin(AdminCommand::RewrapSecrets) => {
+            crate::run::rewrap_secrets(Config::load(file)?)
+        }
         Command::Config(ConfigCommand::Check) => {
-            print!("{}", config.render_masked());
+            print!("{}", Config::load(file)?.render_masked());
             println!("# configuration is valid");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve(_) => crate::run::serve(config, crate::run::Role::All),
-        Command::Api(_) => crate::run::serve(config, crate::run::Role::Api),
-        Command::Worker(_) => crate::run::serve(config, crate::run::Role::Worker),
-        Command::Migrate => crate::run::migrate(config),
-        Command::Admin(AdminCommand::CreateOperatorKey { label }) => {
-            crate::run::create_operator_key(config, &label)
-        }
-        Command::Admin(AdminCommand::RewrapSecrets) => crate::run::rewrap_secrets(config),
-        Command::Codepay(cmd) => run_codepay(&cmd),
-        Command::Sim(args) => crate::sandbox::run_standalone(args),
     }
+}
+
+/// The configuration of a serving subcommand, `--listen` overriding `listen`.
+fn load(file: Option<&Path>, args: ListenArgs) -> anyhow::Result<Config> {
+    let mut config = Config::load(file)?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+        config.validate()?;
+    }
+    Ok(config)
 }
 
 fn run_codepay(cmd: &CodepayCommand) -> anyhow::Result<ExitCode> {

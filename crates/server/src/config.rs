@@ -4,7 +4,11 @@
 //! (`database_url` ↔ `PAYFAC_DATABASE_URL`). Unknown keys are errors in the file and in the
 //! environment alike: a misspelt `PAYFAC_DATABSE_URL` silently falling back to SQLite would be
 //! the worst kind of surprise in production.
+//!
+//! Secret settings are [`Secret`]s and URLs that may carry a password are [`SecretUrl`]s, so
+//! `Debug`, `payfac config check` and [`Config::lookup`] mask them by their type.
 
+use domain::{Secret, SecretUrl};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -50,32 +54,32 @@ pub struct Config {
     /// Where the embedded default keeps its SQLite file and generated keys.
     pub data_dir: PathBuf,
     /// `postgres://…` for production; unset means SQLite in `data_dir`.
-    pub database_url: Option<String>,
+    pub database_url: Option<SecretUrl>,
     /// Size of the database connection pool.
     pub db_pool_size: u32,
     /// `redis://…`; unset means in-process coordination (one process only).
-    pub redis_url: Option<String>,
+    pub redis_url: Option<SecretUrl>,
     /// Externally reachable base URL (CodePay `notify_url`, pay page and QR links).
     pub public_url: Option<String>,
     /// Base64 of 32 bytes; encrypts private keys and webhook secrets at rest.
-    pub master_key: Option<String>,
+    pub master_key: Option<Secret>,
     /// Previous master keys (comma-separated base64), still accepted for opening during rotation.
-    pub master_key_previous: Option<String>,
+    pub master_key_previous: Option<Secret>,
     /// Creates an operator key with exactly this value at start when missing.
-    pub bootstrap_operator_key: Option<String>,
+    pub bootstrap_operator_key: Option<Secret>,
     /// Signing key for merchant JWTs; derived from the master key when unset.
-    pub jwt_signing_key: Option<String>,
+    pub jwt_signing_key: Option<Secret>,
     /// Use the built-in CodePay simulator as the upstream. Defaults to true when no CodePay
     /// base URL is configured.
     pub sandbox: Option<bool>,
     /// Run database migrations at start (default: true for `serve`, false for `api`/`worker`).
     pub auto_migrate: Option<bool>,
     /// CodePay gateway base URL (`https://codepay-open.codepay.us`).
-    pub codepay_base_url: Option<String>,
+    pub codepay_base_url: Option<SecretUrl>,
     /// CodePay app id.
     pub codepay_app_id: Option<String>,
     /// The app's RSA private key (PEM or base64), inline.
-    pub codepay_private_key: Option<String>,
+    pub codepay_private_key: Option<Secret>,
     /// The app's RSA private key, from a file (Kubernetes secret mount).
     pub codepay_private_key_file: Option<PathBuf>,
     /// CodePay's gateway public key, inline.
@@ -176,10 +180,10 @@ impl Default for Config {
 }
 
 /// Which database backend a URL selects.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum DatabaseTarget {
     /// PostgreSQL at this URL.
-    Postgres(String),
+    Postgres(SecretUrl),
     /// SQLite at this file path.
     Sqlite(PathBuf),
 }
@@ -215,7 +219,7 @@ impl Config {
         self.listen_addr()?;
         self.database_target()?;
         if let Some(url) = &self.redis_url {
-            let parsed = url::Url::parse(url).map_err(|e| ConfigError::Value {
+            let parsed = url::Url::parse(url.expose()).map_err(|e| ConfigError::Value {
                 key: "redis_url",
                 reason: format!("not a URL ({e})"),
             })?;
@@ -242,7 +246,7 @@ impl Config {
             }
         }
         if let Some(url) = &self.codepay_base_url {
-            url::Url::parse(url).map_err(|e| ConfigError::Value {
+            url::Url::parse(url.expose()).map_err(|e| ConfigError::Value {
                 key: "codepay_base_url",
                 reason: format!("not a URL ({e})"),
             })?;
@@ -278,9 +282,10 @@ impl Config {
 
     /// The database the URL selects, or the embedded SQLite file.
     pub fn database_target(&self) -> Result<DatabaseTarget, ConfigError> {
-        let Some(url) = &self.database_url else {
+        let Some(secret_url) = &self.database_url else {
             return Ok(DatabaseTarget::Sqlite(self.data_dir.join("payfac.db")));
         };
+        let url = secret_url.expose();
         let invalid = |reason: String| ConfigError::Value {
             key: "database_url",
             reason,
@@ -302,7 +307,7 @@ impl Config {
                 if parsed.host_str().is_none_or(str::is_empty) {
                     return Err(invalid("postgres URL needs a host".into()));
                 }
-                Ok(DatabaseTarget::Postgres(url.clone()))
+                Ok(DatabaseTarget::Postgres(secret_url.clone()))
             }
             other => Err(invalid(format!(
                 "unsupported scheme {other}:// (use postgres:// or sqlite://)"
@@ -316,7 +321,8 @@ impl Config {
     }
 
     /// The value of a setting by its environment name (`PAYFAC_WEBHOOK_TIMEOUT`), as text; for
-    /// components that read their own settings by those names.
+    /// components that read their own settings by those names. Secrets come back masked, as
+    /// they serialize: their values are reached only through the typed fields.
     pub fn lookup(&self, env_name: &str) -> Option<String> {
         let key = env_name.strip_prefix("PAYFAC_")?.to_ascii_lowercase();
         match serde_json::to_value(self).ok()?.get(&key)? {
@@ -326,46 +332,22 @@ impl Config {
         }
     }
 
-    /// The effective configuration as TOML-like `key = value` lines, secrets masked.
+    /// The effective configuration as TOML-like `key = value` lines. Secrets are masked by
+    /// their types' `Serialize`: a [`Secret`] shows `***`, a [`SecretUrl`] its URL without
+    /// passwords.
     pub fn render_masked(&self) -> String {
         let value = serde_json::to_value(self).unwrap_or_default();
         let mut out = String::new();
         if let serde_json::Value::Object(map) = value {
             for (key, v) in map {
-                let shown = match (&v, is_secret_key(&key)) {
-                    (serde_json::Value::Null, _) => "(unset)".to_owned(),
-                    (_, true) => "\"***\"".to_owned(),
-                    (serde_json::Value::String(s), false) if key.ends_with("_url") => {
-                        format!("{:?}", mask_url_password(s))
-                    }
-                    (other, false) => other.to_string(),
+                let shown = match v {
+                    serde_json::Value::Null => "(unset)".to_owned(),
+                    other => other.to_string(),
                 };
                 let _ = writeln!(out, "{key} = {shown}");
             }
         }
         out
-    }
-}
-
-fn is_secret_key(key: &str) -> bool {
-    matches!(
-        key,
-        "master_key"
-            | "master_key_previous"
-            | "bootstrap_operator_key"
-            | "jwt_signing_key"
-            | "codepay_private_key"
-    )
-}
-
-/// Replaces the password of a URL with `***` (for logs, errors and `config check`).
-pub fn mask_url_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
     }
 }
 
@@ -384,25 +366,29 @@ mod tests {
 
     fn with_database(url: &str) -> Config {
         Config {
-            database_url: Some(url.into()),
+            database_url: Some(SecretUrl::new(url)),
             ..Config::default()
         }
+    }
+
+    fn is_sqlite_at(target: Result<DatabaseTarget, ConfigError>, path: &str) -> bool {
+        matches!(target, Ok(DatabaseTarget::Sqlite(p)) if p == Path::new(path))
     }
 
     #[test]
     fn database_urls_select_the_backend() {
         assert!(matches!(
             with_database("postgres://u:p@db:5432/payfac").database_target(),
-            Ok(DatabaseTarget::Postgres(_))
+            Ok(DatabaseTarget::Postgres(url)) if url.expose() == "postgres://u:p@db:5432/payfac"
         ));
-        assert_eq!(
-            with_database("sqlite:///tmp/x.db").database_target().ok(),
-            Some(DatabaseTarget::Sqlite(PathBuf::from("/tmp/x.db")))
-        );
-        assert_eq!(
-            Config::default().database_target().ok(),
-            Some(DatabaseTarget::Sqlite(PathBuf::from("./data/payfac.db")))
-        );
+        assert!(is_sqlite_at(
+            with_database("sqlite:///tmp/x.db").database_target(),
+            "/tmp/x.db"
+        ));
+        assert!(is_sqlite_at(
+            Config::default().database_target(),
+            "./data/payfac.db"
+        ));
         assert!(with_database("mysql://x/y").database_target().is_err());
         assert!(with_database("not a url").database_target().is_err());
         assert!(
@@ -412,17 +398,91 @@ mod tests {
         );
     }
 
+    /// A config holding every secret the type system knows of, each containing `hunter`.
+    fn full_of_secrets() -> Config {
+        Config {
+            database_url: Some(SecretUrl::new("postgres://payfac:hunter1@db/payfac")),
+            redis_url: Some(SecretUrl::new("redis://:hunter2@cache:6379")),
+            master_key: Some(Secret::new("hunter3")),
+            master_key_previous: Some(Secret::new("hunter4,hunter5")),
+            bootstrap_operator_key: Some(Secret::new("op_hunter6")),
+            jwt_signing_key: Some(Secret::new("hunter7")),
+            codepay_base_url: Some(SecretUrl::new("https://app:hunter8@codepay.example")),
+            codepay_private_key: Some(Secret::new("-----BEGIN hunter9")),
+            ..Config::default()
+        }
+    }
+
     #[test]
     fn secrets_and_passwords_are_masked() {
-        let config = Config {
-            master_key: Some("c2VjcmV0".into()),
-            database_url: Some("postgres://payfac:hunter2@db/payfac".into()),
-            ..Config::default()
-        };
-        let shown = config.render_masked();
+        let shown = full_of_secrets().render_masked();
+        assert!(!shown.contains("hunter"), "{shown}");
+        for key in [
+            "master_key",
+            "master_key_previous",
+            "bootstrap_operator_key",
+            "jwt_signing_key",
+            "codepay_private_key",
+        ] {
+            assert!(
+                shown.contains(&format!("\n{key} = \"***\"\n")),
+                "{key}: {shown}"
+            );
+        }
+        assert!(
+            shown.contains("database_url = \"postgres://payfac:***@db/payfac\""),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("redis_url = \"redis://:***@cache:6379\""),
+            "{shown}"
+        );
+        assert!(shown.contains("listen = \"127.0.0.1:8080\""), "{shown}");
+        assert!(shown.contains("public_url = (unset)"), "{shown}");
+    }
+
+    #[test]
+    fn a_password_in_the_query_string_is_masked() {
+        let shown = with_database("postgres://u@db/payfac?password=hunter2").render_masked();
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(!shown.contains("c2VjcmV0"), "{shown}");
-        assert!(shown.contains("master_key = \"***\""), "{shown}");
+        assert!(
+            shown.contains("database_url = \"postgres://u@db/payfac?password=***\""),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn debug_never_prints_a_secret() {
+        let config = full_of_secrets();
+        let shown = format!("{config:?} {config:#?}");
+        assert!(!shown.contains("hunter"), "{shown}");
+        assert!(shown.contains("db/payfac"), "{shown}");
+        let target = format!("{:?}", config.database_target().ok());
+        assert!(
+            !target.contains("hunter") && target.contains("Postgres"),
+            "{target}"
+        );
+    }
+
+    #[test]
+    fn lookup_masks_secrets_too() {
+        let config = full_of_secrets();
+        assert_eq!(config.lookup("PAYFAC_MASTER_KEY").as_deref(), Some("***"));
+        assert_eq!(config.lookup("PAYFAC_LOG_LEVEL").as_deref(), Some("info"));
+    }
+
+    #[test]
+    fn a_non_string_secret_in_the_file_is_refused_without_echoing_it() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let file = dir.path().join("payfac.toml");
+        std::fs::write(&file, "master_key = 31415926535\n").map_err(|e| e.to_string())?;
+        let err = match Config::load(Some(&file)) {
+            Ok(_) => return Err("a number is not a master key".into()),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("master_key"), "{err}");
+        assert!(!err.contains("31415926535"), "{err}");
+        Ok(())
     }
 
     #[test]

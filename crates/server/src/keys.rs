@@ -15,15 +15,15 @@ const KEY_FILE: &str = "master.key";
 pub fn master_keyring(config: &Config) -> anyhow::Result<MasterKeyring> {
     let previous: Vec<String> = config
         .master_key_previous
-        .as_deref()
-        .unwrap_or("")
+        .as_ref()
+        .map_or("", |keys| keys.expose())
         .split(',')
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .map(str::to_owned)
         .collect();
     if let Some(key) = &config.master_key {
-        return MasterKeyring::new(key, &previous).context("master_key");
+        return MasterKeyring::new(key.expose(), &previous).context("master_key");
     }
     if let DatabaseTarget::Postgres(_) = config.database_target()? {
         bail!(

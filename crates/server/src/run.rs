@@ -5,11 +5,20 @@ use crate::health::{self, Health, Probe};
 use crate::metrics::{self, HttpMetrics};
 use crate::{bootstrap, keys, runner, telemetry, upstream, wiring};
 use actix_web::{App, HttpServer, middleware, web};
-use anyhow::Context;
+use anyhow::Context as _;
+use codepay_sim::Simulator;
+use domain::SecretUrl;
+use payments::Engine;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use store::sealing::MasterKeyring;
 use store::{Coordinator, Database, InProcessCoordinator, RedisCoordinator};
+use tenant_api::AppState;
+use tenant_api::routes::webhooks::WebhookApi;
+use tokio::task::JoinHandle;
+use webhook_fanout::{DeliveryWorker, FanoutConfig};
 
 /// Which parts of payfac this process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,16 +60,16 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// The database URL the config selects (the embedded SQLite file when unset).
-pub fn database_url(config: &Config) -> anyhow::Result<String> {
+pub fn database_url(config: &Config) -> anyhow::Result<SecretUrl> {
     Ok(match config.database_target()? {
         DatabaseTarget::Postgres(url) => url,
-        DatabaseTarget::Sqlite(path) => format!("sqlite://{}", path.display()),
+        DatabaseTarget::Sqlite(path) => SecretUrl::new(format!("sqlite://{}", path.display())),
     })
 }
 
 /// Opens the database (and migrates when asked) and the coordinator.
 pub async fn open_backends(config: &Config, migrate: bool) -> anyhow::Result<Backends> {
-    let db = Database::connect(&database_url(config)?, config.db_pool_size).await?;
+    let db = Database::connect(database_url(config)?.expose(), config.db_pool_size).await?;
     if migrate {
         let applied = db.migrate().await?;
         if !applied.is_empty() {
@@ -73,14 +82,10 @@ pub async fn open_backends(config: &Config, migrate: bool) -> anyhow::Result<Bac
     }
     let (coordinator, redis): (Arc<dyn Coordinator>, bool) = match &config.redis_url {
         Some(url) => {
-            let coordinator = RedisCoordinator::connect(url, "payfac:", Duration::from_millis(500))
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot reach Redis at {}",
-                        crate::config::mask_url_password(url)
-                    )
-                })?;
+            let coordinator =
+                RedisCoordinator::connect(url.expose(), "payfac:", Duration::from_millis(500))
+                    .await
+                    .with_context(|| format!("cannot reach Redis at {url}"))?;
             (Arc::new(coordinator), true)
         }
         None => (Arc::new(InProcessCoordinator::new()), false),
@@ -123,103 +128,324 @@ pub fn serve(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(serve_async(config, role))
 }
 
+/// Starts what `role` runs, serves until SIGTERM or SIGINT, then drains and stops.
 async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
-    let migrate = config.auto_migrate.unwrap_or(role == Role::All);
-    let backends = open_backends(&config, migrate).await?;
-    let keyring = Arc::new(keys::master_keyring(&config)?);
-    let fanout = wiring::fanout_config(&config)?;
-    for warning in fanout.startup_warnings() {
-        tracing::warn!("{warning}");
-    }
-    let listen = config.listen_addr()?;
+    let ctx = Context::open(config, role).await?;
+    let listen = ctx.config.listen_addr()?;
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
-    let self_base = match bound.ip().is_unspecified() {
-        true => format!("http://127.0.0.1:{}", bound.port()),
-        false => format!("http://{bound}"),
-    };
-    let public = config
-        .public_url
-        .clone()
-        .map(|u| u.trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| self_base.clone());
-    let welcome = bootstrap::ensure_operator_keys(&config, &backends.db).await?;
-
-    let registry = prometheus::Registry::new();
-    metrics::register_build_info(&registry)?;
-    let http_metrics = HttpMetrics::register(&registry)?;
-    let gateway_metrics = gateway_client::GatewayMetrics::new(&registry)?;
-    let queue_gauges = runner::QueueGauges::register(&registry)?;
-    let webhook_metrics = webhook_fanout::WebhookMetrics::register(&registry)?;
-    let mut probes: Vec<Box<dyn Probe>> = vec![Box::new(DatabaseProbe(backends.db.clone()))];
-    if backends.redis {
-        probes.push(Box::new(RedisProbe(backends.coordinator.clone())));
-    }
-    let health = Health::new(probes);
-
-    // The sandbox gets a loopback listener of its own for payfac's upstream calls, stopped
-    // last: in-flight payments keep settling while the public listener drains.
-    let (sandbox, sandbox_server) = match config.is_sandbox() {
-        true => {
-            let sim = upstream::open_sandbox(&config)?;
-            let (base, server) = serve_sandbox(sim.clone())?;
-            (Some((sim, base)), Some(server))
-        }
-        false => (None, None),
-    };
-    let upstream = upstream::setup(
-        &config,
-        &backends.db,
-        &keyring,
-        Some(gateway_metrics),
-        sandbox,
+    let public = public_base_url(ctx.config.public_url.as_deref(), bound);
+    let welcome = bootstrap::ensure_operator_keys(&ctx.config, &ctx.backends.db).await?;
+    let metrics = Metrics::register()?;
+    let health = ctx.readiness();
+    let (sandbox, sandbox_server) = ctx.start_sandbox()?.unzip();
+    let app = ctx
+        .build_app(metrics.gateway, &metrics.registry, sandbox, &public)
+        .await?;
+    let delivery_worker = ctx.delivery_worker(metrics.webhooks)?;
+    let grace = ctx.grace();
+    let http = start_http(
+        AppParts {
+            health: health.clone(),
+            registry: metrics.registry,
+            http_metrics: metrics.http,
+            webhooks: app.webhooks,
+            state: app.state,
+            sandbox: app.sandbox,
+            runs_api: role.runs_api(),
+        },
+        listener,
+        grace,
     )
-    .await?;
-    let sandbox = upstream.sandbox.clone();
-    let state = wiring::build(&config, &backends, &keyring, &registry, upstream, &public)?;
-    payments::jobs::seed_jobs(&backends.db)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot seed the reconciliation job: {e}"))?;
-    let engine = state.engine.clone();
-    let webhooks = web::Data::new(wiring::webhook_api(
-        backends.db.clone(),
-        keyring.clone(),
-        &fanout,
+    .with_context(|| format!("cannot listen on {listen}"))?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let gauges = tokio::spawn(metrics.queue.refresh_loop(
+        ctx.backends.db.clone(),
+        Duration::from_secs(5),
+        stopped.clone(),
     ));
-    let lease = fanout.job_lease().max(Duration::from_secs(60));
-    let delivery_worker = Arc::new(
-        webhook_fanout::DeliveryWorker::build(
-            backends.db.clone(),
-            keyring.clone(),
-            Some(webhook_metrics),
-            fanout.clone(),
-        )
-        .map_err(|e| anyhow::anyhow!("webhook delivery: {e}"))?,
-    );
-    let owner = format!("{}:{}", hostname(), ulid::Ulid::new());
+    let running = Running {
+        http,
+        stop,
+        workers: ctx.start_workers(&app.engine, delivery_worker, stopped),
+        sandbox: sandbox_server,
+        gauges,
+    };
 
-    let grace = Duration::from_secs(config.shutdown_grace_seconds);
-    let app_health = health.clone();
-    let app_registry = registry.clone();
-    let runs_api = role.runs_api();
+    tracing::info!(listen = %bound, public_url = %public, role = ?role, sandbox = ctx.config.is_sandbox(), "payfac is serving");
+    if let Some(welcome) = welcome {
+        println!("{}", welcome.render(&public));
+    }
+
+    wait_for_shutdown_signal().await;
+    let drain = Duration::from_millis(ctx.config.shutdown_drain_ms);
+    running.shut_down(&health, drain).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What is running once payfac serves, in the order it stops.
+struct Running {
+    http: ServerTask,
+    stop: tokio::sync::watch::Sender<bool>,
+    workers: Workers,
+    sandbox: Option<ServerTask>,
+    gauges: JoinHandle<()>,
+}
+
+impl Running {
+    /// Turns readiness false, keeps accepting for `drain`, then stops everything gracefully.
+    async fn shut_down(self, health: &Health, drain: Duration) {
+        tracing::info!("shutdown requested: draining");
+        health.begin_shutdown();
+        tokio::time::sleep(drain).await;
+        // HTTP drains first while the runner keeps settling jobs: a POS blocked on `?wait=`
+        // needs the poller to finish its payment. Then the runner drains and hands back its
+        // leases.
+        stop_server(self.http).await;
+        let _ = self.stop.send(true);
+        self.workers.join().await;
+        if let Some(server) = self.sandbox {
+            stop_server(server).await;
+        }
+        let _ = self.gauges.await;
+        tracing::info!("stopped cleanly");
+    }
+}
+
+/// What start-up has opened and read so far, for the steps that follow.
+struct Context {
+    config: Config,
+    role: Role,
+    backends: Backends,
+    keyring: Arc<MasterKeyring>,
+    fanout: FanoutConfig,
+}
+
+/// The Prometheus registry and the metrics registered on it at start.
+struct Metrics {
+    registry: prometheus::Registry,
+    http: HttpMetrics,
+    gateway: gateway_client::GatewayMetrics,
+    queue: runner::QueueGauges,
+    webhooks: webhook_fanout::WebhookMetrics,
+}
+
+impl Metrics {
+    fn register() -> anyhow::Result<Self> {
+        let registry = prometheus::Registry::new();
+        metrics::register_build_info(&registry)?;
+        Ok(Self {
+            http: HttpMetrics::register(&registry)?,
+            gateway: gateway_client::GatewayMetrics::new(&registry)?,
+            queue: runner::QueueGauges::register(&registry)?,
+            webhooks: webhook_fanout::WebhookMetrics::register(&registry)?,
+            registry,
+        })
+    }
+}
+
+/// The API's state and what the HTTP app mounts beside it.
+struct BuiltApp {
+    state: web::Data<AppState>,
+    engine: Engine,
+    webhooks: web::Data<WebhookApi>,
+    sandbox: Option<Simulator>,
+}
+
+/// The worker role's tasks; each stops when the shutdown channel turns true.
+struct Workers {
+    runner: Option<JoinHandle<()>>,
+    pump: Option<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Waits until every task has drained and handed back its leases.
+    async fn join(self) {
+        if let Some(task) = self.runner {
+            let _ = task.await;
+        }
+        if let Some(task) = self.pump {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Context {
+    /// Opens the backends (migrating by default only for `serve`) and reads the keyring and
+    /// the webhook settings, logging the latter's warnings.
+    async fn open(config: Config, role: Role) -> anyhow::Result<Self> {
+        let migrate = config.auto_migrate.unwrap_or(role == Role::All);
+        let backends = open_backends(&config, migrate).await?;
+        let keyring = Arc::new(keys::master_keyring(&config)?);
+        let fanout = wiring::fanout_config(&config)?;
+        for warning in fanout.startup_warnings() {
+            tracing::warn!("{warning}");
+        }
+        Ok(Self {
+            config,
+            role,
+            backends,
+            keyring,
+            fanout,
+        })
+    }
+
+    fn grace(&self) -> Duration {
+        Duration::from_secs(self.config.shutdown_grace_seconds)
+    }
+
+    /// Readiness over the database and, when configured, Redis.
+    fn readiness(&self) -> Health {
+        let mut probes: Vec<Box<dyn Probe>> =
+            vec![Box::new(DatabaseProbe(self.backends.db.clone()))];
+        if self.backends.redis {
+            probes.push(Box::new(RedisProbe(self.backends.coordinator.clone())));
+        }
+        Health::new(probes)
+    }
+
+    /// In sandbox mode, starts the simulator on a loopback listener of its own for payfac's
+    /// upstream calls, and returns it with its base URL, and its server. That server is
+    /// stopped last: in-flight payments keep settling while the public listener drains.
+    fn start_sandbox(&self) -> anyhow::Result<Option<((Simulator, String), ServerTask)>> {
+        if !self.config.is_sandbox() {
+            return Ok(None);
+        }
+        let sim = upstream::open_sandbox(&self.config)?;
+        let (base, server) = serve_sandbox(sim.clone())?;
+        Ok(Some(((sim, base), server)))
+    }
+
+    /// Sets up the upstream, wires the API state and seeds the recurring jobs.
+    async fn build_app(
+        &self,
+        gateway_metrics: gateway_client::GatewayMetrics,
+        registry: &prometheus::Registry,
+        sandbox: Option<(Simulator, String)>,
+        public: &str,
+    ) -> anyhow::Result<BuiltApp> {
+        let (config, backends, keyring) = (&self.config, &self.backends, &self.keyring);
+        let upstream = upstream::setup(
+            config,
+            &backends.db,
+            keyring,
+            Some(gateway_metrics),
+            sandbox,
+        )
+        .await?;
+        let sandbox = upstream.sandbox.clone();
+        let state = wiring::build(config, backends, keyring, registry, upstream, public)?;
+        payments::jobs::seed_jobs(&backends.db)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot seed the reconciliation job: {e}"))?;
+        let webhooks = wiring::webhook_api(backends.db.clone(), keyring.clone(), &self.fanout);
+        Ok(BuiltApp {
+            engine: state.engine.clone(),
+            state,
+            webhooks: web::Data::new(webhooks),
+            sandbox,
+        })
+    }
+
+    /// The webhook sender the delivery pump drives (built for every role, so a bad webhook
+    /// setting fails at start whatever the role).
+    fn delivery_worker(
+        &self,
+        metrics: webhook_fanout::WebhookMetrics,
+    ) -> anyhow::Result<Arc<DeliveryWorker>> {
+        let worker = DeliveryWorker::build(
+            self.backends.db.clone(),
+            self.keyring.clone(),
+            Some(metrics),
+            self.fanout.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("webhook delivery: {e}"))?;
+        Ok(Arc::new(worker))
+    }
+
+    /// When the role runs workers, starts the job runner and the webhook delivery pump.
+    fn start_workers(
+        &self,
+        engine: &Engine,
+        delivery_worker: Arc<DeliveryWorker>,
+        stopped: tokio::sync::watch::Receiver<bool>,
+    ) -> Workers {
+        let (db, coordinator, grace) =
+            (&self.backends.db, &self.backends.coordinator, self.grace());
+        let owner = format!("{}:{}", hostname(), ulid::Ulid::new());
+        let runner = self.role.runs_workers().then(|| {
+            let mut runner = runner::Runner::new(
+                db.clone(),
+                coordinator.clone(),
+                runner::RunnerConfig {
+                    owner: owner.clone(),
+                    lease: self.fanout.job_lease().max(Duration::from_secs(60)),
+                    concurrency: usize::try_from(self.config.worker_concurrency).unwrap_or(32),
+                    poll_interval: Duration::from_millis(500),
+                },
+            );
+            wiring::register_payment_jobs(&mut runner, engine);
+            tokio::spawn(runner.run(stopped.clone(), grace))
+        });
+        // Webhook deliveries go through their own batched pump (own lease owner, so each hands
+        // back only its own leases at shutdown).
+        let pump = self.role.runs_workers().then(|| {
+            let pump =
+                wiring::webhook_pump(delivery_worker, &self.fanout, format!("{owner}:webhooks"));
+            tokio::spawn(pump.run(Some(coordinator.clone()), stopped, grace))
+        });
+        Workers { runner, pump }
+    }
+}
+
+/// The externally reachable base URL: `public_url`, else the bound address (loopback when
+/// bound to all interfaces).
+fn public_base_url(public_url: Option<&str>, bound: SocketAddr) -> String {
+    match public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None if bound.ip().is_unspecified() => format!("http://127.0.0.1:{}", bound.port()),
+        None => format!("http://{bound}"),
+    }
+}
+
+/// What every HTTP worker thread builds its app from.
+#[derive(Clone)]
+struct AppParts {
+    health: Health,
+    registry: prometheus::Registry,
+    http_metrics: HttpMetrics,
+    webhooks: web::Data<WebhookApi>,
+    state: web::Data<AppState>,
+    sandbox: Option<Simulator>,
+    runs_api: bool,
+}
+
+/// Serves health, metrics, the sandbox gateway (in sandbox mode) and, when the role runs it,
+/// the API on `listener`.
+fn start_http(
+    parts: AppParts,
+    listener: std::net::TcpListener,
+    grace: Duration,
+) -> std::io::Result<ServerTask> {
     let server = HttpServer::new(move || {
+        let parts = parts.clone();
         let mut app = App::new()
-            .app_data(web::Data::new(app_health.clone()))
-            .app_data(web::Data::new(app_registry.clone()))
-            .app_data(web::Data::new(http_metrics.clone()))
-            .app_data(webhooks.clone())
+            .app_data(web::Data::new(parts.health))
+            .app_data(web::Data::new(parts.registry))
+            .app_data(web::Data::new(parts.http_metrics))
+            .app_data(parts.webhooks)
             .wrap(middleware::from_fn(telemetry::request_span))
             .wrap(middleware::from_fn(metrics::record))
             .wrap(middleware::from_fn(tenant_api::request_id::middleware))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(metrics::endpoint));
-        if let Some(sim) = sandbox.clone() {
+        if let Some(sim) = parts.sandbox {
             app = app
                 .service(web::scope("/sandbox/codepay").configure(move |cfg| sim.configure(cfg)));
         }
-        let state = state.clone();
+        let (state, runs_api) = (parts.state, parts.runs_api);
         app.configure(move |cfg| {
             if runs_api {
                 tenant_api::configure(cfg, state)
@@ -229,70 +455,15 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     // Signals are ours: readiness must turn false before the listener closes.
     .disable_signals()
     .shutdown_timeout(grace.as_secs())
-    .listen(listener)
-    .with_context(|| format!("cannot listen on {listen}"))?
+    .listen(listener)?
     .run();
-    let handle = server.handle();
-    let server_task = tokio::spawn(server);
+    Ok((server.handle(), tokio::spawn(server)))
+}
 
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let gauges_task = tokio::spawn(queue_gauges.refresh_loop(
-        backends.db.clone(),
-        Duration::from_secs(5),
-        stopped.clone(),
-    ));
-    let runner_task = role.runs_workers().then(|| {
-        let mut runner = runner::Runner::new(
-            backends.db.clone(),
-            backends.coordinator.clone(),
-            runner::RunnerConfig {
-                owner: owner.clone(),
-                lease,
-                concurrency: usize::try_from(config.worker_concurrency).unwrap_or(32),
-                poll_interval: Duration::from_millis(500),
-            },
-        );
-        wiring::register_payment_jobs(&mut runner, &engine);
-        tokio::spawn(runner.run(stopped.clone(), grace))
-    });
-    // Webhook deliveries go through their own batched pump (own lease owner, so each hands
-    // back only its own leases at shutdown).
-    let pump_task = role.runs_workers().then(|| {
-        let pump = wiring::webhook_pump(
-            delivery_worker.clone(),
-            &fanout,
-            format!("{owner}:webhooks"),
-        );
-        tokio::spawn(pump.run(Some(backends.coordinator.clone()), stopped.clone(), grace))
-    });
-
-    tracing::info!(listen = %bound, public_url = %public, role = ?role, sandbox = config.is_sandbox(), "payfac is serving");
-    if let Some(welcome) = welcome {
-        println!("{}", welcome.render(&public));
-    }
-
-    wait_for_shutdown_signal().await;
-    tracing::info!("shutdown requested: draining");
-    health.begin_shutdown();
-    tokio::time::sleep(Duration::from_millis(config.shutdown_drain_ms)).await;
-    // HTTP drains first while the runner keeps settling jobs: a POS blocked on `?wait=` needs
-    // the poller to finish its payment. Then the runner drains and hands back its leases.
+/// Stops a server gracefully and waits for it.
+async fn stop_server((handle, task): ServerTask) {
     handle.stop(true).await;
-    let _ = server_task.await;
-    let _ = stop.send(true);
-    if let Some(task) = runner_task {
-        let _ = task.await;
-    }
-    if let Some(task) = pump_task {
-        let _ = task.await;
-    }
-    if let Some((handle, task)) = sandbox_server {
-        handle.stop(true).await;
-        let _ = task.await;
-    }
-    let _ = gauges_task.await;
-    tracing::info!("stopped cleanly");
-    Ok(ExitCode::SUCCESS)
+    let _ = task.await;
 }
 
 type ServerTask = (
@@ -329,18 +500,6 @@ fn hostname() -> String {
         .unwrap_or_else(|| "payfac".to_owned())
 }
 
-/// The externally reachable base URL (`public_url`, else derived from the listen address).
-pub fn public_url(config: &Config) -> String {
-    if let Some(url) = &config.public_url {
-        return url.trim_end_matches('/').to_owned();
-    }
-    match config.listen_addr() {
-        Ok(addr) if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
-        Ok(addr) => format!("http://{addr}"),
-        Err(_) => format!("http://{}", config.listen),
-    }
-}
-
 async fn wait_for_shutdown_signal() {
     #[cfg(unix)]
     {
@@ -370,7 +529,7 @@ async fn wait_for_shutdown_signal() {
 pub fn migrate(config: Config) -> anyhow::Result<ExitCode> {
     telemetry::init(&config);
     runtime()?.block_on(async {
-        let db = Database::connect(&database_url(&config)?, 1).await?;
+        let db = Database::connect(database_url(&config)?.expose(), 1).await?;
         let applied = db.migrate().await?;
         println!("{} migration(s) applied on {}", applied.len(), db.target());
         Ok(ExitCode::SUCCESS)
@@ -380,7 +539,7 @@ pub fn migrate(config: Config) -> anyhow::Result<ExitCode> {
 /// `payfac admin create-operator-key`.
 pub fn create_operator_key(config: Config, label: &str) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let db = Database::connect(&database_url(&config)?, 1).await?;
+        let db = Database::connect(database_url(&config)?.expose(), 1).await?;
         db.migrate().await?;
         let (id, secret) = bootstrap::create_operator_key(&db, label, None).await?;
         println!(
@@ -395,7 +554,7 @@ pub fn create_operator_key(config: Config, label: &str) -> anyhow::Result<ExitCo
 pub fn rewrap_secrets(config: Config) -> anyhow::Result<ExitCode> {
     let keyring = keys::master_keyring(&config)?;
     runtime()?.block_on(async {
-        let db = Database::connect(&database_url(&config)?, 1).await?;
+        let db = Database::connect(database_url(&config)?.expose(), 1).await?;
         let report = db
             .write(move |tx| store::rewrap::rewrap_all(tx, &keyring))
             .await?;

@@ -3,8 +3,10 @@
 use crate::config::Config;
 use anyhow::{Context, bail};
 use codepay_sim::{SimConfig, Simulator};
+use domain::Secret;
 use gateway_client::signing::{PrivateKey, PublicKey};
 use gateway_client::{GatewayClient, GatewayConfig, GatewayMetrics};
+use std::path::Path;
 use std::time::Duration;
 use store::gateway_accounts::{self, NewGatewayAccount};
 use store::sealing::MasterKeyring;
@@ -91,22 +93,26 @@ pub async fn setup(
             missing.join(", ")
         );
     }
-    let private_pem = inline_or_file(
-        &config.codepay_private_key,
-        &config.codepay_private_key_file,
+    let private_pem = Secret::new(inline_or_file(
+        config.codepay_private_key.as_ref().map(Secret::expose),
+        config.codepay_private_key_file.as_deref(),
         "codepay_private_key",
-    )?;
+    )?);
     let public_pem = inline_or_file(
-        &config.codepay_gateway_public_key,
-        &config.codepay_gateway_public_key_file,
+        config.codepay_gateway_public_key.as_deref(),
+        config.codepay_gateway_public_key_file.as_deref(),
         "codepay_gateway_public_key",
     )?;
     let private_key =
-        PrivateKey::from_pem_or_base64(&private_pem).context("codepay_private_key")?;
+        PrivateKey::from_pem_or_base64(private_pem.expose()).context("codepay_private_key")?;
     let gateway_public_key =
         PublicKey::from_pem_or_base64(&public_pem).context("codepay_gateway_public_key")?;
     let mut gw = GatewayConfig::new(
-        config.codepay_base_url.clone().unwrap_or_default(),
+        config
+            .codepay_base_url
+            .as_ref()
+            .map(|url| url.expose().to_owned())
+            .unwrap_or_default(),
         config.codepay_app_id.clone().unwrap_or_default(),
         private_key,
         gateway_public_key.clone(),
@@ -120,13 +126,9 @@ pub async fn setup(
     })
 }
 
-fn inline_or_file(
-    inline: &Option<String>,
-    file: &Option<std::path::PathBuf>,
-    key: &str,
-) -> anyhow::Result<String> {
+fn inline_or_file(inline: Option<&str>, file: Option<&Path>, key: &str) -> anyhow::Result<String> {
     match (inline, file) {
-        (Some(value), _) => Ok(value.clone()),
+        (Some(value), _) => Ok(value.to_owned()),
         (None, Some(path)) => std::fs::read_to_string(path)
             .with_context(|| format!("{key}_file: cannot read {}", path.display())),
         (None, None) => bail!("{key} is not configured"),

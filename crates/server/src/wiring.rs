@@ -34,7 +34,7 @@ pub fn build(
     // Merchant JWTs are signed with a key derived from the master key unless one is configured;
     // the kid names the master key, so rotating the master key rotates the token key too.
     let token_key = match &config.jwt_signing_key {
-        Some(key) => ("configured".to_owned(), domain::Secret::new(key.clone())),
+        Some(key) => ("configured".to_owned(), key.clone()),
         None => (
             format!("mk-{}", keyring.current_key_id()),
             keyring.derive_subkey("payfac/jwt/v1"),

@@ -126,6 +126,34 @@ fn config_check_prints_the_effective_config_with_secrets_masked() {
     );
 }
 
+#[test]
+fn config_check_masks_a_password_in_the_query_string() {
+    let out = payfac()
+        .args(["config", "check"])
+        .env(
+            "PAYFAC_DATABASE_URL",
+            "postgres://payfac@db.internal/payfac?sslmode=require&password=hunter2",
+        )
+        .env("PAYFAC_REDIS_URL", "redis://:hunter3@cache.internal:6379")
+        .env("PAYFAC_JWT_SIGNING_KEY", "hunter4")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "database_url = \"postgres://payfac@db.internal/payfac?sslmode=require&password=***\""
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("redis_url = \"redis://:***@cache.internal:6379\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("jwt_signing_key = \"***\""), "{stdout}");
+    assert!(!stdout.contains("hunter"), "{stdout}");
+}
+
 struct Running(Child);
 
 impl Drop for Running {
