@@ -243,7 +243,7 @@ async fn merchants_manage_endpoints_and_replay_events_over_http(db: Database) {
     assert_eq!(got["events"], serde_json::json!(["payment.succeeded"]));
     let row = {
         let id = id.clone();
-        db.read(move |c| store::webhook_delivery::endpoint_any(c, &id))
+        db.read(move |c| store::webhook_endpoints::get_any(c, &id))
             .await
             .unwrap()
     };

@@ -13,5 +13,5 @@ pub mod merchants;
 pub mod notifications;
 pub mod payments;
 pub mod refunds;
-pub mod webhook_delivery;
+pub mod webhook_admin;
 pub mod webhook_endpoints;

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::page::PageRequest;
 use store::sealing::MasterKeyring;
-use store::webhook_delivery as wd;
+use store::webhook_admin as wd;
 use store::webhook_endpoints::{self as we, EndpointPatch, WebhookEndpoint};
 use store::{Database, clock, deliveries, events};
 use utoipa::{IntoParams, ToSchema};
@@ -290,7 +290,7 @@ pub async fn create_endpoint(
         let sealed = api
             .0
             .keyring
-            .seal(secret.expose().as_bytes(), &wd::secret_binding(id.as_str()))
+            .seal(secret.expose().as_bytes(), &we::secret_binding(id.as_str()))
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         let now = clock::now_ms();
         let row = WebhookEndpoint {
@@ -502,7 +502,7 @@ pub async fn list_events(
     let success = q.delivery_success;
     let rows = store
         .run(EVENT, "", move |c, m| {
-            wd::list_events(c, m, &filter, success, &p)
+            events::list(c, m, &filter, success, &p)
         })
         .await?;
     Ok(list(

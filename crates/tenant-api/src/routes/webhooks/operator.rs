@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::routes::list::List;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use store::webhook_delivery as wd;
+use store::webhook_admin as wd;
 use utoipa::IntoParams;
 
 /// Query of `GET /v1/operator/webhook-deliveries`.
