@@ -8,4 +8,5 @@ pub mod idempotency;
 pub mod payments;
 pub mod rate_limit;
 pub mod sandbox;
+pub mod webhooks;
 pub mod wiring;
