@@ -205,27 +205,6 @@ pub fn update(
     get(conn, merchant, id)
 }
 
-/// Rotates the secret: the current one becomes previous until `previous_expires_at`.
-pub fn rotate_secret(
-    conn: &mut DbConnection,
-    merchant: &MerchantId,
-    id: &WebhookEndpointId,
-    new_secret_ciphertext: &str,
-    previous_expires_at: i64,
-    now: i64,
-) -> StoreResult<WebhookEndpoint> {
-    let current = get(conn, merchant, id)?;
-    on_backend!(conn, |c| diesel::update(we::table.find(id.as_str()))
-        .set((
-            we::previous_secret_ciphertext.eq(Some(&current.secret_ciphertext)),
-            we::previous_secret_expires_at.eq(Some(previous_expires_at)),
-            we::secret_ciphertext.eq(new_secret_ciphertext),
-            we::updated_at.eq(now),
-        ))
-        .execute(c))?;
-    get(conn, merchant, id)
-}
-
 /// Soft-deletes an endpoint (its deliveries stay for history); `false` if none.
 pub fn delete(
     conn: &mut DbConnection,
