@@ -52,7 +52,7 @@ pub struct Job {
     /// Unix ms.
     pub updated_at: i64,
     /// The lane (the endpoint id of a webhook delivery): jobs in a lane are claimed only by a
-    /// claimer asking for that lane ([`crate::webhook_delivery::claim_deliver_jobs`]), never by
+    /// claimer asking for that lane ([`crate::delivery_queue::claim_deliver_jobs`]), never by
     /// [`claim`].
     pub lane: Option<String>,
 }

@@ -122,7 +122,7 @@ async fn jobs_in_a_lane_are_left_to_the_lane_claimer(db: Database) {
         "the older job is in a lane: not this claimer's"
     );
     let lanes = db
-        .read(store::webhook_delivery::queued_lanes)
+        .read(store::delivery_queue::queued_lanes)
         .await
         .expect("lanes");
     assert_eq!(lanes, ["lane_1"]);

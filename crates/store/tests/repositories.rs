@@ -321,7 +321,7 @@ async fn change_event_delivery_and_job_commit_or_roll_back_together(db: Database
         .read(move |c| {
             Ok((
                 payments::get(c, &m, &p2)?.status,
-                events::list(c, &m, &Default::default(), &PageRequest::first(10))?
+                events::list(c, &m, &Default::default(), None, &PageRequest::first(10))?
                     .items
                     .len(),
                 jobs::depth_by_kind(c)?,

@@ -1,11 +1,12 @@
 //! Delivers the events in payfac's outbox to merchants' webhook endpoints.
 //!
 //! [`outbox::fan_out`] turns an event into one delivery (and one `webhook.deliver` job) per
-//! subscribed endpoint inside the event's transaction; [`worker::DeliveryWorker`] handles those
-//! jobs. Underneath: Standard Webhooks v1 signing ([`signature`]), the retry schedule as data
-//! ([`schedule`]), response classification ([`outcome`]), the SSRF guard ([`ssrf`]), the HTTP
-//! sender ([`sender`]), per-endpoint isolation ([`breaker`], [`dispatcher`]) and metrics
-//! ([`metrics`]).
+//! subscribed endpoint inside the event's transaction; the [`pump::Pump`] claims those jobs in
+//! batches, sends them through the [`worker::DeliveryWorker`]'s dispatcher and records the
+//! outcomes by group commit. Underneath: Standard Webhooks v1 signing ([`signature`]), the
+//! retry schedule as data ([`schedule`]), response classification ([`outcome`]), the SSRF guard
+//! ([`ssrf`]), the HTTP sender ([`sender`]), per-endpoint isolation ([`breaker`],
+//! [`dispatcher`]) and metrics ([`metrics`]).
 
 pub mod error;
 pub mod signature;
@@ -39,4 +40,4 @@ pub mod worker;
 
 pub use outbox::fan_out;
 pub use pump::{Pump, PumpConfig};
-pub use worker::{DELIVER_JOB_KIND, DeliveryWorker, JobDecision};
+pub use worker::{DELIVER_JOB_KIND, DeliveryWorker};

@@ -12,7 +12,7 @@ use store::events::{self, Event};
 use store::webhook_endpoints::WebhookEndpoint;
 use store::{DbConnection, StoreResult};
 
-pub use store::webhook_delivery::fan_out;
+pub use store::events::fan_out;
 
 /// Writes an `endpoint.disabled` event about `endpoint` (already disabled) and fans it out to
 /// the merchant's other endpoints, inside the caller's transaction.

@@ -6,10 +6,10 @@
 //! circuit), one read transaction loading every delivery, event
 //! and endpoint with `IN (…)` queries, and then the recorder's write transactions, each of
 //! which records many finished deliveries at once ([`crate::recorder`]). Between claim and
-//! record nothing is locked, so a 15 s request holds no connection. The guarantees are the
-//! one-at-a-time worker's: a `succeeded` delivery is never sent again, the body bytes are the
-//! event's, deferrals are not attempts, storage errors retry later, and a pump killed
-//! mid-batch leaves its jobs to whoever claims them after the lease.
+//! record nothing is locked, so a 15 s request holds no connection. Its guarantees: a
+//! `succeeded` delivery is never sent again, the body bytes are the event's, deferrals are not
+//! attempts, storage errors retry later, and a pump killed mid-batch leaves its jobs to
+//! whoever claims them after the lease.
 
 use crate::dispatcher::Dispatch;
 use crate::outcome::decide;
@@ -23,11 +23,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use store::deliveries::{self, Delivery};
+use store::delivery_queue::{self, LaneQuotas};
 use store::events::Event;
 use store::jobs::{self, Job};
-use store::webhook_delivery::LaneQuotas;
-use store::webhook_endpoints::WebhookEndpoint;
-use store::{Coordinator, clock, webhook_delivery};
+use store::webhook_endpoints::{self, WebhookEndpoint};
+use store::{Coordinator, clock, events};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -304,7 +304,7 @@ impl Pump {
             .worker
             .db()
             .write(move |c| {
-                webhook_delivery::claim_deliver_jobs(
+                delivery_queue::claim_deliver_jobs(
                     c,
                     &owner,
                     lease,
@@ -365,8 +365,8 @@ impl Pump {
                     found.iter().map(|d| d.endpoint_id.clone()).collect();
                 endpoint_ids.sort_unstable();
                 endpoint_ids.dedup();
-                let events = webhook_delivery::events_any(c, &event_ids)?;
-                let endpoints = webhook_delivery::endpoints_any(c, &endpoint_ids)?;
+                let events = events::get_many_any(c, &event_ids)?;
+                let endpoints = webhook_endpoints::get_many_any(c, &endpoint_ids)?;
                 Ok((found, events, endpoints))
             })
             .await;

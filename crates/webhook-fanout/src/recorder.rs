@@ -2,8 +2,7 @@
 //!
 //! The pump's delivery tasks hand what happened to the recorder; it writes a whole batch at
 //! once — one multi-row insert of attempts, grouped delivery updates, the endpoints' health
-//! (`failing_since`, disabling and the `endpoint.disabled` event, exactly as
-//! [`crate::worker::DeliveryWorker`] does for one), and every job completed, retried or failed
+//! (`failing_since`, disabling and the `endpoint.disabled` event), and every job completed, retried or failed
 //! while this pump still holds its lease. A batch that fails is written again one delivery per
 //! transaction, so one bad row cannot hold back the others; a delivery whose record still
 //! fails keeps its job leased and runs again after the lease (receivers deduplicate on
@@ -17,7 +16,7 @@ use domain::{AttemptId, WebhookEndpointId};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, UNIX_EPOCH};
 use store::deliveries::{self, Delivery, DeliveryAttempt};
-use store::{DbConnection, StoreResult, jobs, webhook_delivery, webhook_endpoints};
+use store::{DbConnection, StoreResult, jobs, webhook_endpoints};
 use tokio::sync::OwnedSemaphorePermit;
 
 /// What became of one claimed job.
@@ -109,7 +108,7 @@ pub(crate) fn write_batch(
                 .or_default()
                 .push(item.job_id.clone()),
             Outcome::GiveUp { delivery, why } => {
-                webhook_delivery::mark_dead(conn, &delivery.id, why, now)?;
+                deliveries::mark_dead(conn, &delivery.id, why, now)?;
                 written.finished.push((
                     "endpoint_disabled",
                     u32::try_from(delivery.attempts).unwrap_or(0),
@@ -211,7 +210,7 @@ fn load_health(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    Ok(webhook_delivery::endpoints_any(conn, &ids)?
+    Ok(webhook_endpoints::get_many_any(conn, &ids)?
         .into_iter()
         .map(|e| {
             (
@@ -241,7 +240,7 @@ fn write_health(
         if let Some(reason) = h.disable {
             let disabled_now = webhook_endpoints::disable(conn, &endpoint, reason, now)?;
             if disabled_now {
-                let current = webhook_delivery::endpoint_any(conn, id)?;
+                let current = webhook_endpoints::get_any(conn, id)?;
                 announce_endpoint_disabled(conn, &current, now)?;
             }
             written.disabled.push((id.clone(), reason, disabled_now));

@@ -6,6 +6,9 @@ mod support;
 
 use actix_web::{App, HttpServer, web};
 use domain::{ApiKeyId, Currency, EventId, MerchantId, Secret};
+use payments::ports::{
+    CpmOrder, Outcome, QrCreated, QrOrder, RefundOrder, Upstream, UpstreamMerchant, UpstreamOrder,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use store::sealing::MasterKeyring;
@@ -16,9 +19,6 @@ use tenant_api::accounts::{
     AccountStore, ApiKeyRecord, MemoryAccountStore, MerchantRecord, MerchantStatus,
 };
 use tenant_api::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
-use tenant_api::payments::ports::{
-    CpmOrder, Outcome, QrCreated, QrOrder, RefundOrder, Upstream, UpstreamMerchant, UpstreamOrder,
-};
 use tenant_api::routes::webhooks::WebhookApi;
 use webhook_fanout::NetworkPolicy;
 use webhook_fanout::signature::{self, WebhookSecret};
@@ -159,11 +159,11 @@ async fn add_key(accounts: &MemoryAccountStore, merchant: Option<MerchantId>) ->
 }
 
 fn serve(db: &Database, kr: &Arc<MasterKeyring>, accounts: Arc<MemoryAccountStore>) -> String {
-    let engine = tenant_api::payments::Engine::new(
-        Arc::new(tenant_api::payments::memory::MemoryPaymentStore::new()),
+    let engine = payments::Engine::new(
+        Arc::new(payments::testing::memory::MemoryPaymentStore::new()),
         Arc::new(NoUpstream),
-        tenant_api::payments::EngineConfig::default(),
-        Arc::new(tenant_api::payments::SystemClock),
+        payments::EngineConfig::default(),
+        Arc::new(payments::SystemClock),
     );
     let state = web::Data::new(tenant_api::AppState {
         engine,
@@ -243,7 +243,7 @@ async fn merchants_manage_endpoints_and_replay_events_over_http(db: Database) {
     assert_eq!(got["events"], serde_json::json!(["payment.succeeded"]));
     let row = {
         let id = id.clone();
-        db.read(move |c| store::webhook_delivery::endpoint_any(c, &id))
+        db.read(move |c| store::webhook_endpoints::get_any(c, &id))
             .await
             .unwrap()
     };

@@ -1,13 +1,13 @@
 //! Delivery end to end on real SQLite and PostgreSQL with a real HTTP receiver: fan-out in the
-//! event's transaction, the worker driven through the leased job queue, retries, 410, redeliver,
+//! event's transaction, the delivery pump driven through the leased job queue, retries, 410, redeliver,
 //! recover, secret rotation, and a runner killed mid-delivery.
 
 mod support;
 
 use domain::{EventId, EventType, WebhookEndpointId};
 use std::time::Duration;
-use store::webhook_delivery;
 use store::{Database, clock, deliveries, jobs};
+use store::{webhook_admin, webhook_endpoints};
 use support::store::{
     self as s, config, drive, endpoint, keyring, merchant, payment_event, worker,
 };
@@ -74,7 +74,7 @@ async fn settled(
 
 async fn attempts_of(db: &Database, delivery: &str) -> Vec<deliveries::DeliveryAttempt> {
     let id = delivery.to_owned();
-    db.read(move |c| webhook_delivery::attempts_of_delivery(c, &id))
+    db.read(move |c| webhook_admin::attempts_of_delivery(c, &id))
         .await
         .expect("attempts")
 }
@@ -197,7 +197,7 @@ async fn gone_disables_the_endpoint_and_tells_the_other_one(db: Database) {
     assert_eq!(data["disabled_reason"], "gone");
     let e = {
         let id = gone_id.to_string();
-        db.read(move |c| webhook_delivery::endpoint_any(c, &id))
+        db.read(move |c| webhook_endpoints::get_any(c, &id))
             .await
             .unwrap()
     };
@@ -241,7 +241,7 @@ async fn redeliver_and_recover_send_again(db: Database) {
     // redeliver a delivered event: sent again with the same id and body
     let (mm, eid) = (m.clone(), EventId::parse(&ev.id).unwrap());
     let queued = db
-        .write(move |c| webhook_delivery::redeliver_event(c, &mm, &eid, clock::now_ms()))
+        .write(move |c| webhook_admin::redeliver_event(c, &mm, &eid, clock::now_ms()))
         .await
         .unwrap();
     assert_eq!(queued.len(), 1);
@@ -258,7 +258,7 @@ async fn redeliver_and_recover_send_again(db: Database) {
     settled(&db, &ev2.id, &ep, deliveries::DEAD).await;
     let (mm, epc) = (m.clone(), ep.clone());
     let queued = db
-        .write(move |c| webhook_delivery::recover_endpoint(c, &mm, &epc, since, clock::now_ms()))
+        .write(move |c| webhook_admin::recover_endpoint(c, &mm, &epc, since, clock::now_ms()))
         .await
         .unwrap();
     assert_eq!(queued.len(), 1, "only the failed delivery is recovered");
@@ -270,8 +270,8 @@ async fn redeliver_and_recover_send_again(db: Database) {
     let (o, eid, epc) = (other.clone(), EventId::parse(&ev.id).unwrap(), ep.clone());
     let foreign = db
         .write(move |c| {
-            let a = webhook_delivery::redeliver_event(c, &o, &eid, clock::now_ms()).is_err();
-            let b = webhook_delivery::recover_endpoint(c, &o, &epc, 0, clock::now_ms()).is_err();
+            let a = webhook_admin::redeliver_event(c, &o, &eid, clock::now_ms()).is_err();
+            let b = webhook_admin::recover_endpoint(c, &o, &epc, 0, clock::now_ms()).is_err();
             Ok((a, b))
         })
         .await
@@ -287,7 +287,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_the_window_ends(db: Dat
     let new = WebhookSecret::generate().unwrap();
     let (mm, epc, kr2, text) = (m.clone(), ep.clone(), kr.clone(), new.expose().to_owned());
     db.write(move |c| {
-        webhook_delivery::rotate_sealed(c, &kr2, &mm, &epc, &text, 1_500, clock::now_ms())
+        webhook_admin::rotate_sealed(c, &kr2, &mm, &epc, &text, 1_500, clock::now_ms())
     })
     .await
     .unwrap();
@@ -322,13 +322,13 @@ async fn a_runner_killed_mid_delivery_leaves_it_to_another_after_the_lease(db: D
     // runner A claims with a short lease and dies without finishing
     let claimed = db
         .write(|c| {
-            store::webhook_delivery::claim_deliver_jobs(
+            store::delivery_queue::claim_deliver_jobs(
                 c,
                 "runner-a",
                 Duration::from_millis(600),
                 10,
                 clock::now_ms(),
-                &store::webhook_delivery::LaneQuotas {
+                &store::delivery_queue::LaneQuotas {
                     default: 10,
                     limits: Default::default(),
                 },
@@ -343,17 +343,20 @@ async fn a_runner_killed_mid_delivery_leaves_it_to_another_after_the_lease(db: D
     assert_eq!(rx.count(), 0);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(drive(&db, &w, "runner-b", WAIT, || rx.count() == 1).await);
-    settled(&db, &ev.id, &ep, deliveries::SUCCEEDED).await;
-    // A comes back with its stale claim: nothing is sent again and its completion is fenced off
-    let decision = w.handle(&claimed[0]).await;
-    assert_eq!(decision, webhook_fanout::JobDecision::Done);
-    assert!(!s::finish(&db, &claimed[0].id, "runner-a", decision).await);
-    // the same through runner A's pump: the stale claim is loaded, found delivered, not sent
+    let delivered = settled(&db, &ev.id, &ep, deliveries::SUCCEEDED).await;
+    // A comes back with its stale claim through its pump: the claim is loaded, found delivered,
+    // and nothing is sent again
     let pump_a = std::sync::Arc::new(webhook_fanout::Pump::new(
         w.clone(),
         s::pump_config("runner-a"),
     ));
     assert_eq!(pump_a.deliver_claimed(vec![claimed[0].clone()]).await, 1);
+    assert_eq!(rx.count(), 1, "the stale claim sends nothing");
+    assert_eq!(
+        attempts_of(&db, &delivered.id).await.len(),
+        1,
+        "the stale claim records no attempt"
+    );
     let job = {
         let id = claimed[0].id.clone();
         db.read(move |c| jobs::get(c, &id)).await.unwrap()
@@ -364,6 +367,13 @@ async fn a_runner_killed_mid_delivery_leaves_it_to_another_after_the_lease(db: D
         Some("runner-a"),
         "A's late finish is fenced off"
     );
+    // and A completing the job itself is refused: the lease is no longer its own
+    let id = claimed[0].id.clone();
+    let completed = db
+        .write(move |c| jobs::complete(c, &id, "runner-a", clock::now_ms()))
+        .await
+        .unwrap();
+    assert!(!completed, "A's completion is fenced off");
     s::run_once(&db, &w, "runner-b", 10).await;
     assert_eq!(rx.count(), 1, "acknowledged once, never re-sent");
 }

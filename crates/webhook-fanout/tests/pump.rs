@@ -167,7 +167,7 @@ async fn shutdown_hands_back_the_leases_of_requests_in_flight(db: Database) {
 /// long its backlog (and however much older), no more from any endpoint than its quota, and
 /// a tight limit shared between endpoints instead of going to the oldest backlog.
 async fn claims_take_each_endpoint_up_to_its_quota(db: Database) {
-    use store::webhook_delivery::{LaneQuotas, claim_deliver_jobs};
+    use store::delivery_queue::{LaneQuotas, claim_deliver_jobs};
     let kr = keyring();
     let rx = Receiver::start(Reply::status(200));
     let m = merchant(&db).await;

@@ -1,4 +1,5 @@
-//! Webhook deliveries (one per event × endpoint) and their attempts.
+//! The `deliveries` table (one row per event × endpoint) and its `delivery_attempts`: inserting,
+//! reading, and the delivery state changes the pump records.
 
 use crate::schema::{deliveries, delivery_attempts};
 use crate::{DbConnection, StoreResult, on_backend};
@@ -137,32 +138,6 @@ pub fn due(conn: &mut DbConnection, now: i64, limit: i64) -> StoreResult<Vec<Del
         .load(c))?)
 }
 
-/// Records an attempt and the delivery's new state in one go.
-pub fn record_attempt(
-    conn: &mut DbConnection,
-    attempt: &DeliveryAttempt,
-    status: &str,
-    next_attempt_at: Option<i64>,
-    now: i64,
-) -> StoreResult<()> {
-    on_backend!(conn, |c| {
-        diesel::insert_into(delivery_attempts::table)
-            .values(attempt)
-            .execute(c)?;
-        diesel::update(deliveries::table.find(&attempt.delivery_id))
-            .set((
-                deliveries::status.eq(status),
-                deliveries::attempts.eq(attempt.attempt),
-                deliveries::next_attempt_at.eq(next_attempt_at),
-                deliveries::last_status.eq(attempt.http_status),
-                deliveries::last_error.eq(&attempt.error),
-                deliveries::updated_at.eq(now),
-            ))
-            .execute(c)
-    })?;
-    Ok(())
-}
-
 /// Attempts of one of the merchant's events, oldest first.
 pub fn attempts_for_event(
     conn: &mut DbConnection,
@@ -174,43 +149,6 @@ pub fn attempts_for_event(
         .filter(delivery_attempts::event_id.eq(event.as_str()))
         .order(delivery_attempts::id.asc())
         .select(DeliveryAttempt::as_select())
-        .load(c))?)
-}
-
-/// Makes every delivery of an event due again now (`redeliver`); returns how many.
-pub fn reschedule_event(
-    conn: &mut DbConnection,
-    merchant: &MerchantId,
-    event: &EventId,
-    now: i64,
-) -> StoreResult<usize> {
-    Ok(on_backend!(conn, |c| diesel::update(
-        deliveries::table
-            .filter(deliveries::merchant_id.eq(merchant.as_str()))
-            .filter(deliveries::event_id.eq(event.as_str()))
-    )
-    .set((
-        deliveries::status.eq(PENDING),
-        deliveries::next_attempt_at.eq(Some(now)),
-        deliveries::updated_at.eq(now),
-    ))
-    .execute(c))?)
-}
-
-/// Failed or dead deliveries of an endpoint created since `since` (`recover`), oldest first.
-pub fn unsuccessful_since(
-    conn: &mut DbConnection,
-    merchant: &MerchantId,
-    endpoint: &WebhookEndpointId,
-    since: i64,
-) -> StoreResult<Vec<Delivery>> {
-    Ok(on_backend!(conn, |c| deliveries::table
-        .filter(deliveries::merchant_id.eq(merchant.as_str()))
-        .filter(deliveries::endpoint_id.eq(endpoint.as_str()))
-        .filter(deliveries::status.eq_any([FAILED, DEAD]))
-        .filter(deliveries::created_at.ge(since))
-        .order(deliveries::id.asc())
-        .select(Delivery::as_select())
         .load(c))?)
 }
 
@@ -296,6 +234,28 @@ pub fn set_after_attempt(
     ))
     .execute(c))?;
     Ok(n == 1)
+}
+
+/// Marks a delivery dead without an attempt (its endpoint was disabled or deleted).
+pub fn mark_dead(
+    conn: &mut DbConnection,
+    delivery_id: &str,
+    error: &str,
+    now: i64,
+) -> StoreResult<()> {
+    on_backend!(conn, |c| diesel::update(
+        deliveries::table
+            .filter(deliveries::id.eq(delivery_id))
+            .filter(deliveries::status.ne(SUCCEEDED))
+    )
+    .set((
+        deliveries::status.eq(DEAD),
+        deliveries::next_attempt_at.eq(None::<i64>),
+        deliveries::last_error.eq(Some(error)),
+        deliveries::updated_at.eq(now),
+    ))
+    .execute(c))?;
+    Ok(())
 }
 
 /// Ids per `IN (…)` statement: far below SQLite's bind-parameter limit.

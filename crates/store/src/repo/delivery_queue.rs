@@ -1,7 +1,8 @@
-//! The delivery pump's batch queries over the `jobs` queue: claim many `webhook.deliver` jobs at
-//! once, lane by lane (a delivery job's lane is its endpoint), and load a batch's events and
-//! endpoints. Re-exported from [`crate::webhook_delivery`]; finishing many jobs at once is
-//! [`jobs::complete_many`] / [`jobs::retry_many`].
+//! The `webhook.deliver` jobs in the `jobs` queue: enqueueing a delivery's job in its lane (the
+//! lane of a delivery job is its endpoint), and the delivery pump's claims of many jobs at once,
+//! lane by lane. Finishing many jobs at once is [`jobs::complete_many`] / [`jobs::retry_many`];
+//! the rows a batch needs are read by `deliveries::get_many`, `events::get_many_any` and
+//! `webhook_endpoints::get_many_any`.
 //!
 //! Why lanes: with one queue ordered by due time, the backlog of an endpoint that cannot take
 //! requests (dead, or at its in-flight cap) sits at the head of the queue, and every claim has
@@ -9,15 +10,51 @@
 //! never reads a job that will not be sent; a dead endpoint's backlog costs nothing until it
 //! can take requests again.
 
-use crate::jobs;
-use crate::repo::events::Event;
-use crate::repo::webhook_delivery::DELIVER_JOB_KIND;
-use crate::repo::webhook_endpoints::WebhookEndpoint;
-use crate::schema::{events, webhook_endpoints as we};
+use crate::jobs::{self, Enqueued, NewJob};
+use crate::schema::jobs as jb;
 use crate::{DbConnection, StoreResult, on_backend};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text};
 use std::collections::HashMap;
+
+/// The job kind that delivers one webhook delivery (payload `{"delivery_id":"dlv_…"}`).
+pub const DELIVER_JOB_KIND: &str = "webhook.deliver";
+
+/// The payload of a delivery job.
+pub fn job_payload(delivery_id: &str) -> String {
+    serde_json::json!({ "delivery_id": delivery_id }).to_string()
+}
+
+/// Enqueues the job of a delivery to `endpoint_id` (its lane) for `run_at`; if an unfinished job
+/// already exists for it, it is moved earlier when it is queued for later (never later, never
+/// while running).
+pub fn enqueue_delivery(
+    conn: &mut DbConnection,
+    delivery_id: &str,
+    endpoint_id: &str,
+    run_at: i64,
+    now: i64,
+) -> StoreResult<()> {
+    let payload = job_payload(delivery_id);
+    let job = NewJob {
+        kind: DELIVER_JOB_KIND,
+        dedupe_key: Some(delivery_id),
+        payload: &payload,
+        run_at,
+    };
+    if jobs::enqueue_in_lane(conn, &job, Some(endpoint_id), now)? == Enqueued::Duplicate {
+        on_backend!(conn, |c| diesel::update(
+            jb::table
+                .filter(jb::kind.eq(DELIVER_JOB_KIND))
+                .filter(jb::dedupe_key.eq(delivery_id))
+                .filter(jb::state.eq(jobs::QUEUED))
+                .filter(jb::run_at.gt(run_at))
+        )
+        .set((jb::run_at.eq(run_at), jb::updated_at.eq(now)))
+        .execute(c))?;
+    }
+    Ok(())
+}
 
 /// How many due jobs one claim may take from each lane (for deliveries: each endpoint).
 #[derive(Clone, Debug, Default)]
@@ -222,32 +259,6 @@ fn load_stragglers(
             .bind::<BigInt, _>(now)
             .load(c)?,
     })
-}
-
-/// Events by id whatever their merchant (the pump's batch read); ids not found are left out.
-pub fn events_any(conn: &mut DbConnection, ids: &[String]) -> StoreResult<Vec<Event>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(1000) {
-        let rows: Vec<Event> = on_backend!(conn, |c| events::table
-            .filter(events::id.eq_any(chunk))
-            .select(Event::as_select())
-            .load(c))?;
-        out.extend(rows);
-    }
-    Ok(out)
-}
-
-/// Endpoints by id, deleted ones included (the pump's batch read); ids not found are left out.
-pub fn endpoints_any(conn: &mut DbConnection, ids: &[String]) -> StoreResult<Vec<WebhookEndpoint>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(1000) {
-        let rows: Vec<WebhookEndpoint> = on_backend!(conn, |c| we::table
-            .filter(we::id.eq_any(chunk))
-            .select(WebhookEndpoint::as_select())
-            .load(c))?;
-        out.extend(rows);
-    }
-    Ok(out)
 }
 
 /// SQLite only: ` INDEXED BY index`. Without statistics (nothing runs ANALYZE on an embedded

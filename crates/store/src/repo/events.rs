@@ -1,7 +1,15 @@
-//! The event outbox.
+//! The event outbox: an event row and, in the same transaction, its fan-out (one delivery per
+//! subscribed endpoint, each with its `webhook.deliver` job), and the reads of events.
+//!
+//! Writing an event and its deliveries here, in one function, is what makes the outbox safe:
+//! no writer of an event can forget its deliveries, and a crash can delay a notification but
+//! never lose it.
 
 use crate::page::{Page, PageRequest};
-use crate::schema::events;
+use crate::repo::deliveries::{self, Delivery, SUCCEEDED};
+use crate::repo::delivery_queue::enqueue_delivery;
+use crate::repo::webhook_endpoints;
+use crate::schema::{deliveries as dl, events};
 use crate::{DbConnection, StoreResult, on_backend};
 use diesel::prelude::*;
 use domain::{EventId, EventType, MerchantId};
@@ -55,7 +63,7 @@ pub fn insert(conn: &mut DbConnection, event: &Event) -> StoreResult<()> {
     on_backend!(conn, |c| diesel::insert_into(events::table)
         .values(event)
         .execute(c))?;
-    crate::repo::webhook_delivery::fan_out(conn, event, event.created_at)?;
+    fan_out(conn, event, event.created_at)?;
     Ok(())
 }
 
@@ -76,11 +84,26 @@ pub fn get_any(conn: &mut DbConnection, id: &EventId) -> StoreResult<Event> {
         .first(c))?)
 }
 
-/// A merchant's events, newest first.
+/// Events by id whatever their merchant (the pump's batch read); ids not found are left out.
+pub fn get_many_any(conn: &mut DbConnection, ids: &[String]) -> StoreResult<Vec<Event>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let rows: Vec<Event> = on_backend!(conn, |c| events::table
+            .filter(events::id.eq_any(chunk))
+            .select(Event::as_select())
+            .load(c))?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// A merchant's events, newest first, optionally only those whose deliveries all succeeded
+/// (`Some(true)`) or with at least one delivery not (yet) succeeded (`Some(false)`).
 pub fn list(
     conn: &mut DbConnection,
     merchant: &MerchantId,
     filter: &EventFilter,
+    delivery_success: Option<bool>,
     page: &PageRequest,
 ) -> StoreResult<Page<Event>> {
     let limit = page.effective_limit();
@@ -102,10 +125,45 @@ pub fn list(
         if let Some(t) = filter.created_lt {
             q = q.filter(events::created_at.lt(t));
         }
+        let unsuccessful = dl::table
+            .filter(dl::merchant_id.eq(merchant.as_str()))
+            .filter(dl::status.ne(SUCCEEDED))
+            .select(dl::event_id);
+        match delivery_success {
+            Some(false) => q = q.filter(events::id.eq_any(unsuccessful)),
+            Some(true) => {
+                let any = dl::table
+                    .filter(dl::merchant_id.eq(merchant.as_str()))
+                    .select(dl::event_id);
+                q = q
+                    .filter(events::id.eq_any(any))
+                    .filter(diesel::dsl::not(events::id.eq_any(unsuccessful)));
+            }
+            None => {}
+        }
         if let Some(after) = &page.starting_after {
             q = q.filter(events::id.lt(after));
         }
         q.order(events::id.desc()).limit(limit + 1).load(c)
     })?;
     Ok(Page::from_rows(rows, limit))
+}
+
+/// Creates one pending delivery per enabled endpoint of the event's merchant subscribed to its
+/// type, each with a `webhook.deliver` job due at `now_ms`, inside the caller's transaction.
+/// [`insert`] calls it, so no writer of an event can forget its deliveries.
+/// Idempotent: a second call creates nothing (UNIQUE(event, endpoint)). Returns how many.
+pub fn fan_out(conn: &mut DbConnection, event: &Event, now_ms: i64) -> StoreResult<usize> {
+    let merchant = MerchantId::parse(&event.merchant_id)?;
+    let event_id = event.event_id()?;
+    let subscribers = webhook_endpoints::subscribers(conn, &merchant, event.event_type()?)?;
+    let mut created = 0;
+    for endpoint in subscribers {
+        let delivery = Delivery::new(&event_id, &endpoint.endpoint_id()?, &merchant, now_ms);
+        if deliveries::insert(conn, &delivery)? {
+            enqueue_delivery(conn, &delivery.id, &delivery.endpoint_id, now_ms, now_ms)?;
+            created += 1;
+        }
+    }
+    Ok(created)
 }

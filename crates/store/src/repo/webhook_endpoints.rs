@@ -1,10 +1,21 @@
-//! Merchants' webhook endpoints (secrets stored as caller-made ciphertext).
+//! Merchants' webhook endpoints (secrets stored as caller-made ciphertext, sealed under the
+//! bindings below), read by merchant or, for the delivery pump, by id alone.
 
 use crate::page::{Page, PageRequest};
 use crate::schema::webhook_endpoints as we;
 use crate::{DbConnection, StoreError, StoreResult, on_backend};
 use diesel::prelude::*;
 use domain::{EventType, MerchantId, WebhookEndpointId};
+
+/// The sealing binding of an endpoint's current secret.
+pub fn secret_binding(endpoint_id: &str) -> String {
+    crate::sealing::binding::webhook_secret(endpoint_id)
+}
+
+/// The sealing binding of an endpoint's previous (rotated-out) secret.
+pub fn previous_secret_binding(endpoint_id: &str) -> String {
+    crate::sealing::binding::webhook_previous_secret(endpoint_id)
+}
 
 /// An endpoint row. `Debug` leaves the secret ciphertexts out.
 #[derive(Clone, Queryable, Selectable, Insertable)]
@@ -105,6 +116,28 @@ pub fn get(
         .first(c))?)
 }
 
+/// One endpoint by id alone (delivery workers hold the merchant through the delivery); deleted
+/// endpoints included.
+pub fn get_any(conn: &mut DbConnection, id: &str) -> StoreResult<WebhookEndpoint> {
+    Ok(on_backend!(conn, |c| we::table
+        .find(id)
+        .select(WebhookEndpoint::as_select())
+        .first(c))?)
+}
+
+/// Endpoints by id, deleted ones included (the pump's batch read); ids not found are left out.
+pub fn get_many_any(conn: &mut DbConnection, ids: &[String]) -> StoreResult<Vec<WebhookEndpoint>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let rows: Vec<WebhookEndpoint> = on_backend!(conn, |c| we::table
+            .filter(we::id.eq_any(chunk))
+            .select(WebhookEndpoint::as_select())
+            .load(c))?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
 /// A merchant's live endpoints, newest first.
 pub fn list(
     conn: &mut DbConnection,
@@ -169,27 +202,6 @@ pub fn update(
     if n == 0 {
         return Err(StoreError::NotFound);
     }
-    get(conn, merchant, id)
-}
-
-/// Rotates the secret: the current one becomes previous until `previous_expires_at`.
-pub fn rotate_secret(
-    conn: &mut DbConnection,
-    merchant: &MerchantId,
-    id: &WebhookEndpointId,
-    new_secret_ciphertext: &str,
-    previous_expires_at: i64,
-    now: i64,
-) -> StoreResult<WebhookEndpoint> {
-    let current = get(conn, merchant, id)?;
-    on_backend!(conn, |c| diesel::update(we::table.find(id.as_str()))
-        .set((
-            we::previous_secret_ciphertext.eq(Some(&current.secret_ciphertext)),
-            we::previous_secret_expires_at.eq(Some(previous_expires_at)),
-            we::secret_ciphertext.eq(new_secret_ciphertext),
-            we::updated_at.eq(now),
-        ))
-        .execute(c))?;
     get(conn, merchant, id)
 }
 

@@ -6,4 +6,5 @@ pub mod cached_accounts;
 pub mod gateway_accounts;
 pub mod idempotency;
 pub mod rate_limit;
+pub mod webhooks;
 pub mod wiring;

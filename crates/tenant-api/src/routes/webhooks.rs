@@ -1,5 +1,6 @@
 //! `/v1/webhook-endpoints…`, `/v1/events…` and the operator's webhook views: thin handlers over
-//! the store's webhook repositories.
+//! the [`WebhookStore`] port (implemented over the `store` crate by
+//! [`crate::adapters::webhooks::SqlWebhookStore`]).
 //!
 //! The delivery side's rules (URL checks against SSRF, `whsec_` generation) live in the
 //! `webhook-fanout` crate; the server injects them through [`WebhookApi::new`], so this crate
@@ -23,16 +24,20 @@ use serde::{Deserialize, Serialize};
 use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::time::Duration;
+use store::Database;
+use store::events;
 use store::page::PageRequest;
 use store::sealing::MasterKeyring;
-use store::webhook_delivery as wd;
-use store::webhook_endpoints::{self as we, EndpointPatch, WebhookEndpoint};
-use store::{Database, clock, deliveries, events};
+use store::webhook_endpoints::EndpointPatch;
 use utoipa::{IntoParams, ToSchema};
 
 mod access;
 pub mod objects;
 pub mod operator;
+pub mod port;
+
+use port::{ENDPOINT, EVENT};
+pub use port::{NewEndpoint, WebhookStore};
 
 pub use objects::{
     AttemptObject, DeletedObject, DeliveryObject, EventObject, RecoveryObject, RedeliveryObject,
@@ -48,16 +53,16 @@ pub type SecretMaker = Arc<dyn Fn() -> std::result::Result<Secret, String> + Sen
 
 /// What the webhook routes need; the server registers it with `app_data(web::Data::new(…))`.
 pub struct WebhookApi {
-    db: Database,
-    keyring: Arc<MasterKeyring>,
+    store: Arc<dyn WebhookStore>,
     check_url: UrlCheck,
     new_secret: SecretMaker,
     secret_overlap: Duration,
 }
 
 impl WebhookApi {
-    /// The routes' dependencies; `secret_overlap` is how long a rotated-out secret keeps signing
-    /// (`FanoutConfig::secret_overlap`, 24 h by default).
+    /// The routes over the SQL store ([`crate::adapters::webhooks::SqlWebhookStore`] on `db`,
+    /// sealing endpoint secrets with `keyring`); `secret_overlap` is how long a rotated-out
+    /// secret keeps signing (`FanoutConfig::secret_overlap`, 24 h by default).
     pub fn new(
         db: Database,
         keyring: Arc<MasterKeyring>,
@@ -65,9 +70,19 @@ impl WebhookApi {
         new_secret: SecretMaker,
         secret_overlap: Duration,
     ) -> Self {
+        let store = crate::adapters::webhooks::SqlWebhookStore::new(db, keyring);
+        Self::with_store(Arc::new(store), check_url, new_secret, secret_overlap)
+    }
+
+    /// The routes over any [`WebhookStore`].
+    pub fn with_store(
+        store: Arc<dyn WebhookStore>,
+        check_url: UrlCheck,
+        new_secret: SecretMaker,
+        secret_overlap: Duration,
+    ) -> Self {
         Self {
-            db,
-            keyring,
+            store,
             check_url,
             new_secret,
             secret_overlap,
@@ -187,11 +202,6 @@ pub const READ: &str = "webhooks:read";
 /// Changing it (endpoints, secrets, re-sends).
 pub const WRITE: &str = "webhooks:write";
 
-/// What a 404 names for an endpoint id.
-const ENDPOINT: &str = "webhook endpoint";
-/// What a 404 names for an event id.
-const EVENT: &str = "event";
-
 fn page(limit: Option<usize>, starting_after: Option<String>) -> Result<PageRequest> {
     let limit = page_limit(limit)?;
     Ok(PageRequest {
@@ -278,42 +288,25 @@ pub async fn create_endpoint(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let store = api.for_merchant(&principal, WRITE)?;
+    let merchant = api.for_merchant(&principal, WRITE)?;
     let b: CreateEndpointRequest = json::parse(&body)?;
     let url = api.0.url(&b.url)?;
     let filter = event_filter(b.events)?;
     check_description(b.description.as_ref())?;
-    let scope = store.merchant.to_string();
+    let scope = merchant.to_string();
     idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
         let secret = api.0.secret()?;
-        let id = WebhookEndpointId::generate();
-        let sealed = api
-            .0
-            .keyring
-            .seal(secret.expose().as_bytes(), &wd::secret_binding(id.as_str()))
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
-        let now = clock::now_ms();
-        let row = WebhookEndpoint {
-            id: id.to_string(),
-            merchant_id: store.merchant.to_string(),
+        let endpoint = NewEndpoint {
+            id: WebhookEndpointId::generate(),
             url,
             description: b.description,
             event_filter: filter,
             enabled: b.enabled.unwrap_or(true),
             disabled_reason: (b.enabled == Some(false)).then(|| "merchant".to_owned()),
-            secret_ciphertext: sealed,
-            previous_secret_ciphertext: None,
-            previous_secret_expires_at: None,
-            failing_since: None,
-            deleted_at: None,
-            created_at: now,
-            updated_at: now,
         };
-        let stored = row.clone();
-        store
-            .run("merchant", store.merchant.as_str(), move |c, _| {
-                we::insert(c, &stored)
-            })
+        let row = api
+            .store()
+            .create_endpoint(&merchant, endpoint, &secret)
             .await?;
         Ok((
             StatusCode::CREATED,
@@ -331,12 +324,10 @@ pub async fn list_endpoints(
     principal: Principal,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse> {
-    let store = api.for_merchant(&principal, READ)?;
+    let merchant = api.for_merchant(&principal, READ)?;
     let q = query.into_inner();
     let p = page(q.limit, q.starting_after)?;
-    let rows = store
-        .run(ENDPOINT, "", move |c, m| we::list(c, m, &p))
-        .await?;
+    let rows = api.store().list_endpoints(&merchant, p).await?;
     let data = rows.items.iter().map(|e| endpoint_object(e, None));
     Ok(list(data.collect(), rows.has_more))
 }
@@ -349,11 +340,9 @@ pub async fn get_endpoint(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let store = api.for_merchant(&principal, READ)?;
+    let merchant = api.for_merchant(&principal, READ)?;
     let id = endpoint_id(&path)?;
-    let e = store
-        .run(ENDPOINT, &path, move |c, m| we::get(c, m, &id))
-        .await?;
+    let e = api.store().get_endpoint(&merchant, &id).await?;
     Ok(HttpResponse::Ok().json(endpoint_object(&e, None)))
 }
 
@@ -366,7 +355,7 @@ pub async fn update_endpoint(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let store = api.for_merchant(&principal, WRITE)?;
+    let merchant = api.for_merchant(&principal, WRITE)?;
     let id = endpoint_id(&path)?;
     let b: UpdateEndpointRequest = json::parse(&body)?;
     check_description(b.description.as_ref().and_then(Option::as_ref))?;
@@ -378,18 +367,7 @@ pub async fn update_endpoint(
         disabled_reason: b.enabled.map(|on| (!on).then(|| "merchant".to_owned())),
         updated_at: None,
     };
-    let e = store
-        .run(ENDPOINT, &path, move |c, m| {
-            let now = clock::now_ms();
-            if patch.enabled == Some(true) {
-                // A re-enabled endpoint starts a fresh health record, or its first failure
-                // would disable it again at once.
-                we::get(c, m, &id)?;
-                we::set_failing_since(c, &id, None, now)?;
-            }
-            we::update(c, m, &id, &patch, now)
-        })
-        .await?;
+    let e = api.store().update_endpoint(&merchant, &id, patch).await?;
     Ok(HttpResponse::Ok().json(endpoint_object(&e, None)))
 }
 
@@ -401,13 +379,9 @@ pub async fn delete_endpoint(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let store = api.for_merchant(&principal, WRITE)?;
+    let merchant = api.for_merchant(&principal, WRITE)?;
     let id = endpoint_id(&path)?;
-    let deleted = store
-        .run(ENDPOINT, &path, move |c, m| {
-            we::delete(c, m, &id, clock::now_ms())
-        })
-        .await?;
+    let deleted = api.store().delete_endpoint(&merchant, &id).await?;
     if !deleted {
         return Err(Error::not_found(ENDPOINT, path.as_str()));
     }
@@ -429,18 +403,15 @@ pub async fn rotate_secret(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let store = api.for_merchant(&principal, WRITE)?;
+    let merchant = api.for_merchant(&principal, WRITE)?;
     let id = endpoint_id(&path)?;
-    let scope = store.merchant.to_string();
+    let scope = merchant.to_string();
     // No body: the path alone fingerprints the request.
     idempotency::run(state.idempotency.as_ref(), &req, &scope, b"", || async {
         let secret = api.0.secret()?;
-        let (keyring, text) = (api.0.keyring.clone(), secret.expose().to_owned());
-        let overlap = clock::ms(api.0.secret_overlap);
-        let e = store
-            .run(ENDPOINT, &path, move |c, m| {
-                wd::rotate_sealed(c, &keyring, m, &id, &text, overlap, clock::now_ms())
-            })
+        let e = api
+            .store()
+            .rotate_secret(&merchant, &id, &secret, api.0.secret_overlap)
             .await?;
         Ok((
             StatusCode::OK,
@@ -459,15 +430,11 @@ pub async fn recover(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let store = api.for_merchant(&principal, WRITE)?;
+    let merchant = api.for_merchant(&principal, WRITE)?;
     let id = endpoint_id(&path)?;
     let b: RecoverRequest = json::parse(&body)?;
     let since = b.since.timestamp_millis();
-    let queued = store
-        .run(ENDPOINT, &path, move |c, m| {
-            wd::recover_endpoint(c, m, &id, since, clock::now_ms())
-        })
-        .await?;
+    let queued = api.store().recover_endpoint(&merchant, &id, since).await?;
     Ok(HttpResponse::Accepted().json(RecoveryObject {
         object: "webhook_recovery",
         endpoint_id: path.into_inner(),
@@ -484,7 +451,7 @@ pub async fn list_events(
     principal: Principal,
     query: web::Query<EventQuery>,
 ) -> Result<HttpResponse> {
-    let store = api.for_merchant(&principal, READ)?;
+    let merchant = api.for_merchant(&principal, READ)?;
     let q = query.into_inner();
     let types = match q.kind.as_deref() {
         None => vec![],
@@ -499,11 +466,9 @@ pub async fn list_events(
         created_lt: q.created_lt.map(|t| t.timestamp_millis()),
     };
     let p = page(q.limit, q.starting_after)?;
-    let success = q.delivery_success;
-    let rows = store
-        .run(EVENT, "", move |c, m| {
-            wd::list_events(c, m, &filter, success, &p)
-        })
+    let rows = api
+        .store()
+        .list_events(&merchant, filter, q.delivery_success, p)
         .await?;
     Ok(list(
         rows.items.iter().map(event_object).collect(),
@@ -519,14 +484,9 @@ pub async fn get_event(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let store = api.for_merchant(&principal, READ)?;
+    let merchant = api.for_merchant(&principal, READ)?;
     let id = event_id(&path)?;
-    let (e, ds) = store
-        .run(EVENT, &path, move |c, m| {
-            let e = events::get(c, m, &id)?;
-            Ok((e, deliveries::list_for_event(c, m, &id)?))
-        })
-        .await?;
+    let (e, ds) = api.store().get_event(&merchant, &id).await?;
     let mut v = event_object(&e);
     v.deliveries = Some(ds.iter().map(delivery_object).collect());
     Ok(HttpResponse::Ok().json(v))
@@ -540,14 +500,9 @@ pub async fn list_attempts(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let store = api.for_merchant(&principal, READ)?;
+    let merchant = api.for_merchant(&principal, READ)?;
     let id = event_id(&path)?;
-    let rows = store
-        .run(EVENT, &path, move |c, m| {
-            events::get(c, m, &id)?;
-            deliveries::attempts_for_event(c, m, &id)
-        })
-        .await?;
+    let rows = api.store().event_attempts(&merchant, &id).await?;
     Ok(list(rows.iter().map(attempt_object).collect(), false))
 }
 
@@ -559,13 +514,9 @@ pub async fn redeliver(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let store = api.for_merchant(&principal, WRITE)?;
+    let merchant = api.for_merchant(&principal, WRITE)?;
     let id = event_id(&path)?;
-    let queued = store
-        .run(EVENT, &path, move |c, m| {
-            wd::redeliver_event(c, m, &id, clock::now_ms())
-        })
-        .await?;
+    let queued = api.store().redeliver_event(&merchant, &id).await?;
     Ok(HttpResponse::Accepted().json(RedeliveryObject {
         object: "webhook_redelivery",
         event_id: path.into_inner(),

@@ -7,13 +7,11 @@ use domain::{EventType, MerchantId, WebhookEndpointId};
 use std::sync::Arc;
 use std::time::Duration;
 use store::events::Event;
-use store::jobs;
 use store::sealing::MasterKeyring;
-use store::webhook_delivery;
-use store::webhook_endpoints::WebhookEndpoint;
+use store::webhook_endpoints::{self, WebhookEndpoint};
 use store::{Database, clock};
 use webhook_fanout::signature::WebhookSecret;
-use webhook_fanout::{DeliveryWorker, FanoutConfig, JobDecision, NetworkPolicy, Pump, PumpConfig};
+use webhook_fanout::{DeliveryWorker, FanoutConfig, NetworkPolicy, Pump, PumpConfig};
 
 /// Runs `$name(db)` once on SQLite and once on PostgreSQL.
 #[macro_export]
@@ -146,7 +144,7 @@ pub async fn endpoint(
     let sealed = keyring
         .seal(
             secret.expose().as_bytes(),
-            &webhook_delivery::secret_binding(id.as_str()),
+            &webhook_endpoints::secret_binding(id.as_str()),
         )
         .expect("seal");
     let now = clock::now_ms();
@@ -247,21 +245,4 @@ pub async fn run_once(
     let mut config = pump_config(owner);
     config.batch = usize::try_from(limit).unwrap_or(1);
     Arc::new(Pump::new(worker.clone(), config)).run_once().await
-}
-
-/// Records a decision the way the server's runner does (fenced by the lease owner).
-pub async fn finish(db: &Database, job_id: &str, owner: &str, decision: JobDecision) -> bool {
-    let (id, owner) = (job_id.to_owned(), owner.to_owned());
-    db.write(move |c| {
-        let now = clock::now_ms();
-        match &decision {
-            JobDecision::Done => jobs::complete(c, &id, &owner, now),
-            JobDecision::RetryAt { at_ms, error } => {
-                jobs::retry(c, &id, &owner, *at_ms, error, now)
-            }
-            JobDecision::Dead(e) => jobs::fail(c, &id, &owner, e, now),
-        }
-    })
-    .await
-    .expect("record job")
 }

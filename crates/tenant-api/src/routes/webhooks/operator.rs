@@ -1,13 +1,13 @@
 //! The operator's webhook views across merchants: deliveries and endpoint health.
 
 use super::objects::{DeliveryObject, WebhookEndpointObject, delivery_object, endpoint_object};
-use super::{ENDPOINT, Webhooks, list, page};
+use super::{Webhooks, list, page};
 use crate::auth::Principal;
 use crate::error::Result;
 use crate::routes::list::List;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use store::webhook_delivery as wd;
+use store::webhook_admin as wd;
 use utoipa::IntoParams;
 
 /// Query of `GET /v1/operator/webhook-deliveries`.
@@ -61,9 +61,7 @@ pub async fn operator_deliveries(
         event_id: q.event_id,
         status: q.status,
     };
-    let rows = api
-        .read("delivery", move |c| wd::list_deliveries(c, &filter, &p))
-        .await?;
+    let rows = api.store().list_deliveries(filter, p).await?;
     Ok(list(
         rows.items.iter().map(delivery_object).collect(),
         rows.has_more,
@@ -86,9 +84,7 @@ pub async fn operator_endpoints(
         enabled: q.enabled,
         failing: q.failing.unwrap_or(false),
     };
-    let rows = api
-        .read(ENDPOINT, move |c| wd::endpoint_health(c, &filter, &p))
-        .await?;
+    let rows = api.store().endpoint_health(filter, p).await?;
     let data = rows
         .items
         .iter()

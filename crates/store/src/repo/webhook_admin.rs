@@ -1,67 +1,21 @@
-//! Webhook delivery queries beyond the per-table repositories: the delivery job (one per
-//! delivery, deduplicated by delivery id), fenced attempt recording, requeueing for redeliver /
-//! recover, secret bindings and rotation, and the operator's cross-merchant views.
+//! What the webhook API does beyond one table, for merchants and operators: redeliver an event
+//! and recover an endpoint (requeueing deliveries with their jobs), rotate an endpoint's sealed
+//! secret, and the operators' cross-merchant views (deliveries, endpoint health, attempts).
+//!
+//! The tables themselves are [`super::deliveries`] and [`super::webhook_endpoints`]; writing an
+//! event with its deliveries is [`super::events`]; the `webhook.deliver` job queue is
+//! [`super::delivery_queue`].
 
-use crate::jobs::{self, Enqueued, NewJob};
 use crate::page::{Page, PageRequest};
 use crate::repo::deliveries::{self, Delivery, DeliveryAttempt, SUCCEEDED};
-use crate::repo::events::{Event, EventFilter};
-use crate::repo::webhook_endpoints::{self, WebhookEndpoint};
-use crate::schema::{
-    deliveries as dl, delivery_attempts, events, jobs as jb, webhook_endpoints as we,
+use crate::repo::delivery_queue::enqueue_delivery;
+use crate::repo::webhook_endpoints::{
+    self, WebhookEndpoint, previous_secret_binding, secret_binding,
 };
+use crate::schema::{deliveries as dl, delivery_attempts, webhook_endpoints as we};
 use crate::{DbConnection, StoreResult, on_backend};
 use diesel::prelude::*;
 use domain::{MerchantId, WebhookEndpointId};
-
-/// The job kind that delivers one webhook delivery (payload `{"delivery_id":"dlv_…"}`).
-pub const DELIVER_JOB_KIND: &str = "webhook.deliver";
-
-/// The sealing binding of an endpoint's current secret.
-pub fn secret_binding(endpoint_id: &str) -> String {
-    crate::sealing::binding::webhook_secret(endpoint_id)
-}
-
-/// The sealing binding of an endpoint's previous (rotated-out) secret.
-pub fn previous_secret_binding(endpoint_id: &str) -> String {
-    crate::sealing::binding::webhook_previous_secret(endpoint_id)
-}
-
-/// The payload of a delivery job.
-pub fn job_payload(delivery_id: &str) -> String {
-    serde_json::json!({ "delivery_id": delivery_id }).to_string()
-}
-
-/// Enqueues the job of a delivery to `endpoint_id` (its lane) for `run_at`; if an unfinished job
-/// already exists for it, it is moved earlier when it is queued for later (never later, never
-/// while running).
-pub fn enqueue_delivery(
-    conn: &mut DbConnection,
-    delivery_id: &str,
-    endpoint_id: &str,
-    run_at: i64,
-    now: i64,
-) -> StoreResult<()> {
-    let payload = job_payload(delivery_id);
-    let job = NewJob {
-        kind: DELIVER_JOB_KIND,
-        dedupe_key: Some(delivery_id),
-        payload: &payload,
-        run_at,
-    };
-    if jobs::enqueue_in_lane(conn, &job, Some(endpoint_id), now)? == Enqueued::Duplicate {
-        on_backend!(conn, |c| diesel::update(
-            jb::table
-                .filter(jb::kind.eq(DELIVER_JOB_KIND))
-                .filter(jb::dedupe_key.eq(delivery_id))
-                .filter(jb::state.eq(jobs::QUEUED))
-                .filter(jb::run_at.gt(run_at))
-        )
-        .set((jb::run_at.eq(run_at), jb::updated_at.eq(now)))
-        .execute(c))?;
-    }
-    Ok(())
-}
 
 /// Makes a delivery pending again and due at `run_at` (redeliver, recover), with its job.
 pub fn requeue(
@@ -79,69 +33,6 @@ pub fn requeue(
         ))
         .execute(c))?;
     enqueue_delivery(conn, delivery_id, &delivery.endpoint_id, run_at, now)
-}
-
-/// Records an attempt and the delivery's new state; a delivery already `succeeded` keeps that
-/// state (a late duplicate attempt by a runner whose lease ran out cannot undo an
-/// acknowledgement). Returns whether the delivery row changed.
-pub fn record_attempt(
-    conn: &mut DbConnection,
-    attempt: &DeliveryAttempt,
-    status: &str,
-    next_attempt_at: Option<i64>,
-    now: i64,
-) -> StoreResult<bool> {
-    let n = on_backend!(conn, |c| {
-        diesel::insert_into(delivery_attempts::table)
-            .values(attempt)
-            .execute(c)?;
-        diesel::update(
-            dl::table
-                .filter(dl::id.eq(&attempt.delivery_id))
-                .filter(dl::status.ne(SUCCEEDED)),
-        )
-        .set((
-            dl::status.eq(status),
-            dl::attempts.eq(attempt.attempt),
-            dl::next_attempt_at.eq(next_attempt_at),
-            dl::last_status.eq(attempt.http_status),
-            dl::last_error.eq(&attempt.error),
-            dl::updated_at.eq(now),
-        ))
-        .execute(c)
-    })?;
-    Ok(n == 1)
-}
-
-/// Marks a delivery dead without an attempt (its endpoint was disabled or deleted).
-pub fn mark_dead(
-    conn: &mut DbConnection,
-    delivery_id: &str,
-    error: &str,
-    now: i64,
-) -> StoreResult<()> {
-    on_backend!(conn, |c| diesel::update(
-        dl::table
-            .filter(dl::id.eq(delivery_id))
-            .filter(dl::status.ne(SUCCEEDED))
-    )
-    .set((
-        dl::status.eq(deliveries::DEAD),
-        dl::next_attempt_at.eq(None::<i64>),
-        dl::last_error.eq(Some(error)),
-        dl::updated_at.eq(now),
-    ))
-    .execute(c))?;
-    Ok(())
-}
-
-/// One endpoint by id alone (delivery workers hold the merchant through the delivery); deleted
-/// endpoints included.
-pub fn endpoint_any(conn: &mut DbConnection, id: &str) -> StoreResult<WebhookEndpoint> {
-    Ok(on_backend!(conn, |c| we::table
-        .find(id)
-        .select(WebhookEndpoint::as_select())
-        .first(c))?)
 }
 
 /// Rotates an endpoint's secret with both ciphertexts made by the caller (the previous one
@@ -173,58 +64,6 @@ pub fn rotate_secret(
         return Err(crate::StoreError::NotFound);
     }
     webhook_endpoints::get(conn, merchant, id)
-}
-
-/// A merchant's events, newest first, optionally only those whose deliveries all succeeded
-/// (`Some(true)`) or with at least one delivery not (yet) succeeded (`Some(false)`).
-pub fn list_events(
-    conn: &mut DbConnection,
-    merchant: &MerchantId,
-    filter: &EventFilter,
-    delivery_success: Option<bool>,
-    page: &PageRequest,
-) -> StoreResult<Page<Event>> {
-    let limit = page.effective_limit();
-    let types: Vec<&str> = filter.types.iter().map(|t| t.as_str()).collect();
-    let rows = on_backend!(conn, |c| {
-        let mut q = events::table
-            .filter(events::merchant_id.eq(merchant.as_str()))
-            .select(Event::as_select())
-            .into_boxed();
-        if !types.is_empty() {
-            q = q.filter(events::event_type.eq_any(&types));
-        }
-        if let Some(o) = &filter.object_id {
-            q = q.filter(events::object_id.eq(o));
-        }
-        if let Some(t) = filter.created_gte {
-            q = q.filter(events::created_at.ge(t));
-        }
-        if let Some(t) = filter.created_lt {
-            q = q.filter(events::created_at.lt(t));
-        }
-        let unsuccessful = dl::table
-            .filter(dl::merchant_id.eq(merchant.as_str()))
-            .filter(dl::status.ne(SUCCEEDED))
-            .select(dl::event_id);
-        match delivery_success {
-            Some(false) => q = q.filter(events::id.eq_any(unsuccessful)),
-            Some(true) => {
-                let any = dl::table
-                    .filter(dl::merchant_id.eq(merchant.as_str()))
-                    .select(dl::event_id);
-                q = q
-                    .filter(events::id.eq_any(any))
-                    .filter(diesel::dsl::not(events::id.eq_any(unsuccessful)));
-            }
-            None => {}
-        }
-        if let Some(after) = &page.starting_after {
-            q = q.filter(events::id.lt(after));
-        }
-        q.order(events::id.desc()).limit(limit + 1).load(c)
-    })?;
-    Ok(Page::from_rows(rows, limit))
 }
 
 /// Deliveries of one endpoint of a merchant that are not succeeded and were created at or after
@@ -402,7 +241,7 @@ pub fn redeliver_event(
         deliveries::insert(conn, &d)?;
     }
     for d in deliveries::list_for_event(conn, merchant, event)? {
-        let endpoint = endpoint_any(conn, &d.endpoint_id)?;
+        let endpoint = webhook_endpoints::get_any(conn, &d.endpoint_id)?;
         if endpoint.enabled && endpoint.deleted_at.is_none() {
             requeue(conn, &d, now, now)?;
             ids.push(d.id);
@@ -466,27 +305,3 @@ pub fn rotate_sealed(
         now,
     )
 }
-
-/// Creates one pending delivery per enabled endpoint of the event's merchant subscribed to its
-/// type, each with a `webhook.deliver` job due at `now_ms`, inside the caller's transaction.
-/// [`crate::events::insert`] calls it, so no writer of an event can forget its deliveries.
-/// Idempotent: a second call creates nothing (UNIQUE(event, endpoint)). Returns how many.
-pub fn fan_out(conn: &mut DbConnection, event: &Event, now_ms: i64) -> StoreResult<usize> {
-    let merchant = MerchantId::parse(&event.merchant_id)?;
-    let event_id = event.event_id()?;
-    let subscribers = webhook_endpoints::subscribers(conn, &merchant, event.event_type()?)?;
-    let mut created = 0;
-    for endpoint in subscribers {
-        let delivery = Delivery::new(&event_id, &endpoint.endpoint_id()?, &merchant, now_ms);
-        if deliveries::insert(conn, &delivery)? {
-            enqueue_delivery(conn, &delivery.id, &delivery.endpoint_id, now_ms, now_ms)?;
-            created += 1;
-        }
-    }
-    Ok(created)
-}
-
-// The pump's batch queries live in `delivery_queue`; re-exported so callers keep one path.
-pub use super::delivery_queue::{
-    LaneQuotas, claim_deliver_jobs, endpoints_any, events_any, queued_lanes, share,
-};

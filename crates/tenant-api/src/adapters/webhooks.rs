@@ -1,0 +1,248 @@
+//! [`WebhookStore`] over the `store` crate's webhook repositories (`webhook_endpoints`,
+//! `events`, `deliveries`, `webhook_admin`), with endpoint secrets sealed by the master keyring.
+//!
+//! Reads run in read transactions and changes in write ones, one transaction per call.
+
+use crate::error::{Error, Result};
+use crate::routes::webhooks::port::{ENDPOINT, EVENT, NewEndpoint, WebhookStore};
+use async_trait::async_trait;
+use domain::{EventId, MerchantId, Secret, WebhookEndpointId};
+use std::sync::Arc;
+use std::time::Duration;
+use store::deliveries::{self, Delivery, DeliveryAttempt};
+use store::events::{self, Event, EventFilter};
+use store::page::{Page, PageRequest};
+use store::sealing::MasterKeyring;
+use store::webhook_admin::{self, DeliveryFilter, EndpointHealth, EndpointHealthFilter};
+use store::webhook_endpoints::{self as we, EndpointPatch, WebhookEndpoint};
+use store::{Database, DbConnection, StoreError, StoreResult, clock};
+
+/// Webhook endpoints, events and deliveries in PostgreSQL or SQLite.
+#[derive(Clone)]
+pub struct SqlWebhookStore {
+    db: Database,
+    keyring: Arc<MasterKeyring>,
+}
+
+impl SqlWebhookStore {
+    /// Over a connected, migrated database; `keyring` seals and opens endpoint secrets.
+    pub fn new(db: Database, keyring: Arc<MasterKeyring>) -> Self {
+        Self { db, keyring }
+    }
+
+    async fn read<T, F>(&self, what: &'static str, id: &str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+    {
+        self.db.read(f).await.map_err(store_error(what, id))
+    }
+
+    async fn write<T, F>(&self, what: &'static str, id: &str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+    {
+        self.db.write(f).await.map_err(store_error(what, id))
+    }
+}
+
+/// A store error as the caller sees it: a missing row is a 404 naming `what` and `id` as asked
+/// (`""` for lists, where only the merchant itself could be missing); anything else is a 503.
+fn store_error<'a>(what: &'static str, id: &'a str) -> impl Fn(StoreError) -> Error + 'a {
+    move |e| {
+        if e.is_not_found() {
+            Error::not_found(what, id)
+        } else {
+            Error::Unavailable(e.to_string())
+        }
+    }
+}
+
+#[async_trait]
+impl WebhookStore for SqlWebhookStore {
+    async fn create_endpoint(
+        &self,
+        merchant: &MerchantId,
+        endpoint: NewEndpoint,
+        secret: &Secret,
+    ) -> Result<WebhookEndpoint> {
+        let sealed = self
+            .keyring
+            .seal(
+                secret.expose().as_bytes(),
+                &we::secret_binding(endpoint.id.as_str()),
+            )
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let now = clock::now_ms();
+        let row = WebhookEndpoint {
+            id: endpoint.id.into_string(),
+            merchant_id: merchant.to_string(),
+            url: endpoint.url,
+            description: endpoint.description,
+            event_filter: endpoint.event_filter,
+            enabled: endpoint.enabled,
+            disabled_reason: endpoint.disabled_reason,
+            secret_ciphertext: sealed,
+            previous_secret_ciphertext: None,
+            previous_secret_expires_at: None,
+            failing_since: None,
+            deleted_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let stored = row.clone();
+        self.write("merchant", merchant.as_str(), move |c| {
+            we::insert(c, &stored)
+        })
+        .await?;
+        Ok(row)
+    }
+
+    async fn list_endpoints(
+        &self,
+        merchant: &MerchantId,
+        page: PageRequest,
+    ) -> Result<Page<WebhookEndpoint>> {
+        let m = merchant.clone();
+        self.read(ENDPOINT, "", move |c| we::list(c, &m, &page))
+            .await
+    }
+
+    async fn get_endpoint(
+        &self,
+        merchant: &MerchantId,
+        id: &WebhookEndpointId,
+    ) -> Result<WebhookEndpoint> {
+        let (m, i) = (merchant.clone(), id.clone());
+        self.read(ENDPOINT, id.as_str(), move |c| we::get(c, &m, &i))
+            .await
+    }
+
+    async fn update_endpoint(
+        &self,
+        merchant: &MerchantId,
+        id: &WebhookEndpointId,
+        patch: EndpointPatch,
+    ) -> Result<WebhookEndpoint> {
+        let (m, i) = (merchant.clone(), id.clone());
+        self.write(ENDPOINT, id.as_str(), move |c| {
+            let now = clock::now_ms();
+            if patch.enabled == Some(true) {
+                // A re-enabled endpoint starts a fresh health record, or its first failure
+                // would disable it again at once.
+                we::get(c, &m, &i)?;
+                we::set_failing_since(c, &i, None, now)?;
+            }
+            we::update(c, &m, &i, &patch, now)
+        })
+        .await
+    }
+
+    async fn delete_endpoint(&self, merchant: &MerchantId, id: &WebhookEndpointId) -> Result<bool> {
+        let (m, i) = (merchant.clone(), id.clone());
+        self.write(ENDPOINT, id.as_str(), move |c| {
+            we::delete(c, &m, &i, clock::now_ms())
+        })
+        .await
+    }
+
+    async fn rotate_secret(
+        &self,
+        merchant: &MerchantId,
+        id: &WebhookEndpointId,
+        new_secret: &Secret,
+        overlap: Duration,
+    ) -> Result<WebhookEndpoint> {
+        let (m, i) = (merchant.clone(), id.clone());
+        let (keyring, text) = (self.keyring.clone(), new_secret.expose().to_owned());
+        let overlap = clock::ms(overlap);
+        self.write(ENDPOINT, id.as_str(), move |c| {
+            webhook_admin::rotate_sealed(c, &keyring, &m, &i, &text, overlap, clock::now_ms())
+        })
+        .await
+    }
+
+    async fn recover_endpoint(
+        &self,
+        merchant: &MerchantId,
+        id: &WebhookEndpointId,
+        since_ms: i64,
+    ) -> Result<Vec<String>> {
+        let (m, i) = (merchant.clone(), id.clone());
+        self.write(ENDPOINT, id.as_str(), move |c| {
+            webhook_admin::recover_endpoint(c, &m, &i, since_ms, clock::now_ms())
+        })
+        .await
+    }
+
+    async fn list_events(
+        &self,
+        merchant: &MerchantId,
+        filter: EventFilter,
+        delivery_success: Option<bool>,
+        page: PageRequest,
+    ) -> Result<Page<Event>> {
+        let m = merchant.clone();
+        self.read(EVENT, "", move |c| {
+            events::list(c, &m, &filter, delivery_success, &page)
+        })
+        .await
+    }
+
+    async fn get_event(
+        &self,
+        merchant: &MerchantId,
+        id: &EventId,
+    ) -> Result<(Event, Vec<Delivery>)> {
+        let (m, i) = (merchant.clone(), id.clone());
+        self.read(EVENT, id.as_str(), move |c| {
+            let e = events::get(c, &m, &i)?;
+            Ok((e, deliveries::list_for_event(c, &m, &i)?))
+        })
+        .await
+    }
+
+    async fn event_attempts(
+        &self,
+        merchant: &MerchantId,
+        id: &EventId,
+    ) -> Result<Vec<DeliveryAttempt>> {
+        let (m, i) = (merchant.clone(), id.clone());
+        self.read(EVENT, id.as_str(), move |c| {
+            events::get(c, &m, &i)?;
+            deliveries::attempts_for_event(c, &m, &i)
+        })
+        .await
+    }
+
+    async fn redeliver_event(&self, merchant: &MerchantId, id: &EventId) -> Result<Vec<String>> {
+        let (m, i) = (merchant.clone(), id.clone());
+        self.write(EVENT, id.as_str(), move |c| {
+            webhook_admin::redeliver_event(c, &m, &i, clock::now_ms())
+        })
+        .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        filter: DeliveryFilter,
+        page: PageRequest,
+    ) -> Result<Page<Delivery>> {
+        self.read("delivery", "", move |c| {
+            webhook_admin::list_deliveries(c, &filter, &page)
+        })
+        .await
+    }
+
+    async fn endpoint_health(
+        &self,
+        filter: EndpointHealthFilter,
+        page: PageRequest,
+    ) -> Result<Page<EndpointHealth>> {
+        self.read(ENDPOINT, "", move |c| {
+            webhook_admin::endpoint_health(c, &filter, &page)
+        })
+        .await
+    }
+}
