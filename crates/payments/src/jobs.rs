@@ -7,11 +7,12 @@ use domain::{PaymentId, RefundId};
 use std::time::Duration;
 
 /// Every job kind [`handle`] runs, for the runner to claim.
-pub const KINDS: [&str; 4] = [
+pub const KINDS: [&str; 5] = [
     "payment.poll",
     "payment.expire",
     "refund.poll",
     "payment.reconcile",
+    "payment.confirm_late_success",
 ];
 
 /// The one `payment.reconcile` job's dedupe key (its subject): the partial unique index over
@@ -24,8 +25,7 @@ const RECONCILE_BATCH: usize = 200;
 /// How long to wait before retrying a job whose handler hit a storage or upstream error.
 const ERROR_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Runs one job: `kind` is the stored kind name (`payment.poll`, `payment.expire`,
-/// `refund.poll`, `payment.reconcile`), `subject` the payment or refund id (the reconcile job's
+/// Runs one job: `kind` is the stored kind name (one of [`KINDS`]), `subject` the payment or refund id (the reconcile job's
 /// is [`RECONCILE_SUBJECT`]). Never panics; errors become a retry. The reconcile job never
 /// finishes: it asks to run again after `reconcile_interval`.
 pub async fn handle(engine: &Engine, kind: &str, subject: &str) -> JobOutcome {
@@ -34,11 +34,14 @@ pub async fn handle(engine: &Engine, kind: &str, subject: &str) -> JobOutcome {
         return JobOutcome::Done;
     };
     let result = match kind {
-        JobKind::PollPayment | JobKind::ExpirePayment => match PaymentId::parse(subject) {
-            Ok(id) if kind == JobKind::PollPayment => engine.poll_payment(&id).await,
-            Ok(id) => engine.expire_payment(&id).await,
-            Err(_) => return bad_subject(kind, subject),
-        },
+        JobKind::PollPayment | JobKind::ExpirePayment | JobKind::ConfirmLateSuccess => {
+            match PaymentId::parse(subject) {
+                Ok(id) if kind == JobKind::PollPayment => engine.poll_payment(&id).await,
+                Ok(id) if kind == JobKind::ExpirePayment => engine.expire_payment(&id).await,
+                Ok(id) => engine.confirm_late_success(&id).await,
+                Err(_) => return bad_subject(kind, subject),
+            }
+        }
         JobKind::PollRefund => match RefundId::parse(subject) {
             Ok(id) => engine.poll_refund(&id).await,
             Err(_) => return bad_subject(kind, subject),

@@ -1,13 +1,16 @@
-//! Counters of committed state changes, for the operator's dashboards.
+//! Counters of committed state changes and of upstream anomalies, for the operator's
+//! dashboards and alerts.
 
 use domain::{PaymentStatus, RefundStatus};
 use prometheus::{IntCounterVec, Opts, Registry};
 
-/// `payfac_payment_transitions_total{from,to}` and `payfac_refund_transitions_total{from,to}`.
+/// `payfac_payment_transitions_total{from,to}`, `payfac_refund_transitions_total{from,to}` and
+/// `payfac_upstream_anomalies_total{kind}`.
 #[derive(Clone, Debug)]
 pub struct TransitionMetrics {
     payments: IntCounterVec,
     refunds: IntCounterVec,
+    anomalies: IntCounterVec,
 }
 
 impl TransitionMetrics {
@@ -27,9 +30,22 @@ impl TransitionMetrics {
             ),
             &["from", "to"],
         )?;
+        let anomalies = IntCounterVec::new(
+            Opts::new(
+                "payfac_upstream_anomalies_total",
+                "Answers from CodePay that payfac refused to take as they were, by kind \
+                 (upstream_amount_mismatch: the order was reversed).",
+            ),
+            &["kind"],
+        )?;
         registry.register(Box::new(payments.clone()))?;
         registry.register(Box::new(refunds.clone()))?;
-        Ok(Self { payments, refunds })
+        registry.register(Box::new(anomalies.clone()))?;
+        Ok(Self {
+            payments,
+            refunds,
+            anomalies,
+        })
     }
 
     /// Counts one committed payment transition.
@@ -44,5 +60,10 @@ impl TransitionMetrics {
         self.refunds
             .with_label_values(&[from.as_str(), to.as_str()])
             .inc();
+    }
+
+    /// Counts one upstream anomaly of `kind` (a payment `failure_code`).
+    pub fn anomaly(&self, kind: &str) {
+        self.anomalies.with_label_values(&[kind]).inc();
     }
 }

@@ -124,6 +124,9 @@ pub enum JobKind {
     PollRefund,
     /// Periodic reconciliation of every unsettled payment (one job, rescheduling itself).
     Reconcile,
+    /// Confirm a success reported after payfac closed the payment, and refund it (the
+    /// late-success rule).
+    ConfirmLateSuccess,
 }
 
 impl JobKind {
@@ -134,6 +137,7 @@ impl JobKind {
             JobKind::ExpirePayment => "payment.expire",
             JobKind::PollRefund => "refund.poll",
             JobKind::Reconcile => "payment.reconcile",
+            JobKind::ConfirmLateSuccess => "payment.confirm_late_success",
         }
     }
 
@@ -144,6 +148,7 @@ impl JobKind {
             JobKind::ExpirePayment,
             JobKind::PollRefund,
             JobKind::Reconcile,
+            JobKind::ConfirmLateSuccess,
         ]
         .into_iter()
         .find(|k| k.as_str() == name)

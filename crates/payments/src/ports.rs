@@ -202,3 +202,12 @@ pub const ORDER_NOT_FOUND_CODES: &[&str] = &["E04111", "E04110", "ORDER_NOT_FOUN
 pub fn is_order_not_found(code: &str) -> bool {
     ORDER_NOT_FOUND_CODES.contains(&code)
 }
+
+/// CodePay codes meaning "this `merchant_order_no` is already used": a resubmit that meets one
+/// must settle by query, never count as a refusal.
+pub const DUPLICATE_ORDER_NO_CODES: &[&str] = &["E04101"];
+
+/// True when a declined answer says the `merchant_order_no` was already used.
+pub fn is_duplicate_order_no(code: &str) -> bool {
+    DUPLICATE_ORDER_NO_CODES.contains(&code)
+}

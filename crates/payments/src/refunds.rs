@@ -1,7 +1,9 @@
 //! Refunds: the refund-total rule under concurrency, submission, polling until final.
 
 use super::model::{Change, JobKind, NewJob, Payment, Refund};
-use super::ports::{Outcome, RefundOrder, UpstreamOrder, is_order_not_found};
+use super::ports::{
+    Outcome, RefundOrder, UpstreamOrder, is_duplicate_order_no, is_order_not_found,
+};
 use super::settle::JobOutcome;
 use super::{CAS_RETRIES, Engine, new_order_no, upstream_merchant, upstream_text};
 use crate::error::{PaymentError, Result};
@@ -91,7 +93,7 @@ impl Engine {
         p: &Payment,
         amount: Money,
     ) -> Result<Option<Refund>> {
-        let reference = format!("late_success_{}", p.id);
+        let reference = automatic_refund_reference(p);
         for _ in 0..CAS_RETRIES {
             if self
                 .store
@@ -118,6 +120,13 @@ impl Engine {
             }
         }
         Err(PaymentError::VersionConflict)
+    }
+
+    /// The late-success refund of a payment, if it was created.
+    pub(super) async fn automatic_refund_of(&self, p: &Payment) -> Result<Option<Refund>> {
+        self.store
+            .refund_by_merchant_ref(&p.merchant_id, &automatic_refund_reference(p))
+            .await
     }
 
     async fn committed_refunds(&self, p: &Payment) -> Result<Money> {
@@ -195,6 +204,12 @@ impl Engine {
                     fill
                 })
                 .await
+            }
+            Outcome::Declined { code, .. } if is_duplicate_order_no(&code) => {
+                // A resubmit of a refund CodePay already has: its query, not this refusal,
+                // says how it stands.
+                tracing::info!(refund_id = %refund.id, %code, "refund already submitted; settling it by query");
+                Ok(refund)
             }
             Outcome::Declined { code, msg } => {
                 let failed = UpstreamOrder {
@@ -289,6 +304,15 @@ impl Engine {
     }
 }
 
+/// `merchant_refund_id`s starting with this are payfac's own (automatic refunds), so a
+/// merchant cannot take one and block a payment's automatic refund.
+pub const RESERVED_REFUND_PREFIX: &str = "late_success_";
+
+/// The fixed reference of a payment's late-success refund: one per payment, ever.
+fn automatic_refund_reference(p: &Payment) -> String {
+    format!("{RESERVED_REFUND_PREFIX}{}", p.id)
+}
+
 /// The request's own checks, before the payment is read.
 fn validate_refund(req: &NewRefund) -> Result<()> {
     let id_ok = !req.merchant_refund_id.is_empty()
@@ -298,6 +322,15 @@ fn validate_refund(req: &NewRefund) -> Result<()> {
         return Err(PaymentError::invalid(
             "parameter_invalid",
             "merchant_refund_id must be 1 to 64 printable characters",
+            Some("merchant_refund_id"),
+        ));
+    }
+    if req.merchant_refund_id.starts_with(RESERVED_REFUND_PREFIX) {
+        return Err(PaymentError::invalid(
+            "merchant_refund_id_reserved",
+            format!(
+                "merchant_refund_id may not start with `{RESERVED_REFUND_PREFIX}` (payfac's automatic refunds)"
+            ),
             Some("merchant_refund_id"),
         ));
     }

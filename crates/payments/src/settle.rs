@@ -10,6 +10,15 @@
 //! `late_success_after_close`) and the payment stays `canceled`: the merchant was already told
 //! the payment was canceled and may have released the goods, and a final state never changes.
 //! The refund is an ordinary refund: polled until final, announced with `refund.*` events.
+//! The confirmation is durable: a `payment.confirm_late_success` job is committed before the
+//! query, so a timeout or a crash only delays the refund.
+//!
+//! # Closing
+//! Once payfac starts closing an order (`closed_by_us`: cancel, expiry, CPM reversal, a create
+//! whose outcome is unknown), no success is committed from a notification or a plain query:
+//! the customer may pay while `order.revoker` is on its way, and the revoker then voids the
+//! paid order. The close resolves itself (revoke, then query) and the state committed is what
+//! CodePay holds after the revoke. A revoke whose outcome is unknown is retried by the poll job.
 
 use super::model::{JobKind, NewJob, Payment};
 use super::ports::{Outcome, UpstreamOrder, is_order_not_found};
@@ -39,7 +48,13 @@ pub enum CloseReason {
     Reversed,
     /// The create call's outcome was unknown.
     CreateFailed,
+    /// CodePay reported another amount than the payment's: the order is reversed and the
+    /// payment ends `failed`.
+    AmountMismatch,
 }
+
+/// `failure_code` of a payment whose order CodePay reported with another amount.
+pub const AMOUNT_MISMATCH: &str = "upstream_amount_mismatch";
 
 impl CloseReason {
     fn code(self) -> &'static str {
@@ -48,6 +63,7 @@ impl CloseReason {
             CloseReason::CanceledByMerchant => "canceled_by_merchant",
             CloseReason::Reversed => "reversed_unsettled",
             CloseReason::CreateFailed => "upstream_unavailable",
+            CloseReason::AmountMismatch => AMOUNT_MISMATCH,
         }
     }
 }
@@ -105,23 +121,47 @@ impl Engine {
         close: Option<CloseReason>,
     ) -> Result<(Payment, bool)> {
         let mut late_success = false;
+        let mut mismatch = false;
         let now = self.now();
+        let requested_close = close;
         let (updated, stored) = self
-            .update_payment_from(id, known, once, |p, _| {
+            .update_payment_from(id, known, once, |p, change| {
                 let close = close.or_else(|| expired_upstream(p, answer, now));
-                let target = answer
+                let mut target = answer
                     .status
                     .payment_status(p.closed_by_us || close.is_some());
+                if target == PaymentStatus::Succeeded
+                    && p.closed_by_us
+                    && requested_close.is_none()
+                    && !p.status.is_final()
+                {
+                    // Closing (module doc): only the close's own query after its revoke decides.
+                    return Ok(false);
+                }
                 if target == PaymentStatus::Succeeded
                     && let Some(paid) = answer.amount
                     && paid != p.amount
                 {
-                    // Never accept a success for another amount than ours: settle by query.
-                    tracing::error!(payment_id = %p.id, "upstream amount differs from ours");
-                    return Err(PaymentError::Upstream {
-                        code: "upstream_amount_mismatch",
-                        message: "CodePay reports another amount for this order".to_owned(),
-                    });
+                    // Never accept a success for another amount than ours: reverse the order
+                    // (committed with the close mark and its poll job, so it survives a crash).
+                    if p.status.is_final() || p.closed_by_us {
+                        return Ok(false);
+                    }
+                    mismatch = true;
+                    p.closed_by_us = true;
+                    p.failure_code = Some(AMOUNT_MISMATCH.to_owned());
+                    p.failure_message = Some(format!(
+                        "CodePay reported {} {} for this {} order; it is being reversed",
+                        paid.minor(),
+                        paid.currency().code(),
+                        p.amount.currency().code()
+                    ));
+                    change.jobs.push(self.poll_job(p, now));
+                    return Ok(true);
+                }
+                let mismatched = p.failure_code.as_deref() == Some(AMOUNT_MISMATCH);
+                if mismatched && target == PaymentStatus::Canceled {
+                    target = PaymentStatus::Failed;
                 }
                 match p.status.transition(target) {
                     Ok(Step::Moved) => {
@@ -133,6 +173,7 @@ impl Engine {
                             PaymentStatus::Succeeded => {
                                 p.paid_at = Some(answer.end_time.unwrap_or(now));
                             }
+                            PaymentStatus::Failed if mismatched => {}
                             PaymentStatus::Failed => {
                                 p.failure_code = Some("payment_declined".to_owned());
                                 p.failure_message = Some(upstream_text(
@@ -165,22 +206,81 @@ impl Engine {
                 }
             })
             .await?;
+        if mismatch {
+            tracing::error!(payment_id = %updated.id, "CodePay reports another amount for this order; reversing it");
+            if let Some(m) = &self.metrics {
+                m.anomaly(AMOUNT_MISMATCH);
+            }
+            // Boxed: reversing applies CodePay's answer through this same function.
+            let reversed = Box::pin(self.reverse(&updated, CloseReason::AmountMismatch)).await?;
+            return Ok((reversed, stored));
+        }
         if late_success {
+            self.record_late_success(&updated).await?;
             self.settle_late_success(&updated).await?;
         }
         Ok((updated, stored))
     }
 
-    /// The late-success rule (module doc): confirm by query, then refund in full.
-    async fn settle_late_success(&self, p: &Payment) -> Result<()> {
+    /// The payment's poll job, due now (dedupes with an unfinished one).
+    fn poll_job(&self, p: &Payment, now: DateTime<Utc>) -> NewJob {
+        NewJob {
+            kind: JobKind::PollPayment,
+            subject: p.id.to_string(),
+            run_at: now,
+        }
+    }
+
+    /// Commits the durable confirmation of a late success before asking CodePay, so that a
+    /// failed or lost query only delays the automatic refund.
+    async fn record_late_success(&self, p: &Payment) -> Result<()> {
+        let job = NewJob {
+            kind: JobKind::ConfirmLateSuccess,
+            subject: p.id.to_string(),
+            run_at: self.after(self.cfg.poll_interval),
+        };
+        self.store
+            .commit(super::model::Change {
+                jobs: vec![job],
+                ..Default::default()
+            })
+            .await
+    }
+
+    /// The `payment.confirm_late_success` job: confirms a success reported after payfac
+    /// closed the payment, and refunds it in full when CodePay holds it paid. Done once the
+    /// automatic refund exists or CodePay says the order is not paid.
+    pub async fn confirm_late_success(&self, id: &PaymentId) -> Result<JobOutcome> {
+        let Some(p) = self.store.payment(id).await? else {
+            return Ok(JobOutcome::Done);
+        };
+        if p.status != PaymentStatus::Canceled {
+            return Ok(JobOutcome::Done);
+        }
+        if self.automatic_refund_of(&p).await?.is_some() {
+            return Ok(JobOutcome::Done);
+        }
+        match self.settle_late_success(&p).await? {
+            true => Ok(JobOutcome::Done),
+            false => Ok(JobOutcome::RetryAt(self.after(self.cfg.poll_interval))),
+        }
+    }
+
+    /// The late-success rule (module doc): confirm by query, then refund in full. True when
+    /// settled (refunded, or CodePay says the order is not paid); false when CodePay gave no
+    /// clean answer and the confirmation job must ask again.
+    async fn settle_late_success(&self, p: &Payment) -> Result<bool> {
         let merchant = upstream_merchant(p);
         match self.upstream.query(&merchant, &p.merchant_order_no).await {
             Outcome::Success(order) if order.status == TransStatus::Succeeded => {
                 let amount = order.amount.unwrap_or(p.amount);
                 tracing::warn!(payment_id = %p.id, "success after local close: refunding it");
-                self.create_automatic_refund(p, amount).await.map(|_| ())
+                self.create_automatic_refund(p, amount).await?;
+                Ok(true)
             }
-            _ => Ok(()),
+            Outcome::Success(order) if order.status.payment_status(true).is_final() => Ok(true),
+            Outcome::Declined { code, .. } if is_order_not_found(&code) => Ok(true),
+            Outcome::Success(_) | Outcome::Declined { .. } | Outcome::Unknown { .. } => Ok(false),
         }
     }
 
@@ -212,31 +312,39 @@ impl Engine {
     /// `1` seen afterwards means canceled), `order.revoker`, then `order.query`.
     async fn reverse(&self, p: &Payment, reason: CloseReason) -> Result<Payment> {
         let p = self
-            .update_payment(&p.id, |p, _| {
+            .update_payment(&p.id, |p, change| {
                 if p.closed_by_us || p.status.is_final() {
                     return Ok(false);
                 }
                 p.closed_by_us = true;
+                // The close is resumed by the poll job if this process dies mid-way.
+                change
+                    .jobs
+                    .push(self.poll_job(p, self.after(self.cfg.poll_interval)));
                 Ok(true)
             })
             .await?;
         if p.status.is_final() {
             return Ok(p);
         }
-        match self
+        let settled = match self
             .upstream
             .revoke(&upstream_merchant(&p), &p.merchant_order_no)
             .await
         {
-            Outcome::Success(()) => {}
+            Outcome::Success(()) => true,
             Outcome::Declined { code, msg } => {
                 tracing::info!(payment_id = %p.id, %code, %msg, "revoker declined; confirming by query");
+                true
             }
             Outcome::Unknown { reason } => {
                 tracing::warn!(payment_id = %p.id, %reason, "revoker outcome unknown");
+                false
             }
-        }
-        self.query_and_apply(&p, Some(reason)).await
+        };
+        // After a revoke CodePay answered, its query is the final word; after one whose fate
+        // is unknown the revoke may still void a paid order, so no success is taken from it.
+        self.query_and_apply(&p, settled.then_some(reason)).await
     }
 
     /// The poll job: query; past the CPM deadline (or once payfac closed it) reverse.
