@@ -1,12 +1,9 @@
 //! GatewayClient against the real CodePay simulator (crates/codepay-sim) over real HTTP: every
 //! operation, the strict checks, and every fault kind end in the right typed outcome.
 
-use std::net::TcpListener;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, web};
-use codepay_sim::{SimConfig, Simulator};
+use codepay_sim::Simulator;
 use domain::{Currency, Money, Secret, TransStatus};
 use gateway_client::{
     CallOutcome, CpmSubmit, FieldError, GatewayClient, GatewayConfig, MerchantRef, MpmCreate,
@@ -14,15 +11,7 @@ use gateway_client::{
     RefundSubmit, Revoke, TransactionResult, UnknownReason,
 };
 use serde_json::{Map, Value, json};
-
-fn app_key() -> &'static PrivateKey {
-    static K: OnceLock<PrivateKey> = OnceLock::new();
-    K.get_or_init(|| PrivateKey::generate_2048().unwrap())
-}
-fn gateway_key() -> &'static PrivateKey {
-    static K: OnceLock<PrivateKey> = OnceLock::new();
-    K.get_or_init(|| PrivateKey::generate_2048().unwrap())
-}
+use test_support::{SimServer, app_key, other_key};
 
 struct Sim {
     sim: Simulator,
@@ -34,34 +23,16 @@ struct Sim {
 
 impl Sim {
     async fn start() -> Self {
-        let cfg = SimConfig {
-            gateway_private_key: Some(Secret::new(
-                gateway_key().to_pkcs8_pem().expose().to_owned(),
-            )),
-            // PIN entry and refund settlement take seconds at real speed: compress them.
-            time_scale: 100,
-            ..SimConfig::default()
-        };
-        let sim = Simulator::new(cfg).unwrap();
-        let app_id = sim
-            .register_app(None, &app_key().public_key().to_pem())
-            .unwrap();
-        let merchant_no = sim.register_merchant(None, None).unwrap().merchant_no;
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let served = sim.clone();
-        let server = HttpServer::new(move || {
-            let s = served.clone();
-            App::new().service(web::scope("/sandbox/codepay").configure(move |c| s.configure(c)))
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
+        // PIN entry and refund settlement take seconds at real speed: compress them.
+        let SimServer {
+            sim,
+            base,
+            app_id,
+            merchant_no,
+        } = SimServer::start(100);
         Self {
             sim,
-            base: format!("http://{addr}/sandbox/codepay"),
+            base,
             app_id,
             merchant: MerchantRef::new(merchant_no),
             http: reqwest::Client::new(),
@@ -285,13 +256,13 @@ async fn strict_checks_are_declines() {
         "E04101",
         "duplicate merchant_order_no"
     );
-    let wrong_key = PrivateKey::generate_2048().unwrap();
+    let wrong_key = other_key();
     let op = MpmCreate {
         payment: sim.payment("WK1", 100),
         expires_secs: None,
     };
     assert_eq!(
-        declined_code(sim.client_with(&wrong_key).create_mpm(&op).await),
+        declined_code(sim.client_with(wrong_key).create_mpm(&op).await),
         "E01003"
     );
 

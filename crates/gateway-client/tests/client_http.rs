@@ -2,7 +2,7 @@
 //! wrong maps to the right outcome, and what goes on the wire is a correctly signed request.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::{Currency, Money, Secret, TransStatus};
@@ -12,17 +12,9 @@ use gateway_client::{
     sign_message, verify_message,
 };
 use serde_json::{Map, Value, json};
+use test_support::{app_key, gateway_key};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-fn app_key() -> &'static PrivateKey {
-    static K: OnceLock<PrivateKey> = OnceLock::new();
-    K.get_or_init(|| PrivateKey::generate_2048().unwrap())
-}
-fn gateway_key() -> &'static PrivateKey {
-    static K: OnceLock<PrivateKey> = OnceLock::new();
-    K.get_or_init(|| PrivateKey::generate_2048().unwrap())
-}
 
 /// What the fake gateway does with a request.
 #[derive(Clone)]

@@ -1,15 +1,9 @@
 //! `parse_notification` and the `payfac codepay canonical|sign|verify` helpers.
 
-use std::sync::OnceLock;
-
 use domain::TransStatus;
-use gateway_client::{NotificationError, PrivateKey, cli, parse_notification, sign_message};
+use gateway_client::{NotificationError, cli, parse_notification, sign_message};
 use serde_json::{Map, Value, json};
-
-fn gateway() -> &'static PrivateKey {
-    static K: OnceLock<PrivateKey> = OnceLock::new();
-    K.get_or_init(|| PrivateKey::generate_2048().unwrap())
-}
+use test_support::gateway_key as gateway;
 
 fn notification() -> Map<String, Value> {
     json!({
@@ -53,9 +47,9 @@ fn forged_notifications_are_told_apart_from_malformed_ones() {
     assert_eq!(err, NotificationError::BadSignature);
     assert!(err.is_forgery());
 
-    let other_key = PrivateKey::generate_2048().unwrap();
+    let other_key = test_support::other_key();
     let mut wrong = notification();
-    sign_message(&mut wrong, &other_key);
+    sign_message(&mut wrong, other_key);
     assert_eq!(
         parse_notification(&body(&wrong), &key).unwrap_err(),
         NotificationError::BadSignature

@@ -1,27 +1,15 @@
 //! Black-box tests of the `payfac` binary: configuration errors, the embedded default, health.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use test_support::{free_port, payfac_command};
 
 fn payfac() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_payfac"));
     // A clean environment: the test harness's own PAYFAC_* variables must not leak in.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PAYFAC_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = payfac_command(env!("CARGO_BIN_EXE_payfac"));
     cmd.env("PAYFAC_LOG_FORMAT", "json");
     cmd
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 fn assert_one_line_error(out: &Output, needle: &str) {

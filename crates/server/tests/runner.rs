@@ -1,32 +1,19 @@
 //! The job runner on real SQLite and PostgreSQL: every job runs exactly once across runners,
 //! retries come back, and shutdown hands leases back.
 
-#[path = "support/pg.rs"]
-mod pg;
-
 use server::runner::{Handler, Outcome, Runner, RunnerConfig};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::jobs::{self, NewJob};
 use store::{Coordinator, Database, InProcessCoordinator, clock};
+use test_support::on_both_backends;
 use tokio::sync::watch;
 
-async fn sqlite() -> (Database, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("payfac.db").display());
-    let db = Database::connect(&url, 4).await.expect("connect");
-    db.migrate().await.expect("migrate");
-    (db, dir)
-}
-
-async fn postgres() -> Database {
-    let db = Database::connect(&pg::fresh_postgres_url(), 8)
-        .await
-        .expect("connect");
-    db.migrate().await.expect("migrate");
-    db
-}
+on_both_backends!(
+    two_runners_run_every_job_exactly_once,
+    a_retried_job_runs_again_and_shutdown_releases_leases,
+);
 
 fn config(owner: &str) -> RunnerConfig {
     RunnerConfig {
@@ -168,26 +155,4 @@ async fn a_retried_job_runs_again_and_shutdown_releases_leases(db: Database) {
         "the interrupted job is claimable at once after shutdown"
     );
     assert_eq!(claimable[0].last_error.as_deref(), Some("upstream timeout"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_two_runners_run_every_job_exactly_once() {
-    let (db, _dir) = sqlite().await;
-    two_runners_run_every_job_exactly_once(db).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_two_runners_run_every_job_exactly_once() {
-    two_runners_run_every_job_exactly_once(postgres().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_a_retried_job_runs_again_and_shutdown_releases_leases() {
-    let (db, _dir) = sqlite().await;
-    a_retried_job_runs_again_and_shutdown_releases_leases(db).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_retried_job_runs_again_and_shutdown_releases_leases() {
-    a_retried_job_runs_again_and_shutdown_releases_leases(postgres().await).await;
 }

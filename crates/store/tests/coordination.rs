@@ -1,15 +1,13 @@
 //! The same coordination suite on Redis and in-process.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 use store::{Coordinator, InProcessCoordinator, LockToken, RedisCoordinator};
 
 async fn redis() -> Arc<dyn Coordinator> {
-    let prefix = format!("t_{}:", common::random_suffix());
+    let prefix = format!("t_{}:", test_support::random_suffix());
     Arc::new(
-        RedisCoordinator::connect(&common::redis_url(), &prefix, Duration::from_secs(2))
+        RedisCoordinator::connect(&test_support::redis_url(), &prefix, Duration::from_secs(2))
             .await
             .expect("connect to redis"),
     )

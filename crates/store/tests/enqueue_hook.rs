@@ -1,6 +1,6 @@
 //! The post-commit enqueue hook: runners are woken for committed jobs only, on both backends.
 
-mod common;
+use test_support::on_both_backends;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

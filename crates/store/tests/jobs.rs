@@ -1,7 +1,7 @@
 //! The job queue: dedupe, claim, fencing and lease expiry on both backends, and concurrent
 //! runners on real PostgreSQL.
 
-mod common;
+use test_support::on_both_backends;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -278,7 +278,7 @@ async fn queue_metrics_count_depth_and_lag(db: Database) {
 /// exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_two_runners_never_claim_the_same_job() {
-    let url = common::create_pg_database();
+    let url = test_support::fresh_postgres_url();
     let a = Database::connect(&url, 4).await.expect("connect a");
     a.migrate().await.expect("migrate");
     let b = Database::connect(&url, 4).await.expect("connect b");
@@ -344,7 +344,7 @@ async fn postgres_two_runners_never_claim_the_same_job() {
 /// the lease runs out, on real PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_dead_runners_job_is_reclaimed_by_another_connection() {
-    let url = common::create_pg_database();
+    let url = test_support::fresh_postgres_url();
     let a = Database::connect(&url, 1).await.expect("connect a");
     a.migrate().await.expect("migrate");
     let b = Database::connect(&url, 1).await.expect("connect b");

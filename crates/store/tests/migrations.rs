@@ -1,7 +1,5 @@
 //! Migrations go up, down and up again on both backends, and connection errors read clearly.
 
-mod common;
-
 use store::{Backend, Database, StoreError};
 
 /// Every migration folder of the backend, so a new migration is covered without editing this.
@@ -67,7 +65,7 @@ async fn sqlite_migrations_go_up_down_and_up_again() {
 
 #[tokio::test]
 async fn postgres_migrations_go_up_down_and_up_again() {
-    let url = common::create_pg_database();
+    let url = test_support::fresh_postgres_url();
     let db = Database::connect(&url, 2).await.expect("connect");
     assert_eq!(db.backend(), Backend::Postgres);
     up_down_up(&db).await;
@@ -87,7 +85,7 @@ async fn a_plain_path_is_sqlite_and_missing_directories_are_created() {
 
 #[tokio::test]
 async fn a_wrong_password_is_one_clear_line_without_the_password() {
-    common::pg_admin_url();
+    test_support::pg_admin_url();
     let err = Database::connect("postgres://nobody:hunter2@127.0.0.1:55432/missing_db", 2)
         .await
         .expect_err("must fail");
@@ -174,7 +172,7 @@ mod lane_backfill {
 
     #[test]
     fn postgres() {
-        let url = super::common::create_pg_database();
+        let url = test_support::fresh_postgres_url();
         let mut conn = PgConnection::establish(&url).expect("postgres");
         // the seed's deliveries name an event, endpoint and merchant that do not exist
         conn.batch_execute("SET session_replication_role = replica")

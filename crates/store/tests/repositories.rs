@@ -1,6 +1,6 @@
 //! The repository suite, written once and run on SQLite and PostgreSQL.
 
-mod common;
+use test_support::on_both_backends;
 
 use domain::{EventId, EventType, MerchantId, PaymentId, PaymentStatus, RefundId};
 use store::api_keys::{self, ApiKey, ApiKeyKind};

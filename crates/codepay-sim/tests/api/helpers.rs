@@ -2,29 +2,15 @@
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use codepay_sim::{SimConfig, Simulator};
-use domain::Secret;
-use gateway_client::{PrivateKey, PublicKey, sign_message, verify_message};
+use gateway_client::{PublicKey, sign_message, verify_message};
 use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 use std::net::TcpListener;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use test_support::SimServer;
 
-/// RSA-2048 generation is slow in debug builds: one app key and one gateway key per test binary.
-pub fn app_key() -> &'static PrivateKey {
-    static KEY: OnceLock<PrivateKey> = OnceLock::new();
-    KEY.get_or_init(|| PrivateKey::generate_2048().expect("app key"))
-}
-
-pub fn gateway_key() -> &'static PrivateKey {
-    static KEY: OnceLock<PrivateKey> = OnceLock::new();
-    KEY.get_or_init(|| PrivateKey::generate_2048().expect("gateway key"))
-}
-
-pub fn other_key() -> &'static PrivateKey {
-    static KEY: OnceLock<PrivateKey> = OnceLock::new();
-    KEY.get_or_init(|| PrivateKey::generate_2048().expect("other key"))
-}
+pub use test_support::{app_key, other_key, sim_config};
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -75,50 +61,30 @@ pub fn i(data: &Map<String, Value>, key: &str) -> i64 {
         .unwrap_or_else(|| panic!("no integer {key} in {data:?}"))
 }
 
-pub fn config(time_scale: u32) -> SimConfig {
-    SimConfig {
-        gateway_private_key: Some(Secret::new(
-            gateway_key().to_pkcs8_pem().expose().to_owned(),
-        )),
-        time_scale,
-        ..SimConfig::default()
-    }
-}
-
 impl TestSim {
     pub async fn start(time_scale: u32) -> Self {
-        Self::start_with(config(time_scale)).await
+        Self::start_with(sim_config(time_scale)).await
     }
 
     pub async fn start_with(cfg: SimConfig) -> Self {
-        let sim = Simulator::new(cfg).expect("simulator");
-        let app_id = sim
-            .register_app(None, &app_key().public_key().to_pem())
-            .expect("app");
-        let merchant_no = sim
-            .register_merchant(None, None)
-            .expect("merchant")
-            .merchant_no;
-        Self::serve(sim, app_id, merchant_no)
+        Self::from_server(SimServer::start_with(cfg))
     }
 
     /// Serves an existing simulator, calling it as `app_id` for `merchant_no`.
     pub fn serve(sim: Simulator, app_id: String, merchant_no: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let served = sim.clone();
-        let server = HttpServer::new(move || {
-            let s = served.clone();
-            App::new().service(web::scope("/sandbox/codepay").configure(move |c| s.configure(c)))
-        })
-        .workers(1)
-        .listen(listener)
-        .expect("listen")
-        .run();
-        tokio::spawn(server);
+        Self::from_server(SimServer::serve(sim, app_id, merchant_no))
+    }
+
+    fn from_server(server: SimServer) -> Self {
+        let SimServer {
+            sim,
+            base,
+            app_id,
+            merchant_no,
+        } = server;
         Self {
             sim,
-            base: format!("http://{addr}/sandbox/codepay"),
+            base,
             app_id,
             merchant_no,
             http: reqwest::Client::builder()

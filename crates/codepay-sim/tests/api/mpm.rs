@@ -163,7 +163,7 @@ async fn duplicate_merchant_order_no_is_rejected() {
 #[actix_web::test]
 async fn state_file_keeps_keys_apps_merchants_orders_and_timers_across_restarts() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut cfg = config(1);
+    let mut cfg = sim_config(1);
     cfg.gateway_private_key = None;
     cfg.state_file = Some(dir.path().join("state").join("sim.json"));
     let t = TestSim::start_with(cfg.clone()).await;
@@ -227,7 +227,7 @@ async fn standalone_server_serves_the_gateway_and_control_api() {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
-    let sim = codepay_sim::Simulator::new(config(1)).expect("sim");
+    let sim = codepay_sim::Simulator::new(sim_config(1)).expect("sim");
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     tokio::spawn(codepay_sim::run_standalone(sim.clone(), addr));
     let http = reqwest::Client::new();

@@ -2,8 +2,7 @@
 //! another process makes the delivery after the lease, and once the receiver has acknowledged
 //! it, it is never sent again.
 
-use crate::harness::{Backend, Payfac, TEST_MASTER_KEY};
-use crate::receiver::{Behaviour, Receiver};
+use crate::support::{Backend, Behaviour, Payfac, Receiver, wait_for};
 use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -13,14 +12,6 @@ fn succeeded_requests(rx: &Receiver) -> Vec<String> {
         .into_iter()
         .map(|h| h.id)
         .collect()
-}
-
-async fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < within, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn killed_mid_delivery(backend: Backend) {
@@ -48,23 +39,8 @@ async fn killed_mid_delivery(backend: Backend) {
         )
         .await;
     assert_eq!(status, 201, "{endpoint}");
-    let (status, payment) = first
-        .call(
-            Method::POST,
-            "/v1/payments",
-            &sk,
-            Some(json!({"mode": "mpm", "amount": 1250, "currency": "USD",
-                "merchant_order_id": "crash-1", "wallet": "wechat_pay"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{payment}");
-    first
-        .http
-        .post(format!("{}/sandbox/codepay/sim/mpm/pay", first.base))
-        .json(&json!({"qr_code": payment["qr_code"]}))
-        .send()
-        .await
-        .expect("pay");
+    let payment = first.mpm_payment(&sk, "crash-1", 1250, "wechat_pay").await;
+    first.pay_in_sandbox(&payment).await;
 
     wait_for(
         "the first process's delivery request",
@@ -82,10 +58,11 @@ async fn killed_mid_delivery(backend: Backend) {
     let mut env: Vec<(&str, &str)> = tuning.to_vec();
     env.push(("PAYFAC_DATABASE_URL", &first.database_url));
     env.push(("PAYFAC_DATA_DIR", &data_dir));
-    let redis = std::env::var("PAYFAC_TEST_REDIS_URL").unwrap_or_default();
+    let redis;
     if postgres {
+        redis = test_support::redis_url();
         env.push(("PAYFAC_REDIS_URL", &redis));
-        env.push(("PAYFAC_MASTER_KEY", TEST_MASTER_KEY));
+        env.push(("PAYFAC_MASTER_KEY", test_support::TEST_MASTER_KEY));
     }
     let second = Payfac::start(Backend::Embedded, &env).await;
     wait_for(

@@ -1,7 +1,6 @@
 //! A merchant's webhook endpoint receives signed payment and refund events from the real binary.
 
-use crate::harness::{Backend, Payfac};
-use crate::receiver::{Behaviour, Receiver};
+use crate::support::{Backend, Behaviour, Payfac, Receiver};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -24,23 +23,8 @@ async fn webhook_reaches_the_endpoint(backend: Backend, extra: &[(&str, &str)]) 
     let secret = WebhookSecret::parse(endpoint["secret"].as_str().expect("secret shown once"))
         .expect("whsec");
 
-    let (status, payment) = payfac
-        .call(
-            Method::POST,
-            "/v1/payments",
-            &sk,
-            Some(json!({"mode": "mpm", "amount": 2000, "currency": "USD",
-            "merchant_order_id": "hook-1", "wallet": "wechat_pay"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{payment}");
-    payfac
-        .http
-        .post(format!("{}/sandbox/codepay/sim/mpm/pay", payfac.base))
-        .json(&json!({"qr_code": payment["qr_code"]}))
-        .send()
-        .await
-        .expect("pay");
+    let payment = payfac.mpm_payment(&sk, "hook-1", 2000, "wechat_pay").await;
+    payfac.pay_in_sandbox(&payment).await;
 
     let mut delivered: Option<Value> = None;
     for _ in 0..200 {

@@ -1,10 +1,11 @@
 //! Starts the real binary and talks to it over HTTP.
 
+use reqwest::Method;
 use serde_json::{Value, json};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use test_support::{TEST_MASTER_KEY, free_port, fresh_postgres_url, payfac_command, redis_url};
 
 /// Which backends a started payfac uses.
 pub enum Backend {
@@ -13,10 +14,6 @@ pub enum Backend {
     /// A fresh PostgreSQL database plus Redis from the test services.
     PostgresRedis,
 }
-
-/// The master key of PostgreSQL-backed test processes (a second process on the same database
-/// needs the same one to open what the first sealed).
-pub const TEST_MASTER_KEY: &str = "dGVzdC1tYXN0ZXIta2V5LXRlc3QtbWFzdGVyLWtleSE=";
 
 /// A running `payfac serve`.
 pub struct Payfac {
@@ -34,13 +31,6 @@ pub struct Payfac {
     pub database_url: String,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 impl Payfac {
     /// Starts `payfac serve` and waits for `/readyz`.
     pub async fn start(backend: Backend, extra_env: &[(&str, &str)]) -> Payfac {
@@ -48,12 +38,7 @@ impl Payfac {
         let port = free_port();
         let operator_key = format!("op_test_{}", ulid::Ulid::new());
         let log_file = dir.path().join("payfac.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_payfac"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("PAYFAC_") {
-                cmd.env_remove(key);
-            }
-        }
+        let mut cmd = payfac_command(super::binary::payfac_exe());
         cmd.current_dir(dir.path())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .env("PAYFAC_LOG_FORMAT", "json")
@@ -64,11 +49,11 @@ impl Payfac {
             .stderr(std::fs::File::create(&log_file).expect("log file"));
         let mut database_url = format!("sqlite://{}", dir.path().join("data/payfac.db").display());
         if let Backend::PostgresRedis = backend {
-            database_url = crate::pg::fresh_postgres_url();
-            let redis = std::env::var("PAYFAC_TEST_REDIS_URL")
-                .expect("PAYFAC_TEST_REDIS_URL is not set: run `. scripts/test-services.sh` first");
+            // The master key is fixed so that a second process on the same database can open
+            // what the first sealed.
+            database_url = fresh_postgres_url();
             cmd.env("PAYFAC_DATABASE_URL", &database_url)
-                .env("PAYFAC_REDIS_URL", redis)
+                .env("PAYFAC_REDIS_URL", redis_url())
                 .env("PAYFAC_MASTER_KEY", TEST_MASTER_KEY);
         }
         for (k, v) in extra_env {
@@ -156,7 +141,7 @@ impl Payfac {
     /// A request with a bearer key; returns status and JSON body.
     pub async fn call(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         key: &str,
         body: Option<Value>,
@@ -179,7 +164,7 @@ impl Payfac {
         let op = self.operator_key.clone();
         let (status, merchant) = self
             .call(
-                reqwest::Method::POST,
+                Method::POST,
                 "/v1/merchants",
                 &op,
                 Some(json!({"name": "Shop", "default_currency": "USD"})),
@@ -189,7 +174,7 @@ impl Payfac {
         let id = merchant["id"].as_str().expect("merchant id").to_owned();
         let (status, key) = self
             .call(
-                reqwest::Method::POST,
+                Method::POST,
                 &format!("/v1/merchants/{id}/api-keys"),
                 &op,
                 Some(json!({"label": "e2e"})),
@@ -212,6 +197,50 @@ impl Payfac {
             .await
             .expect("json");
         resp["auth_code"].as_str().expect("auth_code").to_owned()
+    }
+
+    /// Creates an MPM payment of `amount` (minor units of USD) in `wallet`; returns the payment.
+    pub async fn mpm_payment(&self, key: &str, order: &str, amount: i64, wallet: &str) -> Value {
+        let (status, payment) = self
+            .call(
+                Method::POST,
+                "/v1/payments",
+                key,
+                Some(json!({"mode": "mpm", "amount": amount, "currency": "USD",
+                    "merchant_order_id": order, "wallet": wallet})),
+            )
+            .await;
+        assert_eq!(status, 201, "{payment}");
+        payment
+    }
+
+    /// Pays `payment`'s QR code in the sandbox, as the customer's wallet would.
+    pub async fn pay_in_sandbox(&self, payment: &Value) {
+        let paid = self
+            .http
+            .post(format!("{}/sandbox/codepay/sim/mpm/pay", self.base))
+            .json(&json!({"qr_code": payment["qr_code"]}))
+            .send()
+            .await
+            .expect("pay");
+        assert!(paid.status().is_success(), "{:?}", paid.text().await);
+    }
+
+    /// An MPM payment of 12.50 USD in Alipay, paid and seen `succeeded`; returns its id.
+    pub async fn paid_mpm(&self, key: &str, order: &str) -> String {
+        let payment = self.mpm_payment(key, order, 1250, "alipay").await;
+        let id = payment["id"].as_str().expect("id").to_owned();
+        self.pay_in_sandbox(&payment).await;
+        for _ in 0..100 {
+            let (_, p) = self
+                .call(Method::GET, &format!("/v1/payments/{id}"), key, None)
+                .await;
+            if p["status"] == "succeeded" {
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("payment {id} never succeeded");
     }
 }
 

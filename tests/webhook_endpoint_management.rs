@@ -2,22 +2,14 @@
 //! embedded default and on PostgreSQL + Redis: fan-out to a merchant's endpoints only, retries
 //! with an attempt log, 410 disabling, redeliver and recover, and secret rotation.
 
-use crate::harness::{Backend, Payfac};
-use crate::receiver::{Behaviour, Hit, Receiver};
+use crate::support::{Backend, Behaviour, Hit, Payfac, Receiver, wait_for};
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use webhook_fanout::{WebhookSecret, verify};
 
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn eventually(what: &str, done: impl FnMut() -> bool) {
+    wait_for(what, Duration::from_secs(30), done).await;
 }
 
 fn signed_by(hit: &Hit, secret: &WebhookSecret) -> bool {
@@ -50,24 +42,8 @@ async fn add_endpoint(payfac: &Payfac, key: &str, url: &str) -> (String, Webhook
 
 /// Creates an MPM payment and pays it in the sandbox; returns the payment id.
 async fn paid_payment(payfac: &Payfac, key: &str, order: &str) -> String {
-    let (status, payment) = payfac
-        .call(
-            Method::POST,
-            "/v1/payments",
-            key,
-            Some(json!({"mode": "mpm", "amount": 990, "currency": "USD",
-                "merchant_order_id": order, "wallet": "wechat_pay"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{payment}");
-    let paid = payfac
-        .http
-        .post(format!("{}/sandbox/codepay/sim/mpm/pay", payfac.base))
-        .json(&json!({"qr_code": payment["qr_code"]}))
-        .send()
-        .await
-        .expect("pay");
-    assert!(paid.status().is_success(), "{:?}", paid.text().await);
+    let payment = payfac.mpm_payment(key, order, 990, "wechat_pay").await;
+    payfac.pay_in_sandbox(&payment).await;
     payment["id"].as_str().expect("id").to_owned()
 }
 

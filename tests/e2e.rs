@@ -1,0 +1,13 @@
+//! End-to-end tests of the real `payfac` binary: the embedded default and PostgreSQL + Redis,
+//! driven over HTTP the way a merchant and an operator would. Needs the test services
+//! (`. scripts/test-services.sh`); see `support::binary` for how the binary is found or built.
+
+mod support;
+
+mod graceful_shutdown;
+mod killed_worker_takeover;
+mod metrics;
+mod readiness_follows_the_database;
+mod secrets_stay_out_of_logs;
+mod webhook_delivery;
+mod webhook_endpoint_management;
