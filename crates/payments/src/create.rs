@@ -152,8 +152,20 @@ impl Engine {
         }
         let currency = req.currency.unwrap_or(m.default_currency);
         let amount = Money::new(req.amount_minor, currency)?;
+        if m.max_amount_minor.is_some() && currency != m.default_currency {
+            // The limit is set in the merchant's currency and payfac converts nothing: another
+            // currency would escape it.
+            return Err(PaymentError::unprocessable(
+                "currency_not_allowed",
+                format!(
+                    "this merchant's per-payment limit is set in {}; payments in {} are refused",
+                    m.default_currency.code(),
+                    currency.code()
+                ),
+                Some("currency"),
+            ));
+        }
         if let Some(max) = m.max_amount_minor
-            && currency == m.default_currency
             && amount.minor() > max
         {
             return Err(PaymentError::unprocessable(

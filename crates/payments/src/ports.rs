@@ -40,6 +40,12 @@ pub trait PaymentStore: Send + Sync + 'static {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Payment>, PaymentError>;
+    /// Refunds still pending created before `before`, oldest first (reconciliation).
+    async fn unsettled_refunds(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Refund>, PaymentError>;
     /// A merchant's payments, newest first, with `id < starting_after` when given.
     async fn list_payments(
         &self,

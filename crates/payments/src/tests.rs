@@ -572,3 +572,371 @@ async fn an_unanswered_qr_request_is_502_and_the_payment_is_closed_by_the_poller
         (PaymentStatus::Canceled, Some("upstream_unavailable"))
     );
 }
+
+/// CodePay whose `order.revoker` waits at a gate, so a test can act while it is on its way.
+struct GatedRevoke {
+    inner: Arc<FakeCodePay>,
+    entered: Arc<tokio::sync::Notify>,
+    gate: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait::async_trait]
+impl Upstream for GatedRevoke {
+    async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
+        self.inner.create_qr(o).await
+    }
+    async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
+        self.inner.submit_cpm(o).await
+    }
+    async fn query(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        self.inner.query(m, no).await
+    }
+    async fn revoke(&self, m: &UpstreamMerchant, no: &str) -> Outcome<()> {
+        self.entered.notify_one();
+        self.gate.notified().await;
+        self.inner.revoke(m, no).await
+    }
+    async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
+        self.inner.submit_refund(o).await
+    }
+    async fn query_refund(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        self.inner.query_refund(m, no).await
+    }
+}
+
+fn engine_over(f: &Fixture, upstream: Arc<dyn Upstream>) -> Engine {
+    Engine::new(
+        f.store.clone(),
+        upstream,
+        EngineConfig::default(),
+        f.clock.clone(),
+    )
+}
+
+fn paid_notification(p: &super::model::Payment) -> InboundNotification {
+    InboundNotification {
+        merchant_no: "M1".into(),
+        merchant_order_no: p.merchant_order_no.clone(),
+        trans_type: 1,
+        order: FakeCodePay::order(TransStatus::Succeeded, p.amount),
+        verified: true,
+    }
+}
+
+#[tokio::test]
+async fn a_payment_made_while_payfac_closes_the_order_ends_as_codepay_ends_it() {
+    let f = fixture();
+    let (entered, gate) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let engine = engine_over(
+        &f,
+        Arc::new(GatedRevoke {
+            inner: f.codepay.clone(),
+            entered: entered.clone(),
+            gate: gate.clone(),
+        }),
+    );
+    let p = engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 900, "race"))
+        .await
+        .expect("created");
+    let cancel = tokio::spawn({
+        let (engine, merchant, id) = (engine.clone(), f.merchant.id.clone(), p.id.clone());
+        async move { engine.cancel_payment(&merchant, &id).await }
+    });
+    entered.notified().await;
+    // The customer pays while the revoke is on its way; CodePay notifies the success.
+    f.codepay.set(&p.merchant_order_no, TransStatus::Succeeded);
+    engine
+        .apply_notification(&paid_notification(&p))
+        .await
+        .expect("notification taken");
+    gate.notify_one();
+    let canceled = cancel.await.expect("joined").expect("cancel");
+    // The revoker voided the paid order (3): payfac must end where CodePay ended.
+    let at_codepay = f.codepay.orders.lock()[&p.merchant_order_no].0;
+    assert_eq!(at_codepay, TransStatus::Canceled);
+    assert_eq!(canceled.status, PaymentStatus::Canceled);
+    assert_eq!(
+        event_types(&f),
+        vec![EventType::PaymentCanceled],
+        "no payment.succeeded for money that went back to the customer"
+    );
+}
+
+/// CodePay whose first `order.query` of each order times out.
+struct FirstQueryTimesOut {
+    inner: Arc<FakeCodePay>,
+    seen: Mutex<std::collections::HashSet<String>>,
+}
+
+#[async_trait::async_trait]
+impl Upstream for FirstQueryTimesOut {
+    async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
+        self.inner.create_qr(o).await
+    }
+    async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
+        self.inner.submit_cpm(o).await
+    }
+    async fn query(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        if self.seen.lock().insert(no.to_owned()) {
+            return Outcome::Unknown {
+                reason: "timeout".into(),
+            };
+        }
+        self.inner.query(m, no).await
+    }
+    async fn revoke(&self, m: &UpstreamMerchant, no: &str) -> Outcome<()> {
+        self.inner.revoke(m, no).await
+    }
+    async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
+        self.inner.submit_refund(o).await
+    }
+    async fn query_refund(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        self.inner.query_refund(m, no).await
+    }
+}
+
+#[tokio::test]
+async fn a_late_success_whose_confirming_query_fails_is_still_refunded() {
+    let f = fixture();
+    let p = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 650, "late"))
+        .await
+        .expect("created");
+    f.clock.advance(301);
+    f.engine.expire_payment(&p.id).await.expect("expired");
+    f.codepay.set(&p.merchant_order_no, TransStatus::Succeeded);
+    let engine = engine_over(
+        &f,
+        Arc::new(FirstQueryTimesOut {
+            inner: f.codepay.clone(),
+            seen: Mutex::new(Default::default()),
+        }),
+    );
+    engine
+        .apply_notification(&paid_notification(&p))
+        .await
+        .expect("answered success to CodePay");
+    assert!(
+        f.store.refunds_of(&p.id).await.expect("refunds").is_empty(),
+        "the confirming query timed out"
+    );
+    let confirm = f
+        .store
+        .jobs()
+        .into_iter()
+        .find(|j| j.kind == JobKind::ConfirmLateSuccess && j.subject == p.id.to_string())
+        .expect("the confirmation is durable");
+    f.clock.advance(5);
+    let outcome = crate::jobs::handle(&engine, confirm.kind.as_str(), &confirm.subject).await;
+    assert_eq!(outcome, JobOutcome::Done);
+    let refunds = f.store.refunds_of(&p.id).await.expect("refunds");
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].amount, p.amount);
+    assert_eq!(
+        crate::jobs::handle(&engine, confirm.kind.as_str(), &confirm.subject).await,
+        JobOutcome::Done,
+        "a second run finds the refund and does nothing"
+    );
+    assert_eq!(f.store.refunds_of(&p.id).await.expect("r").len(), 1);
+}
+
+#[tokio::test]
+async fn a_limited_merchant_takes_payments_in_its_own_currency_only() {
+    let f = fixture();
+    let mut eur = req(PaymentMode::Mpm, 99_999_999_999, "eur");
+    eur.currency = Some(Currency::from_code("EUR").expect("eur"));
+    let refused = f.engine.create_payment(&f.merchant, eur).await;
+    assert!(matches!(
+        refused,
+        Err(PaymentError::Unprocessable {
+            code: "currency_not_allowed",
+            ..
+        })
+    ));
+    let mut unlimited = f.merchant.clone();
+    unlimited.max_amount_minor = None;
+    let mut eur = req(PaymentMode::Mpm, 5_000, "eur2");
+    eur.currency = Some(Currency::from_code("EUR").expect("eur"));
+    assert!(f.engine.create_payment(&unlimited, eur).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_merchant_cannot_take_the_automatic_refund_reference() {
+    let f = fixture();
+    *f.codepay.cpm.lock() = Cpm::Approve;
+    let p = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Cpm, 800, "pre"))
+        .await
+        .expect("paid");
+    let r = f
+        .engine
+        .create_refund(
+            &f.merchant.id,
+            &p.id,
+            NewRefund {
+                amount_minor: Some(100),
+                merchant_refund_id: format!("late_success_{}", p.id),
+                reason: None,
+            },
+        )
+        .await;
+    assert!(matches!(
+        r,
+        Err(PaymentError::Invalid {
+            code: "merchant_refund_id_reserved",
+            ..
+        })
+    ));
+}
+
+/// CodePay that answers a CPM submit with another amount than asked.
+struct WrongAmount(Arc<FakeCodePay>);
+
+#[async_trait::async_trait]
+impl Upstream for WrongAmount {
+    async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
+        self.0.create_qr(o).await
+    }
+    async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
+        match self.0.submit_cpm(o).await {
+            Outcome::Success(mut order) => {
+                order.amount =
+                    Some(Money::new(o.amount.minor() + 1, o.amount.currency()).expect("m"));
+                Outcome::Success(order)
+            }
+            other => other,
+        }
+    }
+    async fn query(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        self.0.query(m, no).await
+    }
+    async fn revoke(&self, m: &UpstreamMerchant, no: &str) -> Outcome<()> {
+        self.0.revoke(m, no).await
+    }
+    async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
+        self.0.submit_refund(o).await
+    }
+    async fn query_refund(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        self.0.query_refund(m, no).await
+    }
+}
+
+#[tokio::test]
+async fn a_cpm_answer_with_another_amount_is_reversed_and_fails() {
+    let f = fixture();
+    let engine = engine_over(&f, Arc::new(WrongAmount(f.codepay.clone())));
+    let p = engine
+        .create_payment(&f.merchant, req(PaymentMode::Cpm, 1_000, "wrong"))
+        .await
+        .expect("answered");
+    assert_eq!(p.status, PaymentStatus::Failed);
+    assert_eq!(p.failure_code.as_deref(), Some("upstream_amount_mismatch"));
+    assert_eq!(f.codepay.revokes.load(Ordering::SeqCst), 1, "reversed once");
+    assert_eq!(
+        f.codepay.orders.lock()[&p.merchant_order_no].0,
+        TransStatus::Canceled,
+        "the customer got the money back"
+    );
+    assert_eq!(event_types(&f), vec![EventType::PaymentFailed]);
+    assert_eq!(
+        engine.poll_payment(&p.id).await.expect("poll"),
+        JobOutcome::Done,
+        "nothing left to retry"
+    );
+}
+
+/// CodePay that applied a refund but whose first refund query wrongly says "not found",
+/// and that refuses a resubmit with "duplicate order number".
+struct RefundSeenLate {
+    inner: Arc<FakeCodePay>,
+    queries: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Upstream for RefundSeenLate {
+    async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
+        self.inner.create_qr(o).await
+    }
+    async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
+        self.inner.submit_cpm(o).await
+    }
+    async fn query(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        self.inner.query(m, no).await
+    }
+    async fn revoke(&self, m: &UpstreamMerchant, no: &str) -> Outcome<()> {
+        self.inner.revoke(m, no).await
+    }
+    async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
+        if self.inner.refunds.lock().contains_key(&o.merchant_order_no) {
+            return Outcome::Declined {
+                code: "E04101".into(),
+                msg: "merchant_order_no already used".into(),
+            };
+        }
+        self.inner.submit_refund(o).await;
+        Outcome::Unknown {
+            reason: "response lost".into(),
+        }
+    }
+    async fn query_refund(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        if self.queries.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Outcome::Declined {
+                code: "E04111".into(),
+                msg: "order not found".into(),
+            };
+        }
+        self.inner.query_refund(m, no).await
+    }
+}
+
+#[tokio::test]
+async fn a_resubmitted_refund_that_codepay_already_has_settles_by_query() {
+    let f = fixture();
+    let engine = engine_over(
+        &f,
+        Arc::new(RefundSeenLate {
+            inner: f.codepay.clone(),
+            queries: Default::default(),
+        }),
+    );
+    let p = engine
+        .create_payment(&f.merchant, req(PaymentMode::Cpm, 1_200, "dup"))
+        .await
+        .expect("paid");
+    let r = engine
+        .create_refund(
+            &f.merchant.id,
+            &p.id,
+            NewRefund {
+                amount_minor: Some(500),
+                merchant_refund_id: "r1".into(),
+                reason: None,
+            },
+        )
+        .await
+        .expect("accepted");
+    assert_eq!(r.status, RefundStatus::Pending);
+    // First poll: "not found" → resubmit → "duplicate": still pending, not failed.
+    assert!(matches!(
+        engine.poll_refund(&r.id).await.expect("poll"),
+        JobOutcome::RetryAt(_)
+    ));
+    let r = f.store.refund(&r.id).await.expect("r").expect("r");
+    assert_eq!(
+        r.status,
+        RefundStatus::Pending,
+        "a duplicate is not a refusal"
+    );
+    assert_eq!(
+        engine.poll_refund(&r.id).await.expect("poll"),
+        JobOutcome::Done
+    );
+    let r = f.store.refund(&r.id).await.expect("r").expect("r");
+    assert_eq!(r.status, RefundStatus::Succeeded);
+}

@@ -137,9 +137,15 @@ impl Upstream for FakeCodePay {
     }
     async fn revoke(&self, _: &UpstreamMerchant, no: &str) -> Outcome<()> {
         self.revokes.fetch_add(1, Ordering::SeqCst);
+        // As CodePay: an unpaid order is closed (`1`), a paid one voided (`3`: the customer
+        // gets the money back), a final one left as it is.
         match self.orders.lock().get_mut(no) {
             Some(o) if !o.0.is_final() => {
                 o.0 = TransStatus::Failed;
+                Outcome::Success(())
+            }
+            Some(o) if o.0 == TransStatus::Succeeded => {
+                o.0 = TransStatus::Canceled;
                 Outcome::Success(())
             }
             Some(_) => Outcome::Success(()),
