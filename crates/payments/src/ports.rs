@@ -201,12 +201,11 @@ pub trait Upstream: Send + Sync + 'static {
     ) -> Outcome<UpstreamOrder>;
 }
 
-/// CodePay codes meaning "no such order" (seen: `E04111`, `E04110`); kept as data.
-pub const ORDER_NOT_FOUND_CODES: &[&str] = &["E04111", "E04110", "ORDER_NOT_FOUND"];
-
-/// True when a declined answer says CodePay never saw the order.
+/// True when a declined answer says CodePay never saw the order: the not-found class of the
+/// code table payfac shares with its simulator (`gateway_client::codes`), so a code the
+/// simulator answers with cannot go unrecognised here.
 pub fn is_order_not_found(code: &str) -> bool {
-    ORDER_NOT_FOUND_CODES.contains(&code)
+    gateway_client::codes::is_order_not_found(code)
 }
 
 /// CodePay codes meaning "this `merchant_order_no` is already used": a resubmit that meets one
