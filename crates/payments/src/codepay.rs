@@ -32,14 +32,29 @@ fn merchant_ref(m: &UpstreamMerchant) -> MerchantRef {
     }
 }
 
+/// CodePay's answer as the engine's [`Outcome`]. A refusal whose code does not say that
+/// nothing happened (system busy, a code payfac does not know) is an unknown outcome, settled
+/// by query: "declined" must mean CodePay applied nothing. A duplicate `merchant_order_no`
+/// stays a refusal the engine recognises (it settles that one by query itself).
 fn outcome<T, U>(o: CallOutcome<T>, f: impl FnOnce(T) -> U) -> Outcome<U> {
     match o {
         CallOutcome::Success(t) => Outcome::Success(f(t)),
+        CallOutcome::Declined { code, msg } if unknown_outcome(&code) => Outcome::Unknown {
+            reason: format!("CodePay {code}: {msg}"),
+        },
         CallOutcome::Declined { code, msg } => Outcome::Declined { code, msg },
         CallOutcome::Unknown { reason } => Outcome::Unknown {
             reason: reason.to_string(),
         },
     }
+}
+
+fn unknown_outcome(code: &str) -> bool {
+    use gateway_client::codes::{CodeClass, classify};
+    matches!(
+        classify(code),
+        CodeClass::SystemBusy | CodeClass::Unrecognised
+    )
 }
 
 /// CodePay date-times are `YYYY-MM-DD HH:mm:ss` in UTC.
@@ -148,6 +163,21 @@ impl Upstream for CodePayUpstream {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn busy_and_unknown_codes_are_unknown_outcomes_not_refusals() {
+        use gateway_client::CallOutcome;
+        let declined = |code: &str| CallOutcome::<()>::Declined {
+            code: code.into(),
+            msg: "x".into(),
+        };
+        let unknown = |o: super::Outcome<()>| matches!(o, super::Outcome::Unknown { .. });
+        assert!(unknown(super::outcome(declined("E09999"), |()| ())));
+        assert!(unknown(super::outcome(declined("E77777"), |()| ())));
+        assert!(!unknown(super::outcome(declined("E04111"), |()| ())));
+        assert!(!unknown(super::outcome(declined("E04101"), |()| ())));
+        assert!(!unknown(super::outcome(declined("E04201"), |()| ())));
+    }
+
     #[test]
     fn codepay_times_are_utc() {
         let t = super::parse_time(Some("2026-11-26 05:31:52")).expect("parsed");

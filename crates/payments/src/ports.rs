@@ -208,11 +208,8 @@ pub fn is_order_not_found(code: &str) -> bool {
     gateway_client::codes::is_order_not_found(code)
 }
 
-/// CodePay codes meaning "this `merchant_order_no` is already used": a resubmit that meets one
-/// must settle by query, never count as a refusal.
-pub const DUPLICATE_ORDER_NO_CODES: &[&str] = &["E04101"];
-
-/// True when a declined answer says the `merchant_order_no` was already used.
+/// True when a declined answer says the `merchant_order_no` was already used: a resubmit that
+/// meets one must settle by query, never count as a refusal.
 pub fn is_duplicate_order_no(code: &str) -> bool {
-    DUPLICATE_ORDER_NO_CODES.contains(&code)
+    gateway_client::codes::is_duplicate_order_no(code)
 }
