@@ -24,6 +24,28 @@ impl CodePayUpstream {
     }
 }
 
+impl CodePayUpstream {
+    /// The fields an MPM order and a CPM submission share.
+    fn payment_fields(
+        &self,
+        merchant: &UpstreamMerchant,
+        merchant_order_no: &str,
+        wallet: domain::Wallet,
+        amount: domain::Money,
+        description: &str,
+    ) -> PaymentFields {
+        PaymentFields {
+            merchant: merchant_ref(merchant),
+            merchant_order_no: merchant_order_no.to_owned(),
+            pay_method_id: wallet.pay_method_id().to_owned(),
+            amount,
+            description: description.to_owned(),
+            notify_url: self.notify_url.clone(),
+            attach: None,
+        }
+    }
+}
+
 fn merchant_ref(m: &UpstreamMerchant) -> MerchantRef {
     MerchantRef {
         merchant_no: m.merchant_no.clone(),
@@ -89,15 +111,13 @@ fn refund_of(t: TransactionResult) -> UpstreamOrder {
 impl Upstream for CodePayUpstream {
     async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
         let op = MpmCreate {
-            payment: PaymentFields {
-                merchant: merchant_ref(&o.merchant),
-                merchant_order_no: o.merchant_order_no.clone(),
-                pay_method_id: o.wallet.pay_method_id().to_owned(),
-                amount: o.amount,
-                description: o.description.clone(),
-                notify_url: self.notify_url.clone(),
-                attach: None,
-            },
+            payment: self.payment_fields(
+                &o.merchant,
+                &o.merchant_order_no,
+                o.wallet,
+                o.amount,
+                &o.description,
+            ),
             expires_secs: u32::try_from(o.expires_in).ok(),
         };
         outcome(self.client.create_mpm(&op).await, |c| QrCreated {
@@ -108,15 +128,13 @@ impl Upstream for CodePayUpstream {
 
     async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
         let op = CpmSubmit {
-            payment: PaymentFields {
-                merchant: merchant_ref(&o.merchant),
-                merchant_order_no: o.merchant_order_no.clone(),
-                pay_method_id: o.wallet.pay_method_id().to_owned(),
-                amount: o.amount,
-                description: o.description.clone(),
-                notify_url: self.notify_url.clone(),
-                attach: None,
-            },
+            payment: self.payment_fields(
+                &o.merchant,
+                &o.merchant_order_no,
+                o.wallet,
+                o.amount,
+                &o.description,
+            ),
             auth_code: o.auth_code.clone(),
         };
         outcome(self.client.submit_cpm(&op).await, order_of)

@@ -7,7 +7,7 @@ use super::refunds::NewRefund;
 use super::settle::{InboundNotification, JobOutcome};
 use super::{Engine, EngineConfig};
 use crate::error::PaymentError;
-use crate::testing::fake::{Cpm, FakeCodePay, ManualClock, SilentQr};
+use crate::testing::fake::{Cpm, FakeCodePay, ManualClock};
 use crate::testing::memory::MemoryPaymentStore;
 use chrono::Utc;
 use domain::{
@@ -543,12 +543,8 @@ async fn an_unverified_or_mismatched_notification_is_only_a_trigger() {
 #[tokio::test]
 async fn an_unanswered_qr_request_is_502_and_the_payment_is_closed_by_the_poller() {
     let f = fixture();
-    let engine = Engine::new(
-        f.store.clone(),
-        Arc::new(SilentQr(f.codepay.clone())),
-        EngineConfig::default(),
-        f.clock.clone(),
-    );
+    f.codepay.qr_unanswered.store(true, Ordering::SeqCst);
+    let engine = f.engine.clone();
     let r = engine
         .create_payment(&f.merchant, req(PaymentMode::Mpm, 100, "m1"))
         .await;
@@ -573,46 +569,6 @@ async fn an_unanswered_qr_request_is_502_and_the_payment_is_closed_by_the_poller
     );
 }
 
-/// CodePay whose `order.revoker` waits at a gate, so a test can act while it is on its way.
-struct GatedRevoke {
-    inner: Arc<FakeCodePay>,
-    entered: Arc<tokio::sync::Notify>,
-    gate: Arc<tokio::sync::Notify>,
-}
-
-#[async_trait::async_trait]
-impl Upstream for GatedRevoke {
-    async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
-        self.inner.create_qr(o).await
-    }
-    async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
-        self.inner.submit_cpm(o).await
-    }
-    async fn query(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
-        self.inner.query(m, no).await
-    }
-    async fn revoke(&self, m: &UpstreamMerchant, no: &str) -> Outcome<()> {
-        self.entered.notify_one();
-        self.gate.notified().await;
-        self.inner.revoke(m, no).await
-    }
-    async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
-        self.inner.submit_refund(o).await
-    }
-    async fn query_refund(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
-        self.inner.query_refund(m, no).await
-    }
-}
-
-fn engine_over(f: &Fixture, upstream: Arc<dyn Upstream>) -> Engine {
-    Engine::new(
-        f.store.clone(),
-        upstream,
-        EngineConfig::default(),
-        f.clock.clone(),
-    )
-}
-
 fn paid_notification(p: &super::model::Payment) -> InboundNotification {
     InboundNotification {
         merchant_no: "M1".into(),
@@ -630,14 +586,8 @@ async fn a_payment_made_while_payfac_closes_the_order_ends_as_codepay_ends_it() 
         Arc::new(tokio::sync::Notify::new()),
         Arc::new(tokio::sync::Notify::new()),
     );
-    let engine = engine_over(
-        &f,
-        Arc::new(GatedRevoke {
-            inner: f.codepay.clone(),
-            entered: entered.clone(),
-            gate: gate.clone(),
-        }),
-    );
+    *f.codepay.revoke_gate.lock() = Some((entered.clone(), gate.clone()));
+    let engine = f.engine.clone();
     let p = engine
         .create_payment(&f.merchant, req(PaymentMode::Mpm, 900, "race"))
         .await
@@ -666,39 +616,6 @@ async fn a_payment_made_while_payfac_closes_the_order_ends_as_codepay_ends_it() 
     );
 }
 
-/// CodePay whose first `order.query` of each order times out.
-struct FirstQueryTimesOut {
-    inner: Arc<FakeCodePay>,
-    seen: Mutex<std::collections::HashSet<String>>,
-}
-
-#[async_trait::async_trait]
-impl Upstream for FirstQueryTimesOut {
-    async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
-        self.inner.create_qr(o).await
-    }
-    async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
-        self.inner.submit_cpm(o).await
-    }
-    async fn query(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
-        if self.seen.lock().insert(no.to_owned()) {
-            return Outcome::Unknown {
-                reason: "timeout".into(),
-            };
-        }
-        self.inner.query(m, no).await
-    }
-    async fn revoke(&self, m: &UpstreamMerchant, no: &str) -> Outcome<()> {
-        self.inner.revoke(m, no).await
-    }
-    async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
-        self.inner.submit_refund(o).await
-    }
-    async fn query_refund(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
-        self.inner.query_refund(m, no).await
-    }
-}
-
 #[tokio::test]
 async fn a_late_success_whose_confirming_query_fails_is_still_refunded() {
     let f = fixture();
@@ -710,13 +627,10 @@ async fn a_late_success_whose_confirming_query_fails_is_still_refunded() {
     f.clock.advance(301);
     f.engine.expire_payment(&p.id).await.expect("expired");
     f.codepay.set(&p.merchant_order_no, TransStatus::Succeeded);
-    let engine = engine_over(
-        &f,
-        Arc::new(FirstQueryTimesOut {
-            inner: f.codepay.clone(),
-            seen: Mutex::new(Default::default()),
-        }),
-    );
+    f.codepay
+        .first_query_times_out
+        .store(true, Ordering::SeqCst);
+    let engine = f.engine.clone();
     engine
         .apply_notification(&paid_notification(&p))
         .await
@@ -795,42 +709,11 @@ async fn a_merchant_cannot_take_the_automatic_refund_reference() {
     ));
 }
 
-/// CodePay that answers a CPM submit with another amount than asked.
-struct WrongAmount(Arc<FakeCodePay>);
-
-#[async_trait::async_trait]
-impl Upstream for WrongAmount {
-    async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
-        self.0.create_qr(o).await
-    }
-    async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
-        match self.0.submit_cpm(o).await {
-            Outcome::Success(mut order) => {
-                order.amount =
-                    Some(Money::new(o.amount.minor() + 1, o.amount.currency()).expect("m"));
-                Outcome::Success(order)
-            }
-            other => other,
-        }
-    }
-    async fn query(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
-        self.0.query(m, no).await
-    }
-    async fn revoke(&self, m: &UpstreamMerchant, no: &str) -> Outcome<()> {
-        self.0.revoke(m, no).await
-    }
-    async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
-        self.0.submit_refund(o).await
-    }
-    async fn query_refund(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
-        self.0.query_refund(m, no).await
-    }
-}
-
 #[tokio::test]
 async fn a_cpm_answer_with_another_amount_is_reversed_and_fails() {
     let f = fixture();
-    let engine = engine_over(&f, Arc::new(WrongAmount(f.codepay.clone())));
+    f.codepay.cpm_amount_skew.store(1, Ordering::SeqCst);
+    let engine = f.engine.clone();
     let p = engine
         .create_payment(&f.merchant, req(PaymentMode::Cpm, 1_000, "wrong"))
         .await
@@ -851,64 +734,19 @@ async fn a_cpm_answer_with_another_amount_is_reversed_and_fails() {
     );
 }
 
-/// CodePay that applied a refund but whose first refund query wrongly says "not found",
-/// and that refuses a resubmit with "duplicate order number".
-struct RefundSeenLate {
-    inner: Arc<FakeCodePay>,
-    queries: std::sync::atomic::AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl Upstream for RefundSeenLate {
-    async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
-        self.inner.create_qr(o).await
-    }
-    async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
-        self.inner.submit_cpm(o).await
-    }
-    async fn query(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
-        self.inner.query(m, no).await
-    }
-    async fn revoke(&self, m: &UpstreamMerchant, no: &str) -> Outcome<()> {
-        self.inner.revoke(m, no).await
-    }
-    async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
-        if self.inner.refunds.lock().contains_key(&o.merchant_order_no) {
-            return Outcome::Declined {
-                code: "E04101".into(),
-                msg: "merchant_order_no already used".into(),
-            };
-        }
-        self.inner.submit_refund(o).await;
-        Outcome::Unknown {
-            reason: "response lost".into(),
-        }
-    }
-    async fn query_refund(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
-        if self.queries.fetch_add(1, Ordering::SeqCst) == 0 {
-            return Outcome::Declined {
-                code: "E04111".into(),
-                msg: "order not found".into(),
-            };
-        }
-        self.inner.query_refund(m, no).await
-    }
-}
-
 #[tokio::test]
 async fn a_resubmitted_refund_that_codepay_already_has_settles_by_query() {
     let f = fixture();
-    let engine = engine_over(
-        &f,
-        Arc::new(RefundSeenLate {
-            inner: f.codepay.clone(),
-            queries: Default::default(),
-        }),
-    );
+    let engine = f.engine.clone();
     let p = engine
         .create_payment(&f.merchant, req(PaymentMode::Cpm, 1_200, "dup"))
         .await
         .expect("paid");
+    // The refund is applied but its answer lost, and CodePay's first query misses it.
+    f.codepay.refund_answers_lost.store(true, Ordering::SeqCst);
+    f.codepay
+        .refund_not_found_queries
+        .store(1, Ordering::SeqCst);
     let r = engine
         .create_refund(
             &f.merchant.id,
