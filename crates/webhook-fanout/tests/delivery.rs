@@ -258,10 +258,14 @@ async fn redeliver_and_recover_send_again(db: Database) {
     settled(&db, &ev2.id, &ep, deliveries::DEAD).await;
     let (mm, epc) = (m.clone(), ep.clone());
     let queued = db
-        .write(move |c| webhook_admin::recover_endpoint(c, &mm, &epc, since, clock::now_ms()))
+        .write(move |c| {
+            let now = clock::now_ms();
+            webhook_admin::recover_endpoint(c, &mm, &epc, since, now + 1, now)
+        })
         .await
         .unwrap();
-    assert_eq!(queued.len(), 1, "only the failed delivery is recovered");
+    assert_eq!(queued.queued(), 1, "only the failed delivery is recovered");
+    assert_eq!(queued.already_succeeded, 0);
     assert!(drive(&db, &w, "r", WAIT, || rx.count() == 4).await);
     assert_eq!(rx.received()[3].headers["webhook-id"], ev2.id);
     settled(&db, &ev2.id, &ep, deliveries::SUCCEEDED).await;
@@ -271,7 +275,8 @@ async fn redeliver_and_recover_send_again(db: Database) {
     let foreign = db
         .write(move |c| {
             let a = webhook_admin::redeliver_event(c, &o, &eid, clock::now_ms()).is_err();
-            let b = webhook_admin::recover_endpoint(c, &o, &epc, 0, clock::now_ms()).is_err();
+            let now = clock::now_ms();
+            let b = webhook_admin::recover_endpoint(c, &o, &epc, 0, now, now).is_err();
             Ok((a, b))
         })
         .await
