@@ -3,56 +3,16 @@
 //! never returned; merchants cannot reach these routes; merchants may name an account.
 
 use diesel::prelude::*;
-use domain::{ApiKeyId, GatewayAccountId};
+use domain::GatewayAccountId;
 use gateway_client::PrivateKey;
 use serde_json::{Value, json};
-use tenant_api::accounts::{AccountStore, ApiKeyRecord};
-use tenant_api::adapters::accounts::SqlAccountStore;
-use tenant_api::auth::keys;
+use support::TestApp;
+use test_support::on_both_backends;
 
 mod support;
 
-use support::TestApp as Payfac;
-
-async fn start(db: store::Database) -> Payfac {
-    support::start(db).await
-}
-
-impl Payfac {
-    /// Status and raw body text (so tests can look for key material anywhere in it).
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: &str,
-        idem: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, String) {
-        let mut r = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(k) = idem {
-            r = r.header("Idempotency-Key", k);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let r = r.send().await.expect("send");
-        (r.status().as_u16(), r.text().await.expect("body"))
-    }
-
-    async fn json(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let (status, text) = self.call(method, path, key, None, body).await;
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
+/// The stored gateway account rows, read as the server's upstream setup reads them.
+impl TestApp {
     async fn row(&self, id: &str) -> store::gateway_accounts::GatewayAccount {
         let id = GatewayAccountId::parse(id).expect("id");
         self.db
@@ -79,25 +39,6 @@ impl Payfac {
         );
         PrivateKey::from_pem_or_base64(pem.expose()).expect("a real key")
     }
-}
-
-async fn operator_key(db: &store::Database) -> String {
-    let op = keys::generate_secret(keys::OPERATOR_PREFIX);
-    SqlAccountStore::new(db.clone())
-        .insert_api_key(&ApiKeyRecord {
-            id: ApiKeyId::generate(),
-            merchant_id: None,
-            secret_hash: keys::hash_secret(&op),
-            prefix: keys::display_prefix(&op),
-            label: None,
-            scopes: vec![],
-            created_at: chrono::Utc::now(),
-            revoked_at: None,
-            expires_at: None,
-        })
-        .await
-        .expect("op key");
-    op
 }
 
 /// A PKCS#8 PEM private key made by the `openssl` command line.
@@ -128,19 +69,16 @@ fn assert_no_private_key(text: &str) {
     );
 }
 
-async fn flows(db: store::Database) {
+async fn gateway_accounts(db: store::Database) {
     use reqwest::Method;
-    let p = start(db).await;
-    let op = operator_key(&p.db).await;
+    let p = TestApp::start(db).await;
+    let op = p.operator_key().await;
     let app_pem = openssl_key();
     let app_pub = PrivateKey::from_pem_or_base64(&app_pem)
         .expect("openssl key parses")
         .public_key()
         .to_pem();
-    let gateway_pub = PrivateKey::generate_2048()
-        .expect("key")
-        .public_key()
-        .to_pem();
+    let gateway_pub = test_support::gateway_key().public_key().to_pem();
     let body = json!({
         "name": "CodePay prod", "base_url": "https://gw.example/api", "app_id": "app_1",
         "private_key": app_pem, "gateway_public_key": gateway_pub,
@@ -280,7 +218,7 @@ async fn flows(db: store::Database) {
         p.row(&id).await.private_key_ciphertext.expose(),
         first_ciphertext
     );
-    let rotated = PrivateKey::generate_2048().expect("key");
+    let rotated = test_support::other_key();
     let rotated_pub = rotated.public_key().to_pem();
     let (status, text) = p
         .call(
@@ -470,28 +408,4 @@ async fn flows(db: store::Database) {
     assert!(doc["paths"]["/v1/gateway-accounts/{id}"]["patch"].is_object());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_gateway_accounts() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("g.db").display());
-    let db = store::Database::connect(&url, 4).await.expect("db");
-    db.migrate().await.expect("migrate");
-    flows(db).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_gateway_accounts() {
-    let admin = std::env::var("PAYFAC_TEST_DATABASE_URL").unwrap_or_else(|_| {
-        panic!("PAYFAC_TEST_DATABASE_URL is not set: run `. scripts/test-services.sh` first")
-    });
-    let name = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
-    let mut conn = diesel::PgConnection::establish(&admin).expect("admin");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .expect("create db");
-    let mut url = url::Url::parse(&admin).expect("url");
-    url.set_path(&name);
-    let db = store::Database::connect(url.as_str(), 4).await.expect("db");
-    db.migrate().await.expect("migrate");
-    flows(db).await;
-}
+on_both_backends!(gateway_accounts);
