@@ -3,7 +3,7 @@
 use super::idempotency::IdempotentCreate;
 use super::model::{Change, JobKind, MerchantProfile, NewJob, Payment};
 use super::ports::{CpmOrder, Outcome, QrOrder, UpstreamOrder};
-use super::{Engine, new_order_no, upstream_merchant, upstream_text};
+use super::{Engine, check_reference, new_order_no, upstream_merchant, upstream_text};
 use crate::error::{PaymentError, Result};
 use domain::{Currency, Money, PaymentId, PaymentMode, PaymentStatus, Secret, Wallet};
 
@@ -181,16 +181,7 @@ impl Engine {
                 Some("wallet"),
             ));
         }
-        let id_ok = !req.merchant_order_id.is_empty()
-            && req.merchant_order_id.len() <= 64
-            && req.merchant_order_id.chars().all(|c| !c.is_control());
-        if !id_ok {
-            return Err(PaymentError::invalid(
-                "parameter_invalid",
-                "merchant_order_id must be 1 to 64 printable characters",
-                Some("merchant_order_id"),
-            ));
-        }
+        check_reference(&req.merchant_order_id, "merchant_order_id")?;
         let now = self.now();
         let (expires_at, settle_deadline) = self.deadlines(req, now)?;
         Ok(Payment {
