@@ -246,8 +246,12 @@ async fn create_round_trips(db: store::Database) {
         .await;
     // The merchant_order_id doubles as the Idempotency-Key, so the witness can find the claim.
     let post = async |key: &str, body: Value| {
-        app.send(Method::POST, "/v1/payments", &sk, Some(key), Some(body))
+        app.request(Method::POST, "/v1/payments", &sk)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
             .await
+            .expect("send")
     };
     let mpm = |order: &str, amount: i64| json!({"mode":"mpm","amount":amount,"currency":"USD","merchant_order_id":order,"wallet":"alipay"});
     let counts = || {

@@ -341,7 +341,7 @@ async fn gateway_accounts(db: store::Database) {
         (status, linked["gateway_account_id"].as_str()),
         (200, Some(id.as_str()))
     );
-    let (_, all) = p.json(Method::GET, "/v1/merchants", &op, None).await;
+    let all = p.get("/v1/merchants", &op).await;
     let data = all["data"].as_array().expect("data");
     assert_eq!(data.len(), 2);
     assert!(
@@ -403,7 +403,7 @@ async fn gateway_accounts(db: store::Database) {
     );
 
     // The OpenAPI document lists the routes.
-    let (_, doc) = p.json(Method::GET, "/openapi.json", &op, None).await;
+    let doc = p.get("/openapi.json", &op).await;
     assert!(doc["paths"]["/v1/gateway-accounts"]["post"].is_object());
     assert!(doc["paths"]["/v1/gateway-accounts/{id}"]["patch"].is_object());
 }

@@ -168,17 +168,4 @@ async fn flows(db: store::Database, coord: Arc<dyn store::Coordinator>) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_flows() {
-    let (db, _dir) = test_support::fresh_sqlite().await;
-    flows(db, Arc::new(store::InProcessCoordinator::new())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_redis_flows() {
-    flows(
-        test_support::fresh_postgres().await,
-        support::redis_coordinator().await,
-    )
-    .await;
-}
+on_both_stacks!(flows);

@@ -60,7 +60,7 @@ async fn upstream_no(p: &TestApp, id: &str) -> String {
     pay.merchant_order_no
 }
 
-async fn flows(db: store::Database, coord: Arc<dyn store::Coordinator>) {
+async fn payment_rules(db: store::Database, coord: Arc<dyn store::Coordinator>) {
     // The simulator at real speed (its default).
     let sim = SimServer::start(1);
     let p = start_payfac(db, &sim, coord).await;
@@ -238,17 +238,4 @@ async fn flows(db: store::Database, coord: Arc<dyn store::Coordinator>) {
     let _ = &p.keyring;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_payment_rules() {
-    let (db, _dir) = test_support::fresh_sqlite().await;
-    flows(db, Arc::new(store::InProcessCoordinator::new())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_redis_payment_rules() {
-    flows(
-        test_support::fresh_postgres().await,
-        support::redis_coordinator().await,
-    )
-    .await;
-}
+on_both_stacks!(payment_rules);

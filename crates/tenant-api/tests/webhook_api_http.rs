@@ -53,9 +53,7 @@ async fn merchants_manage_endpoints_and_replay_events_over_http(db: Database) {
         !row.secret_ciphertext.contains(&secret[6..]),
         "sealed at rest"
     );
-    let (_, page) = api
-        .json(Method::GET, "/v1/webhook-endpoints", &sk, None)
-        .await;
+    let page = api.get("/v1/webhook-endpoints", &sk).await;
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
 
     // foreign ids are 404, bad input 400, operators and merchants kept apart
@@ -112,9 +110,7 @@ async fn merchants_manage_endpoints_and_replay_events_over_http(db: Database) {
         &rx.received()[0],
         &[WebhookSecret::parse(&secret).unwrap()]
     ));
-    let (_, events) = api
-        .json(Method::GET, "/v1/events?type=payment.succeeded", &sk, None)
-        .await;
+    let events = api.get("/v1/events?type=payment.succeeded", &sk).await;
     assert_eq!(events["data"][0]["id"], ev.id.as_str());
     assert_eq!(events["data"][0]["data"]["id"], "pay_api_1");
     assert_eq!(
@@ -129,13 +125,8 @@ async fn merchants_manage_endpoints_and_replay_events_over_http(db: Database) {
         404
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let (_, attempts) = api
-        .json(
-            Method::GET,
-            &format!("/v1/events/{}/attempts", ev.id),
-            &sk,
-            None,
-        )
+    let attempts = api
+        .get(&format!("/v1/events/{}/attempts", ev.id), &sk)
         .await;
     assert_eq!(attempts["data"][0]["http_status"], 200);
 
@@ -158,9 +149,7 @@ async fn merchants_manage_endpoints_and_replay_events_over_http(db: Database) {
     let (ev2, _) = payment_event(&db, &m, "pay_api_2").await;
     assert!(drive(&db, &w, "r", WAIT, || rx.count() == 5).await);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (_, failing) = api
-        .json(Method::GET, "/v1/events?delivery_success=false", &sk, None)
-        .await;
+    let failing = api.get("/v1/events?delivery_success=false", &sk).await;
     let ids: Vec<_> = failing["data"]
         .as_array()
         .unwrap()
@@ -168,26 +157,17 @@ async fn merchants_manage_endpoints_and_replay_events_over_http(db: Database) {
         .map(|e| e["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids, vec![ev2.id.clone()]);
-    let (_, ok_events) = api
-        .json(Method::GET, "/v1/events?delivery_success=true", &sk, None)
-        .await;
+    let ok_events = api.get("/v1/events?delivery_success=true", &sk).await;
     assert_eq!(ok_events["data"][0]["id"], ev.id.as_str());
-    let (_, health) = api
-        .json(
-            Method::GET,
-            "/v1/operator/webhook-endpoints?failing=true",
-            &op,
-            None,
-        )
+    let health = api
+        .get("/v1/operator/webhook-endpoints?failing=true", &op)
         .await;
     assert_eq!(health["data"][0]["id"], id.as_str());
     assert_eq!(health["data"][0]["dead_deliveries"], 1);
-    let (_, dl) = api
-        .json(
-            Method::GET,
+    let dl = api
+        .get(
             &format!("/v1/operator/webhook-deliveries?event_id={}", ev2.id),
             &op,
-            None,
         )
         .await;
     assert_eq!(dl["data"][0]["status"], "dead");
@@ -357,7 +337,7 @@ async fn recover_over_http_re_enables_the_endpoint_and_sends_what_it_missed_once
         rec["next_since"].is_null() && rec["until"].is_string(),
         "{rec}"
     );
-    let (_, now) = api.json(Method::GET, &path, &sk, None).await;
+    let now = api.get(&path, &sk).await;
     assert_eq!(
         (&now["enabled"], &now["disabled_reason"]),
         (&serde_json::json!(true), &serde_json::Value::Null)

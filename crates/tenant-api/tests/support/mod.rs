@@ -355,26 +355,11 @@ impl TestApp {
 
     // --- requests ---
 
-    /// Sends `method path` with `key` as the bearer, an optional `Idempotency-Key` and JSON body.
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        key: &str,
-        idem: Option<&str>,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut r = self
-            .http
+    /// A request to `method path` with `key` as the bearer, to add to and send.
+    pub fn request(&self, method: Method, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.http
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(k) = idem {
-            r = r.header("Idempotency-Key", k);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        r.send().await.expect("send")
+            .bearer_auth(key)
     }
 
     /// Status and raw body text (so tests can look for key material anywhere in it).
@@ -386,7 +371,14 @@ impl TestApp {
         idem: Option<&str>,
         body: Option<Value>,
     ) -> (u16, String) {
-        let r = self.send(method, path, key, idem, body).await;
+        let mut r = self.request(method, path, key);
+        if let Some(k) = idem {
+            r = r.header("Idempotency-Key", k);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.expect("send");
         (r.status().as_u16(), r.text().await.expect("body"))
     }
 
@@ -416,8 +408,10 @@ impl TestApp {
 
     /// `GET path`: the JSON body, whatever the status.
     pub async fn get(&self, path: &str, key: &str) -> Value {
-        self.send(Method::GET, path, key, None, None)
+        self.request(Method::GET, path, key)
+            .send()
             .await
+            .expect("send")
             .json()
             .await
             .expect("json")
@@ -503,6 +497,35 @@ impl TestApp {
             .map(|m| m.get_counter().get_value() as u64)
             .sum()
     }
+}
+
+/// Turns `async fn name(db: store::Database, coordinator: Arc<dyn store::Coordinator>)`
+/// functions into two tests each, as payfac is deployed: `sqlite_in_process::name` (SQLite,
+/// in-process coordination) and `postgres_redis::name` (PostgreSQL, Redis), each on a fresh
+/// database (multi-thread runtime, 4 workers).
+#[macro_export]
+macro_rules! on_both_stacks {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_in_process {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let (db, _dir) = test_support::fresh_sqlite().await;
+                    let coordinator = std::sync::Arc::new(store::InProcessCoordinator::new());
+                    super::$name(db, coordinator).await;
+                }
+            )*
+        }
+        mod postgres_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = test_support::fresh_postgres().await;
+                    super::$name(db, $crate::support::redis_coordinator().await).await;
+                }
+            )*
+        }
+    };
 }
 
 /// A Redis coordinator on the test Redis under a fresh key prefix.
