@@ -113,13 +113,10 @@ async fn flows(db: store::Database, coord: Arc<dyn store::Coordinator>) {
     let lost_id = lost["id"].as_str().expect("id").to_owned();
     p.stop().await;
     let p2 = start_payfac(db, &sim, coord).await;
-    for _ in 0..40 {
-        p2.run_jobs(&KINDS).await;
-        if p2.get(&format!("/v1/payments/{lost_id}"), &sk).await["status"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    p2.run_jobs_until(&KINDS, &format!("/v1/payments/{lost_id}"), &sk, |v| {
+        v["status"] == "succeeded"
+    })
+    .await;
     assert_eq!(
         p2.get(&format!("/v1/payments/{lost_id}"), &sk).await["status"],
         "succeeded"
@@ -135,13 +132,10 @@ async fn flows(db: store::Database, coord: Arc<dyn store::Coordinator>) {
     // never_settles: past the (test-shortened, 3 s) deadline the poller calls order.revoker and
     // confirms; the payment ends canceled, announced once.
     let ns_id = ns["id"].as_str().expect("id").to_owned();
-    for _ in 0..40 {
-        p2.run_jobs(&KINDS).await;
-        if p2.get(&format!("/v1/payments/{ns_id}"), &sk).await["status"] == "canceled" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    p2.run_jobs_until(&KINDS, &format!("/v1/payments/{ns_id}"), &sk, |v| {
+        v["status"] == "canceled"
+    })
+    .await;
     let ns = p2.get(&format!("/v1/payments/{ns_id}"), &sk).await;
     assert_eq!(
         (ns["status"].as_str(), ns["failure_code"].as_str()),
@@ -154,14 +148,10 @@ async fn flows(db: store::Database, coord: Arc<dyn store::Coordinator>) {
     );
 
     // The refunds settle by order.refund.query through the job runner.
-    for _ in 0..40 {
-        p2.run_jobs(&KINDS).await;
-        let v = p2.get(&format!("/v1/payments/{pay_id}"), &sk).await;
-        if v["amount_refunded"] == 600 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    p2.run_jobs_until(&KINDS, &format!("/v1/payments/{pay_id}"), &sk, |v| {
+        v["amount_refunded"] == 600
+    })
+    .await;
     assert_eq!(
         p2.get(&format!("/v1/payments/{pay_id}"), &sk).await["amount_refunded"],
         600

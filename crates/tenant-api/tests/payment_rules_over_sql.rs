@@ -122,13 +122,13 @@ async fn payment_rules(db: store::Database, coord: Arc<dyn store::Coordinator>) 
     );
     let before = p.counter("payfac_payment_transitions_total", "pending", "canceled");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    for _ in 0..40 {
-        p.run_jobs(&PAYMENT_JOB_KINDS).await;
-        if p.get(&format!("/v1/payments/{a_id}"), &sk).await["status"] == "canceled" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    p.run_jobs_until(
+        &PAYMENT_JOB_KINDS,
+        &format!("/v1/payments/{a_id}"),
+        &sk,
+        |v| v["status"] == "canceled",
+    )
+    .await;
     let a = p.get(&format!("/v1/payments/{a_id}"), &sk).await;
     assert_eq!(
         (a["status"].as_str(), a["failure_code"].as_str()),
@@ -180,15 +180,14 @@ async fn payment_rules(db: store::Database, coord: Arc<dyn store::Coordinator>) 
     .expect("local close");
     let paid = sim_post(&sim, "/sim/mpm/pay", json!({"qr_code": b["qr_code"]})).await;
     assert_eq!(sim_order(&sim, &b_no).await["trans_status"], 2, "{paid}");
-    let mut refunds = Value::Null;
-    for _ in 0..50 {
-        p.run_jobs(&PAYMENT_JOB_KINDS).await;
-        refunds = p.get(&format!("/v1/payments/{b_id}/refunds"), &sk).await;
-        if refunds["data"][0]["status"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let refunds = p
+        .run_jobs_until(
+            &PAYMENT_JOB_KINDS,
+            &format!("/v1/payments/{b_id}/refunds"),
+            &sk,
+            |v| v["data"][0]["status"] == "succeeded",
+        )
+        .await;
     let r = &refunds["data"][0];
     assert_eq!(
         (

@@ -465,6 +465,27 @@ impl TestApp {
         ran
     }
 
+    /// Runs job passes over `kinds` until `GET path` (as `key`) satisfies `done`, for up to
+    /// 10 s; returns the last answer (the caller asserts on it).
+    pub async fn run_jobs_until(
+        &self,
+        kinds: &[&str],
+        path: &str,
+        key: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..50 {
+            self.run_jobs(kinds).await;
+            last = self.get(path, key).await;
+            if done(&last) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        last
+    }
+
     /// The types of the events written about `object_id`, oldest first.
     pub async fn events_of(&self, object_id: &str) -> Vec<String> {
         let id = object_id.to_owned();
