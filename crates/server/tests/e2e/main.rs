@@ -1,7 +1,6 @@
 //! End-to-end tests of the real `payfac` binary: the embedded default and PostgreSQL + Redis,
 //! driven over HTTP the way a merchant and an operator would.
 
-mod create_crash;
 mod harness;
 mod lifecycle;
 #[path = "../support/pg.rs"]
