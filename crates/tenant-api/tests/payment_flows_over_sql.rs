@@ -113,6 +113,7 @@ async fn start_payfac(
                 .expect("keyring"),
             ),
             registry: prometheus::Registry::new(),
+            claimant: None,
         })
         .expect("state"),
     );

@@ -104,6 +104,7 @@ async fn start_payfac(
             sandbox: None,
             keyring: keyring.clone(),
             registry: registry.clone(),
+            claimant: None,
         })
         .expect("state"),
     );

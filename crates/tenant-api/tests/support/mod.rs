@@ -58,6 +58,7 @@ pub async fn start(db: store::Database) -> TestApp {
             sandbox: None,
             keyring: keyring.clone(),
             registry: prometheus::Registry::new(),
+            claimant: None,
         })
         .expect("state"),
     );
