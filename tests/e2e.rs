@@ -4,6 +4,7 @@
 
 mod support;
 
+mod create_killed_mid_call;
 mod graceful_shutdown;
 mod killed_worker_takeover;
 mod metrics;

@@ -345,14 +345,7 @@ impl Engine {
                     .await
             }
             Outcome::Declined { code, msg } => {
-                let declined = UpstreamOrder {
-                    trans_no: None,
-                    status: domain::TransStatus::Failed,
-                    amount: None,
-                    end_time: None,
-                    error_code: Some(code),
-                    error_msg: Some(msg),
-                };
+                let declined = UpstreamOrder::declined(code, msg);
                 self.apply_payment_answer_from(&id, Some(payment), once, &declined, None)
                     .await
             }

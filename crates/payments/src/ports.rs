@@ -118,6 +118,33 @@ pub struct UpstreamOrder {
     pub error_msg: Option<String>,
 }
 
+impl UpstreamOrder {
+    /// CodePay's refusal of a submit (`code`, `msg`), as the order status it means: failed.
+    pub fn declined(code: String, msg: String) -> Self {
+        Self::with_status(TransStatus::Failed, Some(code), Some(msg))
+    }
+
+    /// An order CodePay never saw, for a payment payfac has closed: nothing can be charged now.
+    pub fn never_seen() -> Self {
+        Self::with_status(TransStatus::Canceled, None, None)
+    }
+
+    fn with_status(
+        status: TransStatus,
+        error_code: Option<String>,
+        error_msg: Option<String>,
+    ) -> Self {
+        Self {
+            trans_no: None,
+            status,
+            amount: None,
+            end_time: None,
+            error_code,
+            error_msg,
+        }
+    }
+}
+
 /// An MPM QR order as requested.
 #[derive(Clone, Debug)]
 pub struct QrOrder {

@@ -294,14 +294,7 @@ impl Engine {
             Outcome::Success(order) => self.apply_payment_answer(&p.id, &order, close).await,
             Outcome::Declined { code, .. } if is_order_not_found(&code) && p.closed_by_us => {
                 // CodePay never saw it and payfac has closed it: nothing can be charged now.
-                let gone = UpstreamOrder {
-                    trans_no: None,
-                    status: TransStatus::Canceled,
-                    amount: None,
-                    end_time: None,
-                    error_code: None,
-                    error_msg: None,
-                };
+                let gone = UpstreamOrder::never_seen();
                 self.apply_payment_answer(&p.id, &gone, close).await
             }
             Outcome::Declined { .. } | Outcome::Unknown { .. } => Ok(p.clone()),

@@ -174,6 +174,8 @@ impl Builder {
                 sandbox: None,
                 keyring: keyring.clone(),
                 registry: registry.clone(),
+                // No instance heartbeat: claims are left to their lease.
+                claimant: None,
             })
             .expect("state"),
         };
