@@ -9,7 +9,7 @@
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use domain::{ApiKeyId, Currency, MerchantId, PaymentId, PaymentMode, Secret, Wallet};
+use domain::{Currency, PaymentId, PaymentMode, Wallet};
 use payments::create::NewPayment;
 use payments::idempotency::IdempotentCreate;
 use payments::ports::{
@@ -18,16 +18,19 @@ use payments::ports::{
 use payments::refunds::NewRefund;
 use payments::sql_store::SqlPaymentStore;
 use payments::{Engine, EngineConfig, SystemClock};
+use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tenant_api::accounts::{AccountStore, ApiKeyRecord, MerchantRecord, MerchantStatus};
+use support::TestApp;
+use tenant_api::accounts::AccountStore;
 use tenant_api::adapters::accounts::SqlAccountStore;
 use tenant_api::adapters::idempotency::SqlIdempotencyStore;
-use tenant_api::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
 use tenant_api::idempotency::{Claim, IdempotencyStore, fingerprint};
-use tenant_api::{AppState, request_id};
+use test_support::on_both_backends;
+
+mod support;
 
 const DEAD: &str = "01DEADDEADDEADDEADDEADDEAD";
 const LIVE: &str = "01L1VEL1VEL1VEL1VEL1VEL1VE";
@@ -114,11 +117,6 @@ impl Upstream for Approving {
     }
 }
 
-fn keyring() -> Arc<store::sealing::MasterKeyring> {
-    let key = store::sealing::MasterKeyring::generate_key().expect("key");
-    Arc::new(store::sealing::MasterKeyring::new(key.expose(), &[]).expect("keyring"))
-}
-
 /// One process's engine over `db`, claiming keys as `instance`.
 fn engine(
     db: &store::Database,
@@ -136,44 +134,6 @@ fn engine(
         Arc::new(SystemClock),
     )
     .with_idempotent_creates()
-}
-
-/// A merchant and its secret key.
-async fn onboard(accounts: &SqlAccountStore) -> (MerchantRecord, String) {
-    let now = chrono::Utc::now();
-    let merchant = MerchantRecord {
-        id: MerchantId::generate(),
-        name: "Shop".into(),
-        status: MerchantStatus::Active,
-        merchant_no: "M1".into(),
-        store_no: None,
-        default_currency: Currency::from_code("USD").expect("usd"),
-        allowed_wallets: vec![],
-        max_amount_minor: None,
-        contact_email: None,
-        created_at: now,
-        updated_at: now,
-    };
-    accounts.insert_merchant(&merchant).await.expect("merchant");
-    let sk = keys::generate_secret(keys::MERCHANT_PREFIX);
-    accounts
-        .insert_api_key(&ApiKeyRecord {
-            id: ApiKeyId::generate(),
-            merchant_id: Some(merchant.id.clone()),
-            secret_hash: keys::hash_secret(&sk),
-            prefix: keys::display_prefix(&sk),
-            label: None,
-            scopes: tenant_api::auth::jwt::ALL_SCOPES
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-            created_at: now,
-            revoked_at: None,
-            expires_at: None,
-        })
-        .await
-        .expect("key");
-    (merchant, sk)
 }
 
 /// Runs `work` as the dead process would, until it reaches CodePay, and kills it there.
@@ -202,12 +162,8 @@ fn claim_of(db: &store::Database, key: &'static str) -> Option<(String, Option<S
     .expect("claim row")
 }
 
-async fn retries(db: store::Database) {
-    use actix_web::test;
-    let keyring = keyring();
-    let accounts = Arc::new(SqlAccountStore::new(db.clone()));
-    let (merchant, sk) = onboard(&accounts).await;
-    let scope = merchant.id.to_string();
+async fn a_retry_after_a_crash_answers_what_the_dead_process_committed(db: store::Database) {
+    let keyring = test_support::keyring();
     db.write(|c| {
         let now = store::clock::now_ms();
         store::instances::beat(c, LIVE, now)?;
@@ -219,38 +175,35 @@ async fn retries(db: store::Database) {
 
     // The live process's API.
     let approving = Arc::new(Approving::default());
-    let state = actix_web::web::Data::new(AppState {
-        engine: engine(&db, &keyring, LIVE, approving.clone()),
-        accounts: accounts.clone(),
-        idempotency: Arc::new(
-            SqlIdempotencyStore::new(db.clone())
-                .with_keyring(keyring.clone())
-                .with_claimant(LIVE),
-        ),
-        tokens: Arc::new(
-            TokenIssuer::new(vec![(
-                "k1".into(),
-                Secret::new("0123456789abcdef0123456789abcdef"),
-            )])
-            .expect("issuer"),
-        ),
-        rate_limiter: Arc::new(LocalRateLimiter::new(10_000)),
-        notifications: None,
-        sandbox: None,
-    });
-    let app = test::init_service(
-        actix_web::App::new()
-            .wrap(actix_web::middleware::from_fn(request_id::middleware))
-            .configure(move |cfg| tenant_api::configure(cfg, state)),
-    )
-    .await;
-    let post = |path: &str, key: &str, body: &str| {
-        test::TestRequest::post()
-            .uri(path)
-            .insert_header(("Authorization", format!("Bearer {sk}")))
-            .insert_header(("Idempotency-Key", key.to_owned()))
-            .set_payload(body.to_owned())
-            .to_request()
+    let live = engine(&db, &keyring, LIVE, approving.clone());
+    let live_idem = SqlIdempotencyStore::new(db.clone())
+        .with_keyring(keyring.clone())
+        .with_claimant(LIVE);
+    let app = TestApp::builder(db.clone())
+        .state(move |p| {
+            support::app_state(
+                live,
+                Arc::new(SqlAccountStore::new(p.db)),
+                Arc::new(live_idem),
+            )
+        })
+        .start()
+        .await;
+    let (merchant_id, sk) = app.merchant_with_key().await;
+    let merchant = SqlAccountStore::new(db.clone())
+        .merchant(&merchant_id)
+        .await
+        .expect("read")
+        .expect("merchant");
+    let scope = merchant.id.to_string();
+    // The exact bytes the dead process fingerprinted: sent as they are, not re-serialized.
+    let post = async |path: &str, key: &str, body: &str| {
+        app.request(Method::POST, path, &sk)
+            .header("Idempotency-Key", key)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("send")
     };
 
     // --- A payment: the dead process committed the claim with the payment row (one
@@ -286,9 +239,9 @@ async fn retries(db: store::Database) {
     );
 
     let started = Instant::now();
-    let resp = test::call_service(&app, post("/v1/payments", "pay-key", &body)).await;
+    let resp = post("/v1/payments", "pay-key", &body).await;
     let (status, took) = (resp.status().as_u16(), started.elapsed());
-    let paid: Value = test::read_body_json(resp).await;
+    let paid: Value = resp.json().await.expect("json");
     assert_eq!(status, 201, "{paid}");
     assert!(took < Duration::from_secs(3), "answered at once: {took:?}");
     assert_eq!(paid["merchant_order_id"], "crash-1");
@@ -319,21 +272,21 @@ async fn retries(db: store::Database) {
     );
 
     // Replayed from now on; under another key the reference is still taken.
-    let resp = test::call_service(&app, post("/v1/payments", "pay-key", &body)).await;
+    let resp = post("/v1/payments", "pay-key", &body).await;
     assert_eq!(resp.status().as_u16(), 201);
     assert!(resp.headers().get("idempotent-replayed").is_some());
-    let replay: Value = test::read_body_json(resp).await;
+    let replay: Value = resp.json().await.expect("json");
     assert_eq!(replay["id"], pid.as_str());
-    let resp = test::call_service(&app, post("/v1/payments", "other-key", &body)).await;
+    let resp = post("/v1/payments", "other-key", &body).await;
     assert_eq!(resp.status().as_u16(), 409);
-    let err: Value = test::read_body_json(resp).await;
+    let err: Value = resp.json().await.expect("json");
     assert_eq!(err["error"]["code"], "merchant_order_id_taken");
 
     // --- A refund: a succeeded payment; the dead process claimed the key, committed the refund
     // row and died in CodePay's refund call.
     let cpm = json!({"mode":"cpm","amount":800,"currency":"USD","merchant_order_id":"paid-1","wallet":"alipay","auth_code":"2800001"}).to_string();
-    let resp = test::call_service(&app, post("/v1/payments", "paid-key", &cpm)).await;
-    let paid: Value = test::read_body_json(resp).await;
+    let resp = post("/v1/payments", "paid-key", &cpm).await;
+    let paid: Value = resp.json().await.expect("json");
     assert_eq!(paid["status"], "succeeded", "{paid}");
     let pid = PaymentId::parse(paid["id"].as_str().expect("id")).expect("pid");
     let orders = approving.orders.load(Ordering::SeqCst);
@@ -363,9 +316,9 @@ async fn retries(db: store::Database) {
     .await;
 
     let started = Instant::now();
-    let resp = test::call_service(&app, post(&path, "refund-key", &body)).await;
+    let resp = post(&path, "refund-key", &body).await;
     let (status, took) = (resp.status().as_u16(), started.elapsed());
-    let refund: Value = test::read_body_json(resp).await;
+    let refund: Value = resp.json().await.expect("json");
     assert_eq!(status, 201, "{refund}");
     assert!(took < Duration::from_secs(3), "answered at once: {took:?}");
     assert_eq!(refund["merchant_refund_id"], "r-crash");
@@ -376,35 +329,11 @@ async fn retries(db: store::Database) {
         orders,
         "no second refund order"
     );
-    let resp = test::call_service(&app, post(&path, "refund-key", &body)).await;
+    let resp = post(&path, "refund-key", &body).await;
     assert_eq!(resp.status().as_u16(), 201);
     assert!(resp.headers().get("idempotent-replayed").is_some());
-    let replay: Value = test::read_body_json(resp).await;
+    let replay: Value = resp.json().await.expect("json");
     assert_eq!(replay["id"], refund["id"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_a_retry_after_a_crash_answers_what_the_dead_process_committed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("r.db").display());
-    let db = store::Database::connect(&url, 4).await.expect("db");
-    db.migrate().await.expect("migrate");
-    retries(db).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_retry_after_a_crash_answers_what_the_dead_process_committed() {
-    let admin = std::env::var("PAYFAC_TEST_DATABASE_URL").unwrap_or_else(|_| {
-        panic!("PAYFAC_TEST_DATABASE_URL is not set: run `. scripts/test-services.sh` first")
-    });
-    let name = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
-    let mut conn = diesel::PgConnection::establish(&admin).expect("admin");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .expect("create db");
-    let mut url = url::Url::parse(&admin).expect("url");
-    url.set_path(&name);
-    let db = store::Database::connect(url.as_str(), 4).await.expect("db");
-    db.migrate().await.expect("migrate");
-    retries(db).await;
-}
+on_both_backends!(a_retry_after_a_crash_answers_what_the_dead_process_committed);
