@@ -145,9 +145,9 @@ impl UpstreamOrder {
     }
 }
 
-/// An MPM QR order as requested.
+/// What every payment order tells CodePay, MPM or CPM.
 #[derive(Clone, Debug)]
-pub struct QrOrder {
+pub struct PaymentOrder {
     /// Whose order.
     pub merchant: UpstreamMerchant,
     /// payfac's generated number.
@@ -158,8 +158,22 @@ pub struct QrOrder {
     pub wallet: Wallet,
     /// Text.
     pub description: String,
+}
+
+/// An MPM QR order as requested.
+#[derive(Clone, Debug)]
+pub struct QrOrder {
+    /// The order.
+    pub order: PaymentOrder,
     /// Seconds until CodePay closes it.
     pub expires_in: i64,
+}
+
+impl std::ops::Deref for QrOrder {
+    type Target = PaymentOrder;
+    fn deref(&self) -> &PaymentOrder {
+        &self.order
+    }
 }
 
 /// CodePay's answer to a QR order.
@@ -174,18 +188,17 @@ pub struct QrCreated {
 /// A CPM submission.
 #[derive(Clone, Debug)]
 pub struct CpmOrder {
-    /// Whose order.
-    pub merchant: UpstreamMerchant,
-    /// payfac's generated number.
-    pub merchant_order_no: String,
-    /// Amount.
-    pub amount: Money,
-    /// Wallet.
-    pub wallet: Wallet,
-    /// Text.
-    pub description: String,
+    /// The order.
+    pub order: PaymentOrder,
     /// The customer's wallet code.
     pub auth_code: domain::Secret,
+}
+
+impl std::ops::Deref for CpmOrder {
+    type Target = PaymentOrder;
+    fn deref(&self) -> &PaymentOrder {
+        &self.order
+    }
 }
 
 /// A refund submission.
