@@ -101,6 +101,15 @@ pub enum Outcome<T> {
     },
 }
 
+impl<T> Outcome<T> {
+    /// No trustworthy answer, for `reason`.
+    pub fn unknown(reason: impl Into<String>) -> Self {
+        Outcome::Unknown {
+            reason: reason.into(),
+        }
+    }
+}
+
 /// An order or refund as CodePay reports it (submit, query, notification alike).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpstreamOrder {
@@ -122,6 +131,15 @@ impl UpstreamOrder {
     /// CodePay's refusal of a submit (`code`, `msg`), as the order status it means: failed.
     pub fn declined(code: String, msg: String) -> Self {
         Self::with_status(TransStatus::Failed, Some(code), Some(msg))
+    }
+
+    /// An order CodePay reports in `status` for `amount`, with its `trans_no`.
+    pub fn reported(status: TransStatus, trans_no: String, amount: Money) -> Self {
+        Self {
+            trans_no: Some(trans_no),
+            amount: Some(amount),
+            ..Self::with_status(status, None, None)
+        }
     }
 
     /// An order CodePay never saw, for a payment payfac has closed: nothing can be charged now.

@@ -537,22 +537,14 @@ async fn a_dead_claimants_claim_is_taken_over_at_once_a_live_ones_is_not(db: Dat
 }
 
 fn endpoint(merchant: &str, filter: &str, now: i64) -> webhook_endpoints::WebhookEndpoint {
-    webhook_endpoints::WebhookEndpoint {
-        id: domain::WebhookEndpointId::generate().into_string(),
-        merchant_id: merchant.into(),
-        url: "https://example.test/hook".into(),
-        description: None,
-        event_filter: filter.into(),
-        enabled: true,
-        disabled_reason: None,
-        secret_ciphertext: "sealed".into(),
-        previous_secret_ciphertext: None,
-        previous_secret_expires_at: None,
-        failing_since: None,
-        deleted_at: None,
-        created_at: now,
-        updated_at: now,
-    }
+    webhook_endpoints::WebhookEndpoint::new(
+        domain::WebhookEndpointId::generate().as_str(),
+        merchant,
+        "https://example.test/hook",
+        filter.into(),
+        "sealed".into(),
+        now,
+    )
 }
 
 async fn fan_out_picks_enabled_subscribed_endpoints(db: Database) {

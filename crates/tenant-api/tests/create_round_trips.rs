@@ -178,34 +178,23 @@ impl Upstream for WitnessUpstream {
     async fn submit_cpm(&self, order: &CpmOrder) -> Outcome<UpstreamOrder> {
         self.witness(&order.merchant.merchant_no, &order.merchant_order_no)
             .await;
-        Outcome::Success(UpstreamOrder {
-            trans_no: Some("T-cpm".into()),
-            status: domain::TransStatus::Succeeded,
-            amount: Some(order.amount),
-            end_time: None,
-            error_code: None,
-            error_msg: None,
-        })
+        Outcome::Success(UpstreamOrder::reported(
+            domain::TransStatus::Succeeded,
+            "T-cpm".into(),
+            order.amount,
+        ))
     }
     async fn query(&self, _: &UpstreamMerchant, _: &str) -> Outcome<UpstreamOrder> {
-        Outcome::Unknown {
-            reason: "not used".into(),
-        }
+        Outcome::unknown("not used")
     }
     async fn revoke(&self, _: &UpstreamMerchant, _: &str) -> Outcome<()> {
-        Outcome::Unknown {
-            reason: "not used".into(),
-        }
+        Outcome::unknown("not used")
     }
     async fn submit_refund(&self, _: &RefundOrder) -> Outcome<Option<String>> {
-        Outcome::Unknown {
-            reason: "not used".into(),
-        }
+        Outcome::unknown("not used")
     }
     async fn query_refund(&self, _: &UpstreamMerchant, _: &str) -> Outcome<UpstreamOrder> {
-        Outcome::Unknown {
-            reason: "not used".into(),
-        }
+        Outcome::unknown("not used")
     }
 }
 

@@ -69,6 +69,17 @@ fn assert_no_private_key(text: &str) {
     );
 }
 
+/// `POST /v1/merchants` as the operator.
+async fn new_merchant(p: &TestApp, op: &str, body: Value) -> (u16, Value) {
+    p.post("/v1/merchants", op, None, body).await
+}
+
+/// `PATCH /v1/merchants/{id}` as the operator.
+async fn patch_merchant(p: &TestApp, op: &str, id: &str, body: Value) -> (u16, Value) {
+    let path = format!("/v1/merchants/{id}");
+    p.json(reqwest::Method::PATCH, &path, op, Some(body)).await
+}
+
 async fn gateway_accounts(db: store::Database) {
     use reqwest::Method;
     let p = TestApp::start(db).await;
@@ -159,28 +170,23 @@ async fn gateway_accounts(db: store::Database) {
     ] {
         let mut bad = body.clone();
         bad[field] = value;
-        let (status, err) = p
-            .json(Method::POST, "/v1/gateway-accounts", &op, Some(bad))
-            .await;
+        let (status, err) = p.post("/v1/gateway-accounts", &op, None, bad).await;
         assert_eq!(status, 400, "{err}");
         assert_eq!(err["error"]["param"], field);
         assert_eq!(err["error"]["type"], "invalid_request_error");
     }
     let mut bad = body.clone();
     bad.as_object_mut().expect("obj").remove("app_id");
-    let (status, err) = p
-        .json(Method::POST, "/v1/gateway-accounts", &op, Some(bad))
-        .await;
+    let (status, err) = p.post("/v1/gateway-accounts", &op, None, bad).await;
     assert_eq!(
         (status, err["error"]["param"].as_str()),
         (400, Some("app_id"))
     );
     let (status, err) = p
-        .json(
-            Method::PATCH,
+        .patch(
             &format!("/v1/gateway-accounts/{id}"),
             &op,
-            Some(json!({"private_key": "bm90IGEga2V5"})),
+            json!({"private_key": "bm90IGEga2V5"}),
         )
         .await;
     assert_eq!(
@@ -201,11 +207,10 @@ async fn gateway_accounts(db: store::Database) {
 
     // PATCH without a key keeps the sealed key; with one (base64 DER this time) re-seals.
     let (status, upd) = p
-        .json(
-            Method::PATCH,
+        .patch(
             &format!("/v1/gateway-accounts/{id}"),
             &op,
-            Some(json!({"enabled": false, "name": "renamed"})),
+            json!({"enabled": false, "name": "renamed"}),
         )
         .await;
     assert_eq!(status, 200, "{upd}");
@@ -271,14 +276,12 @@ async fn gateway_accounts(db: store::Database) {
     assert!(audit.items.iter().all(|e| !e.details.contains("PRIVATE")));
 
     // Merchants may name an existing account (else 422 on the field).
-    let (status, mer) = p
-        .json(
-            Method::POST,
-            "/v1/merchants",
-            &op,
-            Some(json!({"name":"Shop","codepay":{"merchant_no":"M1"},"gateway_account_id": id})),
-        )
-        .await;
+    let (status, mer) = new_merchant(
+        &p,
+        &op,
+        json!({"name":"Shop","codepay":{"merchant_no":"M1"},"gateway_account_id": id}),
+    )
+    .await;
     assert_eq!(status, 201, "{mer}");
     assert_eq!(mer["gateway_account_id"].as_str(), Some(id.as_str()));
     let mid = mer["id"].as_str().expect("mid").to_owned();
@@ -296,47 +299,29 @@ async fn gateway_accounts(db: store::Database) {
     };
     assert_eq!(column.as_deref(), Some(id.as_str()));
     for bad in ["gwa_01JAAAAAAAAAAAAAAAAAAAAAAA", "nonsense"] {
-        let (status, err) = p
-            .json(
-                Method::POST,
-                "/v1/merchants",
-                &op,
-                Some(json!({"name":"X","codepay":{"merchant_no":"M2"},"gateway_account_id": bad})),
-            )
-            .await;
+        let (status, err) = new_merchant(
+            &p,
+            &op,
+            json!({"name":"X","codepay":{"merchant_no":"M2"},"gateway_account_id": bad}),
+        )
+        .await;
         assert_eq!(status, 422, "{err}");
         assert_eq!(err["error"]["param"], "gateway_account_id");
-        let (status, err) = p
-            .json(
-                Method::PATCH,
-                &format!("/v1/merchants/{mid}"),
-                &op,
-                Some(json!({"gateway_account_id": bad})),
-            )
-            .await;
+        let (status, err) = patch_merchant(&p, &op, &mid, json!({"gateway_account_id": bad})).await;
         assert_eq!(
             (status, err["error"]["param"].as_str()),
             (422, Some("gateway_account_id"))
         );
     }
-    let (_, plain) = p
-        .json(
-            Method::POST,
-            "/v1/merchants",
-            &op,
-            Some(json!({"name":"Plain","codepay":{"merchant_no":"M3"}})),
-        )
-        .await;
+    let (_, plain) = new_merchant(
+        &p,
+        &op,
+        json!({"name":"Plain","codepay":{"merchant_no":"M3"}}),
+    )
+    .await;
     assert_eq!(plain["gateway_account_id"], Value::Null);
     let pid = plain["id"].as_str().expect("id").to_owned();
-    let (status, linked) = p
-        .json(
-            Method::PATCH,
-            &format!("/v1/merchants/{pid}"),
-            &op,
-            Some(json!({"gateway_account_id": id})),
-        )
-        .await;
+    let (status, linked) = patch_merchant(&p, &op, &pid, json!({"gateway_account_id": id})).await;
     assert_eq!(
         (status, linked["gateway_account_id"].as_str()),
         (200, Some(id.as_str()))
@@ -351,22 +336,17 @@ async fn gateway_accounts(db: store::Database) {
 
     // A merchant's key, or a token it mints, gets 403 on every gateway account route.
     let (status, k) = p
-        .json(
-            Method::POST,
+        .post(
             &format!("/v1/merchants/{mid}/api-keys"),
             &op,
-            Some(json!({})),
+            None,
+            json!({}),
         )
         .await;
     assert_eq!(status, 201);
     let sk = k["secret"].as_str().expect("secret").to_owned();
     let (status, t) = p
-        .json(
-            Method::POST,
-            "/v1/tokens",
-            &sk,
-            Some(json!({"scopes":["payments:read"]})),
-        )
+        .post("/v1/tokens", &sk, None, json!({"scopes":["payments:read"]}))
         .await;
     assert_eq!(status, 201, "{t}");
     let token = t["token"].as_str().expect("token").to_owned();

@@ -20,9 +20,7 @@ async fn start_payfac(
     sim: &SimServer,
     coord: Arc<dyn store::Coordinator>,
 ) -> TestApp {
-    TestApp::builder(db)
-        .coordinator(coord)
-        .simulator(sim)
+    TestApp::over_simulator(db, sim, coord)
         // Short, so the "CodePay answered after commit but payfac never heard" case is quick.
         .gateway_timeout(Duration::from_secs(2))
         .engine(EngineConfig {

@@ -15,24 +15,16 @@ use test_support::SimServer;
 
 mod support;
 
-async fn start_payfac(
-    db: store::Database,
-    sim: &SimServer,
-    coord: Arc<dyn store::Coordinator>,
-) -> TestApp {
-    TestApp::builder(db)
-        .coordinator(coord)
-        .simulator(sim)
-        .engine(EngineConfig {
-            poll_interval: Duration::from_millis(200),
-            // The sandbox may ask for very short QR lifetimes, so expiry is testable.
-            min_mpm_expiry: Duration::from_secs(1),
-            reconcile_interval: Duration::from_secs(60),
-            reconcile_min_age: Duration::ZERO,
-            ..EngineConfig::default()
-        })
-        .start()
-        .await
+/// Short polls; very short QR lifetimes allowed (the sandbox may ask for them), so expiry is
+/// testable; reconciliation examines payments of any age.
+fn engine() -> EngineConfig {
+    EngineConfig {
+        poll_interval: Duration::from_millis(200),
+        min_mpm_expiry: Duration::from_secs(1),
+        reconcile_interval: Duration::from_secs(60),
+        reconcile_min_age: Duration::ZERO,
+        ..EngineConfig::default()
+    }
 }
 
 /// The simulator's order for `merchant_order_no` (`Null` when it has none).
@@ -63,7 +55,10 @@ async fn upstream_no(p: &TestApp, id: &str) -> String {
 async fn payment_rules(db: store::Database, coord: Arc<dyn store::Coordinator>) {
     // The simulator at real speed (its default).
     let sim = SimServer::start(1);
-    let p = start_payfac(db, &sim, coord).await;
+    let p = TestApp::over_simulator(db, &sim, coord)
+        .engine(engine())
+        .start()
+        .await;
     let op = p.operator_key().await;
 
     // A CodePay merchant with a store: the store number must survive every re-read.

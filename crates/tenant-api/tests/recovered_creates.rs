@@ -87,33 +87,24 @@ impl Upstream for Approving {
     }
     async fn submit_cpm(&self, order: &CpmOrder) -> Outcome<UpstreamOrder> {
         self.orders.fetch_add(1, Ordering::SeqCst);
-        Outcome::Success(UpstreamOrder {
-            trans_no: Some(format!("T{}", order.merchant_order_no)),
-            status: domain::TransStatus::Succeeded,
-            amount: Some(order.amount),
-            end_time: None,
-            error_code: None,
-            error_msg: None,
-        })
+        Outcome::Success(UpstreamOrder::reported(
+            domain::TransStatus::Succeeded,
+            format!("T{}", order.merchant_order_no),
+            order.amount,
+        ))
     }
     async fn query(&self, _: &UpstreamMerchant, _: &str) -> Outcome<UpstreamOrder> {
-        Outcome::Unknown {
-            reason: "not used".into(),
-        }
+        Outcome::unknown("not used")
     }
     async fn revoke(&self, _: &UpstreamMerchant, _: &str) -> Outcome<()> {
-        Outcome::Unknown {
-            reason: "not used".into(),
-        }
+        Outcome::unknown("not used")
     }
     async fn submit_refund(&self, order: &RefundOrder) -> Outcome<Option<String>> {
         self.orders.fetch_add(1, Ordering::SeqCst);
         Outcome::Success(Some(format!("T{}", order.merchant_order_no)))
     }
     async fn query_refund(&self, _: &UpstreamMerchant, _: &str) -> Outcome<UpstreamOrder> {
-        Outcome::Unknown {
-            reason: "not used".into(),
-        }
+        Outcome::unknown("not used")
     }
 }
 

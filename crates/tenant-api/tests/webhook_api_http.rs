@@ -26,7 +26,7 @@ async fn merchants_manage_endpoints_and_replay_events_over_http(db: Database) {
     let rx = Receiver::start(Reply::status(200));
 
     // create: the secret is shown once and sealed at rest
-    let (st, ep) = api.json(Method::POST, "/v1/webhook-endpoints", &sk, Some(serde_json::json!({"url": rx.url("/hook"), "events": ["payment.succeeded"], "description": "shop"})))
+    let (st, ep) = api.post("/v1/webhook-endpoints", &sk, None, serde_json::json!({"url": rx.url("/hook"), "events": ["payment.succeeded"], "description": "shop"}))
         .await;
     assert_eq!(st, 201, "{ep}");
     let id = ep["id"].as_str().unwrap().to_owned();
@@ -69,11 +69,11 @@ async fn merchants_manage_endpoints_and_replay_events_over_http(db: Database) {
         assert_eq!(st, 404, "{method} {path}: {body}");
     }
     let (st, body) = api
-        .json(
-            Method::POST,
+        .post(
             "/v1/webhook-endpoints",
             &sk,
-            Some(serde_json::json!({"url": "ftp://x.example/"})),
+            None,
+            serde_json::json!({"url": "ftp://x.example/"}),
         )
         .await;
     assert_eq!(
@@ -81,11 +81,11 @@ async fn merchants_manage_endpoints_and_replay_events_over_http(db: Database) {
         (400, Some("url_invalid"))
     );
     let (st, body) = api
-        .json(
-            Method::POST,
+        .post(
             "/v1/webhook-endpoints",
             &sk,
-            Some(serde_json::json!({"url": rx.url("/"), "events": ["payment.teleported"]})),
+            None,
+            serde_json::json!({"url": rx.url("/"), "events": ["payment.teleported"]}),
         )
         .await;
     assert_eq!((st, body["error"]["param"].as_str()), (400, Some("events")));
@@ -173,11 +173,11 @@ async fn merchants_manage_endpoints_and_replay_events_over_http(db: Database) {
     assert_eq!(dl["data"][0]["status"], "dead");
     assert_eq!(dl["data"][0]["attempts"], 3);
     let (st, rec) = api
-        .json(
-            Method::POST,
+        .post(
             &format!("/v1/webhook-endpoints/{id}/recover"),
             &sk,
-            Some(serde_json::json!({"since": since})),
+            None,
+            serde_json::json!({"since": since}),
         )
         .await;
     assert_eq!((st, rec["deliveries_queued"].as_u64()), (202, Some(1)));
@@ -207,11 +207,10 @@ async fn merchants_manage_endpoints_and_replay_events_over_http(db: Database) {
 
     // disable, then delete
     let (st, patched) = api
-        .json(
-            Method::PATCH,
+        .patch(
             &format!("/v1/webhook-endpoints/{id}"),
             &sk,
-            Some(serde_json::json!({"enabled": false, "description": null})),
+            serde_json::json!({"enabled": false, "description": null}),
         )
         .await;
     assert_eq!(
@@ -259,11 +258,11 @@ async fn recover_over_http_re_enables_the_endpoint_and_sends_what_it_missed_once
         Receiver::start(Reply::status(200)),
     );
     let (st, ep) = api
-        .json(
-            Method::POST,
+        .post(
             "/v1/webhook-endpoints",
             &sk,
-            Some(serde_json::json!({"url": bad.url("/hook"), "events": ["payment.succeeded"]})),
+            None,
+            serde_json::json!({"url": bad.url("/hook"), "events": ["payment.succeeded"]}),
         )
         .await;
     assert_eq!(st, 201, "{ep}");
@@ -291,23 +290,13 @@ async fn recover_over_http_re_enables_the_endpoint_and_sends_what_it_missed_once
     let (foreign, _) = payment_event(&db, &other, "pay_rec_4").await;
     // the merchant fixes the receiver: the endpoint stays disabled until recovered
     let (st, patched) = api
-        .json(
-            Method::PATCH,
-            &path,
-            &sk,
-            Some(serde_json::json!({"url": good.url("/hook")})),
-        )
+        .patch(&path, &sk, serde_json::json!({"url": good.url("/hook")}))
         .await;
     assert_eq!((st, patched["enabled"].as_bool()), (200, Some(false)));
 
     // `until` defaults to now
     let (st, rec) = api
-        .json(
-            Method::POST,
-            &recover,
-            &sk,
-            Some(serde_json::json!({"since": since})),
-        )
+        .post(&recover, &sk, None, serde_json::json!({"since": since}))
         .await;
     assert_eq!(st, 202, "{rec}");
     assert_eq!(rec["deliveries_queued"], 2, "{rec}");
@@ -359,12 +348,7 @@ async fn recover_over_http_re_enables_the_endpoint_and_sends_what_it_missed_once
 
     // again: both succeeded, nothing is sent twice
     let (st, again) = api
-        .json(
-            Method::POST,
-            &recover,
-            &sk,
-            Some(serde_json::json!({"since": since})),
-        )
+        .post(&recover, &sk, None, serde_json::json!({"since": since}))
         .await;
     assert_eq!(
         (
@@ -414,9 +398,7 @@ async fn recover_over_http_re_enables_the_endpoint_and_sends_what_it_missed_once
             "since",
         ),
     ] {
-        let (st, err) = api
-            .json(Method::POST, &recover, &sk, Some(body.clone()))
-            .await;
+        let (st, err) = api.post(&recover, &sk, None, body.clone()).await;
         assert_eq!(st, 400, "{body}: {err}");
         let e = &err["error"];
         assert_eq!(e["type"], "invalid_request_error", "{body}: {err}");

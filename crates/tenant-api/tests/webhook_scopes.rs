@@ -12,13 +12,8 @@ mod support;
 impl TestApp {
     /// `POST /v1/tokens` with `key`, asking for `scopes`.
     async fn token(&self, key: &str, scopes: &[&str]) -> (u16, Value) {
-        self.json(
-            Method::POST,
-            "/v1/tokens",
-            key,
-            Some(json!({ "scopes": scopes })),
-        )
-        .await
+        self.post("/v1/tokens", key, None, json!({ "scopes": scopes }))
+            .await
     }
 }
 
@@ -64,13 +59,8 @@ async fn webhook_routes_enforce_the_webhook_scopes() {
         Some("webhooks:read"),
     );
     assert_forbidden(
-        p.json(
-            Method::POST,
-            "/v1/webhook-endpoints",
-            &pos,
-            Some(endpoint.clone()),
-        )
-        .await,
+        p.post("/v1/webhook-endpoints", &pos, None, endpoint.clone())
+            .await,
         "insufficient_scope",
         Some("webhooks:write"),
     );
@@ -85,13 +75,8 @@ async fn webhook_routes_enforce_the_webhook_scopes() {
         .await;
     assert_eq!((st, list["object"].as_str()), (200, Some("list")), "{list}");
     assert_forbidden(
-        p.json(
-            Method::POST,
-            "/v1/webhook-endpoints",
-            &reader,
-            Some(endpoint.clone()),
-        )
-        .await,
+        p.post("/v1/webhook-endpoints", &reader, None, endpoint.clone())
+            .await,
         "insufficient_scope",
         Some("webhooks:write"),
     );
@@ -100,12 +85,7 @@ async fn webhook_routes_enforce_the_webhook_scopes() {
     let (_, t) = p.token(&sk, &["webhooks:read", "webhooks:write"]).await;
     let admin = t["token"].as_str().expect("token").to_owned();
     let (st, e) = p
-        .json(
-            Method::POST,
-            "/v1/webhook-endpoints",
-            &admin,
-            Some(endpoint.clone()),
-        )
+        .post("/v1/webhook-endpoints", &admin, None, endpoint.clone())
         .await;
     assert_eq!(st, 201, "{e}");
     assert!(
@@ -125,11 +105,10 @@ async fn webhook_routes_enforce_the_webhook_scopes() {
     assert_eq!((st, got["url"].clone()), (200, endpoint["url"].clone()));
     assert!(got.get("secret").is_none(), "secret shown only once: {got}");
     let (st, _) = p
-        .json(
-            Method::PATCH,
+        .patch(
             &format!("/v1/webhook-endpoints/{id}"),
             &admin,
-            Some(json!({"enabled": false})),
+            json!({"enabled": false}),
         )
         .await;
     assert_eq!(st, 200);

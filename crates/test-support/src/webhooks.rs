@@ -80,22 +80,8 @@ pub async fn endpoint(
         )
         .expect("seal");
     let now = clock::now_ms();
-    let row = WebhookEndpoint {
-        id: id.to_string(),
-        merchant_id: merchant.to_string(),
-        url: url.to_owned(),
-        description: None,
-        event_filter: serde_json::to_string(events).expect("json"),
-        enabled: true,
-        disabled_reason: None,
-        secret_ciphertext: sealed,
-        previous_secret_ciphertext: None,
-        previous_secret_expires_at: None,
-        failing_since: None,
-        deleted_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let filter = serde_json::to_string(events).expect("json");
+    let row = WebhookEndpoint::new(id.as_str(), merchant.as_str(), url, filter, sealed, now);
     db.write(move |c| store::webhook_endpoints::insert(c, &row))
         .await
         .expect("endpoint");

@@ -268,6 +268,16 @@ impl TestApp {
         }
     }
 
+    /// The app over `db` with `sim` as its CodePay and `coordinator` (one payfac process in the
+    /// flows that start several over the same database), configured before it starts.
+    pub fn over_simulator(
+        db: store::Database,
+        sim: &SimServer,
+        coordinator: Arc<dyn store::Coordinator>,
+    ) -> Builder {
+        Self::builder(db).coordinator(coordinator).simulator(sim)
+    }
+
     /// Stops the server at once (a crash: open connections dropped).
     pub async fn stop(&self) {
         self.handle.stop(false).await;
@@ -406,6 +416,11 @@ impl TestApp {
     ) -> (u16, Value) {
         let (status, text) = self.call(Method::POST, path, key, idem, Some(body)).await;
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// `PATCH path` with a JSON body: status and JSON answer.
+    pub async fn patch(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        self.json(Method::PATCH, path, key, Some(body)).await
     }
 
     /// `GET path`: the JSON body, whatever the status.
