@@ -145,6 +145,9 @@ impl Engine {
                     // Never accept a success for another amount than ours: reverse the order
                     // (committed with the close mark and its poll job, so it survives a crash).
                     if p.status.is_final() || p.closed_by_us {
+                        // Already closing or final; a paid order behind a canceled payment is
+                        // still a late success, whatever amount CodePay reports.
+                        late_success = p.status == PaymentStatus::Canceled;
                         return Ok(false);
                     }
                     mismatch = true;

@@ -669,3 +669,28 @@ async fn a_resubmitted_refund_that_codepay_already_has_settles_by_query() {
     let r = f.store.refund(&r.id).await.expect("r").expect("r");
     assert_eq!(r.status, RefundStatus::Succeeded);
 }
+
+#[tokio::test]
+async fn a_late_success_for_another_amount_is_still_refunded_in_full() {
+    let f = fixture();
+    let p = f.create(req(PaymentMode::Mpm, 650, "late-other")).await;
+    f.clock.advance(301);
+    f.engine.expire_payment(&p.id).await.expect("expired");
+    let paid = Money::new(700, usd()).expect("m");
+    f.codepay
+        .orders
+        .lock()
+        .insert(p.merchant_order_no.clone(), (TransStatus::Succeeded, paid));
+    let mut n = paid_notification(&p);
+    n.order.amount = Some(paid);
+    f.engine.apply_notification(&n).await.expect("taken");
+    let after = f.store.payment(&p.id).await.ok().flatten().expect("p");
+    assert_eq!(after.status, PaymentStatus::Canceled);
+    let refunds = f.store.refunds_of(&p.id).await.expect("refunds");
+    assert_eq!(
+        refunds.len(),
+        1,
+        "what CodePay holds goes back to the customer"
+    );
+    assert_eq!(refunds[0].amount, paid);
+}
