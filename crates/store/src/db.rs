@@ -224,6 +224,12 @@ impl Database {
                     reason: format!("cannot create directory {}: {e}", parent.display()),
                 })?;
             }
+            if path != ":memory:" && !path.starts_with("file:") {
+                restrict_sqlite_files(path).map_err(|e| StoreError::Connect {
+                    target: target.display(),
+                    reason: format!("cannot make {path} private: {e}"),
+                })?;
+            }
         }
         let display = target.display();
         let first = target.connect().map_err(|e| StoreError::Connect {
@@ -447,4 +453,36 @@ fn transaction<T>(
             Err(error)
         }
     }
+}
+
+/// Makes the SQLite file (and its `-wal`/`-shm` companions, when present) readable by the owner
+/// only. The database holds API key hashes and sealed secrets beside `master.key`, so it must not
+/// be world-readable. Creating the file 0600 before SQLite opens it matters most: SQLite gives new
+/// `-wal` and `-shm` files the database file's mode. Existing files are tightened too, so an
+/// installation created by an older version stops being readable by others at its next start.
+pub fn restrict_sqlite_files(path: &str) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        for file in [
+            path.to_owned(),
+            format!("{path}-wal"),
+            format!("{path}-shm"),
+            format!("{path}-journal"),
+        ] {
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }

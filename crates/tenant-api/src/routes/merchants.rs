@@ -106,8 +106,8 @@ pub struct ApiKeyRequest {
     pub scopes: Option<Vec<String>>,
 }
 
-/// An API key; `secret` appears only in the create response.
-#[derive(Debug, Serialize, ToSchema)]
+/// An API key; `secret` appears only in the create response (and never in `Debug`).
+#[derive(Serialize, ToSchema)]
 pub struct ApiKeyObject {
     /// `key_…`.
     pub id: String,
@@ -126,6 +126,20 @@ pub struct ApiKeyObject {
     pub created_at: DateTime<Utc>,
     /// Revocation time.
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for ApiKeyObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyObject")
+            .field("id", &self.id)
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("prefix", &self.prefix)
+            .field("label", &self.label)
+            .field("scopes", &self.scopes)
+            .field("created_at", &self.created_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish()
+    }
 }
 
 fn key_object(k: &ApiKeyRecord, secret: Option<String>) -> ApiKeyObject {

@@ -22,8 +22,9 @@ use utoipa::{IntoParams, ToSchema};
 /// Longest `?wait=` a POS may block on create.
 const MAX_WAIT_SECS: u64 = 60;
 
-/// `POST /v1/payments` body.
-#[derive(Debug, Deserialize, ToSchema)]
+/// `POST /v1/payments` body. `Debug` is written by hand: the CPM `auth_code` is a bearer
+/// credential for the customer's wallet and must never reach a log line.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePaymentRequest {
     /// `mpm` or `cpm`.
@@ -45,6 +46,22 @@ pub struct CreatePaymentRequest {
     /// Your key/value data (≤ 50 keys).
     #[schema(value_type = Object)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl std::fmt::Debug for CreatePaymentRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatePaymentRequest")
+            .field("mode", &self.mode)
+            .field("amount", &self.amount)
+            .field("currency", &self.currency)
+            .field("merchant_order_id", &self.merchant_order_id)
+            .field("wallet", &self.wallet)
+            .field("description", &self.description)
+            .field("auth_code", &self.auth_code.as_ref().map(|_| "***"))
+            .field("expires_in", &self.expires_in)
+            .field("metadata", &self.metadata.as_ref().map(|m| m.len()))
+            .finish()
+    }
 }
 
 /// Query of `POST /v1/payments`.
