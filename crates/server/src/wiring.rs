@@ -4,6 +4,7 @@ use crate::config::{Config, DatabaseTarget};
 use crate::run::Backends;
 use crate::runner::{Handler, Outcome, Runner};
 use crate::upstream::Upstream;
+use domain::Secret;
 use payments::jobs::{self as payment_jobs, JobOutcome};
 use payments::{Engine, EngineConfig};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use store::Database;
 use store::sealing::MasterKeyring;
 use tenant_api::adapters::wiring::{Wiring, app_state_from};
+use tenant_api::auth::jwt::TokenIssuer;
 use tenant_api::routes::webhooks::WebhookApi;
 use tenant_api::{AppState, SandboxRegistrar};
 use webhook_fanout::{DeliveryWorker, FanoutConfig, Pump, PumpConfig, WebhookSecret};
@@ -39,22 +41,13 @@ pub fn build(
         default_mpm_expiry: Duration::from_secs(config.mpm_expires_seconds),
         ..EngineConfig::default()
     };
-    // Merchant JWTs are signed with a key derived from the master key unless one is configured;
-    // the kid names the master key, so rotating the master key rotates the token key too.
-    let token_key = match &config.jwt_signing_key {
-        Some(key) => ("configured".to_owned(), key.clone()),
-        None => (
-            format!("mk-{}", keyring.current_key_id()),
-            keyring.derive_subkey("payfac/jwt/v1"),
-        ),
-    };
     let state = app_state_from(Wiring {
         db: backends.db.clone(),
         coordinator: backends.coordinator.clone(),
         gateway: upstream.client,
         gateway_public_key: upstream.gateway_public_key,
         engine,
-        token_keys: vec![token_key],
+        token_keys: token_keys(config, keyring),
         rate_limit_per_sec: config.rate_limit_per_second,
         sandbox: upstream.sandbox.map(|sim| {
             Arc::new(crate::sandbox::SimulatorRegistrar(sim)) as Arc<dyn SandboxRegistrar>
@@ -142,4 +135,33 @@ pub fn webhook_pump(
         .max(1)
         .saturating_mul(2);
     Arc::new(Pump::new(worker, config))
+}
+
+/// The merchant JWT keys, signing key first. Without `jwt_signing_key` they are derived from the
+/// master keys (kid `mk-<master key id>`), so rotating the master key rotates the token key and
+/// tokens signed before the rotation keep verifying while the old master key stays in
+/// `master_key_previous`. A configured key works the same way with `jwt_signing_key_previous`;
+/// its kid is a digest prefix so the same key has the same kid everywhere.
+pub fn token_keys(config: &Config, keyring: &MasterKeyring) -> Vec<(String, Secret)> {
+    match &config.jwt_signing_key {
+        Some(key) => {
+            let previous = config
+                .jwt_signing_key_previous
+                .as_ref()
+                .map_or("", |k| k.expose())
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|k| Secret::new(k.to_owned()));
+            std::iter::once(key.clone())
+                .chain(previous)
+                .map(|k| (TokenIssuer::kid_for("jk", &k), k))
+                .collect()
+        }
+        None => keyring
+            .derive_subkeys("payfac/jwt/v1")
+            .into_iter()
+            .map(|(id, k)| (format!("mk-{id}"), k))
+            .collect(),
+    }
 }

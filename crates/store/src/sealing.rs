@@ -190,6 +190,19 @@ impl MasterKeyring {
         ))
     }
 
+    /// [`MasterKeyring::derive_subkey`] for every key of the ring, current first, each with its
+    /// key id: what verifies values (tokens) signed before the master key rotated.
+    pub fn derive_subkeys(&self, label: &str) -> Vec<(String, Secret)> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|k| {
+                let sub =
+                    hex::encode(aws_lc_rs::hmac::sign(&k.derivation, label.as_bytes()).as_ref());
+                (k.id.clone(), Secret::new(sub))
+            })
+            .collect()
+    }
+
     /// True when `sealed` was made by an older key and should be re-sealed.
     pub fn needs_reseal(&self, sealed: &str) -> bool {
         sealed.split('.').nth(1) != Some(self.current.id.as_str())

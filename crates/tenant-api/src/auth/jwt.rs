@@ -1,11 +1,18 @@
 //! Short-lived scoped tokens (`POST /v1/tokens`): HS256 JWTs with a `kid` so signing keys can
-//! rotate (new tokens use the current key; tokens of the previous key stay valid until expiry).
+//! rotate. New tokens use the current key; tokens of a previous key verify only while that key
+//! is still configured as previous (`master_key_previous` / `jwt_signing_key_previous`): the
+//! overlap is as long as the operator keeps it, and removing the old key ends it. Every token
+//! names its audience ([`AUDIENCE`]) and tokens for any other audience are refused, so a JWT
+//! another service signs with a shared key cannot be replayed against the tenant API.
 
 use crate::error::{Error, Result};
 use domain::Secret;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+/// The `aud` of every payfac merchant token, checked on each request.
+pub const AUDIENCE: &str = "payfac:tenant-api";
 
 /// Every scope a merchant credential can carry.
 pub const ALL_SCOPES: &[&str] = &[
@@ -54,6 +61,8 @@ pub struct Claims {
     pub exp: i64,
     /// Issuer, always `payfac`.
     pub iss: String,
+    /// Audience, always [`AUDIENCE`].
+    pub aud: String,
 }
 
 /// Signs and verifies tokens with a set of HS256 keys by `kid`.
@@ -81,6 +90,14 @@ impl TokenIssuer {
         })
     }
 
+    /// A `kid` naming `secret` without revealing it: a digest prefix, so the same key gets the
+    /// same id in every process and after every restart.
+    pub fn kid_for(prefix: &str, secret: &Secret) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(secret.expose().as_bytes());
+        format!("{prefix}-{}", hex::encode(&digest[..4]))
+    }
+
     /// Mints a token.
     pub fn mint(&self, claims: &Claims) -> Result<String> {
         let secret = self
@@ -97,7 +114,7 @@ impl TokenIssuer {
         .map_err(|e| Error::Unavailable(format!("token signing failed: {e}")))
     }
 
-    /// Verifies signature, `kid`, issuer and expiry.
+    /// Verifies signature, `kid`, issuer, audience and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims> {
         let invalid = || Error::Unauthenticated {
             code: "invalid_token",
@@ -111,8 +128,9 @@ impl TokenIssuer {
             .ok_or_else(invalid)?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&["payfac"]);
+        validation.set_audience(&[AUDIENCE]);
         validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         jsonwebtoken::decode::<Claims>(
             token,
             &DecodingKey::from_secret(secret.expose().as_bytes()),
@@ -136,6 +154,7 @@ mod tests {
             iat: now,
             exp: now + exp_in,
             iss: "payfac".into(),
+            aud: AUDIENCE.into(),
         }
     }
 
@@ -171,5 +190,56 @@ mod tests {
         let mut tampered = t.clone();
         tampered.push('x');
         assert!(old.verify(&tampered).is_err());
+    }
+
+    #[test]
+    fn a_previous_key_verifies_only_while_it_is_configured() {
+        let old = TokenIssuer::new(vec![("k1".into(), key('a'))]).expect("issuer");
+        let t = old.mint(&claims(60)).expect("mint");
+        let overlap = TokenIssuer::new(vec![("k2".into(), key('b')), ("k1".into(), key('a'))])
+            .expect("issuer");
+        assert!(overlap.verify(&t).is_ok(), "during the overlap");
+        let after = TokenIssuer::new(vec![("k2".into(), key('b'))]).expect("issuer");
+        assert!(after.verify(&t).is_err(), "after the overlap");
+    }
+
+    #[test]
+    fn a_token_for_another_audience_is_refused() {
+        let issuer = TokenIssuer::new(vec![("k1".into(), key('a'))]).expect("issuer");
+        let mut c = claims(60);
+        c.aud = "some-other-service".into();
+        let t = issuer.mint(&c).expect("mint");
+        assert!(issuer.verify(&t).is_err());
+    }
+
+    #[test]
+    fn a_token_without_audience_is_refused() {
+        #[derive(Serialize)]
+        struct NoAud {
+            sub: String,
+            key: String,
+            scope: String,
+            iat: i64,
+            exp: i64,
+            iss: String,
+        }
+        let now = chrono::Utc::now().timestamp();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("k1".into());
+        let t = jsonwebtoken::encode(
+            &header,
+            &NoAud {
+                sub: "mer_x".into(),
+                key: "key_x".into(),
+                scope: "payments:read".into(),
+                iat: now,
+                exp: now + 60,
+                iss: "payfac".into(),
+            },
+            &EncodingKey::from_secret(key('a').expose().as_bytes()),
+        )
+        .expect("encode");
+        let issuer = TokenIssuer::new(vec![("k1".into(), key('a'))]).expect("issuer");
+        assert!(issuer.verify(&t).is_err());
     }
 }

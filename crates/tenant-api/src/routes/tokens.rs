@@ -24,8 +24,8 @@ pub struct TokenRequest {
     pub expires_in: Option<i64>,
 }
 
-/// A minted token.
-#[derive(Debug, Serialize, ToSchema)]
+/// A minted token (its bearer value never appears in `Debug`).
+#[derive(Serialize, ToSchema)]
 pub struct TokenObject {
     /// Always `token`.
     pub object: &'static str,
@@ -35,6 +35,16 @@ pub struct TokenObject {
     pub scopes: Vec<String>,
     /// Expiry (unix seconds).
     pub expires_at: i64,
+}
+
+impl std::fmt::Debug for TokenObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenObject")
+            .field("token", &"***")
+            .field("scopes", &self.scopes)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// Mint a scoped token (needs the merchant's secret key, not another token).
@@ -93,6 +103,7 @@ pub async fn create_token(
         iat: now,
         exp: now + ttl,
         iss: "payfac".to_owned(),
+        aud: crate::auth::jwt::AUDIENCE.to_owned(),
     };
     let token = state.tokens.mint(&claims)?;
     Ok(HttpResponse::Created().json(TokenObject {
