@@ -17,6 +17,7 @@ async fn killed_mid_create(backend: Backend) {
     let fault = first
         .http
         .post(format!("{}/sandbox/codepay/sim/faults", first.base))
+        .bearer_auth(&first.operator_key)
         .json(&json!({"method": "cscanb.pay.getqrcode", "kind": "timeout", "delay_ms": 60_000, "count": 1}))
         .send()
         .await

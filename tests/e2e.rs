@@ -9,6 +9,7 @@ mod graceful_shutdown;
 mod killed_worker_takeover;
 mod metrics;
 mod readiness_follows_the_database;
+mod sandbox_control;
 mod secrets_stay_out_of_logs;
 mod webhook_delivery;
 mod webhook_endpoint_management;

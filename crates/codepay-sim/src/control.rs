@@ -22,6 +22,26 @@ fn bad_request(msg: impl std::fmt::Display) -> HttpResponse {
     error(actix_web::http::StatusCode::BAD_REQUEST, msg)
 }
 
+/// A control request body that does not parse: 400 with `{"error": …}`.
+#[derive(Debug)]
+pub(crate) struct BadBody(pub(crate) String);
+
+impl std::fmt::Display for BadBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl actix_web::ResponseError for BadBody {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_web::http::StatusCode::BAD_REQUEST
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        bad_request(&self.0)
+    }
+}
+
 /// `POST /sim/apps` body.
 #[derive(Deserialize)]
 pub(crate) struct NewApp {

@@ -38,22 +38,21 @@ use std::net::SocketAddr;
 
 impl Simulator {
     /// Registers `/api/entry`, `/api/entry/{anything}` and the `/sim/…` control API relative to
-    /// wherever the caller mounts them.
+    /// wherever the caller mounts them. The routes carry no authentication: a caller that
+    /// exposes them (payfac's sandbox mode) guards the operator ones with
+    /// [`is_operator_control_path`].
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         // App factories run inside each worker's runtime: timers restored from a state file
         // resume without waiting for the first request.
         self.start();
         let mpm =
             |action: WalletAction| web::post().to(move |sim, body| control::mpm(sim, action, body));
-        // Control API callers get `{"error": …}` for a malformed body, like every other refusal.
-        let json_errors = web::JsonConfig::default().error_handler(|err, _req| {
-            let body = serde_json::json!({ "error": err.to_string() });
-            actix_web::error::InternalError::from_response(
-                err,
-                actix_web::HttpResponse::BadRequest().json(body),
-            )
-            .into()
-        });
+        // Control API callers get `{"error": …}` and a 400 for a malformed body, like every
+        // other refusal. The error keeps its 400 status (not `InternalError::from_response`,
+        // whose status reads as 500): mounted inside payfac, the error envelope middleware
+        // re-renders errors by their status, and a bad body must stay a client error there.
+        let json_errors = web::JsonConfig::default()
+            .error_handler(|err, _req| control::BadBody(err.to_string()).into());
         cfg.app_data(web::Data::new(self.clone()))
             .app_data(json_errors)
             .route("/api/entry", web::post().to(entry::entry))
@@ -100,6 +99,19 @@ impl Simulator {
         out.push_str(&self.gateway_public_key_pem());
         out
     }
+}
+
+/// True for the control routes that change or reveal the simulator's setup rather than act as a
+/// customer's wallet: apps (their keys), merchants, faults, the clock, the order ledger and the
+/// notification log. `path` is relative to where [`Simulator::configure`] was mounted. Wallet
+/// actions (`/sim/mpm/…`, `/sim/auth-codes`), the gateway's public key and `/api/entry` (which
+/// checks signatures itself) are not.
+pub fn is_operator_control_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/sim/") else {
+        return false;
+    };
+    let first = rest.split('/').next().unwrap_or_default();
+    !matches!(first, "mpm" | "auth-codes" | "gateway-key")
 }
 
 /// Runs the simulator as its own HTTP server (`payfac sim --listen ADDR`): registers a merchant

@@ -66,3 +66,47 @@ impl tenant_api::SandboxRegistrar for SimulatorRegistrar {
             })
     }
 }
+
+/// Guards the operator part of the sandbox control API mounted at `/sandbox/codepay` in
+/// sandbox mode ([`codepay_sim::is_operator_control_path`]): without this anyone who reaches
+/// payfac could add faults, move the clock or re-key payfac's own sandbox app. Wallet actions
+/// stay open so a customer (or a demo) can pay a QR code without credentials. Refusals use the
+/// API's error envelope (rendered by the request-id middleware) and a 401/403 status.
+pub async fn guard_control(
+    state: actix_web::web::Data<tenant_api::AppState>,
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let path = req
+        .path()
+        .strip_prefix(SANDBOX_PREFIX)
+        .unwrap_or(req.path());
+    if !codepay_sim::is_operator_control_path(path) {
+        return next.call(req).await;
+    }
+    let bearer = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(str::to_owned);
+    let allowed = match bearer {
+        None => Err(tenant_api::Error::Unauthenticated {
+            code: "missing_api_key",
+            message: "the sandbox control API needs `Authorization: Bearer <operator key>`"
+                .to_owned(),
+        }),
+        Some(bearer) => tenant_api::auth::authenticate(&state, &bearer)
+            .await
+            .and_then(|p| p.operator()),
+    };
+    match allowed {
+        Ok(()) => next.call(req).await,
+        Err(e) => Ok(req.error_response(e)),
+    }
+}
+
+/// Where payfac mounts the in-process simulator in sandbox mode.
+pub const SANDBOX_PREFIX: &str = "/sandbox/codepay";
