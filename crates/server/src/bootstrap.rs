@@ -31,8 +31,16 @@ pub async fn create_operator_key(
     Ok((id, secret))
 }
 
-/// Seeds `PAYFAC_BOOTSTRAP_OPERATOR_KEY` when it does not exist yet; on an installation without
-/// any operator key, creates one and returns the welcome text that shows it.
+/// Seeds `PAYFAC_BOOTSTRAP_OPERATOR_KEY` the first time it is seen; on an embedded (SQLite)
+/// installation without any operator key, creates one and returns the welcome text that shows
+/// it.
+///
+/// Idempotent and revocation-proof: the bootstrap key is looked up by its hash whatever its
+/// state, so a key revoked with `payfac admin operator-keys revoke` (or the API) stays revoked
+/// at the next start instead of being re-inserted, and the start does not fail on the unique
+/// hash. On PostgreSQL no key is generated: printing one would put a live credential into pod
+/// logs. The operator sets `PAYFAC_BOOTSTRAP_OPERATOR_KEY` from a Kubernetes Secret, or runs
+/// `payfac admin operator-keys create` in a pod, instead.
 pub async fn ensure_operator_keys(
     config: &Config,
     db: &Database,
@@ -42,15 +50,24 @@ pub async fn ensure_operator_keys(
         .clone()
         .filter(|v| !v.is_empty())
     {
-        let probe = secret.clone();
-        let exists = db
-            .read(move |tx| {
-                Ok(api_keys::find_active_by_secret(tx, probe.expose(), clock::now_ms())?.is_some())
-            })
-            .await?;
-        if !exists {
-            create_operator_key(db, "bootstrap", Some(secret)).await?;
-            tracing::info!("created the bootstrap operator key");
+        let hash = api_keys::hash_secret(secret.expose());
+        let existing = db.read(move |tx| api_keys::find_by_hash(tx, &hash)).await?;
+        match existing {
+            None => {
+                // Two replicas starting at once may both get here: the loser's insert fails on
+                // the unique hash, and the key it wanted exists all the same.
+                match create_operator_key(db, "bootstrap", Some(secret)).await {
+                    Ok(_) => tracing::info!("created the bootstrap operator key"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "bootstrap operator key created concurrently")
+                    }
+                }
+            }
+            Some(key) if !key.is_active(clock::now_ms()) => tracing::warn!(
+                key_id = %key.id,
+                "PAYFAC_BOOTSTRAP_OPERATOR_KEY is revoked or expired; it stays so (remove the setting)"
+            ),
+            Some(_) => {}
         }
         return Ok(None);
     }
@@ -58,6 +75,14 @@ pub async fn ensure_operator_keys(
         .read(|tx| api_keys::count_active_operator_keys(tx, clock::now_ms()))
         .await?;
     if active > 0 {
+        return Ok(None);
+    }
+    if db.backend() != store::Backend::Sqlite {
+        tracing::warn!(
+            "no operator key exists: create one with `payfac admin operator-keys create` \
+             (e.g. kubectl exec into a payfac pod) or set PAYFAC_BOOTSTRAP_OPERATOR_KEY from a \
+             Secret; none is generated here, so that none is printed into the logs"
+        );
         return Ok(None);
     }
     let (_, operator_key) = create_operator_key(db, "first-start", None).await?;

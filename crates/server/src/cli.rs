@@ -97,15 +97,37 @@ pub struct ListenArgs {
 /// `payfac admin …`
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Create an operator API key and print it once.
+    /// Create an operator API key and print it once (same as `operator-keys create`).
     CreateOperatorKey {
         /// A label to recognise the key by.
         #[arg(long, default_value = "cli")]
         label: String,
     },
+    /// List, create and revoke operator API keys.
+    #[command(subcommand)]
+    OperatorKeys(OperatorKeysCommand),
     /// Re-seal every stored secret under the current master key (after rotating it with
     /// `master_key_previous` holding the old one); prints how many were re-sealed.
     RewrapSecrets,
+}
+
+/// `payfac admin operator-keys …`
+#[derive(Debug, Subcommand)]
+pub enum OperatorKeysCommand {
+    /// Print every operator key (id, prefix, label, created, last used, revoked); never secrets.
+    List,
+    /// Create an operator key and print its secret once.
+    Create {
+        /// A label to recognise the key by.
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+    /// Revoke an operator key by id (`key_…`); it stops working within a second and is never
+    /// re-created by `PAYFAC_BOOTSTRAP_OPERATOR_KEY`.
+    Revoke {
+        /// The key's id.
+        id: String,
+    },
 }
 
 /// `payfac config …`
@@ -140,6 +162,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => crate::run::migrate(Config::load(file)?),
         Command::Admin(AdminCommand::CreateOperatorKey { label }) => {
             crate::run::create_operator_key(Config::load(file)?, &label)
+        }
+        Command::Admin(AdminCommand::OperatorKeys(cmd)) => {
+            crate::run::operator_keys(Config::load(file)?, cmd)
         }
         Command::Admin(AdminCommand::RewrapSecrets) => {
             crate::run::rewrap_secrets(Config::load(file)?)

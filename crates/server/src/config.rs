@@ -69,6 +69,9 @@ pub struct Config {
     pub bootstrap_operator_key: Option<Secret>,
     /// Signing key for merchant JWTs; derived from the master key when unset.
     pub jwt_signing_key: Option<Secret>,
+    /// Previous JWT signing keys (comma-separated), still accepted for verifying tokens during
+    /// a rotation; remove them once the longest token lifetime (1 h) has passed.
+    pub jwt_signing_key_previous: Option<Secret>,
     /// Use the built-in CodePay simulator as the upstream. Defaults to true when no CodePay
     /// base URL is configured.
     pub sandbox: Option<bool>,
@@ -127,6 +130,19 @@ pub struct Config {
     pub shutdown_drain_ms: u64,
     /// Concurrent background jobs per worker process.
     pub worker_concurrency: u32,
+    /// How long replayable `Idempotency-Key` answers are kept (`24h`; `off` keeps them; a key
+    /// is never purged before it expires).
+    pub retention_idempotency: String,
+    /// How long finished (`done`) jobs are kept (`7d`; dead jobs stay for inspection).
+    pub retention_jobs: String,
+    /// How long webhook delivery attempts are kept (`30d`).
+    pub retention_delivery_attempts: String,
+    /// How long received CodePay notifications are kept (`30d`).
+    pub retention_upstream_notifications: String,
+    /// How often the worker role runs the retention job (`10m`).
+    pub retention_interval: String,
+    /// Rows deleted per retention transaction (500): small, so API writes never wait long.
+    pub retention_batch_size: u32,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Log filter (`info`, `payfac=debug,info`, …).
@@ -146,6 +162,7 @@ impl Default for Config {
             master_key_previous: None,
             bootstrap_operator_key: None,
             jwt_signing_key: None,
+            jwt_signing_key_previous: None,
             sandbox: None,
             auto_migrate: None,
             codepay_base_url: None,
@@ -173,6 +190,12 @@ impl Default for Config {
             shutdown_grace_seconds: 30,
             shutdown_drain_ms: 0,
             worker_concurrency: 32,
+            retention_idempotency: "24h".into(),
+            retention_jobs: "7d".into(),
+            retention_delivery_attempts: "30d".into(),
+            retention_upstream_notifications: "30d".into(),
+            retention_interval: "10m".into(),
+            retention_batch_size: 500,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -218,6 +241,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         self.database_target()?;
+        crate::retention::Retention::from_config(self)?;
         if let Some(url) = &self.redis_url {
             let parsed = url::Url::parse(url.expose()).map_err(|e| ConfigError::Value {
                 key: "redis_url",

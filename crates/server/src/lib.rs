@@ -8,6 +8,7 @@ pub mod health;
 pub mod instance;
 pub mod keys;
 pub mod metrics;
+pub mod retention;
 pub mod run;
 pub mod runner;
 pub mod sandbox;

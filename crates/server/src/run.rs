@@ -272,6 +272,7 @@ struct BuiltApp {
 struct Workers {
     runner: Option<JoinHandle<()>>,
     pump: Option<JoinHandle<()>>,
+    retention: Option<JoinHandle<()>>,
 }
 
 impl Workers {
@@ -281,6 +282,9 @@ impl Workers {
             let _ = task.await;
         }
         if let Some(task) = self.pump {
+            let _ = task.await;
+        }
+        if let Some(task) = self.retention {
             let _ = task.await;
         }
     }
@@ -420,9 +424,24 @@ impl Context {
         let pump = self.role.runs_workers().then(|| {
             let pump =
                 wiring::webhook_pump(delivery_worker, &self.fanout, format!("{owner}:webhooks"));
-            tokio::spawn(pump.run(Some(coordinator.clone()), stopped, grace))
+            tokio::spawn(pump.run(Some(coordinator.clone()), stopped.clone(), grace))
         });
-        Workers { runner, pump }
+        // Validated at start (`Config::validate`), so this only fails on a config built in code.
+        let retention = self
+            .role
+            .runs_workers()
+            .then(|| crate::retention::Retention::from_config(&self.config))
+            .transpose()
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "retention disabled");
+                None
+            })
+            .map(|r| tokio::spawn(r.run(db.clone(), stopped)));
+        Workers {
+            runner,
+            pump,
+            retention,
+        }
     }
 }
 
@@ -469,8 +488,14 @@ fn start_http(
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(metrics::endpoint));
         if let Some(sim) = parts.sandbox {
-            app = app
-                .service(web::scope("/sandbox/codepay").configure(move |cfg| sim.configure(cfg)));
+            let state = parts.state.clone();
+            app = app.service(
+                web::scope(crate::sandbox::SANDBOX_PREFIX)
+                    .wrap(middleware::from_fn(move |req, next| {
+                        crate::sandbox::guard_control(state.clone(), req, next)
+                    }))
+                    .configure(move |cfg| sim.configure(cfg)),
+            );
         }
         let (state, runs_api) = (parts.state, parts.runs_api);
         app.configure(move |cfg| {
@@ -575,6 +600,73 @@ pub fn create_operator_key(config: Config, label: &str) -> anyhow::Result<ExitCo
         );
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `payfac admin operator-keys list|create|revoke`.
+pub fn operator_keys(
+    config: Config,
+    cmd: crate::cli::OperatorKeysCommand,
+) -> anyhow::Result<ExitCode> {
+    use crate::cli::OperatorKeysCommand as C;
+    if let C::Create { label } = &cmd {
+        return create_operator_key(config, label);
+    }
+    runtime()?.block_on(async {
+        let db = Database::connect(database_url(&config)?.expose(), 1).await?;
+        match cmd {
+            C::Create { .. } => unreachable!("handled above"),
+            C::List => {
+                let keys = db
+                    .read(|tx| {
+                        let mut all = Vec::new();
+                        let mut page = store::PageRequest::first(100);
+                        loop {
+                            let got = store::api_keys::list(tx, None, &page)?;
+                            let last = got.items.last().map(|k| k.id.clone());
+                            all.extend(got.items);
+                            match (got.has_more, last) {
+                                (true, Some(last)) => page.starting_after = Some(last),
+                                _ => break,
+                            }
+                        }
+                        Ok(all)
+                    })
+                    .await?;
+                println!("ID\tPREFIX\tLABEL\tCREATED\tLAST_USED\tREVOKED");
+                for k in keys {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        k.id,
+                        k.prefix,
+                        k.label,
+                        format_ms(Some(k.created_at)),
+                        format_ms(k.last_used_at),
+                        format_ms(k.revoked_at)
+                    );
+                }
+            }
+            C::Revoke { id } => {
+                let key_id = domain::ApiKeyId::parse(&id)
+                    .map_err(|_| anyhow::anyhow!("`{id}` is not a key id (key_…)"))?;
+                let revoked = db
+                    .write(move |tx| {
+                        store::api_keys::revoke(tx, None, &key_id, store::clock::now_ms())
+                    })
+                    .await?;
+                if !revoked {
+                    anyhow::bail!("no active operator key {id}");
+                }
+                println!("revoked operator key {id}");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Unix ms as RFC 3339, `-` for none.
+fn format_ms(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(|| "-".to_owned(), |t| t.to_rfc3339())
 }
 
 /// `payfac admin rewrap-secrets`.

@@ -14,6 +14,7 @@ mod error;
 pub mod jobs;
 pub mod page;
 mod repo;
+pub mod retention;
 pub mod rewrap;
 pub mod schema;
 pub mod sealing;
