@@ -131,6 +131,25 @@ pub trait AccountStore: Send + Sync + 'static {
         key: &ApiKeyId,
         at: DateTime<Utc>,
     ) -> Result<bool>;
+    /// Operator keys, newest first (the default store has none to list).
+    async fn operator_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        Ok(Vec::new())
+    }
+    /// Revokes an operator key; false when no such active operator key exists.
+    async fn revoke_operator_key(&self, _key: &ApiKeyId, _at: DateTime<Utc>) -> Result<bool> {
+        Ok(false)
+    }
+    /// Records that `key` authenticated a request at `at` (callers throttle it).
+    async fn touch_api_key(&self, _key: &ApiKeyId, _at: DateTime<Utc>) -> Result<()> {
+        Ok(())
+    }
+    /// When each of `keys` was last used, for those ever used.
+    async fn api_keys_last_used(
+        &self,
+        _keys: &[ApiKeyId],
+    ) -> Result<std::collections::HashMap<ApiKeyId, DateTime<Utc>>> {
+        Ok(Default::default())
+    }
     /// Operator gateway accounts, when this store can seal their keys (none: those routes
     /// answer 503 and merchants cannot name one).
     fn gateway_accounts(&self) -> Option<&dyn crate::gateway_accounts::GatewayAccountStore> {

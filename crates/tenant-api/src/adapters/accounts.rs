@@ -241,6 +241,55 @@ impl AccountStore for SqlAccountStore {
             .map_err(store_error)
     }
 
+    async fn operator_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        let p = self
+            .db
+            .read(move |c| store::api_keys::list(c, None, &PageRequest::first(100)))
+            .await
+            .map_err(store_error)?;
+        p.items.into_iter().map(key_from_row).collect()
+    }
+
+    async fn revoke_operator_key(&self, key: &ApiKeyId, when: DateTime<Utc>) -> Result<bool> {
+        let k = key.clone();
+        self.db
+            .write(move |c| store::api_keys::revoke(c, None, &k, ms(when)))
+            .await
+            .map_err(store_error)
+    }
+
+    async fn touch_api_key(&self, key: &ApiKeyId, when: DateTime<Utc>) -> Result<()> {
+        let k = key.clone();
+        self.db
+            .write(move |c| store::api_keys::touch_last_used(c, &k, ms(when)))
+            .await
+            .map_err(store_error)
+    }
+
+    async fn api_keys_last_used(
+        &self,
+        keys: &[ApiKeyId],
+    ) -> Result<std::collections::HashMap<ApiKeyId, DateTime<Utc>>> {
+        let ids: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        let rows = self
+            .db
+            .read(move |c| {
+                let mut out = Vec::new();
+                for id in &ids {
+                    if let Some(k) = store::api_keys::find(c, id)? {
+                        out.push(k);
+                    }
+                }
+                Ok(out)
+            })
+            .await
+            .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|k| Some((ApiKeyId::parse(&k.id).ok()?, at(k.last_used_at?))))
+            .collect())
+    }
+
     fn gateway_accounts(&self) -> Option<&dyn crate::gateway_accounts::GatewayAccountStore> {
         self.gateway
             .as_ref()

@@ -191,6 +191,27 @@ impl AccountStore for CachedAccountStore {
         r
     }
 
+    async fn operator_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        self.inner.operator_keys().await
+    }
+
+    async fn revoke_operator_key(&self, key: &ApiKeyId, at: DateTime<Utc>) -> Result<bool> {
+        let r = self.inner.revoke_operator_key(key, at).await;
+        self.invalidate();
+        r
+    }
+
+    async fn touch_api_key(&self, key: &ApiKeyId, at: DateTime<Utc>) -> Result<()> {
+        self.inner.touch_api_key(key, at).await
+    }
+
+    async fn api_keys_last_used(
+        &self,
+        keys: &[ApiKeyId],
+    ) -> Result<std::collections::HashMap<ApiKeyId, DateTime<Utc>>> {
+        self.inner.api_keys_last_used(keys).await
+    }
+
     fn gateway_accounts(&self) -> Option<&dyn crate::gateway_accounts::GatewayAccountStore> {
         self.inner.gateway_accounts()
     }

@@ -22,6 +22,7 @@ pub const ALL_SCOPES: &[&str] = &[
     "refunds:write",
     "webhooks:read",
     "webhooks:write",
+    "keys:write",
 ];
 
 /// What "all scopes" was before the webhook scopes existed: a key stored with exactly this set

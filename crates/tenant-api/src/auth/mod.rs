@@ -88,6 +88,7 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
         if key.revoked_at.is_some() || key.expires_at.is_some_and(|e| e <= now) {
             return Err(unauthenticated("this API key is revoked or expired"));
         }
+        touch_last_used(state, &key.id, now);
         return match (key.merchant_id, bearer.starts_with(keys::OPERATOR_PREFIX)) {
             (None, true) => Ok(Principal::Operator { key_id: key.id }),
             (Some(id), false) => Ok(Principal::Merchant {
@@ -110,6 +111,7 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
         .filter(|k| k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now))
         .filter(|k| k.merchant_id.as_ref() == Some(&merchant))
         .ok_or_else(|| unauthenticated("the key behind this token is revoked"))?;
+    touch_last_used(state, &key.id, now);
     let key_scopes = jwt::effective_scopes(key.scopes);
     Ok(Principal::Merchant {
         id: merchant,
@@ -122,6 +124,37 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
             .collect(),
         via_token: true,
     })
+}
+
+/// How often one process records a key's use: the list shows "last used" to the minute, and a
+/// write per request would put every authenticated call behind SQLite's writer lock.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+/// Records that `key` was used, at most once a minute per process, off the request's path.
+fn touch_last_used(state: &AppState, key: &ApiKeyId, now: chrono::DateTime<chrono::Utc>) {
+    static LAST: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<ApiKeyId, i64>>> =
+        std::sync::OnceLock::new();
+    let due = {
+        let mut last = LAST
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match last.get(key) {
+            Some(at) if now.timestamp() - at < TOUCH_EVERY_SECS => false,
+            _ => {
+                last.insert(key.clone(), now.timestamp());
+                true
+            }
+        }
+    };
+    if due {
+        let (accounts, key) = (state.accounts.clone(), key.clone());
+        actix_web::rt::spawn(async move {
+            if let Err(e) = accounts.touch_api_key(&key, now).await {
+                tracing::debug!(error = %e, "cannot record an API key's last use");
+            }
+        });
+    }
 }
 
 impl FromRequest for Principal {

@@ -126,6 +126,10 @@ pub struct ApiKeyObject {
     pub created_at: DateTime<Utc>,
     /// Revocation time.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When it stops working by itself (none: never).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it last authenticated a request (recorded at most once a minute per process).
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for ApiKeyObject {
@@ -138,11 +142,14 @@ impl std::fmt::Debug for ApiKeyObject {
             .field("scopes", &self.scopes)
             .field("created_at", &self.created_at)
             .field("revoked_at", &self.revoked_at)
+            .field("expires_at", &self.expires_at)
+            .field("last_used_at", &self.last_used_at)
             .finish()
     }
 }
 
-fn key_object(k: &ApiKeyRecord, secret: Option<String>) -> ApiKeyObject {
+/// The public form of a key; `secret` only in a create response.
+pub(crate) fn key_object(k: &ApiKeyRecord, secret: Option<String>) -> ApiKeyObject {
     ApiKeyObject {
         id: k.id.to_string(),
         object: "api_key",
@@ -152,7 +159,25 @@ fn key_object(k: &ApiKeyRecord, secret: Option<String>) -> ApiKeyObject {
         scopes: k.scopes.clone(),
         created_at: k.created_at,
         revoked_at: k.revoked_at,
+        expires_at: k.expires_at,
+        last_used_at: None,
     }
+}
+
+/// `keys` as objects with their last use.
+pub(crate) async fn key_objects(
+    state: &AppState,
+    keys: &[ApiKeyRecord],
+) -> Result<Vec<ApiKeyObject>> {
+    let ids: Vec<ApiKeyId> = keys.iter().map(|k| k.id.clone()).collect();
+    let used = state.accounts.api_keys_last_used(&ids).await?;
+    Ok(keys
+        .iter()
+        .map(|k| ApiKeyObject {
+            last_used_at: used.get(&k.id).copied(),
+            ..key_object(k, None)
+        })
+        .collect())
 }
 
 fn parse_wallets(names: &[String]) -> Result<Vec<Wallet>> {
@@ -534,7 +559,7 @@ pub async fn list_api_keys(
     principal.operator()?;
     let m = load(&state, &path).await?;
     let keys = state.accounts.api_keys_of(&m.id).await?;
-    Ok(List::all(keys.iter().map(|k| key_object(k, None)).collect()).respond())
+    Ok(List::all(key_objects(&state, &keys).await?).respond())
 }
 
 /// Revoke a key (effective on its next request, tokens it minted included).

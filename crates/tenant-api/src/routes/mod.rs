@@ -16,6 +16,7 @@ macro_rules! route_table {
 }
 pub(crate) use route_table;
 
+pub mod api_keys;
 pub mod gateway_accounts;
 pub mod list;
 pub mod merchants;
@@ -41,6 +42,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         merchants::create_merchant, merchants::list_merchants, merchants::get_merchant,
         merchants::update_merchant, merchants::suspend_merchant, merchants::activate_merchant,
         merchants::create_api_key, merchants::list_api_keys, merchants::revoke_api_key,
+        api_keys::list_operator_keys, api_keys::create_operator_key, api_keys::revoke_operator_key,
+        api_keys::list_own_keys, api_keys::create_own_key, api_keys::revoke_own_key,
         payments::create_payment, payments::list_payments, payments::get_payment,
         payments::cancel_payment, payments::qr_svg, payments::qr_png,
         payments::create_refund, payments::list_refunds, payments::get_refund,
@@ -121,6 +124,12 @@ route_table! {
     post "/merchants/{id}/api-keys" => merchants::create_api_key,
     get "/merchants/{id}/api-keys" => merchants::list_api_keys,
     delete "/merchants/{id}/api-keys/{key_id}" => merchants::revoke_api_key,
+    get "/operator/api-keys" => api_keys::list_operator_keys,
+    post "/operator/api-keys" => api_keys::create_operator_key,
+    delete "/operator/api-keys/{key_id}" => api_keys::revoke_operator_key,
+    get "/api-keys" => api_keys::list_own_keys,
+    post "/api-keys" => api_keys::create_own_key,
+    delete "/api-keys/{key_id}" => api_keys::revoke_own_key,
     post "/payments" => payments::create_payment,
     get "/payments" => payments::list_payments,
     get "/payments/{id}" => payments::get_payment,

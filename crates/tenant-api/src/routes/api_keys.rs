@@ -1,0 +1,234 @@
+//! Key lifecycle beside the operator's `/v1/merchants/{id}/api-keys`: operators manage operator
+//! keys (`/v1/operator/api-keys`), and merchants manage their own secret keys (`/v1/api-keys`)
+//! with a key holding `keys:write`. Every listed key shows when it was last used.
+
+use super::list::List;
+use super::merchants::{ApiKeyObject, key_object, key_objects};
+use crate::AppState;
+use crate::accounts::ApiKeyRecord;
+use crate::auth::{Principal, keys};
+use crate::error::{Error, Result};
+use crate::{idempotency, json};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{Duration, Utc};
+use domain::ApiKeyId;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// Longest lifetime a merchant may give a key it creates itself (`expires_in`).
+const MAX_EXPIRES_IN_SECS: i64 = 5 * 366 * 86_400;
+
+/// `POST /v1/operator/api-keys` body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorKeyRequest {
+    /// Free label.
+    pub label: Option<String>,
+}
+
+/// `POST /v1/api-keys` body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnKeyRequest {
+    /// Free label.
+    pub label: Option<String>,
+    /// Scopes, each held by the calling key (default: all of the calling key's).
+    pub scopes: Option<Vec<String>>,
+    /// Seconds until the key stops working by itself (60 … 5 years; default: never).
+    pub expires_in: Option<i64>,
+}
+
+fn body_or_default<T: Default + serde::de::DeserializeOwned>(body: &web::Bytes) -> Result<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        json::parse(body)
+    }
+}
+
+fn parse_key_id(id: &str) -> Result<ApiKeyId> {
+    ApiKeyId::parse(id).map_err(|_| Error::not_found("api key", id))
+}
+
+/// List operator keys (never their secrets).
+#[utoipa::path(get, path = "/v1/operator/api-keys", tag = "operator", responses((status = 200, body = List<ApiKeyObject>)), security(("bearer" = [])))]
+pub async fn list_operator_keys(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse> {
+    principal.operator()?;
+    let keys = state.accounts.operator_keys().await?;
+    Ok(List::all(key_objects(&state, &keys).await?).respond())
+}
+
+/// Create an operator key; its secret is in this response only.
+#[utoipa::path(post, path = "/v1/operator/api-keys", tag = "operator", request_body = OperatorKeyRequest, responses((status = 201, body = ApiKeyObject)), security(("bearer" = [])))]
+pub async fn create_operator_key(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    principal.operator()?;
+    let b: OperatorKeyRequest = body_or_default(&body)?;
+    let scope = format!("operator:{}", principal.key_id());
+    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
+        let secret = keys::generate_secret(keys::OPERATOR_PREFIX);
+        let k = ApiKeyRecord {
+            id: ApiKeyId::generate(),
+            merchant_id: None,
+            secret_hash: keys::hash_secret(&secret),
+            prefix: keys::display_prefix(&secret),
+            label: b.label,
+            scopes: Vec::new(),
+            created_at: Utc::now(),
+            revoked_at: None,
+            expires_at: None,
+        };
+        state.accounts.insert_api_key(&k).await?;
+        Ok((
+            StatusCode::CREATED,
+            json::value(&key_object(&k, Some(secret)))?,
+        ))
+    })
+    .await
+}
+
+/// Revoke an operator key (the calling one included: it stops working at once).
+#[utoipa::path(delete, path = "/v1/operator/api-keys/{key_id}", tag = "operator", responses((status = 200, body = ApiKeyObject)), security(("bearer" = [])))]
+pub async fn revoke_operator_key(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    principal.operator()?;
+    let kid = path.into_inner();
+    let key_id = parse_key_id(&kid)?;
+    if !state
+        .accounts
+        .revoke_operator_key(&key_id, Utc::now())
+        .await?
+    {
+        return Err(Error::not_found("api key", kid));
+    }
+    let k = state
+        .accounts
+        .api_key(&key_id)
+        .await?
+        .ok_or_else(|| Error::not_found("api key", key_id.as_str()))?;
+    Ok(HttpResponse::Ok().json(key_object(&k, None)))
+}
+
+/// The merchant behind a secret key holding `keys:write`. Tokens are refused: a key created
+/// with a token would outlive the token's hour.
+fn key_manager(principal: &Principal) -> Result<(domain::MerchantId, Vec<String>)> {
+    let id = principal.merchant("keys:write")?.clone();
+    match principal {
+        Principal::Merchant {
+            via_token: false,
+            scopes,
+            ..
+        } => Ok((id, scopes.clone())),
+        _ => Err(Error::Forbidden {
+            code: "secret_key_required",
+            message: "managing API keys needs the secret key, not a token".to_owned(),
+        }),
+    }
+}
+
+/// List your API keys (never their secrets), with their last use.
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api keys", responses((status = 200, body = List<ApiKeyObject>)), security(("bearer" = [])))]
+pub async fn list_own_keys(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse> {
+    let (merchant, _) = key_manager(&principal)?;
+    let keys = state.accounts.api_keys_of(&merchant).await?;
+    Ok(List::all(key_objects(&state, &keys).await?).respond())
+}
+
+/// Create an API key with a subset of your key's scopes and an optional expiry; its secret is
+/// in this response only.
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api keys", request_body = OwnKeyRequest, responses((status = 201, body = ApiKeyObject)), security(("bearer" = [])))]
+pub async fn create_own_key(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    let (merchant, held) = key_manager(&principal)?;
+    let b: OwnKeyRequest = body_or_default(&body)?;
+    let scopes = match b.scopes {
+        None => held,
+        Some(wanted) => {
+            if let Some(bad) = wanted.iter().find(|w| !held.contains(w)) {
+                return Err(Error::invalid(
+                    "parameter_invalid",
+                    format!("scope `{bad}` is not held by the calling key"),
+                    Some("scopes"),
+                ));
+            }
+            wanted
+        }
+    };
+    let expires_at = match b.expires_in {
+        None => None,
+        Some(secs) if (60..=MAX_EXPIRES_IN_SECS).contains(&secs) => {
+            Some(Utc::now() + Duration::seconds(secs))
+        }
+        Some(_) => {
+            return Err(Error::invalid(
+                "parameter_invalid",
+                format!("expires_in must be 60 … {MAX_EXPIRES_IN_SECS} seconds"),
+                Some("expires_in"),
+            ));
+        }
+    };
+    let scope = format!("merchant:{merchant}:keys");
+    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
+        let secret = keys::generate_secret(keys::MERCHANT_PREFIX);
+        let k = ApiKeyRecord {
+            id: ApiKeyId::generate(),
+            merchant_id: Some(merchant.clone()),
+            secret_hash: keys::hash_secret(&secret),
+            prefix: keys::display_prefix(&secret),
+            label: b.label,
+            scopes,
+            created_at: Utc::now(),
+            revoked_at: None,
+            expires_at,
+        };
+        state.accounts.insert_api_key(&k).await?;
+        Ok((
+            StatusCode::CREATED,
+            json::value(&key_object(&k, Some(secret)))?,
+        ))
+    })
+    .await
+}
+
+/// Revoke one of your API keys (tokens it minted stop working too).
+#[utoipa::path(delete, path = "/v1/api-keys/{key_id}", tag = "api keys", responses((status = 200, body = ApiKeyObject)), security(("bearer" = [])))]
+pub async fn revoke_own_key(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    let (merchant, _) = key_manager(&principal)?;
+    let kid = path.into_inner();
+    let key_id = parse_key_id(&kid)?;
+    if !state
+        .accounts
+        .revoke_api_key(&merchant, &key_id, Utc::now())
+        .await?
+    {
+        return Err(Error::not_found("api key", kid));
+    }
+    let k = state
+        .accounts
+        .api_key(&key_id)
+        .await?
+        .ok_or_else(|| Error::not_found("api key", key_id.as_str()))?;
+    Ok(HttpResponse::Ok().json(key_object(&k, None)))
+}
