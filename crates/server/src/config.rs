@@ -51,6 +51,11 @@ pub enum LogFormat {
 pub struct Config {
     /// Address the HTTP server binds (`PAYFAC_LISTEN`, or `--listen`).
     pub listen: String,
+    /// A second address serving `/metrics`, `/readyz` and `/healthz` only
+    /// (`PAYFAC_METRICS_LISTEN`, e.g. `0.0.0.0:9090`). When set, the main listener no longer
+    /// serves `/metrics` and `/readyz`, so an Ingress routing only the main port never exposes
+    /// them. Unset: everything on `listen` (the embedded default).
+    pub metrics_listen: Option<String>,
     /// Where the embedded default keeps its SQLite file and generated keys.
     pub data_dir: PathBuf,
     /// `postgres://…` for production; unset means SQLite in `data_dir`.
@@ -137,6 +142,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            metrics_listen: None,
             data_dir: PathBuf::from("./data"),
             database_url: None,
             db_pool_size: 16,
@@ -217,6 +223,7 @@ impl Config {
     /// Checks the values that serde cannot (addresses, URL schemes, key lengths).
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        self.metrics_listen_addr()?;
         self.database_target()?;
         if let Some(url) = &self.redis_url {
             let parsed = url::Url::parse(url.expose()).map_err(|e| ConfigError::Value {
@@ -278,6 +285,19 @@ impl Config {
             key: "listen",
             reason: format!("`{}` is not an address such as 127.0.0.1:8080", self.listen),
         })
+    }
+
+    /// The separate metrics/readiness address, when configured.
+    pub fn metrics_listen_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        self.metrics_listen
+            .as_deref()
+            .map(|addr| {
+                addr.parse().map_err(|_| ConfigError::Value {
+                    key: "metrics_listen",
+                    reason: format!("`{addr}` is not an address such as 0.0.0.0:9090"),
+                })
+            })
+            .transpose()
     }
 
     /// The database the URL selects, or the embedded SQLite file.
