@@ -1,6 +1,6 @@
 //! Builds the tenant API's state and the job handlers from the opened backends.
 
-use crate::config::{Config, DatabaseTarget};
+use crate::config::Config;
 use crate::run::Backends;
 use crate::runner::{Handler, Outcome, Runner};
 use crate::upstream::Upstream;
@@ -90,17 +90,25 @@ pub fn register_payment_jobs(runner: &mut Runner, engine: &Engine) {
 
 /// The webhook fan-out settings, read from payfac's config by their `PAYFAC_WEBHOOK_*` names.
 ///
-/// The embedded default (SQLite) allows http and private addresses unless configured
-/// otherwise, so a newcomer's local receiver works; the start-up log says so.
+/// Only sandbox mode with no real CodePay gateway configured allows http and private addresses
+/// by default (so a newcomer's local receiver works; the start-up log says so). As soon as a
+/// real gateway is configured the guard is strict whatever the database: SQLite alone says
+/// nothing about who can reach the merchant API. An explicit `PAYFAC_WEBHOOK_ALLOW_*` still wins
+/// (and is logged at start).
 pub fn fanout_config(config: &Config) -> anyhow::Result<FanoutConfig> {
-    let embedded = matches!(config.database_target()?, DatabaseTarget::Sqlite(_));
+    let permissive = permissive_webhooks_by_default(config);
     FanoutConfig::from_lookup(|name| match name {
         "PAYFAC_WEBHOOK_ALLOW_HTTP" | "PAYFAC_WEBHOOK_ALLOW_PRIVATE" => config
             .lookup(name)
-            .or_else(|| embedded.then(|| "true".to_owned())),
+            .or_else(|| permissive.then(|| "true".to_owned())),
         _ => config.lookup(name),
     })
     .map_err(|e| anyhow::anyhow!("invalid webhook configuration: {e}"))
+}
+
+/// Whether the SSRF guard defaults to permissive: sandbox mode without a real gateway.
+pub fn permissive_webhooks_by_default(config: &Config) -> bool {
+    config.is_sandbox() && config.codepay_base_url.is_none()
 }
 
 /// What the `/v1/webhook-endpoints` and `/v1/events` routes need.
