@@ -122,6 +122,12 @@ pub struct Config {
     /// Lease on a claimed webhook delivery job (default: `webhook_timeout` + 45 s; must exceed
     /// the timeout by at least 1 s).
     pub webhook_lease: Option<String>,
+    /// Live webhook endpoints per merchant; the next create is refused with 422
+    /// `webhook_endpoint_limit_reached`. Each endpoint multiplies every event's fan-out.
+    pub webhook_max_endpoints: u32,
+    /// Redeliveries (`POST /v1/events/{id}/redeliver`) of one event; the next is refused with
+    /// 422 `redelivery_limit_reached`.
+    pub webhook_max_redeliveries: u32,
     /// Requests per second allowed per API key.
     pub rate_limit_per_second: u32,
     /// Seconds to finish in-flight requests and jobs after SIGTERM.
@@ -175,6 +181,8 @@ impl Default for Config {
             webhook_disable_after: None,
             webhook_secret_overlap: None,
             webhook_lease: None,
+            webhook_max_endpoints: 20,
+            webhook_max_redeliveries: 10,
             rate_limit_per_second: 100,
             shutdown_grace_seconds: 30,
             shutdown_drain_ms: 0,
@@ -268,6 +276,12 @@ impl Config {
             return Err(ConfigError::Value {
                 key: "cpm_poll_interval_ms",
                 reason: "must be positive".into(),
+            });
+        }
+        if self.webhook_max_endpoints == 0 {
+            return Err(ConfigError::Value {
+                key: "webhook_max_endpoints",
+                reason: "must be at least 1".into(),
             });
         }
         if self.worker_concurrency == 0 {

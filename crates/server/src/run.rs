@@ -383,7 +383,12 @@ impl Context {
         payments::jobs::seed_jobs(&backends.db)
             .await
             .map_err(|e| anyhow::anyhow!("cannot seed the reconciliation job: {e}"))?;
-        let webhooks = wiring::webhook_api(backends.db.clone(), keyring.clone(), &self.fanout);
+        let webhooks = wiring::webhook_api(
+            backends.db.clone(),
+            keyring.clone(),
+            &self.fanout,
+            wiring::webhook_limits(config),
+        );
         Ok(BuiltApp {
             engine: state.engine.clone(),
             state,

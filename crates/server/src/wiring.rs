@@ -11,7 +11,7 @@ use std::time::Duration;
 use store::Database;
 use store::sealing::MasterKeyring;
 use tenant_api::adapters::wiring::{Wiring, app_state_from};
-use tenant_api::routes::webhooks::WebhookApi;
+use tenant_api::routes::webhooks::{WebhookApi, WebhookLimits};
 use tenant_api::{AppState, SandboxRegistrar};
 use webhook_fanout::{DeliveryWorker, FanoutConfig, Pump, PumpConfig, WebhookSecret};
 
@@ -112,7 +112,12 @@ pub fn permissive_webhooks_by_default(config: &Config) -> bool {
 }
 
 /// What the `/v1/webhook-endpoints` and `/v1/events` routes need.
-pub fn webhook_api(db: Database, keyring: Arc<MasterKeyring>, fanout: &FanoutConfig) -> WebhookApi {
+pub fn webhook_api(
+    db: Database,
+    keyring: Arc<MasterKeyring>,
+    fanout: &FanoutConfig,
+    limits: WebhookLimits,
+) -> WebhookApi {
     let policy = fanout.sender.policy;
     WebhookApi::new(
         db,
@@ -130,6 +135,15 @@ pub fn webhook_api(db: Database, keyring: Arc<MasterKeyring>, fanout: &FanoutCon
         }),
         fanout.secret_overlap,
     )
+    .with_limits(limits)
+}
+
+/// The per-merchant webhook limits the config sets.
+pub fn webhook_limits(config: &Config) -> WebhookLimits {
+    WebhookLimits {
+        max_endpoints: config.webhook_max_endpoints,
+        max_redeliveries_per_event: config.webhook_max_redeliveries,
+    }
 }
 
 /// The webhook delivery pump the worker role runs beside the generic job runner: it claims
