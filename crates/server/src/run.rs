@@ -91,7 +91,9 @@ pub async fn open_backends(config: &Config, migrate: bool) -> anyhow::Result<Bac
         }
         None => (Arc::new(InProcessCoordinator::new()), false),
     };
-    let db = db.with_enqueue_hook(crate::wake::enqueue_waker(coordinator.clone()));
+    let db = db
+        .with_enqueue_hook(crate::wake::enqueue_waker(coordinator.clone()))
+        .with_event_hook(crate::wake::event_waker(coordinator.clone()));
     Ok(Backends {
         db,
         coordinator,

@@ -64,6 +64,7 @@ pub fn insert(conn: &mut DbConnection, event: &Event) -> StoreResult<()> {
         .values(event)
         .execute(c))?;
     fan_out(conn, event, event.created_at)?;
+    crate::db::note_event_written();
     Ok(())
 }
 

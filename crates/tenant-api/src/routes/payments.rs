@@ -283,13 +283,34 @@ async fn earlier_payment(
 
 async fn wait_final(state: &AppState, mut payment: Payment, max: Duration) -> Result<Payment> {
     let deadline = tokio::time::Instant::now() + max;
-    while !payment.status.is_final() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let Some(commits) = &state.commits else {
+        // No wake-ups wired (tests building their own state): poll.
+        while !payment.status.is_final() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Some(p) = state.engine.store().payment(&payment.id).await? {
+                payment = p;
+            }
+        }
+        return Ok(payment);
+    };
+    let mut woken = commits.subscribe();
+    loop {
+        // The first read comes after subscribing: a settlement committed between the caller's
+        // read and the subscription would otherwise wait for the fallback.
         if let Some(p) = state.engine.store().payment(&payment.id).await? {
             payment = p;
         }
+        let now = tokio::time::Instant::now();
+        if payment.status.is_final() || now >= deadline {
+            return Ok(payment);
+        }
+        // Woken by a commit, or the fallback re-read, or the deadline (one last read decides).
+        let until = deadline.min(now + commits.fallback());
+        if let Ok(Err(_)) = tokio::time::timeout_at(until, woken.changed()).await {
+            // the listener is gone: sleep out to the fallback as if never woken
+            tokio::time::sleep_until(until).await;
+        }
     }
-    Ok(payment)
 }
 
 /// Read a payment.
