@@ -5,8 +5,9 @@
 //! server installs [`store::Database::with_event_hook`]). A single task here holds the one
 //! subscription (one Redis connection, not one per waiting request) and bumps a watch counter;
 //! waiters re-read their payment when it moves instead of polling the database every 200 ms.
-//! The wake-up names no payment, so each wake-up costs every waiter one read: the database
-//! load follows the commit rate, not the number of waiters × 5 per second.
+//! The wake-up names no payment, so each wake-up costs every waiter one read; a waiter reads at
+//! most once per 200 ms however many commits wake it, so the load never exceeds the old poll's
+//! and is nil while nothing commits.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;

@@ -297,6 +297,7 @@ async fn wait_final(state: &AppState, mut payment: Payment, max: Duration) -> Re
     loop {
         // The first read comes after subscribing: a settlement committed between the caller's
         // read and the subscription would otherwise wait for the fallback.
+        let read_at = tokio::time::Instant::now();
         if let Some(p) = state.engine.store().payment(&payment.id).await? {
             payment = p;
         }
@@ -310,8 +311,14 @@ async fn wait_final(state: &AppState, mut payment: Payment, max: Duration) -> Re
             // the listener is gone: sleep out to the fallback as if never woken
             tokio::time::sleep_until(until).await;
         }
+        // A wake-up names no payment, so under a stream of commits every waiter would read at
+        // each one: at most one read per MIN_WAIT_READ_GAP keeps that below the old 200 ms poll.
+        tokio::time::sleep_until(deadline.min(read_at + MIN_WAIT_READ_GAP)).await;
     }
 }
+
+/// Shortest time between two reads of one `?wait=` waiter, however many commits wake it.
+const MIN_WAIT_READ_GAP: Duration = Duration::from_millis(200);
 
 /// Read a payment.
 #[utoipa::path(get, path = "/v1/payments/{id}", tag = "payments",
