@@ -438,6 +438,7 @@ impl Context {
                 },
             );
             wiring::register_payment_jobs(&mut runner, engine);
+            wiring::register_fanout_job(&mut runner, db);
             tokio::spawn(runner.run(stopped.clone(), grace))
         });
         // Webhook deliveries go through their own batched pump (own lease owner, so each hands

@@ -88,6 +88,32 @@ pub fn register_payment_jobs(runner: &mut Runner, engine: &Engine) {
     }
 }
 
+/// Registers the job that fans out, after its commit, an event whose merchant has more
+/// subscribed endpoints than [`store::events::INLINE_FANOUT_MAX`].
+pub fn register_fanout_job(runner: &mut Runner, db: &Database) {
+    let db = db.clone();
+    let handler: Handler = Arc::new(move |job| {
+        let db = db.clone();
+        Box::pin(async move {
+            let Some(event_id) = job.dedupe_key.clone() else {
+                return Outcome::Done;
+            };
+            let now = store::clock::now_ms();
+            match db
+                .write(move |c| store::events::fan_out_later(c, &event_id, now))
+                .await
+            {
+                Ok(_) => Outcome::Done,
+                Err(e) => Outcome::RetryAt {
+                    at_ms: now + 5_000,
+                    error: e.to_string(),
+                },
+            }
+        })
+    });
+    runner.register(store::events::FANOUT_JOB_KIND, handler);
+}
+
 /// The webhook fan-out settings, read from payfac's config by their `PAYFAC_WEBHOOK_*` names.
 ///
 /// Only sandbox mode with no real CodePay gateway configured allows http and private addresses
