@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::clock::now_ms;
 use store::events::{self, Event, INLINE_FANOUT_MAX};
-use store::merchants::{self, Merchant, MerchantStatus};
+use store::merchants;
 use store::webhook_endpoints::{self, WebhookEndpoint};
 use store::{Coordinator, Database, InProcessCoordinator, deliveries};
 use test_support::on_both_backends;
@@ -18,21 +18,7 @@ async fn the_runner_fans_out_a_large_merchants_event(db: Database) {
     let n = INLINE_FANOUT_MAX + 3;
     let now = now_ms();
     let merchant = domain::MerchantId::generate();
-    let m = Merchant {
-        id: merchant.to_string(),
-        name: "Shop".into(),
-        status: MerchantStatus::Active.as_str().into(),
-        gateway_account_id: None,
-        codepay_merchant_no: Some("M1".into()),
-        codepay_store_no: None,
-        default_currency: "USD".into(),
-        allowed_wallets: r#"["alipay"]"#.into(),
-        max_amount_minor: None,
-        contact: None,
-        metadata: "{}".into(),
-        created_at: now,
-        updated_at: now,
-    };
+    let m = test_support::merchant_row(merchant.as_str(), now);
     let event_id = domain::EventId::generate();
     let ev = Event {
         id: event_id.to_string(),

@@ -5,7 +5,7 @@
 use domain::{EventId, MerchantId};
 use store::clock::now_ms;
 use store::events::{self, Event, FANOUT_JOB_KIND, INLINE_FANOUT_MAX};
-use store::merchants::{self, Merchant, MerchantStatus};
+use store::merchants;
 use store::webhook_endpoints::{self, WebhookEndpoint};
 use store::{Database, deliveries, jobs};
 use test_support::on_both_backends;
@@ -17,21 +17,7 @@ on_both_backends!(
 
 async fn merchant_with_endpoints(db: &Database, n: usize) -> MerchantId {
     let now = now_ms();
-    let m = Merchant {
-        id: MerchantId::generate().into_string(),
-        name: "Shop".into(),
-        status: MerchantStatus::Active.as_str().into(),
-        gateway_account_id: None,
-        codepay_merchant_no: Some("M1".into()),
-        codepay_store_no: None,
-        default_currency: "USD".into(),
-        allowed_wallets: r#"["alipay"]"#.into(),
-        max_amount_minor: None,
-        contact: None,
-        metadata: "{}".into(),
-        created_at: now,
-        updated_at: now,
-    };
+    let m = test_support::merchant_row(MerchantId::generate().as_str(), now);
     let id = MerchantId::parse(&m.id).expect("id");
     db.write(move |c| {
         merchants::insert(c, &m)?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use store::clock::now_ms;
 use store::events::{self, Event};
-use store::merchants::{self, Merchant, MerchantStatus};
+use store::merchants;
 use store::{Database, StoreError};
 use test_support::on_both_backends;
 
@@ -18,21 +18,7 @@ async fn the_event_hook_fires_for_committed_events_only(db: Database) {
         c.fetch_add(1, Ordering::SeqCst);
     }));
     let now = now_ms();
-    let merchant = Merchant {
-        id: domain::MerchantId::generate().into_string(),
-        name: "Shop".into(),
-        status: MerchantStatus::Active.as_str().into(),
-        gateway_account_id: None,
-        codepay_merchant_no: Some("M1".into()),
-        codepay_store_no: None,
-        default_currency: "USD".into(),
-        allowed_wallets: r#"["alipay"]"#.into(),
-        max_amount_minor: None,
-        contact: None,
-        metadata: "{}".into(),
-        created_at: now,
-        updated_at: now,
-    };
+    let merchant = test_support::merchant_row(domain::MerchantId::generate().as_str(), now);
     let event = |m: &str| Event {
         id: domain::EventId::generate().into_string(),
         merchant_id: m.to_owned(),

@@ -30,20 +30,23 @@ async fn rows(db: &store::Database) -> Vec<(bool, usize)> {
     .expect("rows")
 }
 
+/// POSTs forged notification `i` to the app's CodePay callback.
+async fn post_forged(app: &TestApp, i: usize) -> reqwest::Response {
+    app.http
+        .post(format!("{}/callbacks/codepay", app.base))
+        .header("content-type", "application/json")
+        .body(forged(i))
+        .send()
+        .await
+        .expect("send")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_hundred_forged_callbacks_add_a_bounded_sample() {
     let (db, _dir) = test_support::fresh_sqlite().await;
     let app = TestApp::start(db.clone()).await;
-    let url = format!("{}/callbacks/codepay", app.base);
     for i in 0..500 {
-        let r = app
-            .http
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(forged(i))
-            .send()
-            .await
-            .expect("send");
+        let r = post_forged(&app, i).await;
         assert_eq!(r.status().as_u16(), 400, "forged {i}");
     }
     let kept = rows(&db).await;
@@ -85,17 +88,9 @@ async fn one_source_is_rate_limited() {
         })
         .start()
         .await;
-    let url = format!("{}/callbacks/codepay", app.base);
     let mut limited = 0;
     for i in 0..50 {
-        let r = app
-            .http
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(forged(i))
-            .send()
-            .await
-            .expect("send");
+        let r = post_forged(&app, i).await;
         if r.status().as_u16() == 429 {
             limited += 1;
         }
