@@ -51,6 +51,11 @@ pub enum LogFormat {
 pub struct Config {
     /// Address the HTTP server binds (`PAYFAC_LISTEN`, or `--listen`).
     pub listen: String,
+    /// A second address serving `/metrics`, `/readyz` and `/healthz` only
+    /// (`PAYFAC_METRICS_LISTEN`, e.g. `0.0.0.0:9090`). When set, the main listener no longer
+    /// serves `/metrics` and `/readyz`, so an Ingress routing only the main port never exposes
+    /// them. Unset: everything on `listen` (the embedded default).
+    pub metrics_listen: Option<String>,
     /// Where the embedded default keeps its SQLite file and generated keys.
     pub data_dir: PathBuf,
     /// `postgres://…` for production; unset means SQLite in `data_dir`.
@@ -120,6 +125,12 @@ pub struct Config {
     /// Lease on a claimed webhook delivery job (default: `webhook_timeout` + 45 s; must exceed
     /// the timeout by at least 1 s).
     pub webhook_lease: Option<String>,
+    /// Live webhook endpoints per merchant; the next create is refused with 422
+    /// `webhook_endpoint_limit_reached`. Each endpoint multiplies every event's fan-out.
+    pub webhook_max_endpoints: u32,
+    /// Redeliveries (`POST /v1/events/{id}/redeliver`) of one event; the next is refused with
+    /// 422 `redelivery_limit_reached`.
+    pub webhook_max_redeliveries: u32,
     /// Requests per second allowed per API key.
     pub rate_limit_per_second: u32,
     /// Seconds to finish in-flight requests and jobs after SIGTERM.
@@ -153,6 +164,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            metrics_listen: None,
             data_dir: PathBuf::from("./data"),
             database_url: None,
             db_pool_size: 16,
@@ -186,6 +198,8 @@ impl Default for Config {
             webhook_disable_after: None,
             webhook_secret_overlap: None,
             webhook_lease: None,
+            webhook_max_endpoints: 20,
+            webhook_max_redeliveries: 10,
             rate_limit_per_second: 100,
             shutdown_grace_seconds: 30,
             shutdown_drain_ms: 0,
@@ -240,6 +254,7 @@ impl Config {
     /// Checks the values that serde cannot (addresses, URL schemes, key lengths).
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        self.metrics_listen_addr()?;
         self.database_target()?;
         crate::retention::Retention::from_config(self)?;
         if let Some(url) = &self.redis_url {
@@ -287,6 +302,12 @@ impl Config {
                 reason: "must be positive".into(),
             });
         }
+        if self.webhook_max_endpoints == 0 {
+            return Err(ConfigError::Value {
+                key: "webhook_max_endpoints",
+                reason: "must be at least 1".into(),
+            });
+        }
         if self.worker_concurrency == 0 {
             return Err(ConfigError::Value {
                 key: "worker_concurrency",
@@ -302,6 +323,19 @@ impl Config {
             key: "listen",
             reason: format!("`{}` is not an address such as 127.0.0.1:8080", self.listen),
         })
+    }
+
+    /// The separate metrics/readiness address, when configured.
+    pub fn metrics_listen_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        self.metrics_listen
+            .as_deref()
+            .map(|addr| {
+                addr.parse().map_err(|_| ConfigError::Value {
+                    key: "metrics_listen",
+                    reason: format!("`{addr}` is not an address such as 0.0.0.0:9090"),
+                })
+            })
+            .transpose()
     }
 
     /// The database the URL selects, or the embedded SQLite file.

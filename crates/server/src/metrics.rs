@@ -44,11 +44,38 @@ impl HttpMetrics {
 
     fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
         self.requests
-            .with_label_values(&[route, method, &status.to_string()])
+            .with_label_values(&[route, method, &status_label(status)])
             .inc();
         self.duration
             .with_label_values(&[route, method])
             .observe(seconds);
+    }
+}
+
+/// The method as a label: one of the standard methods, else `other`. The method is client
+/// input; labelling it raw let a thousand made-up methods grow `/metrics` without bound.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method as M;
+    match *method {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::PATCH => "PATCH",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        M::TRACE => "TRACE",
+        M::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
+/// The status as a label: a real HTTP status (100–599) as itself, anything else `other`.
+fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
+    if (100..600).contains(&status) {
+        status.to_string().into()
+    } else {
+        "other".into()
     }
 }
 
@@ -59,7 +86,7 @@ pub async fn record(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let res = next.call(req).await?;
     if let Some(metrics) = metrics {
         let route = res
@@ -68,7 +95,7 @@ pub async fn record(
             .unwrap_or_else(|| "unmatched".to_owned());
         metrics.observe(
             &route,
-            &method,
+            method,
             res.status().as_u16(),
             started.elapsed().as_secs_f64(),
         );

@@ -91,7 +91,9 @@ pub async fn open_backends(config: &Config, migrate: bool) -> anyhow::Result<Bac
         }
         None => (Arc::new(InProcessCoordinator::new()), false),
     };
-    let db = db.with_enqueue_hook(crate::wake::enqueue_waker(coordinator.clone()));
+    let db = db
+        .with_enqueue_hook(crate::wake::enqueue_waker(coordinator.clone()))
+        .with_event_hook(crate::wake::event_waker(coordinator.clone()));
     Ok(Backends {
         db,
         coordinator,
@@ -139,6 +141,13 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
+    let metrics_listener = match ctx.config.metrics_listen_addr()? {
+        Some(addr) => Some(
+            std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on {addr} (metrics_listen)"))?,
+        ),
+        None => None,
+    };
     let public = public_base_url(ctx.config.public_url.as_deref(), bound);
     let welcome = bootstrap::ensure_operator_keys(&ctx.config, &ctx.backends.db).await?;
     let metrics = Metrics::register()?;
@@ -158,17 +167,22 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     let http = start_http(
         AppParts {
             health: health.clone(),
-            registry: metrics.registry,
+            registry: metrics.registry.clone(),
             http_metrics: metrics.http,
             webhooks: app.webhooks,
             state: app.state,
             sandbox: app.sandbox,
             runs_api: role.runs_api(),
+            ops_routes: metrics_listener.is_none(),
         },
         listener,
         grace,
     )
     .with_context(|| format!("cannot listen on {listen}"))?;
+    let ops = match metrics_listener {
+        Some(l) => Some(start_ops_http(health.clone(), metrics.registry.clone(), l)?),
+        None => None,
+    };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let gauges = tokio::spawn(metrics.queue.refresh_loop(
         ctx.backends.db.clone(),
@@ -180,6 +194,7 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
         stop,
         workers: ctx.start_workers(&app.engine, delivery_worker, stopped, heartbeat.id()),
         sandbox: sandbox_server,
+        ops,
         gauges,
         heartbeat,
     };
@@ -201,6 +216,8 @@ struct Running {
     stop: tokio::sync::watch::Sender<bool>,
     workers: Workers,
     sandbox: Option<ServerTask>,
+    /// The separate metrics/readiness listener, stopped last so scrapes see the drain.
+    ops: Option<ServerTask>,
     gauges: JoinHandle<()>,
     heartbeat: Heartbeat,
 }
@@ -218,6 +235,9 @@ impl Running {
         let _ = self.stop.send(true);
         self.workers.join().await;
         if let Some(server) = self.sandbox {
+            stop_server(server).await;
+        }
+        if let Some(server) = self.ops {
             stop_server(server).await;
         }
         let _ = self.gauges.await;
@@ -369,7 +389,12 @@ impl Context {
         payments::jobs::seed_jobs(&backends.db)
             .await
             .map_err(|e| anyhow::anyhow!("cannot seed the reconciliation job: {e}"))?;
-        let webhooks = wiring::webhook_api(backends.db.clone(), keyring.clone(), &self.fanout);
+        let webhooks = wiring::webhook_api(
+            backends.db.clone(),
+            keyring.clone(),
+            &self.fanout,
+            wiring::webhook_limits(config),
+        );
         Ok(BuiltApp {
             engine: state.engine.clone(),
             state,
@@ -417,6 +442,7 @@ impl Context {
                 },
             );
             wiring::register_payment_jobs(&mut runner, engine);
+            wiring::register_fanout_job(&mut runner, db);
             tokio::spawn(runner.run(stopped.clone(), grace))
         });
         // Webhook deliveries go through their own batched pump (own lease owner, so each hands
@@ -465,6 +491,8 @@ struct AppParts {
     state: web::Data<AppState>,
     sandbox: Option<Simulator>,
     runs_api: bool,
+    /// Whether `/readyz` and `/metrics` are served here (no separate `metrics_listen`).
+    ops_routes: bool,
 }
 
 /// Serves health, metrics, the sandbox gateway (in sandbox mode) and, when the role runs it,
@@ -484,9 +512,12 @@ fn start_http(
             .wrap(middleware::from_fn(telemetry::request_span))
             .wrap(middleware::from_fn(metrics::record))
             .wrap(middleware::from_fn(tenant_api::request_id::middleware))
-            .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
-            .route("/metrics", web::get().to(metrics::endpoint));
+            .route("/healthz", web::get().to(health::healthz));
+        if parts.ops_routes {
+            app = app
+                .route("/readyz", web::get().to(health::readyz))
+                .route("/metrics", web::get().to(metrics::endpoint));
+        }
         if let Some(sim) = parts.sandbox {
             let state = parts.state.clone();
             app = app.service(
@@ -507,6 +538,28 @@ fn start_http(
     // Signals are ours: readiness must turn false before the listener closes.
     .disable_signals()
     .shutdown_timeout(grace.as_secs())
+    .listen(listener)?
+    .run();
+    Ok((server.handle(), tokio::spawn(server)))
+}
+
+/// Serves only `/healthz`, `/readyz` and `/metrics` on `listener` (`metrics_listen`): the
+/// address the chart's probes and ServiceMonitor use and its Ingress never routes.
+fn start_ops_http(
+    health: Health,
+    registry: prometheus::Registry,
+    listener: std::net::TcpListener,
+) -> std::io::Result<ServerTask> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(health.clone()))
+            .app_data(web::Data::new(registry.clone()))
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
+            .route("/metrics", web::get().to(metrics::endpoint))
+    })
+    .workers(1)
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok((server.handle(), tokio::spawn(server)))

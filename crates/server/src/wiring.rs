@@ -1,6 +1,6 @@
 //! Builds the tenant API's state and the job handlers from the opened backends.
 
-use crate::config::{Config, DatabaseTarget};
+use crate::config::Config;
 use crate::run::Backends;
 use crate::runner::{Handler, Outcome, Runner};
 use crate::upstream::Upstream;
@@ -13,7 +13,7 @@ use store::Database;
 use store::sealing::MasterKeyring;
 use tenant_api::adapters::wiring::{Wiring, app_state_from};
 use tenant_api::auth::jwt::TokenIssuer;
-use tenant_api::routes::webhooks::WebhookApi;
+use tenant_api::routes::webhooks::{WebhookApi, WebhookLimits};
 use tenant_api::{AppState, SandboxRegistrar};
 use webhook_fanout::{DeliveryWorker, FanoutConfig, Pump, PumpConfig, WebhookSecret};
 
@@ -81,23 +81,62 @@ pub fn register_payment_jobs(runner: &mut Runner, engine: &Engine) {
     }
 }
 
+/// Registers the job that fans out, after its commit, an event whose merchant has more
+/// subscribed endpoints than [`store::events::INLINE_FANOUT_MAX`].
+pub fn register_fanout_job(runner: &mut Runner, db: &Database) {
+    let db = db.clone();
+    let handler: Handler = Arc::new(move |job| {
+        let db = db.clone();
+        Box::pin(async move {
+            let Some(event_id) = job.dedupe_key.clone() else {
+                return Outcome::Done;
+            };
+            let now = store::clock::now_ms();
+            match db
+                .write(move |c| store::events::fan_out_later(c, &event_id, now))
+                .await
+            {
+                Ok(_) => Outcome::Done,
+                Err(e) => Outcome::RetryAt {
+                    at_ms: now + 5_000,
+                    error: e.to_string(),
+                },
+            }
+        })
+    });
+    runner.register(store::events::FANOUT_JOB_KIND, handler);
+}
+
 /// The webhook fan-out settings, read from payfac's config by their `PAYFAC_WEBHOOK_*` names.
 ///
-/// The embedded default (SQLite) allows http and private addresses unless configured
-/// otherwise, so a newcomer's local receiver works; the start-up log says so.
+/// Only sandbox mode with no real CodePay gateway configured allows http and private addresses
+/// by default (so a newcomer's local receiver works; the start-up log says so). As soon as a
+/// real gateway is configured the guard is strict whatever the database: SQLite alone says
+/// nothing about who can reach the merchant API. An explicit `PAYFAC_WEBHOOK_ALLOW_*` still wins
+/// (and is logged at start).
 pub fn fanout_config(config: &Config) -> anyhow::Result<FanoutConfig> {
-    let embedded = matches!(config.database_target()?, DatabaseTarget::Sqlite(_));
+    let permissive = permissive_webhooks_by_default(config);
     FanoutConfig::from_lookup(|name| match name {
         "PAYFAC_WEBHOOK_ALLOW_HTTP" | "PAYFAC_WEBHOOK_ALLOW_PRIVATE" => config
             .lookup(name)
-            .or_else(|| embedded.then(|| "true".to_owned())),
+            .or_else(|| permissive.then(|| "true".to_owned())),
         _ => config.lookup(name),
     })
     .map_err(|e| anyhow::anyhow!("invalid webhook configuration: {e}"))
 }
 
+/// Whether the SSRF guard defaults to permissive: sandbox mode without a real gateway.
+pub fn permissive_webhooks_by_default(config: &Config) -> bool {
+    config.is_sandbox() && config.codepay_base_url.is_none()
+}
+
 /// What the `/v1/webhook-endpoints` and `/v1/events` routes need.
-pub fn webhook_api(db: Database, keyring: Arc<MasterKeyring>, fanout: &FanoutConfig) -> WebhookApi {
+pub fn webhook_api(
+    db: Database,
+    keyring: Arc<MasterKeyring>,
+    fanout: &FanoutConfig,
+    limits: WebhookLimits,
+) -> WebhookApi {
     let policy = fanout.sender.policy;
     WebhookApi::new(
         db,
@@ -115,6 +154,15 @@ pub fn webhook_api(db: Database, keyring: Arc<MasterKeyring>, fanout: &FanoutCon
         }),
         fanout.secret_overlap,
     )
+    .with_limits(limits)
+}
+
+/// The per-merchant webhook limits the config sets.
+pub fn webhook_limits(config: &Config) -> WebhookLimits {
+    WebhookLimits {
+        max_endpoints: config.webhook_max_endpoints,
+        max_redeliveries_per_event: config.webhook_max_redeliveries,
+    }
 }
 
 /// The webhook delivery pump the worker role runs beside the generic job runner: it claims

@@ -175,6 +175,18 @@ pub(crate) fn note_job_enqueued() {
     JOBS_ENQUEUED.with(|f| f.set(true));
 }
 
+thread_local! {
+    /// Set by [`note_event_written`] while a transaction body runs on this thread (as
+    /// [`JOBS_ENQUEUED`]).
+    static EVENTS_WRITTEN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Records that the running transaction wrote an outbox event (called by
+/// [`crate::events::insert`]): a payment or refund changed state.
+pub(crate) fn note_event_written() {
+    EVENTS_WRITTEN.with(|f| f.set(true));
+}
+
 /// A pooled database handle; cheap to clone.
 #[derive(Clone)]
 pub struct Database {
@@ -182,6 +194,7 @@ pub struct Database {
     backend: Backend,
     target: Arc<String>,
     on_enqueue: Option<EnqueueHook>,
+    on_event: Option<EnqueueHook>,
 }
 
 impl std::fmt::Debug for Database {
@@ -255,6 +268,7 @@ impl Database {
             backend,
             target: Arc::new(display),
             on_enqueue: None,
+            on_event: None,
         })
     }
 
@@ -265,6 +279,15 @@ impl Database {
     /// does not exist.
     pub fn with_enqueue_hook(mut self, hook: EnqueueHook) -> Self {
         self.on_enqueue = Some(hook);
+        self
+    }
+
+    /// This handle (and its clones) calling `hook` after each committed write transaction that
+    /// wrote an outbox event, i.e. changed a payment or refund: how `?wait=` waiters learn of a
+    /// settlement at once instead of polling. Same rules as [`Database::with_enqueue_hook`]:
+    /// signal only, never called for a rolled-back transaction.
+    pub fn with_event_hook(mut self, hook: EnqueueHook) -> Self {
+        self.on_event = Some(hook);
         self
     }
 
@@ -321,8 +344,8 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
-        let hook = self.on_enqueue.clone();
-        self.with_conn(move |conn| write_transaction(conn, hook.as_ref(), f))
+        let hooks = (self.on_enqueue.clone(), self.on_event.clone());
+        self.with_conn(move |conn| write_transaction(conn, &hooks, f))
             .await
     }
 
@@ -356,7 +379,8 @@ impl Database {
         f: impl FnOnce(&mut DbConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let mut conn = checkout(&self.pool)?;
-        write_transaction(&mut conn, self.on_enqueue.as_ref(), f)
+        let hooks = (self.on_enqueue.clone(), self.on_event.clone());
+        write_transaction(&mut conn, &hooks, f)
     }
 
     /// Synchronous read transaction, for code already on a blocking thread.
@@ -383,20 +407,25 @@ where
         .map_err(|e| StoreError::Task(e.to_string()))?
 }
 
-/// A write transaction that calls `hook` after a commit that enqueued jobs.
+/// A write transaction that calls the enqueue hook after a commit that enqueued jobs, and the
+/// event hook after one that wrote events.
 fn write_transaction<T>(
     conn: &mut DbConnection,
-    hook: Option<&EnqueueHook>,
+    (on_enqueue, on_event): &(Option<EnqueueHook>, Option<EnqueueHook>),
     f: impl FnOnce(&mut DbConnection) -> StoreResult<T>,
 ) -> StoreResult<T> {
     JOBS_ENQUEUED.with(|flag| flag.set(false));
+    EVENTS_WRITTEN.with(|flag| flag.set(false));
     let result = transaction(conn, true, f);
     let enqueued = JOBS_ENQUEUED.with(|flag| flag.replace(false));
-    if result.is_ok()
-        && enqueued
-        && let Some(hook) = hook
-    {
-        hook();
+    let evented = EVENTS_WRITTEN.with(|flag| flag.replace(false));
+    if result.is_ok() {
+        if enqueued && let Some(hook) = on_enqueue {
+            hook();
+        }
+        if evented && let Some(hook) = on_event {
+            hook();
+        }
     }
     result
 }

@@ -5,7 +5,7 @@ use test_support::on_both_backends;
 use domain::{EventId, EventType, MerchantId, PaymentId, PaymentStatus, RefundId};
 use store::api_keys::{self, ApiKey, ApiKeyKind};
 use store::idempotency::{self, Begin};
-use store::merchants::{self, Merchant, MerchantStatus};
+use store::merchants::{self, Merchant};
 use store::payments::{self, Payment, PaymentFilter};
 use store::{
     Database, PageRequest, StoreError, clock::now_ms, deliveries, events, jobs, refunds,
@@ -26,21 +26,7 @@ on_both_backends!(
 );
 
 fn merchant(now: i64) -> Merchant {
-    Merchant {
-        id: MerchantId::generate().into_string(),
-        name: "Shop".into(),
-        status: MerchantStatus::Active.as_str().into(),
-        gateway_account_id: None,
-        codepay_merchant_no: Some("M1".into()),
-        codepay_store_no: None,
-        default_currency: "USD".into(),
-        allowed_wallets: r#"["alipay"]"#.into(),
-        max_amount_minor: None,
-        contact: None,
-        metadata: "{}".into(),
-        created_at: now,
-        updated_at: now,
-    }
+    test_support::merchant_row(MerchantId::generate().as_str(), now)
 }
 
 fn payment(merchant: &str, order: &str, now: i64) -> Payment {

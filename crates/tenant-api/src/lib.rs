@@ -19,6 +19,7 @@ pub mod json;
 pub mod qr;
 pub mod request_id;
 pub mod routes;
+pub mod wakeups;
 
 pub use error::{Error, Result};
 pub use routes::configure;
@@ -48,4 +49,7 @@ pub struct AppState {
     pub notifications: Option<Arc<dyn payments::intake::NotificationIntake>>,
     /// Sandbox merchant registration (none outside sandbox mode).
     pub sandbox: Option<Arc<dyn SandboxRegistrar>>,
+    /// Wake-ups of commits that changed a payment, for `?wait=` (none: waiters poll every
+    /// 200 ms).
+    pub commits: Option<Arc<wakeups::CommitWakeups>>,
 }

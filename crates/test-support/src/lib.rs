@@ -21,6 +21,7 @@ pub mod env;
 pub mod keys;
 pub mod process;
 pub mod receiver;
+pub mod rows;
 pub mod sim;
 #[cfg(feature = "webhooks")]
 pub mod webhooks;
@@ -31,5 +32,6 @@ pub use db::{
 };
 pub use env::{pg_admin_url, redis_url};
 pub use keys::{TEST_MASTER_KEY, app_key, gateway_key, keyring, other_key};
-pub use process::{free_port, payfac_command};
+pub use process::{free_port, http_get, payfac_command};
+pub use rows::merchant_row;
 pub use sim::{SimServer, sim_config};

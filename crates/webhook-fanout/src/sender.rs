@@ -175,6 +175,16 @@ impl Sender {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, SystemTime::now()));
         }
+        // An internal service's answer must never travel back to the merchant through the
+        // attempt log (even where the policy lets requests reach internal addresses): the
+        // excerpt is kept only from a public address.
+        let public_peer = response
+            .remote_addr()
+            .is_some_and(|peer| crate::ssrf::forbidden_reason(peer.ip()).is_none());
+        if !public_peer {
+            record.duration = clock.elapsed();
+            return record;
+        }
         let mut excerpt = Vec::new();
         while excerpt.len() < RESPONSE_EXCERPT_LIMIT {
             match response.chunk().await {

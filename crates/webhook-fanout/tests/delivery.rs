@@ -139,7 +139,8 @@ async fn a_receiver_failing_three_times_gets_the_event_on_the_fourth_attempt(db:
             (4, Some(200))
         ]
     );
-    assert_eq!(log[0].response_excerpt.as_deref(), Some("boom"));
+    // the receiver is on loopback: an internal address's answer is never kept
+    assert_eq!(log[0].response_excerpt, None);
     let got = rx.received();
     assert!(
         got.iter().all(|r| r.body == got[0].body),

@@ -79,9 +79,11 @@ def main(path, name, extra, secret_values_path):
         check(c["livenessProbe"]["httpGet"]["path"] == "/healthz", f"{comp}: liveness is not /healthz")
         check(c["readinessProbe"]["httpGet"]["path"] == "/readyz", f"{comp}: readiness is not /readyz")
         check(c["startupProbe"]["httpGet"]["path"] == "/healthz", f"{comp}: startup probe is not /healthz")
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            check(c[probe]["httpGet"]["port"] == "metrics", f"{comp}: {probe} is not on the metrics port")
         check_container(f"Deployment {comp}", c, pod)
         envs = {e["name"]: e for e in c["env"]}
-        for required in ("PAYFAC_DATABASE_URL", "PAYFAC_REDIS_URL", "PAYFAC_MASTER_KEY", "PAYFAC_CONFIG", "PAYFAC_LISTEN"):
+        for required in ("PAYFAC_DATABASE_URL", "PAYFAC_REDIS_URL", "PAYFAC_MASTER_KEY", "PAYFAC_CONFIG", "PAYFAC_LISTEN", "PAYFAC_METRICS_LISTEN"):
             check(required in envs, f"{comp}: env {required} missing")
         codepay = "PAYFAC_CODEPAY_PRIVATE_KEY_FILE" in envs
         check(codepay != sandbox, f"{comp}: CodePay key files {'present' if codepay else 'missing'} (sandbox={sandbox})")
@@ -147,6 +149,12 @@ def main(path, name, extra, secret_values_path):
         services = [d for d in docs if d["kind"] == "Service"]
         sel = sm["spec"]["selector"]["matchLabels"]
         check(sum(matches(sel, s["metadata"]["labels"]) for s in services) == 2, "ServiceMonitor must select api and worker Services")
+        check(all(e["port"] == "metrics" for e in sm["spec"]["endpoints"]), "ServiceMonitor must scrape the metrics port")
+    for ing in (d for d in docs if d["kind"] == "Ingress"):
+        for rule in ing["spec"].get("rules", []):
+            for p in rule.get("http", {}).get("paths", []):
+                port = p["backend"]["service"]["port"]
+                check(port.get("name") == "http", f"Ingress routes port {port}, not only `http` (metrics must stay private)")
     dash = find(docs, "ConfigMap", f"{RELEASE}-dashboard")
     if dash:
         import json

@@ -59,19 +59,22 @@ spec:
             - name: http
               containerPort: {{ $root.Values.containerPort }}
               protocol: TCP
+            - name: metrics
+              containerPort: {{ $root.Values.metricsPort }}
+              protocol: TCP
           env:
             {{- include "payfac.env" (dict "root" $root "job" false) | trim | nindent 12 }}
             {{- with $c.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
           startupProbe:
-            httpGet: {path: /healthz, port: http}
+            httpGet: {path: /healthz, port: metrics}
             {{- toYaml $root.Values.probes.startup | nindent 12 }}
           livenessProbe:
-            httpGet: {path: /healthz, port: http}
+            httpGet: {path: /healthz, port: metrics}
             {{- toYaml $root.Values.probes.liveness | nindent 12 }}
           readinessProbe:
-            httpGet: {path: /readyz, port: http}
+            httpGet: {path: /readyz, port: metrics}
             {{- toYaml $root.Values.probes.readiness | nindent 12 }}
           {{- if gt (int $root.Values.lifecycle.preStopSleepSeconds) 0 }}
           lifecycle:

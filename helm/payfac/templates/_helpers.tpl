@@ -110,6 +110,10 @@ secret as a secretKeyRef (values never appear in the pod spec). Call with (dict 
 {{- $codepay := eq (include "payfac.codepayRequired" $root) "true" }}
 - name: PAYFAC_LISTEN
   value: {{ printf "0.0.0.0:%v" $root.Values.containerPort | quote }}
+{{- if not .job }}
+- name: PAYFAC_METRICS_LISTEN
+  value: {{ printf "0.0.0.0:%v" $root.Values.metricsPort | quote }}
+{{- end }}
 - name: PAYFAC_DATABASE_URL
   valueFrom:
     secretKeyRef:

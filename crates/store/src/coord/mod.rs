@@ -82,6 +82,30 @@ impl WakeReceiver {
     }
 }
 
+/// The wake-up channel a commit that wrote an outbox event (a payment or refund changed state)
+/// is announced on; `?wait=` waiters listen to it.
+pub const EVENTS_WAKE_CHANNEL: &str = "events";
+
+/// A commit hook ([`crate::Database::with_enqueue_hook`], [`crate::Database::with_event_hook`])
+/// that wakes `channel` through `coordinator`. The hook only sets a flag; one task turns flags
+/// into wake-ups, so a burst of commits costs one publish in flight and at most one more
+/// queued behind it. Must be called inside the Tokio runtime (it starts that task).
+pub fn commit_waker(
+    coordinator: std::sync::Arc<dyn Coordinator>,
+    channel: &'static str,
+) -> crate::EnqueueHook {
+    let pending = std::sync::Arc::new(tokio::sync::Notify::new());
+    let signalled = pending.clone();
+    tokio::spawn(async move {
+        loop {
+            signalled.notified().await;
+            // best-effort by contract: a lost wake-up only delays the waiter to its next poll
+            coordinator.wake(channel).await;
+        }
+    });
+    std::sync::Arc::new(move || pending.notify_one())
+}
+
 /// Locks, rate limits and wake-ups shared by payfac processes.
 #[async_trait]
 pub trait Coordinator: Send + Sync {

@@ -53,6 +53,20 @@ pub fn record(
     Ok(entry.id)
 }
 
+/// How many entries record `action` on the target with id `target_id` (e.g. how often an event
+/// was redelivered, for the per-event redelivery cap).
+pub fn count_for_target(
+    conn: &mut DbConnection,
+    action: &str,
+    target_id: &str,
+) -> StoreResult<i64> {
+    Ok(on_backend!(conn, |c| audit_log::table
+        .filter(audit_log::action.eq(action))
+        .filter(audit_log::target_id.eq(target_id))
+        .count()
+        .get_result(c))?)
+}
+
 /// Entries, newest first, optionally about one merchant.
 pub fn list(
     conn: &mut DbConnection,

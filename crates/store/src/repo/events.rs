@@ -1,5 +1,6 @@
 //! The event outbox: an event row and, in the same transaction, its fan-out (one delivery per
-//! subscribed endpoint, each with its `webhook.deliver` job), and the reads of events.
+//! subscribed endpoint, each with its `webhook.deliver` job; beyond [`INLINE_FANOUT_MAX`]
+//! endpoints, one durable fan-out job run after the commit), and the reads of events.
 //!
 //! Writing an event and its deliveries here, in one function, is what makes the outbox safe:
 //! no writer of an event can forget its deliveries, and a crash can delay a notification but
@@ -56,15 +57,57 @@ pub struct EventFilter {
     pub created_lt: Option<i64>,
 }
 
+/// Most deliveries [`insert`] creates inside the event's own transaction. A merchant with more
+/// subscribed endpoints (only possible when the operator raised the endpoint cap above this)
+/// gets one [`FANOUT_JOB_KIND`] job instead, which fans out after the commit: the payment's
+/// commit costs at most this many deliveries whatever the endpoint count.
+pub const INLINE_FANOUT_MAX: usize = 20;
+
+/// The job that fans out an event after its commit (dedupe key: the event id); the server's
+/// job runner runs it with [`fan_out_later`].
+pub const FANOUT_JOB_KIND: &str = "webhook.fan_out";
+
 /// Writes an event (in the same transaction as the change it announces) together with one
-/// webhook delivery per subscribed endpoint: the outbox and the delivery queue commit or roll back
-/// with the change, so a notification can be delayed by a crash but never lost.
+/// webhook delivery per subscribed endpoint, or, beyond [`INLINE_FANOUT_MAX`] endpoints, the
+/// job that will create them: the outbox and the delivery queue (or the fan-out job) commit or
+/// roll back with the change, so a notification can be delayed by a crash but never lost.
 pub fn insert(conn: &mut DbConnection, event: &Event) -> StoreResult<()> {
     on_backend!(conn, |c| diesel::insert_into(events::table)
         .values(event)
         .execute(c))?;
-    fan_out(conn, event, event.created_at)?;
+    let merchant = MerchantId::parse(&event.merchant_id)?;
+    let subscribers = webhook_endpoints::subscribers(conn, &merchant, event.event_type()?)?;
+    if subscribers.len() <= INLINE_FANOUT_MAX {
+        create_deliveries(conn, event, subscribers, event.created_at)?;
+    } else {
+        crate::jobs::enqueue(
+            conn,
+            &crate::jobs::NewJob {
+                kind: FANOUT_JOB_KIND,
+                dedupe_key: Some(&event.id),
+                payload: "{}",
+                run_at: event.created_at,
+            },
+            event.created_at,
+        )?;
+    }
+    crate::db::note_event_written();
     Ok(())
+}
+
+/// Runs a [`FANOUT_JOB_KIND`] job: fans the event out to its merchant's subscribed endpoints
+/// (idempotent: an endpoint that already has its delivery is skipped). Returns how many
+/// deliveries it created; an event that no longer exists creates none.
+pub fn fan_out_later(conn: &mut DbConnection, event_id: &str, now_ms: i64) -> StoreResult<usize> {
+    let event: Option<Event> = on_backend!(conn, |c| events::table
+        .find(event_id)
+        .select(Event::as_select())
+        .first(c)
+        .optional())?;
+    match event {
+        Some(event) => fan_out(conn, &event, now_ms),
+        None => Ok(0),
+    }
 }
 
 /// One event of a merchant.
@@ -151,12 +194,24 @@ pub fn list(
 
 /// Creates one pending delivery per enabled endpoint of the event's merchant subscribed to its
 /// type, each with a `webhook.deliver` job due at `now_ms`, inside the caller's transaction.
-/// [`insert`] calls it, so no writer of an event can forget its deliveries.
+/// [`insert`] does the same (inline up to [`INLINE_FANOUT_MAX`] endpoints, else through
+/// [`fan_out_later`] after the commit), so no writer of an event can forget its deliveries.
 /// Idempotent: a second call creates nothing (UNIQUE(event, endpoint)). Returns how many.
 pub fn fan_out(conn: &mut DbConnection, event: &Event, now_ms: i64) -> StoreResult<usize> {
     let merchant = MerchantId::parse(&event.merchant_id)?;
-    let event_id = event.event_id()?;
     let subscribers = webhook_endpoints::subscribers(conn, &merchant, event.event_type()?)?;
+    create_deliveries(conn, event, subscribers, now_ms)
+}
+
+/// One pending delivery and its job per endpoint of `subscribers` that has none yet.
+fn create_deliveries(
+    conn: &mut DbConnection,
+    event: &Event,
+    subscribers: Vec<webhook_endpoints::WebhookEndpoint>,
+    now_ms: i64,
+) -> StoreResult<usize> {
+    let merchant = MerchantId::parse(&event.merchant_id)?;
+    let event_id = event.event_id()?;
     let mut created = 0;
     for endpoint in subscribers {
         let delivery = Delivery::new(&event_id, &endpoint.endpoint_id()?, &merchant, now_ms);

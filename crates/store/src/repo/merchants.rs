@@ -132,6 +132,21 @@ pub fn insert(conn: &mut DbConnection, merchant: &Merchant) -> StoreResult<()> {
     Ok(())
 }
 
+/// On PostgreSQL, locks the merchant's row until the transaction ends, so that writers
+/// enforcing a per-merchant count (the webhook endpoint cap) count and insert one after
+/// another; SQLite's `BEGIN IMMEDIATE` already serialises them. A missing merchant is not an
+/// error here.
+pub fn lock(conn: &mut DbConnection, id: &MerchantId) -> StoreResult<()> {
+    if let DbConnection::Postgresql(c) = conn {
+        merchants::table
+            .find(id.as_str())
+            .select(merchants::id)
+            .for_update()
+            .load::<String>(c)?;
+    }
+    Ok(())
+}
+
 /// One merchant.
 pub fn get(conn: &mut DbConnection, id: &MerchantId) -> StoreResult<Merchant> {
     Ok(on_backend!(conn, |c| merchants::table

@@ -189,6 +189,16 @@ pub fn list(
     Ok(Page::from_rows(rows, limit))
 }
 
+/// How many live (not deleted) endpoints the merchant has, enabled or not: what the
+/// per-merchant endpoint cap counts.
+pub fn count_live(conn: &mut DbConnection, merchant: &MerchantId) -> StoreResult<i64> {
+    Ok(on_backend!(conn, |c| we::table
+        .filter(we::merchant_id.eq(merchant.as_str()))
+        .filter(we::deleted_at.is_null())
+        .count()
+        .get_result(c))?)
+}
+
 /// The merchant's enabled endpoints subscribed to `event_type` (fan-out).
 pub fn subscribers(
     conn: &mut DbConnection,

@@ -4,7 +4,9 @@
 //! Reads run in read transactions and changes in write ones, one transaction per call.
 
 use crate::error::{Error, Result};
-use crate::routes::webhooks::port::{ENDPOINT, EVENT, NewEndpoint, WebhookStore};
+use crate::routes::webhooks::port::{
+    ENDPOINT, ENDPOINT_LIMIT_CODE, EVENT, NewEndpoint, REDELIVERY_LIMIT_CODE, WebhookStore,
+};
 use async_trait::async_trait;
 use domain::{EventId, MerchantId, Secret, WebhookEndpointId};
 use std::sync::Arc;
@@ -59,6 +61,9 @@ fn store_error<'a>(what: &'static str, id: &'a str) -> impl Fn(StoreError) -> Er
     }
 }
 
+/// The audit action a redelivery records; counting them caps redeliveries per event.
+const REDELIVER_ACTION: &str = "event.redeliver";
+
 #[async_trait]
 impl WebhookStore for SqlWebhookStore {
     async fn create_endpoint(
@@ -66,6 +71,7 @@ impl WebhookStore for SqlWebhookStore {
         merchant: &MerchantId,
         endpoint: NewEndpoint,
         secret: &Secret,
+        max_endpoints: u32,
     ) -> Result<WebhookEndpoint> {
         let sealed = self
             .keyring
@@ -89,10 +95,26 @@ impl WebhookStore for SqlWebhookStore {
             )
         };
         let stored = row.clone();
-        self.write("merchant", merchant.as_str(), move |c| {
-            we::insert(c, &stored)
-        })
-        .await?;
+        let m = merchant.clone();
+        let created = self
+            .write("merchant", merchant.as_str(), move |c| {
+                store::merchants::lock(c, &m)?;
+                if we::count_live(c, &m)? >= i64::from(max_endpoints) {
+                    return Ok(false);
+                }
+                we::insert(c, &stored)?;
+                Ok(true)
+            })
+            .await?;
+        if !created {
+            return Err(Error::Unprocessable {
+                code: ENDPOINT_LIMIT_CODE,
+                message: format!(
+                    "a merchant may have at most {max_endpoints} webhook endpoints; delete one first"
+                ),
+                param: None,
+            });
+        }
         Ok(row)
     }
 
@@ -214,12 +236,41 @@ impl WebhookStore for SqlWebhookStore {
         .await
     }
 
-    async fn redeliver_event(&self, merchant: &MerchantId, id: &EventId) -> Result<Vec<String>> {
+    async fn redeliver_event(
+        &self,
+        merchant: &MerchantId,
+        id: &EventId,
+        max_redeliveries: u32,
+    ) -> Result<Vec<String>> {
         let (m, i) = (merchant.clone(), id.clone());
-        self.write(EVENT, id.as_str(), move |c| {
-            webhook_admin::redeliver_event(c, &m, &i, clock::now_ms())
+        let queued = self
+            .write(EVENT, id.as_str(), move |c| {
+                // the event must be the merchant's before anything is counted or recorded
+                events::get(c, &m, &i)?;
+                store::merchants::lock(c, &m)?;
+                let done = store::audit::count_for_target(c, REDELIVER_ACTION, i.as_str())?;
+                if done >= i64::from(max_redeliveries) {
+                    return Ok(None);
+                }
+                let now = clock::now_ms();
+                let ids = webhook_admin::redeliver_event(c, &m, &i, now)?;
+                store::audit::record(
+                    c,
+                    "merchant",
+                    REDELIVER_ACTION,
+                    ("event", i.as_str()),
+                    Some(m.as_str()),
+                    &serde_json::json!({"deliveries": ids.len()}),
+                    now,
+                )?;
+                Ok(Some(ids))
+            })
+            .await?;
+        queued.ok_or_else(|| Error::Unprocessable {
+            code: REDELIVERY_LIMIT_CODE,
+            message: format!("this event was already redelivered {max_redeliveries} times"),
+            param: None,
         })
-        .await
     }
 
     async fn list_deliveries(

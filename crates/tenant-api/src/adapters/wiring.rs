@@ -81,7 +81,7 @@ pub fn app_state_from(w: Wiring) -> Result<AppState> {
         idempotency: Arc::new(idempotency),
         tokens: Arc::new(TokenIssuer::new(w.token_keys)?),
         rate_limiter: Arc::new(CoordinatedRateLimiter::new(
-            w.coordinator,
+            w.coordinator.clone(),
             w.rate_limit_per_sec,
         )),
         notifications: Some(Arc::new(CodePayIntake::new(
@@ -89,5 +89,9 @@ pub fn app_state_from(w: Wiring) -> Result<AppState> {
             Some(Arc::new(SqlNotificationRecorder(w.db))),
         ))),
         sandbox: w.sandbox,
+        commits: Some(crate::wakeups::CommitWakeups::start(
+            w.coordinator,
+            crate::wakeups::DEFAULT_FALLBACK,
+        )),
     })
 }

@@ -300,14 +300,42 @@ async fn earlier_payment(
 
 async fn wait_final(state: &AppState, mut payment: Payment, max: Duration) -> Result<Payment> {
     let deadline = tokio::time::Instant::now() + max;
-    while !payment.status.is_final() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let Some(commits) = &state.commits else {
+        // No wake-ups wired (tests building their own state): poll.
+        while !payment.status.is_final() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Some(p) = state.engine.store().payment(&payment.id).await? {
+                payment = p;
+            }
+        }
+        return Ok(payment);
+    };
+    let mut woken = commits.subscribe();
+    loop {
+        // The first read comes after subscribing: a settlement committed between the caller's
+        // read and the subscription would otherwise wait for the fallback.
+        let read_at = tokio::time::Instant::now();
         if let Some(p) = state.engine.store().payment(&payment.id).await? {
             payment = p;
         }
+        let now = tokio::time::Instant::now();
+        if payment.status.is_final() || now >= deadline {
+            return Ok(payment);
+        }
+        // Woken by a commit, or the fallback re-read, or the deadline (one last read decides).
+        let until = deadline.min(now + commits.fallback());
+        if let Ok(Err(_)) = tokio::time::timeout_at(until, woken.changed()).await {
+            // the listener is gone: sleep out to the fallback as if never woken
+            tokio::time::sleep_until(until).await;
+        }
+        // A wake-up names no payment, so under a stream of commits every waiter would read at
+        // each one: at most one read per MIN_WAIT_READ_GAP keeps that below the old 200 ms poll.
+        tokio::time::sleep_until(deadline.min(read_at + MIN_WAIT_READ_GAP)).await;
     }
-    Ok(payment)
 }
+
+/// Shortest time between two reads of one `?wait=` waiter, however many commits wake it.
+const MIN_WAIT_READ_GAP: Duration = Duration::from_millis(200);
 
 /// Read a payment.
 #[utoipa::path(get, path = "/v1/payments/{id}", tag = "payments",

@@ -2,13 +2,45 @@
 
 use crate::AppState;
 use crate::error::{Error, Result};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use domain::PaymentId;
+
+/// Most rejected callbacks kept (in `upstream_notifications`) per process and minute: enough
+/// to see what is being sent, never enough for a flood of forged bodies to fill the database
+/// or queue on SQLite's write lock. The rest are only logged.
+pub const REJECTED_SAMPLE_PER_MINUTE: u32 = 10;
+
+/// Most bytes of a rejected body kept in its sample (a verified one is kept whole).
+pub const REJECTED_SAMPLE_BYTES: usize = 2 * 1024;
+
+/// Whether this rejected callback is one of the minute's sample (process-wide fixed window).
+fn sample_rejected() -> bool {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    static WINDOW: Mutex<Option<(Instant, u32)>> = Mutex::new(None);
+    let mut window = WINDOW.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    let (started, kept) = window.get_or_insert((now, 0));
+    if now.duration_since(*started) >= Duration::from_secs(60) {
+        (*started, *kept) = (now, 0);
+    }
+    if *kept < REJECTED_SAMPLE_PER_MINUTE {
+        *kept += 1;
+        true
+    } else {
+        false
+    }
+}
 
 /// `POST /callbacks/codepay`: verify, record, apply (state change + event in one commit), and
 /// only then reply the plain body `success`. Duplicates and stale ones change nothing.
+///
+/// The route is public, so it is rate-limited per source address (the per-key request rate),
+/// and a rejected body is stored only as part of a bounded sample ([`REJECTED_SAMPLE_PER_MINUTE`],
+/// truncated to [`REJECTED_SAMPLE_BYTES`]).
 pub async fn codepay_callback(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
     let Some(intake) = &state.notifications else {
@@ -16,13 +48,24 @@ pub async fn codepay_callback(
             "no notification intake configured".to_owned(),
         ));
     };
+    // The peer address, not X-Forwarded-For: a forger chooses that header freely.
+    let source = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+    state
+        .rate_limiter
+        .check(&format!("callback:{source}"))
+        .await?;
     let n = match intake.parse(&body) {
         Ok(n) => n,
         Err(reason) => {
-            tracing::warn!(%reason, "CodePay notification rejected");
-            intake
-                .record(&body, false, &format!("rejected: {reason}"))
-                .await?;
+            tracing::warn!(%reason, %source, "CodePay notification rejected");
+            if sample_rejected() {
+                let kept = &body[..body.len().min(REJECTED_SAMPLE_BYTES)];
+                intake
+                    .record(kept, false, &format!("rejected: {reason}"))
+                    .await?;
+            }
             return Ok(HttpResponse::BadRequest()
                 .content_type("text/plain")
                 .body("invalid signature"));

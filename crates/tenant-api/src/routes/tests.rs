@@ -93,6 +93,7 @@ async fn setup_with_limit(per_second: u32) -> Setup {
         rate_limiter: Arc::new(LocalRateLimiter::new(per_second)),
         notifications: None,
         sandbox: None,
+        commits: None,
     });
     let op = secrets.pop().unwrap_or_default();
     let sk = secrets.pop().unwrap_or_default();

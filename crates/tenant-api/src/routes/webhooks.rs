@@ -37,7 +37,7 @@ pub mod operator;
 pub mod port;
 
 use port::{ENDPOINT, EVENT};
-pub use port::{NewEndpoint, WebhookStore};
+pub use port::{NewEndpoint, WebhookLimits, WebhookStore};
 
 pub use objects::{
     AttemptObject, DeletedObject, DeliveryObject, EventObject, RecoveryObject, RedeliveryObject,
@@ -57,9 +57,16 @@ pub struct WebhookApi {
     check_url: UrlCheck,
     new_secret: SecretMaker,
     secret_overlap: Duration,
+    limits: WebhookLimits,
 }
 
 impl WebhookApi {
+    /// The same routes with other per-merchant limits than [`WebhookLimits::default`].
+    pub fn with_limits(mut self, limits: WebhookLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// The routes over the SQL store ([`crate::adapters::webhooks::SqlWebhookStore`] on `db`,
     /// sealing endpoint secrets with `keyring`); `secret_overlap` is how long a rotated-out
     /// secret keeps signing (`FanoutConfig::secret_overlap`, 24 h by default).
@@ -86,6 +93,7 @@ impl WebhookApi {
             check_url,
             new_secret,
             secret_overlap,
+            limits: WebhookLimits::default(),
         }
     }
 }
@@ -350,7 +358,7 @@ pub async fn create_endpoint(
         };
         let row = api
             .store()
-            .create_endpoint(&merchant, endpoint, &secret)
+            .create_endpoint(&merchant, endpoint, &secret, api.0.limits.max_endpoints)
             .await?;
         Ok((
             StatusCode::CREATED,
@@ -580,7 +588,10 @@ pub async fn redeliver(
 ) -> Result<HttpResponse> {
     let merchant = api.for_merchant(&principal, WRITE)?;
     let id = event_id(&path)?;
-    let queued = api.store().redeliver_event(&merchant, &id).await?;
+    let queued = api
+        .store()
+        .redeliver_event(&merchant, &id, api.0.limits.max_redeliveries_per_event)
+        .await?;
     Ok(HttpResponse::Accepted().json(RedeliveryObject {
         object: "webhook_redelivery",
         event_id: path.into_inner(),

@@ -59,6 +59,7 @@ pub fn app_state(
         rate_limiter: Arc::new(LocalRateLimiter::new(RATE_LIMIT)),
         notifications: None,
         sandbox: None,
+        commits: None,
     }
 }
 

@@ -37,15 +37,44 @@ pub struct NewEndpoint {
     pub disabled_reason: Option<String>,
 }
 
+/// Error code of a create refused because the merchant has reached
+/// [`WebhookLimits::max_endpoints`] live endpoints (422).
+pub const ENDPOINT_LIMIT_CODE: &str = "webhook_endpoint_limit_reached";
+/// Error code of a redelivery refused because the event was already redelivered
+/// [`WebhookLimits::max_redeliveries_per_event`] times (422).
+pub const REDELIVERY_LIMIT_CODE: &str = "redelivery_limit_reached";
+
+/// What one merchant may make payfac send: each endpoint multiplies every event (and its
+/// fan-out cost inside the event's commit), each redelivery every endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookLimits {
+    /// Live endpoints per merchant (`PAYFAC_WEBHOOK_MAX_ENDPOINTS`, default 20).
+    pub max_endpoints: u32,
+    /// Redeliveries of one event (`PAYFAC_WEBHOOK_MAX_REDELIVERIES`, default 10).
+    pub max_redeliveries_per_event: u32,
+}
+
+impl Default for WebhookLimits {
+    fn default() -> Self {
+        Self {
+            max_endpoints: 20,
+            max_redeliveries_per_event: 10,
+        }
+    }
+}
+
 /// The webhook routes' port to storage.
 #[async_trait]
 pub trait WebhookStore: Send + Sync + 'static {
-    /// Stores a merchant's new endpoint with `secret` sealed; returns the row as stored.
+    /// Stores a merchant's new endpoint with `secret` sealed; returns the row as stored. Refused
+    /// with 422 [`ENDPOINT_LIMIT_CODE`] when the merchant already has `max_endpoints` live ones
+    /// (counted in the same transaction as the insert).
     async fn create_endpoint(
         &self,
         merchant: &MerchantId,
         endpoint: NewEndpoint,
         secret: &Secret,
+        max_endpoints: u32,
     ) -> Result<WebhookEndpoint>;
 
     /// A merchant's live endpoints, newest first.
@@ -121,8 +150,14 @@ pub trait WebhookStore: Send + Sync + 'static {
     ) -> Result<Vec<DeliveryAttempt>>;
 
     /// Queues the event again to every enabled endpoint subscribed to it; returns the delivery
-    /// ids queued.
-    async fn redeliver_event(&self, merchant: &MerchantId, id: &EventId) -> Result<Vec<String>>;
+    /// ids queued. Refused with 422 [`REDELIVERY_LIMIT_CODE`] once the event was redelivered
+    /// `max_redeliveries` times.
+    async fn redeliver_event(
+        &self,
+        merchant: &MerchantId,
+        id: &EventId,
+        max_redeliveries: u32,
+    ) -> Result<Vec<String>>;
 
     /// Operators: deliveries across merchants, newest first.
     async fn list_deliveries(
