@@ -7,7 +7,6 @@ use std::time::Duration;
 use store::clock::now_ms;
 use store::events::{self, Event, INLINE_FANOUT_MAX};
 use store::merchants;
-use store::webhook_endpoints::{self, WebhookEndpoint};
 use store::{Coordinator, Database, InProcessCoordinator, deliveries};
 use test_support::on_both_backends;
 use tokio::sync::watch;
@@ -30,17 +29,7 @@ async fn the_runner_fans_out_a_large_merchants_event(db: Database) {
     };
     db.write(move |c| {
         merchants::insert(c, &m)?;
-        for i in 0..n {
-            let ep = WebhookEndpoint::new(
-                domain::WebhookEndpointId::generate().as_str(),
-                &m.id,
-                &format!("https://hooks.example/{i}"),
-                r#"["*"]"#.into(),
-                "sealed".into(),
-                now,
-            );
-            webhook_endpoints::insert(c, &ep)?;
-        }
+        test_support::insert_endpoints(c, &m.id, n, now)?;
         events::insert(c, &ev)
     })
     .await

@@ -6,7 +6,6 @@ use domain::{EventId, MerchantId};
 use store::clock::now_ms;
 use store::events::{self, Event, FANOUT_JOB_KIND, INLINE_FANOUT_MAX};
 use store::merchants;
-use store::webhook_endpoints::{self, WebhookEndpoint};
 use store::{Database, deliveries, jobs};
 use test_support::on_both_backends;
 
@@ -21,17 +20,7 @@ async fn merchant_with_endpoints(db: &Database, n: usize) -> MerchantId {
     let id = MerchantId::parse(&m.id).expect("id");
     db.write(move |c| {
         merchants::insert(c, &m)?;
-        for i in 0..n {
-            let ep = WebhookEndpoint::new(
-                domain::WebhookEndpointId::generate().as_str(),
-                &m.id,
-                &format!("https://hooks.example/{i}"),
-                r#"["*"]"#.into(),
-                "sealed".into(),
-                now,
-            );
-            webhook_endpoints::insert(c, &ep)?;
-        }
+        test_support::insert_endpoints(c, &m.id, n, now)?;
         Ok(())
     })
     .await

@@ -6,7 +6,7 @@ use test_support::on_both_backends;
 use diesel::prelude::*;
 use domain::{EventId, EventType, MerchantId, WebhookEndpointId};
 use store::deliveries::{self, Delivery, DeliveryAttempt};
-use store::merchants::{self, Merchant, MerchantStatus};
+use store::merchants::{self, Merchant};
 use store::notifications::{self, UpstreamNotification};
 use store::retention::{Table, purge_all};
 use store::schema::{delivery_attempts, idempotency_keys, jobs, upstream_notifications};
@@ -20,21 +20,7 @@ on_both_backends!(
 const DAY: i64 = 86_400_000;
 
 fn merchant(now: i64) -> Merchant {
-    Merchant {
-        id: MerchantId::generate().into_string(),
-        name: "Shop".into(),
-        status: MerchantStatus::Active.as_str().into(),
-        gateway_account_id: None,
-        codepay_merchant_no: Some("M1".into()),
-        codepay_store_no: None,
-        default_currency: "USD".into(),
-        allowed_wallets: r#"["alipay"]"#.into(),
-        max_amount_minor: None,
-        contact: None,
-        metadata: "{}".into(),
-        created_at: now,
-        updated_at: now,
-    }
+    test_support::merchant_row(MerchantId::generate().as_str(), now)
 }
 
 /// One row of every retained table at `at`, named by `tag`.

@@ -33,5 +33,5 @@ pub use db::{
 pub use env::{pg_admin_url, redis_url};
 pub use keys::{TEST_MASTER_KEY, app_key, gateway_key, keyring, other_key};
 pub use process::{free_port, http_get, payfac_command};
-pub use rows::merchant_row;
+pub use rows::{insert_endpoints, merchant_row};
 pub use sim::{SimServer, sim_config};

@@ -1,6 +1,8 @@
 //! Rows the store's and the server's tests insert directly, written once.
 
 use store::merchants::{Merchant, MerchantStatus};
+use store::webhook_endpoints::{self, WebhookEndpoint};
+use store::{DbConnection, StoreResult};
 
 /// An active merchant "Shop" (CodePay `M1`, USD, alipay) with id `id`, created at `now`
 /// (Unix ms).
@@ -20,4 +22,26 @@ pub fn merchant_row(id: &str, now: i64) -> Merchant {
         created_at: now,
         updated_at: now,
     }
+}
+
+/// Inserts `n` enabled endpoints of `merchant_id` subscribed to every event
+/// (`https://hooks.example/{i}`), in the caller's transaction.
+pub fn insert_endpoints(
+    c: &mut DbConnection,
+    merchant_id: &str,
+    n: usize,
+    now: i64,
+) -> StoreResult<()> {
+    for i in 0..n {
+        let ep = WebhookEndpoint::new(
+            domain::WebhookEndpointId::generate().as_str(),
+            merchant_id,
+            &format!("https://hooks.example/{i}"),
+            r#"["*"]"#.into(),
+            "sealed".into(),
+            now,
+        );
+        webhook_endpoints::insert(c, &ep)?;
+    }
+    Ok(())
 }

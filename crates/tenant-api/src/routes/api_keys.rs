@@ -3,13 +3,11 @@
 //! with a key holding `keys:write`. Every listed key shows when it was last used.
 
 use super::list::List;
-use super::merchants::{ApiKeyObject, key_object, key_objects};
+use super::merchants::{ApiKeyObject, NewKey, issue_key, key_objects, revoked_key};
 use crate::AppState;
-use crate::accounts::ApiKeyRecord;
 use crate::auth::{Principal, keys};
 use crate::error::{Error, Result};
 use crate::{idempotency, json};
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Duration, Utc};
 use domain::ApiKeyId;
@@ -74,23 +72,14 @@ pub async fn create_operator_key(
     let b: OperatorKeyRequest = body_or_default(&body)?;
     let scope = format!("operator:{}", principal.key_id());
     idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
-        let secret = keys::generate_secret(keys::OPERATOR_PREFIX);
-        let k = ApiKeyRecord {
-            id: ApiKeyId::generate(),
-            merchant_id: None,
-            secret_hash: keys::hash_secret(&secret),
-            prefix: keys::display_prefix(&secret),
+        let new = NewKey {
+            merchant: None,
+            prefix: keys::OPERATOR_PREFIX,
             label: b.label,
             scopes: Vec::new(),
-            created_at: Utc::now(),
-            revoked_at: None,
             expires_at: None,
         };
-        state.accounts.insert_api_key(&k).await?;
-        Ok((
-            StatusCode::CREATED,
-            json::value(&key_object(&k, Some(secret)))?,
-        ))
+        issue_key(&state, new).await
     })
     .await
 }
@@ -105,19 +94,11 @@ pub async fn revoke_operator_key(
     principal.operator()?;
     let kid = path.into_inner();
     let key_id = parse_key_id(&kid)?;
-    if !state
+    let revoked = state
         .accounts
         .revoke_operator_key(&key_id, Utc::now())
-        .await?
-    {
-        return Err(Error::not_found("api key", kid));
-    }
-    let k = state
-        .accounts
-        .api_key(&key_id)
-        .await?
-        .ok_or_else(|| Error::not_found("api key", key_id.as_str()))?;
-    Ok(HttpResponse::Ok().json(key_object(&k, None)))
+        .await?;
+    revoked_key(&state, revoked, &key_id).await
 }
 
 /// The merchant behind a secret key holding `keys:write`. Tokens are refused: a key created
@@ -187,23 +168,14 @@ pub async fn create_own_key(
     };
     let scope = format!("merchant:{merchant}:keys");
     idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
-        let secret = keys::generate_secret(keys::MERCHANT_PREFIX);
-        let k = ApiKeyRecord {
-            id: ApiKeyId::generate(),
-            merchant_id: Some(merchant.clone()),
-            secret_hash: keys::hash_secret(&secret),
-            prefix: keys::display_prefix(&secret),
+        let new = NewKey {
+            merchant: Some(merchant.clone()),
+            prefix: keys::MERCHANT_PREFIX,
             label: b.label,
             scopes,
-            created_at: Utc::now(),
-            revoked_at: None,
             expires_at,
         };
-        state.accounts.insert_api_key(&k).await?;
-        Ok((
-            StatusCode::CREATED,
-            json::value(&key_object(&k, Some(secret)))?,
-        ))
+        issue_key(&state, new).await
     })
     .await
 }
@@ -218,17 +190,9 @@ pub async fn revoke_own_key(
     let (merchant, _) = key_manager(&principal)?;
     let kid = path.into_inner();
     let key_id = parse_key_id(&kid)?;
-    if !state
+    let revoked = state
         .accounts
         .revoke_api_key(&merchant, &key_id, Utc::now())
-        .await?
-    {
-        return Err(Error::not_found("api key", kid));
-    }
-    let k = state
-        .accounts
-        .api_key(&key_id)
-        .await?
-        .ok_or_else(|| Error::not_found("api key", key_id.as_str()))?;
-    Ok(HttpResponse::Ok().json(key_object(&k, None)))
+        .await?;
+    revoked_key(&state, revoked, &key_id).await
 }

@@ -149,6 +149,54 @@ impl std::fmt::Debug for ApiKeyObject {
 }
 
 /// The public form of a key; `secret` only in a create response.
+/// A key to mint: whose (none for an operator key), its secret's prefix, label, scopes, expiry.
+pub(crate) struct NewKey {
+    pub(crate) merchant: Option<domain::MerchantId>,
+    pub(crate) prefix: &'static str,
+    pub(crate) label: Option<String>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) expires_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// Mints a key, stores its hash and answers 201 with its secret (shown in this response only).
+pub(crate) async fn issue_key(
+    state: &AppState,
+    new: NewKey,
+) -> Result<(StatusCode, serde_json::Value)> {
+    let secret = keys::generate_secret(new.prefix);
+    let k = ApiKeyRecord {
+        id: ApiKeyId::generate(),
+        merchant_id: new.merchant,
+        secret_hash: keys::hash_secret(&secret),
+        prefix: keys::display_prefix(&secret),
+        label: new.label,
+        scopes: new.scopes,
+        created_at: Utc::now(),
+        revoked_at: None,
+        expires_at: new.expires_at,
+    };
+    state.accounts.insert_api_key(&k).await?;
+    Ok((
+        StatusCode::CREATED,
+        json::value(&key_object(&k, Some(secret)))?,
+    ))
+}
+
+/// The answer to a revocation: the key as it now is, or 404 when there was no such key to
+/// revoke for the caller.
+pub(crate) async fn revoked_key(
+    state: &AppState,
+    revoked: bool,
+    key_id: &ApiKeyId,
+) -> Result<HttpResponse> {
+    let missing = || Error::not_found("api key", key_id.as_str());
+    if !revoked {
+        return Err(missing());
+    }
+    let k = state.accounts.api_key(key_id).await?.ok_or_else(missing)?;
+    Ok(HttpResponse::Ok().json(key_object(&k, None)))
+}
+
 pub(crate) fn key_object(k: &ApiKeyRecord, secret: Option<String>) -> ApiKeyObject {
     ApiKeyObject {
         id: k.id.to_string(),
@@ -528,23 +576,14 @@ pub async fn create_api_key(
     };
     let scope = format!("operator:{}", principal.key_id());
     idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
-        let secret = keys::generate_secret(keys::MERCHANT_PREFIX);
-        let k = ApiKeyRecord {
-            id: ApiKeyId::generate(),
-            merchant_id: Some(m.id.clone()),
-            secret_hash: keys::hash_secret(&secret),
-            prefix: keys::display_prefix(&secret),
+        let new = NewKey {
+            merchant: Some(m.id.clone()),
+            prefix: keys::MERCHANT_PREFIX,
             label: b.label,
             scopes,
-            created_at: Utc::now(),
-            revoked_at: None,
             expires_at: None,
         };
-        state.accounts.insert_api_key(&k).await?;
-        Ok((
-            StatusCode::CREATED,
-            json::value(&key_object(&k, Some(secret)))?,
-        ))
+        issue_key(&state, new).await
     })
     .await
 }
@@ -573,17 +612,9 @@ pub async fn revoke_api_key(
     let (mid, kid) = path.into_inner();
     let m = load(&state, &mid).await?;
     let key_id = ApiKeyId::parse(&kid).map_err(|_| Error::not_found("api key", kid.as_str()))?;
-    if !state
+    let revoked = state
         .accounts
         .revoke_api_key(&m.id, &key_id, Utc::now())
-        .await?
-    {
-        return Err(Error::not_found("api key", kid));
-    }
-    let k = state
-        .accounts
-        .api_key(&key_id)
-        .await?
-        .ok_or_else(|| Error::not_found("api key", key_id.as_str()))?;
-    Ok(HttpResponse::Ok().json(key_object(&k, None)))
+        .await?;
+    revoked_key(&state, revoked, &key_id).await
 }
