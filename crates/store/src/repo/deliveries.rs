@@ -180,17 +180,6 @@ pub fn list_for_event(
         .load(c))?)
 }
 
-/// Deliveries due at `now` (pending or failed with `next_attempt_at <= now`), oldest first.
-pub fn due(conn: &mut DbConnection, now: i64, limit: i64) -> StoreResult<Vec<Delivery>> {
-    Ok(on_backend!(conn, |c| deliveries::table
-        .filter(deliveries::status.eq_any([PENDING, FAILED]))
-        .filter(deliveries::next_attempt_at.le(now))
-        .order(deliveries::next_attempt_at.asc())
-        .limit(limit)
-        .select(Delivery::as_select())
-        .load(c))?)
-}
-
 /// Attempts of one of the merchant's events, oldest first.
 pub fn attempts_for_event(
     conn: &mut DbConnection,
@@ -207,15 +196,12 @@ pub fn attempts_for_event(
 
 /// Deliveries by id (the delivery pump's batch read); ids not found are left out.
 pub fn get_many(conn: &mut DbConnection, ids: &[String]) -> StoreResult<Vec<Delivery>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(IN_LIST_CHUNK) {
-        let rows: Vec<Delivery> = on_backend!(conn, |c| deliveries::table
+    super::by_ids_in_chunks(ids, |chunk| {
+        Ok(on_backend!(conn, |c| deliveries::table
             .filter(deliveries::id.eq_any(chunk))
             .select(Delivery::as_select())
-            .load(c))?;
-        out.extend(rows);
-    }
-    Ok(out)
+            .load(c))?)
+    })
 }
 
 /// Inserts many attempts with multi-row inserts; returns how many.

@@ -129,15 +129,12 @@ pub fn get_any(conn: &mut DbConnection, id: &EventId) -> StoreResult<Event> {
 
 /// Events by id whatever their merchant (the pump's batch read); ids not found are left out.
 pub fn get_many_any(conn: &mut DbConnection, ids: &[String]) -> StoreResult<Vec<Event>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(1000) {
-        let rows: Vec<Event> = on_backend!(conn, |c| events::table
+    super::by_ids_in_chunks(ids, |chunk| {
+        Ok(on_backend!(conn, |c| events::table
             .filter(events::id.eq_any(chunk))
             .select(Event::as_select())
-            .load(c))?;
-        out.extend(rows);
-    }
-    Ok(out)
+            .load(c))?)
+    })
 }
 
 /// A merchant's events, newest first, optionally only those whose deliveries all succeeded

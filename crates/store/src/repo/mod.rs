@@ -20,3 +20,16 @@ pub mod payments;
 pub mod refunds;
 pub mod webhook_admin;
 pub mod webhook_endpoints;
+
+/// Loads rows for `ids` in `IN`-lists of at most 1 000 (SQLite's and PostgreSQL's statement
+/// limits stay far away); ids with no row are left out.
+pub(crate) fn by_ids_in_chunks<T>(
+    ids: &[String],
+    mut load: impl FnMut(&[String]) -> crate::StoreResult<Vec<T>>,
+) -> crate::StoreResult<Vec<T>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        out.extend(load(chunk)?);
+    }
+    Ok(out)
+}

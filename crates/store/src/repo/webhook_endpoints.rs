@@ -157,15 +157,12 @@ pub fn get_any(conn: &mut DbConnection, id: &str) -> StoreResult<WebhookEndpoint
 
 /// Endpoints by id, deleted ones included (the pump's batch read); ids not found are left out.
 pub fn get_many_any(conn: &mut DbConnection, ids: &[String]) -> StoreResult<Vec<WebhookEndpoint>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(1000) {
-        let rows: Vec<WebhookEndpoint> = on_backend!(conn, |c| we::table
+    super::by_ids_in_chunks(ids, |chunk| {
+        Ok(on_backend!(conn, |c| we::table
             .filter(we::id.eq_any(chunk))
             .select(WebhookEndpoint::as_select())
-            .load(c))?;
-        out.extend(rows);
-    }
-    Ok(out)
+            .load(c))?)
+    })
 }
 
 /// A merchant's live endpoints, newest first.
