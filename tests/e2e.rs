@@ -4,7 +4,9 @@
 
 mod support;
 
+mod fault_matrix;
 mod graceful_shutdown;
+mod kill_test;
 mod killed_worker_takeover;
 mod metrics;
 mod readiness_follows_the_database;
