@@ -1,6 +1,9 @@
-//! The gateway's error codes, as data. Codes marked "seen" in the contract are used for what they
-//! were seen for; every other code is the simulator's choice, listed in `docs/codepay.md`.
+//! The gateway's errors. Codes and messages come from payfac's shared table
+//! (`gateway_client::codes`), so the client classifies every code the simulator answers with;
+//! codes the table marks `Seen` are used for what they were seen for, the others are the
+//! simulator's choice, listed in `docs/codepay.md`.
 
+use gateway_client::codes::{self, Code};
 use std::fmt;
 
 /// A business error as it appears in the envelope: non-`"0"` `code` plus `msg`.
@@ -18,104 +21,32 @@ impl fmt::Display for GatewayError {
     }
 }
 
-/// Every error the simulator answers with: (kind, code, default message).
-pub const CODES: &[(ErrorKind, &str, &str)] = &[
-    (
-        ErrorKind::MissingParameter,
-        "E01001",
-        "missing required parameter",
-    ),
-    (ErrorKind::InvalidParameter, "E01002", "invalid parameter"),
-    (
-        ErrorKind::InvalidSignature,
-        "E01003",
-        "signature verification failed",
-    ),
-    (
-        ErrorKind::StaleTimestamp,
-        "E01004",
-        "timestamp outside the allowed window",
-    ),
-    (ErrorKind::UnknownApp, "E01005", "app_id does not exist"),
-    (
-        ErrorKind::UnknownMerchant,
-        "E01006",
-        "merchant_no does not exist",
-    ),
-    (ErrorKind::UnknownMethod, "E07303", "method not authorised"),
-    (
-        ErrorKind::DuplicateOrderNo,
-        "E04101",
-        "merchant_order_no already used",
-    ),
-    (ErrorKind::OrderNotFound, "E04102", "order does not exist"),
-    (ErrorKind::InvalidAmount, "E04103", "invalid amount"),
-    (
-        ErrorKind::UnsupportedCurrency,
-        "E04104",
-        "currency not supported",
-    ),
-    (
-        ErrorKind::UnsupportedPayMethod,
-        "E04105",
-        "pay_method_id not supported",
-    ),
-    (
-        ErrorKind::OrigNotFoundByTransNo,
-        "E04110",
-        "original order does not exist",
-    ),
-    (
-        ErrorKind::OrigNotFound,
-        "E04111",
-        "original order does not exist",
-    ),
-    (
-        ErrorKind::RefundExceedsOrder,
-        "E04126",
-        "refund amount exceeds the order amount",
-    ),
-    (
-        ErrorKind::OrigNotPaid,
-        "E04127",
-        "original order is not paid",
-    ),
-    (
-        ErrorKind::CurrencyMismatch,
-        "E04128",
-        "currency differs from the original order",
-    ),
-    (
-        ErrorKind::RefundTotalExceeded,
-        "E04130",
-        "total refund amount exceeds the paid amount",
-    ),
-    (
-        ErrorKind::RevokeRefunded,
-        "E04131",
-        "order has refunds and cannot be revoked",
-    ),
-    (
-        ErrorKind::PartialRefundNotAllowed,
-        "E04132",
-        "partial refund not allowed",
-    ),
-    (
-        ErrorKind::AuthCodeInvalid,
-        "E04201",
-        "auth_code is invalid or expired",
-    ),
-    (
-        ErrorKind::AuthCodeUsed,
-        "E04202",
-        "auth_code has already been used",
-    ),
-    (
-        ErrorKind::AuthCodeWrongWallet,
-        "E04203",
-        "auth_code does not belong to pay_method_id",
-    ),
-    (ErrorKind::System, "E09999", "system busy, try again"),
+/// Every error the simulator answers with: (kind, its row in payfac's shared code table, which
+/// gives the code and the default message).
+pub const CODES: &[(ErrorKind, &Code)] = &[
+    (ErrorKind::MissingParameter, &codes::E01001),
+    (ErrorKind::InvalidParameter, &codes::E01002),
+    (ErrorKind::InvalidSignature, &codes::E01003),
+    (ErrorKind::StaleTimestamp, &codes::E01004),
+    (ErrorKind::UnknownApp, &codes::E01005),
+    (ErrorKind::UnknownMerchant, &codes::E01006),
+    (ErrorKind::UnknownMethod, &codes::E07303),
+    (ErrorKind::DuplicateOrderNo, &codes::E04101),
+    (ErrorKind::InvalidAmount, &codes::E04103),
+    (ErrorKind::UnsupportedCurrency, &codes::E04104),
+    (ErrorKind::UnsupportedPayMethod, &codes::E04105),
+    (ErrorKind::OrderNotFoundByTransNo, &codes::E04110),
+    (ErrorKind::OrderNotFound, &codes::E04111),
+    (ErrorKind::RefundExceedsOrder, &codes::E04126),
+    (ErrorKind::OrigNotPaid, &codes::E04127),
+    (ErrorKind::CurrencyMismatch, &codes::E04128),
+    (ErrorKind::RefundTotalExceeded, &codes::E04130),
+    (ErrorKind::RevokeRefunded, &codes::E04131),
+    (ErrorKind::PartialRefundNotAllowed, &codes::E04132),
+    (ErrorKind::AuthCodeInvalid, &codes::E04201),
+    (ErrorKind::AuthCodeUsed, &codes::E04202),
+    (ErrorKind::AuthCodeWrongWallet, &codes::E04203),
+    (ErrorKind::System, &codes::E09999),
 ];
 
 /// Why the gateway refused a request.
@@ -130,12 +61,14 @@ pub enum ErrorKind {
     UnknownMerchant,
     UnknownMethod,
     DuplicateOrderNo,
-    OrderNotFound,
     InvalidAmount,
     UnsupportedCurrency,
     UnsupportedPayMethod,
-    OrigNotFoundByTransNo,
-    OrigNotFound,
+    /// No such order (a queried or revoked one, or a refund's original), named by `trans_no`.
+    OrderNotFoundByTransNo,
+    /// No such order (a queried or revoked one, or a refund's original), named by
+    /// `merchant_order_no`.
+    OrderNotFound,
     RefundExceedsOrder,
     OrigNotPaid,
     CurrencyMismatch,
@@ -149,29 +82,39 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    fn row(self) -> (&'static str, &'static str) {
+    /// The not-found error for an order named by `trans_no` when one was given, else by
+    /// `merchant_order_no`: the two seen codes tell the names apart.
+    pub fn not_found(by_trans_no: bool) -> Self {
+        if by_trans_no {
+            Self::OrderNotFoundByTransNo
+        } else {
+            Self::OrderNotFound
+        }
+    }
+
+    /// This kind's row in the shared table.
+    pub fn code(self) -> &'static Code {
         CODES
             .iter()
-            .find(|(k, _, _)| *k == self)
-            .map(|(_, c, m)| (*c, *m))
-            .unwrap_or(("E09999", "system busy, try again"))
+            .find(|(k, _)| *k == self)
+            .map_or(&codes::E09999, |(_, c)| *c)
     }
 
     /// The error with its default message.
     pub fn err(self) -> GatewayError {
-        let (code, msg) = self.row();
+        let row = self.code();
         GatewayError {
-            code,
-            msg: msg.to_owned(),
+            code: row.code,
+            msg: row.message.to_owned(),
         }
     }
 
     /// The error with its default message plus detail (`"missing required parameter: sign"`).
     pub fn with(self, detail: impl fmt::Display) -> GatewayError {
-        let (code, msg) = self.row();
+        let row = self.code();
         GatewayError {
-            code,
-            msg: format!("{msg}: {detail}"),
+            code: row.code,
+            msg: format!("{}: {detail}", row.message),
         }
     }
 }
@@ -183,12 +126,13 @@ mod tests {
     #[test]
     fn every_kind_has_one_distinct_code() {
         let mut seen = std::collections::HashSet::new();
-        for (kind, code, _) in CODES {
-            assert_eq!(kind.err().code, *code);
-            assert!(seen.insert(*code), "{code} used twice");
-            assert_ne!(*code, "0");
+        for (kind, row) in CODES {
+            assert_eq!(kind.err().code, row.code);
+            assert!(seen.insert(row.code), "{} used twice", row.code);
+            assert_ne!(row.code, "0");
         }
         assert_eq!(ErrorKind::UnknownMethod.err().code, "E07303");
-        assert_eq!(ErrorKind::OrigNotFound.err().code, "E04111");
+        assert_eq!(ErrorKind::OrderNotFound.err().code, "E04111");
+        assert_eq!(ErrorKind::OrderNotFoundByTransNo.err().code, "E04110");
     }
 }

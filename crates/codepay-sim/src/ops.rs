@@ -326,7 +326,7 @@ fn find_sale(st: &State, req: Req<'_>, ctx: &Ctx<'_>) -> Result<String, GatewayE
         .find(ctx.merchant_no, merchant_order_no, trans_no)
         .filter(|o| o.is_sale())
         .map(|o| o.trans_no.clone())
-        .ok_or_else(|| ErrorKind::OrderNotFound.err())
+        .ok_or_else(|| ErrorKind::not_found(trans_no.is_some()).err())
 }
 
 /// A sale as `order.query` shows it.

@@ -42,10 +42,7 @@ pub(crate) fn submit(
     if st.ledger.order_no_taken(ctx.merchant_no, merchant_order_no) {
         return Err(ErrorKind::DuplicateOrderNo.with(merchant_order_no));
     }
-    let not_found = || match orig_trans_no {
-        Some(_) => ErrorKind::OrigNotFoundByTransNo.err(),
-        None => ErrorKind::OrigNotFound.err(),
-    };
+    let not_found = || ErrorKind::not_found(orig_trans_no.is_some()).err();
     let orig = st
         .ledger
         .find(ctx.merchant_no, orig_order_no, orig_trans_no)
@@ -148,7 +145,7 @@ pub(crate) fn query(
         .find(ctx.merchant_no, merchant_order_no, trans_no)
         .filter(|o| o.trans_type == TRANS_TYPE_REFUND)
         .map(refund_view)
-        .ok_or_else(|| ErrorKind::OrderNotFound.err())
+        .ok_or_else(|| ErrorKind::not_found(trans_no.is_some()).err())
 }
 
 /// A refund as `order.refund.query` shows it.

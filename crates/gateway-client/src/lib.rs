@@ -1,8 +1,10 @@
 //! payfac's CodePay client: the RSA2 signing rule of the gateway contract, the flat JSON
-//! envelope, typed operations whose outcomes cannot be confused, and notification verification.
+//! envelope, typed operations whose outcomes cannot be confused, notification verification, and
+//! the table of CodePay's business error codes ([`codes`]).
 
 pub mod cli;
 pub mod client;
+pub mod codes;
 pub mod envelope;
 pub mod error;
 pub mod metrics;
@@ -16,6 +18,7 @@ mod wire;
 mod test_support;
 
 pub use client::{GatewayClient, GatewayConfig};
+pub use codes::CodeClass;
 pub use error::{CliError, ClientError, KeyError, NotificationError, SignatureError};
 pub use metrics::GatewayMetrics;
 pub use notification::{Notification, parse_notification};

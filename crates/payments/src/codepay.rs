@@ -24,6 +24,28 @@ impl CodePayUpstream {
     }
 }
 
+impl CodePayUpstream {
+    /// The fields an MPM order and a CPM submission share.
+    fn payment_fields(
+        &self,
+        merchant: &UpstreamMerchant,
+        merchant_order_no: &str,
+        wallet: domain::Wallet,
+        amount: domain::Money,
+        description: &str,
+    ) -> PaymentFields {
+        PaymentFields {
+            merchant: merchant_ref(merchant),
+            merchant_order_no: merchant_order_no.to_owned(),
+            pay_method_id: wallet.pay_method_id().to_owned(),
+            amount,
+            description: description.to_owned(),
+            notify_url: self.notify_url.clone(),
+            attach: None,
+        }
+    }
+}
+
 fn merchant_ref(m: &UpstreamMerchant) -> MerchantRef {
     MerchantRef {
         merchant_no: m.merchant_no.clone(),
@@ -32,14 +54,29 @@ fn merchant_ref(m: &UpstreamMerchant) -> MerchantRef {
     }
 }
 
+/// CodePay's answer as the engine's [`Outcome`]. A refusal whose code does not say that
+/// nothing happened (system busy, a code payfac does not know) is an unknown outcome, settled
+/// by query: "declined" must mean CodePay applied nothing. A duplicate `merchant_order_no`
+/// stays a refusal the engine recognises (it settles that one by query itself).
 fn outcome<T, U>(o: CallOutcome<T>, f: impl FnOnce(T) -> U) -> Outcome<U> {
     match o {
         CallOutcome::Success(t) => Outcome::Success(f(t)),
+        CallOutcome::Declined { code, msg } if unknown_outcome(&code) => Outcome::Unknown {
+            reason: format!("CodePay {code}: {msg}"),
+        },
         CallOutcome::Declined { code, msg } => Outcome::Declined { code, msg },
         CallOutcome::Unknown { reason } => Outcome::Unknown {
             reason: reason.to_string(),
         },
     }
+}
+
+fn unknown_outcome(code: &str) -> bool {
+    use gateway_client::codes::{CodeClass, classify};
+    matches!(
+        classify(code),
+        CodeClass::SystemBusy | CodeClass::Unrecognised
+    )
 }
 
 /// CodePay date-times are `YYYY-MM-DD HH:mm:ss` in UTC.
@@ -74,15 +111,13 @@ fn refund_of(t: TransactionResult) -> UpstreamOrder {
 impl Upstream for CodePayUpstream {
     async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
         let op = MpmCreate {
-            payment: PaymentFields {
-                merchant: merchant_ref(&o.merchant),
-                merchant_order_no: o.merchant_order_no.clone(),
-                pay_method_id: o.wallet.pay_method_id().to_owned(),
-                amount: o.amount,
-                description: o.description.clone(),
-                notify_url: self.notify_url.clone(),
-                attach: None,
-            },
+            payment: self.payment_fields(
+                &o.merchant,
+                &o.merchant_order_no,
+                o.wallet,
+                o.amount,
+                &o.description,
+            ),
             expires_secs: u32::try_from(o.expires_in).ok(),
         };
         outcome(self.client.create_mpm(&op).await, |c| QrCreated {
@@ -93,15 +128,13 @@ impl Upstream for CodePayUpstream {
 
     async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
         let op = CpmSubmit {
-            payment: PaymentFields {
-                merchant: merchant_ref(&o.merchant),
-                merchant_order_no: o.merchant_order_no.clone(),
-                pay_method_id: o.wallet.pay_method_id().to_owned(),
-                amount: o.amount,
-                description: o.description.clone(),
-                notify_url: self.notify_url.clone(),
-                attach: None,
-            },
+            payment: self.payment_fields(
+                &o.merchant,
+                &o.merchant_order_no,
+                o.wallet,
+                o.amount,
+                &o.description,
+            ),
             auth_code: o.auth_code.clone(),
         };
         outcome(self.client.submit_cpm(&op).await, order_of)
@@ -148,6 +181,21 @@ impl Upstream for CodePayUpstream {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn busy_and_unknown_codes_are_unknown_outcomes_not_refusals() {
+        use gateway_client::CallOutcome;
+        let declined = |code: &str| CallOutcome::<()>::Declined {
+            code: code.into(),
+            msg: "x".into(),
+        };
+        let unknown = |o: super::Outcome<()>| matches!(o, super::Outcome::Unknown { .. });
+        assert!(unknown(super::outcome(declined("E09999"), |()| ())));
+        assert!(unknown(super::outcome(declined("E77777"), |()| ())));
+        assert!(!unknown(super::outcome(declined("E04111"), |()| ())));
+        assert!(!unknown(super::outcome(declined("E04101"), |()| ())));
+        assert!(!unknown(super::outcome(declined("E04201"), |()| ())));
+    }
+
     #[test]
     fn codepay_times_are_utc() {
         let t = super::parse_time(Some("2026-11-26 05:31:52")).expect("parsed");

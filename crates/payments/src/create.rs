@@ -3,7 +3,7 @@
 use super::idempotency::IdempotentCreate;
 use super::model::{Change, JobKind, MerchantProfile, NewJob, Payment};
 use super::ports::{CpmOrder, Outcome, QrOrder, UpstreamOrder};
-use super::{Engine, new_order_no, upstream_merchant, upstream_text};
+use super::{Engine, check_reference, new_order_no, upstream_merchant, upstream_text};
 use crate::error::{PaymentError, Result};
 use domain::{Currency, Money, PaymentId, PaymentMode, PaymentStatus, Secret, Wallet};
 
@@ -152,8 +152,20 @@ impl Engine {
         }
         let currency = req.currency.unwrap_or(m.default_currency);
         let amount = Money::new(req.amount_minor, currency)?;
+        if m.max_amount_minor.is_some() && currency != m.default_currency {
+            // The limit is set in the merchant's currency and payfac converts nothing: another
+            // currency would escape it.
+            return Err(PaymentError::unprocessable(
+                "currency_not_allowed",
+                format!(
+                    "this merchant's per-payment limit is set in {}; payments in {} are refused",
+                    m.default_currency.code(),
+                    currency.code()
+                ),
+                Some("currency"),
+            ));
+        }
         if let Some(max) = m.max_amount_minor
-            && currency == m.default_currency
             && amount.minor() > max
         {
             return Err(PaymentError::unprocessable(
@@ -169,16 +181,7 @@ impl Engine {
                 Some("wallet"),
             ));
         }
-        let id_ok = !req.merchant_order_id.is_empty()
-            && req.merchant_order_id.len() <= 64
-            && req.merchant_order_id.chars().all(|c| !c.is_control());
-        if !id_ok {
-            return Err(PaymentError::invalid(
-                "parameter_invalid",
-                "merchant_order_id must be 1 to 64 printable characters",
-                Some("merchant_order_id"),
-            ));
-        }
+        check_reference(&req.merchant_order_id, "merchant_order_id")?;
         let now = self.now();
         let (expires_at, settle_deadline) = self.deadlines(req, now)?;
         Ok(Payment {

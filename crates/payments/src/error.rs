@@ -106,6 +106,24 @@ impl PaymentError {
     }
 }
 
+impl PaymentError {
+    /// The stable code of a refusal (`amount_over_limit`, …), `None` for storage and
+    /// concurrency failures, which have no code of their own.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            PaymentError::Invalid { code, .. }
+            | PaymentError::Conflict { code, .. }
+            | PaymentError::Unprocessable { code, .. }
+            | PaymentError::Upstream { code, .. } => Some(code),
+            PaymentError::MerchantInactive => Some("merchant_suspended"),
+            PaymentError::NotFound { .. } => Some("resource_missing"),
+            PaymentError::Unavailable(_)
+            | PaymentError::VersionConflict
+            | PaymentError::Duplicate(_) => None,
+        }
+    }
+}
+
 impl From<domain::DomainError> for PaymentError {
     fn from(e: domain::DomainError) -> Self {
         PaymentError::invalid("parameter_invalid", e.to_string(), None)

@@ -327,6 +327,21 @@ fn new_order_no(prefix: char) -> String {
     format!("{prefix}{}", ulid::Ulid::new())
 }
 
+/// A merchant's reference (`merchant_order_id`, `merchant_refund_id`): 1 to 64 printable
+/// characters, so it fits every column and log line it travels through.
+fn check_reference(value: &str, param: &str) -> Result<()> {
+    let ok = !value.is_empty() && value.len() <= 64 && value.chars().all(|c| !c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(PaymentError::invalid(
+            "parameter_invalid",
+            format!("{param} must be 1 to 64 printable characters"),
+            Some(param),
+        ))
+    }
+}
+
 /// "CodePay E04111: order not found", kept for support beside payfac's own code.
 fn upstream_text(code: &str, msg: &str) -> String {
     format!("CodePay {code}: {msg}")

@@ -22,7 +22,8 @@ pub struct MerchantProfile {
     pub default_currency: Currency,
     /// Wallets this merchant may take; empty means every known wallet.
     pub allowed_wallets: Vec<Wallet>,
-    /// Largest amount of one payment in minor units of `default_currency`, if limited.
+    /// Largest amount of one payment in minor units of `default_currency`, if limited; a
+    /// limited merchant takes payments in `default_currency` only.
     pub max_amount_minor: Option<i64>,
 }
 

@@ -46,10 +46,34 @@ pub struct PaymentObject {
     /// As given at creation.
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
+    /// The CodePay order this payment is, to match a CodePay record one to one.
+    pub codepay: CodePayOrder,
     /// Creation time (RFC 3339, UTC).
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+}
+
+/// A payment's identity at CodePay.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CodePayOrder {
+    /// CodePay `merchant_no` the order was placed under.
+    pub merchant_no: String,
+    /// CodePay `store_no`, when the merchant has one.
+    pub store_no: Option<String>,
+    /// The `merchant_order_no` payfac generated for the order (unique per CodePay merchant).
+    pub merchant_order_no: String,
+    /// CodePay's `trans_no`, once known.
+    pub trans_no: Option<String>,
+}
+
+/// A refund's identity at CodePay.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CodePayRefund {
+    /// The refund order's own `merchant_order_no` that payfac generated (CodePay's refund number).
+    pub refund_no: String,
+    /// CodePay's `trans_no` of the refund, once known.
+    pub trans_no: Option<String>,
 }
 
 impl PaymentObject {
@@ -78,6 +102,12 @@ impl PaymentObject {
             failure_code: p.failure_code.clone(),
             failure_message: p.failure_message.clone(),
             metadata: p.metadata.clone(),
+            codepay: CodePayOrder {
+                merchant_no: p.upstream_merchant_no.clone(),
+                store_no: p.upstream_store_no.clone(),
+                merchant_order_no: p.merchant_order_no.clone(),
+                trans_no: p.trans_no.clone(),
+            },
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -107,6 +137,8 @@ pub struct RefundObject {
     pub failure_code: Option<String>,
     /// Human-readable failure.
     pub failure_message: Option<String>,
+    /// The CodePay refund order, to match a CodePay record one to one.
+    pub codepay: CodePayRefund,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -127,6 +159,10 @@ impl RefundObject {
             reason: r.reason.clone(),
             failure_code: r.failure_code.clone(),
             failure_message: r.failure_message.clone(),
+            codepay: CodePayRefund {
+                refund_no: r.merchant_order_no.clone(),
+                trans_no: r.trans_no.clone(),
+            },
             created_at: r.created_at,
             updated_at: r.updated_at,
         }

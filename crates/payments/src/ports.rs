@@ -40,6 +40,12 @@ pub trait PaymentStore: Send + Sync + 'static {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Payment>, PaymentError>;
+    /// Refunds still pending created before `before`, oldest first (reconciliation).
+    async fn unsettled_refunds(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Refund>, PaymentError>;
     /// A merchant's payments, newest first, with `id < starting_after` when given.
     async fn list_payments(
         &self,
@@ -195,19 +201,15 @@ pub trait Upstream: Send + Sync + 'static {
     ) -> Outcome<UpstreamOrder>;
 }
 
-/// CodePay codes meaning "no such order" (seen: `E04111`, `E04110`); kept as data.
-pub const ORDER_NOT_FOUND_CODES: &[&str] = &["E04111", "E04110", "ORDER_NOT_FOUND"];
-
-/// True when a declined answer says CodePay never saw the order.
+/// True when a declined answer says CodePay never saw the order: the not-found class of the
+/// code table payfac shares with its simulator (`gateway_client::codes`), so a code the
+/// simulator answers with cannot go unrecognised here.
 pub fn is_order_not_found(code: &str) -> bool {
-    ORDER_NOT_FOUND_CODES.contains(&code)
+    gateway_client::codes::is_order_not_found(code)
 }
 
-/// CodePay codes meaning "this `merchant_order_no` is already used": a resubmit that meets one
-/// must settle by query, never count as a refusal.
-pub const DUPLICATE_ORDER_NO_CODES: &[&str] = &["E04101"];
-
-/// True when a declined answer says the `merchant_order_no` was already used.
+/// True when a declined answer says the `merchant_order_no` was already used: a resubmit that
+/// meets one must settle by query, never count as a refusal.
 pub fn is_duplicate_order_no(code: &str) -> bool {
-    DUPLICATE_ORDER_NO_CODES.contains(&code)
+    gateway_client::codes::is_duplicate_order_no(code)
 }

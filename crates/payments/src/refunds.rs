@@ -315,16 +315,7 @@ fn automatic_refund_reference(p: &Payment) -> String {
 
 /// The request's own checks, before the payment is read.
 fn validate_refund(req: &NewRefund) -> Result<()> {
-    let id_ok = !req.merchant_refund_id.is_empty()
-        && req.merchant_refund_id.len() <= 64
-        && req.merchant_refund_id.chars().all(|c| !c.is_control());
-    if !id_ok {
-        return Err(PaymentError::invalid(
-            "parameter_invalid",
-            "merchant_refund_id must be 1 to 64 printable characters",
-            Some("merchant_refund_id"),
-        ));
-    }
+    super::check_reference(&req.merchant_refund_id, "merchant_refund_id")?;
     if req.merchant_refund_id.starts_with(RESERVED_REFUND_PREFIX) {
         return Err(PaymentError::invalid(
             "merchant_refund_id_reserved",

@@ -491,11 +491,14 @@ impl Engine {
     }
 
     /// Reconciliation: every payment still unsettled `min_age` after creation is queried (and
-    /// reversed or expired when due). Returns how many were examined.
+    /// reversed or expired when due; a payment payfac is closing is closed), and every refund
+    /// still pending is queried (and resubmitted when CodePay never saw it). A late success on
+    /// a canceled payment is not scanned here: its `payment.confirm_late_success` job holds it.
+    /// Returns how many payments and refunds were examined.
     pub async fn reconcile(&self, min_age: std::time::Duration, limit: usize) -> Result<usize> {
         let before = self.now() - chrono::Duration::from_std(min_age).unwrap_or_default();
         let open = self.store.unsettled_payments(before, limit).await?;
-        let n = open.len();
+        let mut n = open.len();
         for p in open {
             let step = match p.mode {
                 PaymentMode::Mpm => self.expire_payment(&p.id).await,
@@ -503,6 +506,13 @@ impl Engine {
             };
             if let Err(e) = step {
                 tracing::warn!(payment_id = %p.id, error = %e, "reconciliation step failed");
+            }
+        }
+        let refunds = self.store.unsettled_refunds(before, limit).await?;
+        n += refunds.len();
+        for r in refunds {
+            if let Err(e) = self.poll_refund(&r.id).await {
+                tracing::warn!(refund_id = %r.id, error = %e, "refund reconciliation step failed");
             }
         }
         Ok(n)

@@ -297,6 +297,19 @@ impl PaymentStore for SqlPaymentStore {
             .map_err(store_error)
     }
 
+    async fn unsettled_refunds(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Refund>> {
+        let (before, limit) = (ms(before), i64::try_from(limit).unwrap_or(100));
+        self.db
+            .read(move |c| {
+                store::refunds::list_pending(c, before, limit)?
+                    .into_iter()
+                    .map(refund_from)
+                    .collect()
+            })
+            .await
+            .map_err(store_error)
+    }
+
     async fn list_payments(
         &self,
         m: &MerchantId,

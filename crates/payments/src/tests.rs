@@ -7,7 +7,7 @@ use super::refunds::NewRefund;
 use super::settle::{InboundNotification, JobOutcome};
 use super::{Engine, EngineConfig};
 use crate::error::PaymentError;
-use crate::testing::fake::{Cpm, FakeCodePay, ManualClock, SilentQr};
+use crate::testing::fake::{Cpm, FakeCodePay, ManualClock};
 use crate::testing::memory::MemoryPaymentStore;
 use chrono::Utc;
 use domain::{
@@ -72,6 +72,11 @@ fn req(mode: PaymentMode, amount: i64, order: &str) -> NewPayment {
     }
 }
 
+/// The refusal code of a result, if it is one.
+fn code<T>(r: &Result<T, PaymentError>) -> Option<&'static str> {
+    r.as_ref().err().and_then(PaymentError::code)
+}
+
 fn event_types(f: &Fixture) -> Vec<EventType> {
     f.store.events().iter().map(|e| e.event_type).collect()
 }
@@ -98,13 +103,7 @@ async fn mpm_create_returns_the_qr_and_schedules_its_expiry() {
         .engine
         .create_payment(&f.merchant, req(PaymentMode::Mpm, 1250, "o1"))
         .await;
-    assert!(matches!(
-        dup,
-        Err(PaymentError::Conflict {
-            code: "merchant_order_id_taken",
-            ..
-        })
-    ));
+    assert_eq!(code(&dup), Some("merchant_order_id_taken"));
 }
 
 #[tokio::test]
@@ -114,24 +113,12 @@ async fn bad_requests_are_refused_before_codepay() {
         .engine
         .create_payment(&f.merchant, req(PaymentMode::Mpm, 0, "a"))
         .await;
-    assert!(matches!(
-        zero,
-        Err(PaymentError::Invalid {
-            code: "amount_invalid",
-            ..
-        })
-    ));
+    assert_eq!(code(&zero), Some("amount_invalid"));
     let over = f
         .engine
         .create_payment(&f.merchant, req(PaymentMode::Mpm, 100_001, "b"))
         .await;
-    assert!(matches!(
-        over,
-        Err(PaymentError::Unprocessable {
-            code: "amount_over_limit",
-            ..
-        })
-    ));
+    assert_eq!(code(&over), Some("amount_over_limit"));
     let mut suspended = f.merchant.clone();
     suspended.active = false;
     let s = f
@@ -145,13 +132,7 @@ async fn bad_requests_are_refused_before_codepay() {
         .engine
         .create_payment(&limited, req(PaymentMode::Mpm, 10, "d"))
         .await;
-    assert!(matches!(
-        w,
-        Err(PaymentError::Invalid {
-            code: "wallet_not_allowed",
-            ..
-        })
-    ));
+    assert_eq!(code(&w), Some("wallet_not_allowed"));
     let mut no_code = req(PaymentMode::Cpm, 10, "e");
     no_code.auth_code = None;
     assert!(f.engine.create_payment(&f.merchant, no_code).await.is_err());
@@ -383,24 +364,12 @@ async fn partial_and_multiple_refunds_stop_at_the_captured_amount() {
         .engine
         .create_refund(&f.merchant.id, &p.id, r(Some(101), "r3"))
         .await;
-    assert!(matches!(
-        over,
-        Err(PaymentError::Unprocessable {
-            code: "refund_exceeds_captured",
-            ..
-        })
-    ));
+    assert_eq!(code(&over), Some("refund_exceeds_captured"));
     let dup = f
         .engine
         .create_refund(&f.merchant.id, &p.id, r(Some(1), "r1"))
         .await;
-    assert!(matches!(
-        dup,
-        Err(PaymentError::Conflict {
-            code: "merchant_refund_id_taken",
-            ..
-        })
-    ));
+    assert_eq!(code(&dup), Some("merchant_refund_id_taken"));
     let rest = f
         .engine
         .create_refund(&f.merchant.id, &p.id, r(None, "r4"))
@@ -489,13 +458,7 @@ async fn cancel_closes_a_pending_payment_and_refuses_a_paid_one() {
         .expect("ok");
     f.codepay.set(&q.merchant_order_no, TransStatus::Succeeded);
     let refused = f.engine.cancel_payment(&f.merchant.id, &q.id).await;
-    assert!(matches!(
-        refused,
-        Err(PaymentError::Conflict {
-            code: "payment_not_cancelable",
-            ..
-        })
-    ));
+    assert_eq!(code(&refused), Some("payment_not_cancelable"));
     let settled = f.store.payment(&q.id).await.ok().flatten().expect("q");
     assert_eq!(
         settled.status,
@@ -543,22 +506,12 @@ async fn an_unverified_or_mismatched_notification_is_only_a_trigger() {
 #[tokio::test]
 async fn an_unanswered_qr_request_is_502_and_the_payment_is_closed_by_the_poller() {
     let f = fixture();
-    let engine = Engine::new(
-        f.store.clone(),
-        Arc::new(SilentQr(f.codepay.clone())),
-        EngineConfig::default(),
-        f.clock.clone(),
-    );
+    f.codepay.qr_unanswered.store(true, Ordering::SeqCst);
+    let engine = f.engine.clone();
     let r = engine
         .create_payment(&f.merchant, req(PaymentMode::Mpm, 100, "m1"))
         .await;
-    assert!(matches!(
-        r,
-        Err(PaymentError::Upstream {
-            code: "upstream_unavailable",
-            ..
-        })
-    ));
+    assert_eq!(code(&r), Some("upstream_unavailable"));
     let jobs = f.store.jobs();
     let poll = jobs
         .iter()
@@ -571,4 +524,202 @@ async fn an_unanswered_qr_request_is_502_and_the_payment_is_closed_by_the_poller
         (p.status, p.failure_code.as_deref()),
         (PaymentStatus::Canceled, Some("upstream_unavailable"))
     );
+}
+
+fn paid_notification(p: &super::model::Payment) -> InboundNotification {
+    InboundNotification {
+        merchant_no: "M1".into(),
+        merchant_order_no: p.merchant_order_no.clone(),
+        trans_type: 1,
+        order: FakeCodePay::order(TransStatus::Succeeded, p.amount),
+        verified: true,
+    }
+}
+
+#[tokio::test]
+async fn a_payment_made_while_payfac_closes_the_order_ends_as_codepay_ends_it() {
+    let f = fixture();
+    let (entered, gate) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    *f.codepay.revoke_gate.lock() = Some((entered.clone(), gate.clone()));
+    let engine = f.engine.clone();
+    let p = engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 900, "race"))
+        .await
+        .expect("created");
+    let cancel = tokio::spawn({
+        let (engine, merchant, id) = (engine.clone(), f.merchant.id.clone(), p.id.clone());
+        async move { engine.cancel_payment(&merchant, &id).await }
+    });
+    entered.notified().await;
+    // The customer pays while the revoke is on its way; CodePay notifies the success.
+    f.codepay.set(&p.merchant_order_no, TransStatus::Succeeded);
+    engine
+        .apply_notification(&paid_notification(&p))
+        .await
+        .expect("notification taken");
+    gate.notify_one();
+    let canceled = cancel.await.expect("joined").expect("cancel");
+    // The revoker voided the paid order (3): payfac must end where CodePay ended.
+    let at_codepay = f.codepay.orders.lock()[&p.merchant_order_no].0;
+    assert_eq!(at_codepay, TransStatus::Canceled);
+    assert_eq!(canceled.status, PaymentStatus::Canceled);
+    assert_eq!(
+        event_types(&f),
+        vec![EventType::PaymentCanceled],
+        "no payment.succeeded for money that went back to the customer"
+    );
+}
+
+#[tokio::test]
+async fn a_late_success_whose_confirming_query_fails_is_still_refunded() {
+    let f = fixture();
+    let p = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Mpm, 650, "late"))
+        .await
+        .expect("created");
+    f.clock.advance(301);
+    f.engine.expire_payment(&p.id).await.expect("expired");
+    f.codepay.set(&p.merchant_order_no, TransStatus::Succeeded);
+    f.codepay
+        .first_query_times_out
+        .store(true, Ordering::SeqCst);
+    let engine = f.engine.clone();
+    engine
+        .apply_notification(&paid_notification(&p))
+        .await
+        .expect("answered success to CodePay");
+    assert!(
+        f.store.refunds_of(&p.id).await.expect("refunds").is_empty(),
+        "the confirming query timed out"
+    );
+    let confirm = f
+        .store
+        .jobs()
+        .into_iter()
+        .find(|j| j.kind == JobKind::ConfirmLateSuccess && j.subject == p.id.to_string())
+        .expect("the confirmation is durable");
+    f.clock.advance(5);
+    let outcome = crate::jobs::handle(&engine, confirm.kind.as_str(), &confirm.subject).await;
+    assert_eq!(outcome, JobOutcome::Done);
+    let refunds = f.store.refunds_of(&p.id).await.expect("refunds");
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].amount, p.amount);
+    assert_eq!(
+        crate::jobs::handle(&engine, confirm.kind.as_str(), &confirm.subject).await,
+        JobOutcome::Done,
+        "a second run finds the refund and does nothing"
+    );
+    assert_eq!(f.store.refunds_of(&p.id).await.expect("r").len(), 1);
+}
+
+#[tokio::test]
+async fn a_limited_merchant_takes_payments_in_its_own_currency_only() {
+    let f = fixture();
+    let mut eur = req(PaymentMode::Mpm, 99_999_999_999, "eur");
+    eur.currency = Some(Currency::from_code("EUR").expect("eur"));
+    let refused = f.engine.create_payment(&f.merchant, eur).await;
+    assert_eq!(code(&refused), Some("currency_not_allowed"));
+    let mut unlimited = f.merchant.clone();
+    unlimited.max_amount_minor = None;
+    let mut eur = req(PaymentMode::Mpm, 5_000, "eur2");
+    eur.currency = Some(Currency::from_code("EUR").expect("eur"));
+    assert!(f.engine.create_payment(&unlimited, eur).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_merchant_cannot_take_the_automatic_refund_reference() {
+    let f = fixture();
+    *f.codepay.cpm.lock() = Cpm::Approve;
+    let p = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Cpm, 800, "pre"))
+        .await
+        .expect("paid");
+    let r = f
+        .engine
+        .create_refund(
+            &f.merchant.id,
+            &p.id,
+            NewRefund {
+                amount_minor: Some(100),
+                merchant_refund_id: format!("late_success_{}", p.id),
+                reason: None,
+            },
+        )
+        .await;
+    assert_eq!(code(&r), Some("merchant_refund_id_reserved"));
+}
+
+#[tokio::test]
+async fn a_cpm_answer_with_another_amount_is_reversed_and_fails() {
+    let f = fixture();
+    f.codepay.cpm_amount_skew.store(1, Ordering::SeqCst);
+    let engine = f.engine.clone();
+    let p = engine
+        .create_payment(&f.merchant, req(PaymentMode::Cpm, 1_000, "wrong"))
+        .await
+        .expect("answered");
+    assert_eq!(p.status, PaymentStatus::Failed);
+    assert_eq!(p.failure_code.as_deref(), Some("upstream_amount_mismatch"));
+    assert_eq!(f.codepay.revokes.load(Ordering::SeqCst), 1, "reversed once");
+    assert_eq!(
+        f.codepay.orders.lock()[&p.merchant_order_no].0,
+        TransStatus::Canceled,
+        "the customer got the money back"
+    );
+    assert_eq!(event_types(&f), vec![EventType::PaymentFailed]);
+    assert_eq!(
+        engine.poll_payment(&p.id).await.expect("poll"),
+        JobOutcome::Done,
+        "nothing left to retry"
+    );
+}
+
+#[tokio::test]
+async fn a_resubmitted_refund_that_codepay_already_has_settles_by_query() {
+    let f = fixture();
+    let engine = f.engine.clone();
+    let p = engine
+        .create_payment(&f.merchant, req(PaymentMode::Cpm, 1_200, "dup"))
+        .await
+        .expect("paid");
+    // The refund is applied but its answer lost, and CodePay's first query misses it.
+    f.codepay.refund_answers_lost.store(true, Ordering::SeqCst);
+    f.codepay
+        .refund_not_found_queries
+        .store(1, Ordering::SeqCst);
+    let r = engine
+        .create_refund(
+            &f.merchant.id,
+            &p.id,
+            NewRefund {
+                amount_minor: Some(500),
+                merchant_refund_id: "r1".into(),
+                reason: None,
+            },
+        )
+        .await
+        .expect("accepted");
+    assert_eq!(r.status, RefundStatus::Pending);
+    // First poll: "not found" → resubmit → "duplicate": still pending, not failed.
+    assert!(matches!(
+        engine.poll_refund(&r.id).await.expect("poll"),
+        JobOutcome::RetryAt(_)
+    ));
+    let r = f.store.refund(&r.id).await.expect("r").expect("r");
+    assert_eq!(
+        r.status,
+        RefundStatus::Pending,
+        "a duplicate is not a refusal"
+    );
+    assert_eq!(
+        engine.poll_refund(&r.id).await.expect("poll"),
+        JobOutcome::Done
+    );
+    let r = f.store.refund(&r.id).await.expect("r").expect("r");
+    assert_eq!(r.status, RefundStatus::Succeeded);
 }

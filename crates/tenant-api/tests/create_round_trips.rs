@@ -69,6 +69,13 @@ impl PaymentStore for CountingPayments {
     ) -> Result<Vec<Payment>, PaymentError> {
         self.inner.unsettled_payments(before, limit).await
     }
+    async fn unsettled_refunds(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<Refund>, PaymentError> {
+        self.inner.unsettled_refunds(before, limit).await
+    }
     async fn list_payments(
         &self,
         m: &MerchantId,

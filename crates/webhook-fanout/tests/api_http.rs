@@ -434,4 +434,186 @@ async fn merchants_manage_endpoints_and_replay_events_over_http(db: Database) {
     let _ = EventId::parse(&ev.id).unwrap();
 }
 
-on_both_backends!(merchants_manage_endpoints_and_replay_events_over_http);
+async fn recover_over_http_re_enables_the_endpoint_and_sends_what_it_missed_once(db: Database) {
+    let kr = keyring();
+    let accounts = Arc::new(MemoryAccountStore::default());
+    let (m, sk) = add_merchant(&db, &accounts).await;
+    let (other, _) = add_merchant(&db, &accounts).await;
+    let api = Api {
+        base: serve(&db, &kr, accounts.clone()),
+        http: reqwest::Client::new(),
+    };
+    let (bad, good) = (
+        Receiver::start(Reply::status(500)),
+        Receiver::start(Reply::status(200)),
+    );
+    let (st, ep) = api
+        .call(
+            "POST",
+            &sk,
+            "/v1/webhook-endpoints",
+            Some(serde_json::json!({"url": bad.url("/hook"), "events": ["payment.succeeded"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{ep}");
+    let id = ep["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/webhook-endpoints/{id}");
+    let recover = format!("{path}/recover");
+    let since = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(3)).await;
+
+    // failing for longer than the limit disables the endpoint
+    let mut cfg = config("0s,150ms,150ms,150ms,150ms,150ms,150ms,150ms");
+    cfg.disable_after = Duration::from_millis(400);
+    let w = worker(&db, &kr, cfg);
+    let (failed, _) = payment_event(&db, &m, "pay_rec_1").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while api.call("GET", &sk, &path, None).await.1["enabled"] != false {
+        assert!(tokio::time::Instant::now() < deadline, "never disabled");
+        support::store::run_once(&db, &w, "r", 16).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // raised while disabled: no delivery row for the endpoint
+    let (missed, n) = payment_event(&db, &m, "pay_rec_2").await;
+    assert_eq!(n, 0);
+    let (unsubscribed, _) =
+        support::store::event(&db, &m, domain::EventType::RefundSucceeded, "re_rec_3").await;
+    let (foreign, _) = payment_event(&db, &other, "pay_rec_4").await;
+    // the merchant fixes the receiver: the endpoint stays disabled until recovered
+    let (st, patched) = api
+        .call(
+            "PATCH",
+            &sk,
+            &path,
+            Some(serde_json::json!({"url": good.url("/hook")})),
+        )
+        .await;
+    assert_eq!((st, patched["enabled"].as_bool()), (200, Some(false)));
+
+    // `until` defaults to now
+    let (st, rec) = api
+        .call(
+            "POST",
+            &sk,
+            &recover,
+            Some(serde_json::json!({"since": since})),
+        )
+        .await;
+    assert_eq!(st, 202, "{rec}");
+    assert_eq!(rec["deliveries_queued"], 2, "{rec}");
+    assert_eq!(
+        (
+            &rec["deliveries_created"],
+            &rec["deliveries_requeued"],
+            &rec["deliveries_already_succeeded"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(0)
+        ),
+        "{rec}"
+    );
+    assert_eq!(
+        (&rec["reenabled"], &rec["enabled"], &rec["has_more"]),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!(true),
+            &serde_json::json!(false)
+        ),
+        "{rec}"
+    );
+    assert!(
+        rec["next_since"].is_null() && rec["until"].is_string(),
+        "{rec}"
+    );
+    let (_, now) = api.call("GET", &sk, &path, None).await;
+    assert_eq!(
+        (&now["enabled"], &now["disabled_reason"]),
+        (&serde_json::json!(true), &serde_json::Value::Null)
+    );
+
+    let w = worker(&db, &kr, config("0s,100ms"));
+    assert!(drive(&db, &w, "r", WAIT, || good.count() == 2).await);
+    support::store::run_once(&db, &w, "r", 64).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut got: Vec<String> = good
+        .received()
+        .iter()
+        .map(|r| r.headers["webhook-id"].clone())
+        .collect();
+    got.sort();
+    let mut wanted = vec![failed.id.clone(), missed.id.clone()];
+    wanted.sort();
+    assert_eq!(got, wanted, "not {} nor {}", unsubscribed.id, foreign.id);
+
+    // again: both succeeded, nothing is sent twice
+    let (st, again) = api
+        .call(
+            "POST",
+            &sk,
+            &recover,
+            Some(serde_json::json!({"since": since})),
+        )
+        .await;
+    assert_eq!(
+        (
+            st,
+            &again["deliveries_queued"],
+            &again["deliveries_already_succeeded"],
+            &again["reenabled"]
+        ),
+        (
+            202,
+            &serde_json::json!(0),
+            &serde_json::json!(2),
+            &serde_json::json!(false)
+        ),
+        "{again}"
+    );
+    support::store::run_once(&db, &w, "r", 64).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(good.count(), 2);
+
+    // bad ranges are 400 with the usual error body
+    let t = |d: chrono::Duration| (since + d).to_rfc3339();
+    for (body, param) in [
+        (
+            serde_json::json!({"since": t(chrono::Duration::zero()), "until": t(chrono::Duration::zero())}),
+            "until",
+        ),
+        (
+            serde_json::json!({"since": t(-chrono::Duration::seconds(5)), "until": t(-chrono::Duration::seconds(10))}),
+            "until",
+        ),
+        (
+            serde_json::json!({"since": t(-chrono::Duration::days(40)), "until": t(chrono::Duration::zero())}),
+            "until",
+        ),
+        (
+            serde_json::json!({"since": t(-chrono::Duration::days(40))}),
+            "since",
+        ),
+        (
+            serde_json::json!({"since": t(chrono::Duration::days(1))}),
+            "since",
+        ),
+        (serde_json::json!({"since": "yesterday"}), "since"),
+        (
+            serde_json::json!({"until": t(chrono::Duration::zero())}),
+            "since",
+        ),
+    ] {
+        let (st, err) = api.call("POST", &sk, &recover, Some(body.clone())).await;
+        assert_eq!(st, 400, "{body}: {err}");
+        let e = &err["error"];
+        assert_eq!(e["type"], "invalid_request_error", "{body}: {err}");
+        assert!(e["code"].is_string() && e["message"].is_string(), "{err}");
+        assert_eq!(e["param"], param, "{body}: {err}");
+    }
+}
+
+on_both_backends!(
+    merchants_manage_endpoints_and_replay_events_over_http,
+    recover_over_http_re_enables_the_endpoint_and_sends_what_it_missed_once,
+);

@@ -258,10 +258,14 @@ async fn redeliver_and_recover_send_again(db: Database) {
     settled(&db, &ev2.id, &ep, deliveries::DEAD).await;
     let (mm, epc) = (m.clone(), ep.clone());
     let queued = db
-        .write(move |c| webhook_admin::recover_endpoint(c, &mm, &epc, since, clock::now_ms()))
+        .write(move |c| {
+            let now = clock::now_ms();
+            webhook_admin::recover_endpoint(c, &mm, &epc, since, now + 1, now)
+        })
         .await
         .unwrap();
-    assert_eq!(queued.len(), 1, "only the failed delivery is recovered");
+    assert_eq!(queued.queued(), 1, "only the failed delivery is recovered");
+    assert_eq!(queued.already_succeeded, 0);
     assert!(drive(&db, &w, "r", WAIT, || rx.count() == 4).await);
     assert_eq!(rx.received()[3].headers["webhook-id"], ev2.id);
     settled(&db, &ev2.id, &ep, deliveries::SUCCEEDED).await;
@@ -271,7 +275,8 @@ async fn redeliver_and_recover_send_again(db: Database) {
     let foreign = db
         .write(move |c| {
             let a = webhook_admin::redeliver_event(c, &o, &eid, clock::now_ms()).is_err();
-            let b = webhook_admin::recover_endpoint(c, &o, &epc, 0, clock::now_ms()).is_err();
+            let now = clock::now_ms();
+            let b = webhook_admin::recover_endpoint(c, &o, &epc, 0, now, now).is_err();
             Ok((a, b))
         })
         .await
@@ -403,6 +408,183 @@ async fn a_disabled_endpoint_gets_nothing_and_its_pending_deliveries_die(db: Dat
     assert_eq!(n, 0, "no delivery for a disabled endpoint");
 }
 
+/// The webhook-ids the receiver got at `path`, in order.
+fn ids_at(rx: &Receiver, path: &str) -> Vec<String> {
+    rx.received()
+        .iter()
+        .filter(|r| r.path == path)
+        .map(|r| r.headers["webhook-id"].clone())
+        .collect()
+}
+
+/// A millisecond boundary strictly after everything written so far and before anything written
+/// next.
+async fn tick() -> i64 {
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    let t = clock::now_ms();
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    t
+}
+
+async fn recover(
+    db: &Database,
+    m: &domain::MerchantId,
+    ep: &WebhookEndpointId,
+    since: i64,
+    until: i64,
+    max: usize,
+) -> webhook_admin::Recovery {
+    let (m, ep) = (m.clone(), ep.clone());
+    db.write(move |c| {
+        webhook_admin::recover_endpoint_limited(c, &m, &ep, since, until, max, clock::now_ms())
+    })
+    .await
+    .expect("recover")
+}
+
+async fn recover_delivers_every_event_a_gone_endpoint_missed_in_the_range_once(db: Database) {
+    let kr = keyring();
+    let rx = Receiver::start(Reply::status(200));
+    let (m, other) = (merchant(&db).await, merchant(&db).await);
+    let (ep, _) = endpoint(
+        &db,
+        &kr,
+        &m,
+        &rx.url("/ep"),
+        &["payment.succeeded", "refund.succeeded"],
+    )
+    .await;
+    endpoint(&db, &kr, &other, &rx.url("/other"), &["*"]).await;
+    let w = worker(&db, &kr, config("0s,100ms"));
+    // delivered before the range
+    let (before, _) = payment_event(&db, &m, "pay_r0").await;
+    assert!(drive(&db, &w, "r", WAIT, || ids_at(&rx, "/ep").len() == 1).await);
+    settled(&db, &before.id, &ep, deliveries::SUCCEEDED).await;
+    let since = tick().await;
+    // in the range: a 410 disables the endpoint, its delivery dies
+    rx.script([Reply::status(410)]);
+    let (gone, _) = payment_event(&db, &m, "pay_r1").await;
+    assert!(drive(&db, &w, "r", WAIT, || ids_at(&rx, "/ep").len() == 2).await);
+    let disabled = {
+        let id = ep.to_string();
+        db.read(move |c| webhook_endpoints::get_any(c, &id))
+            .await
+            .unwrap()
+    };
+    assert!(!disabled.enabled, "a 410 disables the endpoint");
+    // raised while disabled: fan-out makes no delivery for the endpoint
+    let (missed_payment, n) = payment_event(&db, &m, "pay_r2").await;
+    assert_eq!(n, 0);
+    let (missed_refund, _) = s::event(&db, &m, EventType::RefundSucceeded, "re_r3").await;
+    let (unsubscribed, _) = s::event(&db, &m, EventType::PaymentFailed, "pay_r4").await;
+    let (foreign, _) = payment_event(&db, &other, "pay_r5").await;
+    let until = tick().await;
+    // after the range, still disabled
+    let (after, _) = payment_event(&db, &m, "pay_r6").await;
+
+    let done = recover(&db, &m, &ep, since, until, 10_000).await;
+    assert!(done.reenabled);
+    assert_eq!(
+        (
+            done.events,
+            done.created,
+            done.requeued,
+            done.already_succeeded
+        ),
+        (3, 2, 1, 0),
+        "{done:?}"
+    );
+    assert_eq!(done.next_since, None);
+    let e = {
+        let id = ep.to_string();
+        db.read(move |c| webhook_endpoints::get_any(c, &id))
+            .await
+            .unwrap()
+    };
+    assert!(e.enabled && e.disabled_reason.is_none() && e.failing_since.is_none());
+
+    assert!(drive(&db, &w, "r", WAIT, || ids_at(&rx, "/ep").len() == 5).await);
+    for id in [&gone.id, &missed_payment.id, &missed_refund.id] {
+        settled(&db, id, &ep, deliveries::SUCCEEDED).await;
+    }
+    s::run_once(&db, &w, "r", 64).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut recovered = ids_at(&rx, "/ep")[2..].to_vec();
+    recovered.sort();
+    let mut wanted = vec![
+        gone.id.clone(),
+        missed_payment.id.clone(),
+        missed_refund.id.clone(),
+    ];
+    wanted.sort();
+    assert_eq!(
+        recovered, wanted,
+        "exactly the range's subscribed events, once each"
+    );
+    let all = ids_at(&rx, "/ep");
+    for left_out in [&before.id, &unsubscribed.id, &foreign.id, &after.id] {
+        assert_eq!(
+            all.iter().filter(|i| *i == left_out).count(),
+            usize::from(*left_out == before.id),
+            "{left_out}"
+        );
+    }
+    assert!(
+        ids_at(&rx, "/other").iter().all(|i| *i == foreign.id),
+        "the other merchant's endpoint gets only its own events"
+    );
+
+    // the same range again: everything succeeded, nothing is sent twice
+    let again = recover(&db, &m, &ep, since, until, 10_000).await;
+    assert_eq!(
+        (again.reenabled, again.queued(), again.already_succeeded),
+        (false, 0, 3),
+        "{again:?}"
+    );
+    s::run_once(&db, &w, "r", 64).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(ids_at(&rx, "/ep").len(), 5);
+}
+
+async fn recover_over_more_events_than_one_call_covers_goes_on_from_next_since(db: Database) {
+    let kr = keyring();
+    let rx = Receiver::start(Reply::status(200));
+    let m = merchant(&db).await;
+    let (ep, _) = endpoint(&db, &kr, &m, &rx.url("/"), &["payment.succeeded"]).await;
+    let (mm, epc) = (m.clone(), ep.clone());
+    db.write(move |c| webhook_endpoints::disable(c, &epc, "gone", clock::now_ms()).map(|_| ()))
+        .await
+        .unwrap();
+    let since = tick().await;
+    let mut events = Vec::new();
+    for i in 0..5 {
+        events.push(payment_event(&db, &mm, &format!("pay_b{i}")).await.0.id);
+        tick().await;
+    }
+    let until = tick().await;
+    let first = recover(&db, &m, &ep, since, until, 2).await;
+    assert_eq!((first.events, first.created), (2, 2), "{first:?}");
+    let next = first.next_since.expect("more events remain");
+    let second = recover(&db, &m, &ep, next, until, 2).await;
+    assert_eq!((second.events, second.created), (2, 2), "{second:?}");
+    let third = recover(&db, &m, &ep, second.next_since.expect("more"), until, 2).await;
+    assert_eq!(
+        (third.events, third.created, third.next_since),
+        (1, 1, None)
+    );
+    let w = worker(&db, &kr, config("0s"));
+    assert!(drive(&db, &w, "r", WAIT, || rx.count() == 5).await);
+    s::run_once(&db, &w, "r", 64).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut got = ids_at(&rx, "/");
+    got.sort();
+    events.sort();
+    assert_eq!(
+        got, events,
+        "each event once, none skipped at the call boundaries"
+    );
+}
+
 on_both_backends!(
     an_event_reaches_both_endpoints_of_its_merchant_and_none_of_another,
     a_receiver_failing_three_times_gets_the_event_on_the_fourth_attempt,
@@ -412,4 +594,6 @@ on_both_backends!(
     a_rotated_secret_signs_beside_the_new_one_until_the_window_ends,
     a_runner_killed_mid_delivery_leaves_it_to_another_after_the_lease,
     a_disabled_endpoint_gets_nothing_and_its_pending_deliveries_die,
+    recover_delivers_every_event_a_gone_endpoint_missed_in_the_range_once,
+    recover_over_more_events_than_one_call_covers_goes_on_from_next_since,
 );

@@ -48,7 +48,7 @@ async fn approve_pays_at_once() {
     let q = t
         .call("order.query", json!({ "merchant_order_no": "cpm-a3" }))
         .await;
-    assert_eq!(q.code, "E04102");
+    assert_eq!(q.code, "E04111");
 }
 
 #[actix_web::test]
@@ -155,5 +155,5 @@ async fn revoking_a_paid_order_voids_it() {
     let missing = t
         .call("order.revoker", json!({ "merchant_order_no": "no-such" }))
         .await;
-    assert_eq!(missing.code, "E04102");
+    assert_eq!(missing.code, "E04111");
 }

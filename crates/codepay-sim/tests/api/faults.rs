@@ -32,7 +32,7 @@ async fn http_500_does_not_apply_the_operation() {
         t.call("order.query", json!({"merchant_order_no": "f500"}))
             .await
             .code,
-        "E04102"
+        "E04111"
     );
     // Used up: the retry goes through.
     assert_eq!(t.call("cscanb.pay.getqrcode", qr("f500")).await.code, "0");

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod codes;
 mod cpm;
 mod faults;
 mod mpm;

@@ -112,7 +112,7 @@ async fn refund_query_shows_0_then_2_and_the_refund_is_notified() {
     let wrong = t
         .call("order.query", json!({ "merchant_order_no": "rq-1" }))
         .await;
-    assert_eq!(wrong.code, "E04102");
+    assert_eq!(wrong.code, "E04111");
     // Compress time: the 5 s settlement now takes 5 ms.
     let (status, clock) = t.control("/sim/clock", json!({ "time_scale": 1000 })).await;
     assert_eq!((status, clock["time_scale"].as_u64()), (200, Some(1000)));

@@ -70,7 +70,13 @@ async fn unknown_method_and_unknown_merchant_get_error_codes() {
     let not_found = t
         .call("order.query", json!({ "merchant_order_no": "x" }))
         .await;
-    assert_eq!(not_found.code, "E04102");
+    assert_eq!(not_found.code, "E04111");
+    let by_trans_no = t.call("order.query", json!({ "trans_no": "2000" })).await;
+    assert_eq!(by_trans_no.code, "E04110");
+    let refund = t
+        .call("order.refund.query", json!({ "merchant_order_no": "x" }))
+        .await;
+    assert_eq!(refund.code, "E04111");
     let missing = t.call("order.query", json!({})).await;
     assert_eq!(missing.code, "E01001");
 }

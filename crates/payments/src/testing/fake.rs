@@ -6,9 +6,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{Money, TransStatus};
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use tokio::sync::Notify;
 
 /// A clock that moves only when told.
 pub struct ManualClock(pub Mutex<DateTime<Utc>>);
@@ -37,8 +38,8 @@ pub enum Cpm {
     ChargeButLoseAnswer,
 }
 
-/// A scripted CodePay: orders and refunds in maps, CPM behaviour set by [`Cpm`], and counters
-/// of submits and revokes.
+/// A scripted CodePay: orders and refunds in maps, CPM behaviour set by [`Cpm`], counters of
+/// submits and revokes, and knobs for the faults the engine must survive.
 pub struct FakeCodePay {
     /// Order number → status and amount.
     pub orders: Mutex<HashMap<String, (TransStatus, Money)>>,
@@ -50,6 +51,22 @@ pub struct FakeCodePay {
     pub submits: AtomicUsize,
     /// Revokes seen.
     pub revokes: AtomicUsize,
+    /// The QR request never gets an answer.
+    pub qr_unanswered: AtomicBool,
+    /// When set, `order.revoker` signals the first and waits for the second before acting, so a
+    /// test can act while a revoke is on its way.
+    pub revoke_gate: Mutex<Option<(Arc<Notify>, Arc<Notify>)>>,
+    /// The first `order.query` of each order times out.
+    pub first_query_times_out: AtomicBool,
+    /// Order numbers already queried (for `first_query_times_out`).
+    queried: Mutex<HashSet<String>>,
+    /// CPM submits answer this much more than asked (another amount than the payment's).
+    pub cpm_amount_skew: AtomicI64,
+    /// Refund submits are applied but their answer is lost; a resubmit of a refund CodePay
+    /// already has is refused with "duplicate order number" (`E04101`).
+    pub refund_answers_lost: AtomicBool,
+    /// The next N refund queries wrongly answer "not found".
+    pub refund_not_found_queries: AtomicUsize,
 }
 
 impl Default for FakeCodePay {
@@ -67,6 +84,13 @@ impl FakeCodePay {
             cpm: Mutex::new(Cpm::Approve),
             submits: AtomicUsize::new(0),
             revokes: AtomicUsize::new(0),
+            qr_unanswered: AtomicBool::new(false),
+            revoke_gate: Mutex::new(None),
+            first_query_times_out: AtomicBool::new(false),
+            queried: Mutex::new(HashSet::new()),
+            cpm_amount_skew: AtomicI64::new(0),
+            refund_answers_lost: AtomicBool::new(false),
+            refund_not_found_queries: AtomicUsize::new(0),
         }
     }
     /// Sets an order's status, as if the customer or CodePay acted.
@@ -98,6 +122,11 @@ fn not_found<T>() -> Outcome<T> {
 #[async_trait]
 impl Upstream for FakeCodePay {
     async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
+        if self.qr_unanswered.load(Ordering::SeqCst) {
+            return Outcome::Unknown {
+                reason: "timeout".into(),
+            };
+        }
         self.orders.lock().insert(
             o.merchant_order_no.clone(),
             (TransStatus::Created, o.amount),
@@ -126,10 +155,22 @@ impl Upstream for FakeCodePay {
                 code: "E1".into(),
                 msg: "insufficient funds".into(),
             },
-            _ => Outcome::Success(Self::order(status, o.amount)),
+            _ => {
+                let skew = self.cpm_amount_skew.load(Ordering::SeqCst);
+                let answered =
+                    Money::new(o.amount.minor() + skew, o.amount.currency()).unwrap_or(o.amount);
+                Outcome::Success(Self::order(status, answered))
+            }
         }
     }
     async fn query(&self, _: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        if self.first_query_times_out.load(Ordering::SeqCst)
+            && self.queried.lock().insert(no.to_owned())
+        {
+            return Outcome::Unknown {
+                reason: "timeout".into(),
+            };
+        }
         match self.orders.lock().get(no) {
             Some((s, a)) => Outcome::Success(Self::order(*s, *a)),
             None => not_found(),
@@ -137,9 +178,20 @@ impl Upstream for FakeCodePay {
     }
     async fn revoke(&self, _: &UpstreamMerchant, no: &str) -> Outcome<()> {
         self.revokes.fetch_add(1, Ordering::SeqCst);
+        let gate = self.revoke_gate.lock().clone();
+        if let Some((entered, release)) = gate {
+            entered.notify_one();
+            release.notified().await;
+        }
+        // As CodePay: an unpaid order is closed (`1`), a paid one voided (`3`: the customer
+        // gets the money back), a final one left as it is.
         match self.orders.lock().get_mut(no) {
             Some(o) if !o.0.is_final() => {
                 o.0 = TransStatus::Failed;
+                Outcome::Success(())
+            }
+            Some(o) if o.0 == TransStatus::Succeeded => {
+                o.0 = TransStatus::Canceled;
                 Outcome::Success(())
             }
             Some(_) => Outcome::Success(()),
@@ -147,13 +199,33 @@ impl Upstream for FakeCodePay {
         }
     }
     async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
-        self.refunds.lock().insert(
+        let lost = self.refund_answers_lost.load(Ordering::SeqCst);
+        let mut refunds = self.refunds.lock();
+        if lost && refunds.contains_key(&o.merchant_order_no) {
+            return Outcome::Declined {
+                code: "E04101".into(),
+                msg: "merchant_order_no already used".into(),
+            };
+        }
+        refunds.insert(
             o.merchant_order_no.clone(),
             (TransStatus::InProgress, o.amount),
         );
+        if lost {
+            return Outcome::Unknown {
+                reason: "response lost".into(),
+            };
+        }
         Outcome::Success(Some("RT1".into()))
     }
     async fn query_refund(&self, _: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        let wrongly_missing = self
+            .refund_not_found_queries
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if wrongly_missing {
+            return not_found();
+        }
         match self.refunds.lock().get_mut(no) {
             Some(r) => {
                 // A refund settles on its first query.
@@ -162,32 +234,5 @@ impl Upstream for FakeCodePay {
             }
             None => not_found(),
         }
-    }
-}
-
-/// CodePay never answers the QR request.
-pub struct SilentQr(pub Arc<FakeCodePay>);
-
-#[async_trait]
-impl Upstream for SilentQr {
-    async fn create_qr(&self, _: &QrOrder) -> Outcome<QrCreated> {
-        Outcome::Unknown {
-            reason: "timeout".into(),
-        }
-    }
-    async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
-        self.0.submit_cpm(o).await
-    }
-    async fn query(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
-        self.0.query(m, no).await
-    }
-    async fn revoke(&self, m: &UpstreamMerchant, no: &str) -> Outcome<()> {
-        self.0.revoke(m, no).await
-    }
-    async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
-        self.0.submit_refund(o).await
-    }
-    async fn query_refund(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
-        self.0.query_refund(m, no).await
     }
 }

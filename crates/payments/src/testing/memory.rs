@@ -102,6 +102,16 @@ impl PaymentStore for MemoryPaymentStore {
             .collect())
     }
 
+    async fn unsettled_refunds(&self, before: DateTime<Utc>, limit: usize) -> Result<Vec<Refund>> {
+        let s = self.state.lock();
+        Ok(s.refunds
+            .values()
+            .filter(|r| !r.status.is_final() && r.created_at < before)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
     async fn list_payments(
         &self,
         m: &MerchantId,

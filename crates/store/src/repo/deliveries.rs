@@ -105,6 +105,59 @@ pub fn insert(conn: &mut DbConnection, delivery: &Delivery) -> StoreResult<bool>
     Ok(n == 1)
 }
 
+/// Creates many deliveries with multi-row inserts, skipping any whose (event, endpoint) already
+/// has one; returns how many were created.
+pub fn insert_many(conn: &mut DbConnection, rows: &[Delivery]) -> StoreResult<usize> {
+    let mut n = 0;
+    match conn {
+        // 11 columns a row: each statement stays well under PostgreSQL's bind limit
+        DbConnection::Postgresql(c) => {
+            for chunk in rows.chunks(500) {
+                n += diesel::insert_into(deliveries::table)
+                    .values(chunk)
+                    .on_conflict_do_nothing()
+                    .execute(c)?;
+            }
+        }
+        // diesel has no multi-row insert with ON CONFLICT for SQLite; in process, a statement
+        // a row costs microseconds
+        DbConnection::Sqlite(c) => {
+            for row in rows {
+                n += diesel::insert_into(deliveries::table)
+                    .values(row)
+                    .on_conflict_do_nothing()
+                    .execute(c)?;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Makes deliveries pending again and due at `run_at` (their jobs are the caller's); one that
+/// succeeded meanwhile is left alone. Returns how many rows changed.
+pub fn set_pending(
+    conn: &mut DbConnection,
+    ids: &[String],
+    run_at: i64,
+    now: i64,
+) -> StoreResult<usize> {
+    let mut n = 0;
+    for chunk in ids.chunks(IN_LIST_CHUNK) {
+        n += on_backend!(conn, |c| diesel::update(
+            deliveries::table
+                .filter(deliveries::id.eq_any(chunk))
+                .filter(deliveries::status.ne(SUCCEEDED))
+        )
+        .set((
+            deliveries::status.eq(PENDING),
+            deliveries::next_attempt_at.eq(Some(run_at)),
+            deliveries::updated_at.eq(now),
+        ))
+        .execute(c))?;
+    }
+    Ok(n)
+}
+
 /// One delivery by id.
 pub fn get(conn: &mut DbConnection, id: &DeliveryId) -> StoreResult<Delivery> {
     Ok(on_backend!(conn, |c| deliveries::table

@@ -13,7 +13,7 @@ use store::deliveries::{self, Delivery, DeliveryAttempt};
 use store::events::{self, Event, EventFilter};
 use store::page::{Page, PageRequest};
 use store::sealing::MasterKeyring;
-use store::webhook_admin::{self, DeliveryFilter, EndpointHealth, EndpointHealthFilter};
+use store::webhook_admin::{self, DeliveryFilter, EndpointHealth, EndpointHealthFilter, Recovery};
 use store::webhook_endpoints::{self as we, EndpointPatch, WebhookEndpoint};
 use store::{Database, DbConnection, StoreError, StoreResult, clock};
 
@@ -168,10 +168,11 @@ impl WebhookStore for SqlWebhookStore {
         merchant: &MerchantId,
         id: &WebhookEndpointId,
         since_ms: i64,
-    ) -> Result<Vec<String>> {
+        until_ms: i64,
+    ) -> Result<Recovery> {
         let (m, i) = (merchant.clone(), id.clone());
         self.write(ENDPOINT, id.as_str(), move |c| {
-            webhook_admin::recover_endpoint(c, &m, &i, since_ms, clock::now_ms())
+            webhook_admin::recover_endpoint(c, &m, &i, since_ms, until_ms, clock::now_ms())
         })
         .await
     }

@@ -395,14 +395,7 @@ pub async fn qr_svg(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant("payments:read")?;
-    let p = state
-        .engine
-        .payment_for(merchant, &parse_payment_id(&path)?)
-        .await?;
-    let content = p
-        .qr_code
-        .ok_or_else(|| Error::not_found("qr code", path.as_str()))?;
+    let content = qr_content(&state, &principal, &path).await?;
     Ok(HttpResponse::Ok()
         .content_type("image/svg+xml")
         .body(crate::qr::svg(&content)?))
@@ -416,15 +409,18 @@ pub async fn qr_png(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant("payments:read")?;
-    let p = state
-        .engine
-        .payment_for(merchant, &parse_payment_id(&path)?)
-        .await?;
-    let content = p
-        .qr_code
-        .ok_or_else(|| Error::not_found("qr code", path.as_str()))?;
+    let content = qr_content(&state, &principal, &path).await?;
     Ok(HttpResponse::Ok()
         .content_type("image/png")
         .body(crate::qr::png(&content)?))
+}
+
+/// The QR content of the caller's payment `id` (404 without one).
+async fn qr_content(state: &AppState, principal: &Principal, id: &str) -> Result<String> {
+    let merchant = principal.merchant("payments:read")?;
+    let p = state
+        .engine
+        .payment_for(merchant, &parse_payment_id(id)?)
+        .await?;
+    p.qr_code.ok_or_else(|| Error::not_found("qr code", id))
 }

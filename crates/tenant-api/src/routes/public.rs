@@ -42,14 +42,19 @@ pub async fn pay_status(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let id = PaymentId::parse(&path).map_err(|_| Error::not_found("payment", path.as_str()))?;
-    let p = state
+    let p = any_payment(&state, &path).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"id": p.id, "status": p.status.as_str()})))
+}
+
+/// A payment by id for the public pages, whoever owns it (the id is the capability).
+async fn any_payment(state: &AppState, id: &str) -> Result<::payments::model::Payment> {
+    let pid = PaymentId::parse(id).map_err(|_| Error::not_found("payment", id))?;
+    state
         .engine
         .store()
-        .payment(&id)
+        .payment(&pid)
         .await?
-        .ok_or_else(|| Error::not_found("payment", path.as_str()))?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"id": p.id, "status": p.status.as_str()})))
+        .ok_or_else(|| Error::not_found("payment", id))
 }
 
 fn escape(s: &str) -> String {
@@ -62,13 +67,7 @@ fn escape(s: &str) -> String {
 
 /// `GET /pay/{id}`: the hosted QR page; it polls its status and flips to "paid".
 pub async fn pay_page(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse> {
-    let id = PaymentId::parse(&path).map_err(|_| Error::not_found("payment", path.as_str()))?;
-    let p = state
-        .engine
-        .store()
-        .payment(&id)
-        .await?
-        .ok_or_else(|| Error::not_found("payment", path.as_str()))?;
+    let p = any_payment(&state, &path).await?;
     let qr = match &p.qr_code {
         Some(content) => crate::qr::svg(content)?,
         None => String::new(),

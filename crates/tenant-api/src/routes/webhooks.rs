@@ -154,12 +154,56 @@ pub struct UpdateEndpointRequest {
     pub enabled: Option<bool>,
 }
 
-/// `POST /v1/webhook-endpoints/{id}/recover` body.
+/// `POST /v1/webhook-endpoints/{id}/recover` body: the range `[since, until)` of event times.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverRequest {
-    /// Re-send every delivery to this endpoint not succeeded since then (RFC 3339).
+    /// Start of the range, inclusive (RFC 3339); not in the future.
     pub since: DateTime<Utc>,
+    /// End of the range, exclusive (RFC 3339); after `since`, at most 30 days after it. Default
+    /// (and upper limit): the time of the call.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The longest range one recover may ask for.
+pub const RECOVER_MAX_RANGE: chrono::Duration = chrono::Duration::days(30);
+
+impl RecoverRequest {
+    /// The range in unix ms, checked: `since` not in the future, `until` after `since` and at
+    /// most [`RECOVER_MAX_RANGE`] after it; an `until` omitted or later than `now` is `now`
+    /// (no event is created later than now).
+    pub fn range(&self, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+        if self.since > now {
+            return Err(Error::invalid(
+                "parameter_invalid",
+                "since must not be in the future",
+                Some("since"),
+            ));
+        }
+        if let Some(until) = self.until {
+            if until <= self.since {
+                return Err(Error::invalid(
+                    "parameter_invalid",
+                    "until must be after since",
+                    Some("until"),
+                ));
+            }
+            if until - self.since > RECOVER_MAX_RANGE {
+                return Err(Error::invalid(
+                    "parameter_invalid",
+                    "the range from since to until is limited to 30 days; recover a longer outage in several calls",
+                    Some("until"),
+                ));
+            }
+        } else if now - self.since > RECOVER_MAX_RANGE {
+            return Err(Error::invalid(
+                "parameter_invalid",
+                "since is more than 30 days ago: give an until at most 30 days after it, and recover a longer outage in several calls",
+                Some("since"),
+            ));
+        }
+        Ok((self.since, self.until.unwrap_or(now).min(now)))
+    }
 }
 
 /// Query of the merchant's lists.
@@ -421,9 +465,12 @@ pub async fn rotate_secret(
     .await
 }
 
-/// Re-send every delivery to this endpoint that has not succeeded since `since`.
+/// Re-enable the endpoint and deliver every event of `[since, until)` it subscribes to that it
+/// has not received: deliveries not succeeded are queued again, events raised while it was
+/// disabled get a delivery, succeeded ones are left alone. At most 10 000 events a call:
+/// `has_more` and `next_since` say where to go on.
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/recover", tag = "webhooks", request_body = RecoverRequest,
-    responses((status = 202, body = RecoveryObject), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 202, body = RecoveryObject), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn recover(
     api: Webhooks,
     principal: Principal,
@@ -433,13 +480,30 @@ pub async fn recover(
     let merchant = api.for_merchant(&principal, WRITE)?;
     let id = endpoint_id(&path)?;
     let b: RecoverRequest = json::parse(&body)?;
-    let since = b.since.timestamp_millis();
-    let queued = api.store().recover_endpoint(&merchant, &id, since).await?;
+    let (since, until) = b.range(Utc::now())?;
+    let done = api
+        .store()
+        .recover_endpoint(
+            &merchant,
+            &id,
+            since.timestamp_millis(),
+            until.timestamp_millis(),
+        )
+        .await?;
     Ok(HttpResponse::Accepted().json(RecoveryObject {
         object: "webhook_recovery",
         endpoint_id: path.into_inner(),
         since: b.since,
-        deliveries_queued: queued.len(),
+        until,
+        enabled: true,
+        reenabled: done.reenabled,
+        events: done.events,
+        deliveries_queued: done.queued(),
+        deliveries_created: done.created,
+        deliveries_requeued: done.requeued,
+        deliveries_already_succeeded: done.already_succeeded,
+        has_more: done.next_since.is_some(),
+        next_since: done.next_since.and_then(DateTime::from_timestamp_millis),
     }))
 }
 

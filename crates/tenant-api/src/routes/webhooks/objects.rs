@@ -221,8 +221,29 @@ pub struct RecoveryObject {
     pub endpoint_id: String,
     /// As requested.
     pub since: DateTime<Utc>,
-    /// How many deliveries were queued again.
+    /// The end of the range (exclusive): as requested, or the time of the call when omitted or
+    /// later.
+    pub until: DateTime<Utc>,
+    /// Whether the endpoint is enabled now (always true: recover re-enables it).
+    pub enabled: bool,
+    /// Whether this call re-enabled it (it was disabled).
+    pub reenabled: bool,
+    /// Events of the range this call covered (the endpoint's merchant and event types, created
+    /// after the endpoint).
+    pub events: usize,
+    /// How many deliveries were queued: `deliveries_created + deliveries_requeued`.
     pub deliveries_queued: usize,
+    /// Deliveries created for events raised while the endpoint was disabled.
+    pub deliveries_created: usize,
+    /// Deliveries not succeeded (pending, failed, dead) queued again.
+    pub deliveries_requeued: usize,
+    /// Deliveries already succeeded, left alone.
+    pub deliveries_already_succeeded: usize,
+    /// True when the range holds more than 10 000 events: call again with `since` =
+    /// `next_since` and the same `until` for the rest.
+    pub has_more: bool,
+    /// Where the next call starts when `has_more`; otherwise null.
+    pub next_since: Option<DateTime<Utc>>,
 }
 
 /// `POST /v1/events/{id}/redeliver` answer.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use store::deliveries::{Delivery, DeliveryAttempt};
 use store::events::{Event, EventFilter};
 use store::page::{Page, PageRequest};
-use store::webhook_admin::{DeliveryFilter, EndpointHealth, EndpointHealthFilter};
+use store::webhook_admin::{DeliveryFilter, EndpointHealth, EndpointHealthFilter, Recovery};
 use store::webhook_endpoints::{EndpointPatch, WebhookEndpoint};
 
 /// What a 404 names for an endpoint id.
@@ -84,14 +84,17 @@ pub trait WebhookStore: Send + Sync + 'static {
         overlap: Duration,
     ) -> Result<WebhookEndpoint>;
 
-    /// Queues again every delivery to the endpoint not succeeded since `since_ms`; returns the
-    /// delivery ids queued.
+    /// Re-enables the endpoint and delivers every event of `[since_ms, until_ms)` it subscribes
+    /// to that has not been delivered to it, at most
+    /// [`store::webhook_admin::RECOVER_MAX_EVENTS`] events a call
+    /// ([`store::webhook_admin::recover_endpoint`]).
     async fn recover_endpoint(
         &self,
         merchant: &MerchantId,
         id: &WebhookEndpointId,
         since_ms: i64,
-    ) -> Result<Vec<String>>;
+        until_ms: i64,
+    ) -> Result<Recovery>;
 
     /// A merchant's events, newest first, optionally by whether all their deliveries
     /// succeeded.
