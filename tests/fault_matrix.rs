@@ -260,8 +260,9 @@ async fn drive(ctx: &Ctx, m: &Merchant, case: Case) -> Result<String, String> {
                 notes = format!("create {status} {}", p["status"]);
             }
             At::Settle => {
-                // PIN entry: 2 s scaled by the simulator (0.4 s real), so polls run first.
-                let code = sim.auth_code("pin", Some(2000)).await;
+                // PIN entry: 10 s scaled by the simulator (2 s real), so polls (every 300 ms)
+                // meet the fault before the success is notified.
+                let code = sim.auth_code("pin", Some(10_000)).await;
                 ctx.arm(method, kind, None).await;
                 let (status, p) = ctx.cpm(m, "o1", &code).await;
                 notes = format!("create {status} {}", p["status"]);
@@ -469,8 +470,8 @@ async fn run_matrix(db: Db, cases: Vec<Case>) {
         let t = Instant::now();
         let result = run_case(&ctx, case).await;
         let line = match &result {
-            Ok(_) => format!(
-                "{:<60} PASS ({:.1}s)",
+            Ok(summary) => format!(
+                "{:<60} PASS ({:.1}s)  {summary}",
                 case.name(),
                 t.elapsed().as_secs_f64()
             ),

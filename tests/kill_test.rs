@@ -5,8 +5,8 @@
 //! receiver, payfac never panicked, and every create/refund was answered within a few seconds
 //! of payfac being back.
 //!
-//! Knobs: `PAYFAC_KILL_PAYMENTS` (default 300), `PAYFAC_KILL_SECONDS` (longest load phase,
-//! default 100), `PAYFAC_KILL_SEED` (default: time-based), `PAYFAC_KILL_CLIENTS` (default 4).
+//! Knobs: `PAYFAC_KILL_PAYMENTS` (default 300), `PAYFAC_KILL_SECONDS` (the load phase the
+//! payments are spread over, default 60), `PAYFAC_KILL_SEED` (default: time-based), `PAYFAC_KILL_CLIENTS` (default 4).
 
 use crate::support::Receiver;
 use crate::support::ledger::{compare, final_events, wait_settled};
@@ -78,6 +78,7 @@ impl Client {
     ) -> Option<(u16, Value)> {
         let started = Instant::now();
         let mut failed = false;
+        let mut last = String::from("no answer");
         while started.elapsed() < Duration::from_secs(90) {
             self.shared.requests.fetch_add(1, Ordering::Relaxed);
             let mut req = self
@@ -126,19 +127,18 @@ impl Client {
                     }
                     return Some((status, v));
                 }
-                Some(_) => {}
+                Some((status, v)) => last = format!("{status} {v}"),
                 None => {
+                    last = "connection error".into();
                     failed = true;
                     self.shared.conn_errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
-        self.shared
-            .errors
-            .lock()
-            .expect("lock")
-            .push(format!("{method} {path}: no answer within 90 s"));
+        self.shared.errors.lock().expect("lock").push(format!(
+            "{method} {path} (Idempotency-Key {idem:?}): not answered within 90 s, last: {last}"
+        ));
         None
     }
 
@@ -180,12 +180,19 @@ async fn client(
     next: Arc<AtomicUsize>,
     total: usize,
     seed: u64,
-    deadline: Instant,
+    start: Instant,
+    load: Duration,
 ) {
     loop {
         let i = next.fetch_add(1, Ordering::SeqCst);
-        if i >= total || Instant::now() > deadline {
+        if i >= total {
             return;
+        }
+        // Paced: payment i starts at start + i/total of the load phase, so the kills fall
+        // across the whole run rather than after it.
+        let at = start + load.mul_f64(i as f64 / total as f64);
+        if let Some(wait) = at.checked_duration_since(Instant::now()) {
+            tokio::time::sleep(wait).await;
         }
         let mut rng = Rng(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let amount = 500 + rng.below(50) as i64 * 10;
@@ -280,7 +287,7 @@ async fn client(
 async fn money_stays_right_while_payfac_is_killed() {
     let started = Instant::now();
     let total = env_or("PAYFAC_KILL_PAYMENTS", 300) as usize;
-    let load_secs = env_or("PAYFAC_KILL_SECONDS", 100);
+    let load_secs = env_or("PAYFAC_KILL_SECONDS", 60);
     let clients = env_or("PAYFAC_KILL_CLIENTS", 4) as usize;
     let seed = env_or(
         "PAYFAC_KILL_SEED",
@@ -311,7 +318,7 @@ async fn money_stays_right_while_payfac_is_killed() {
         shared: shared.clone(),
     };
     let next = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(load_secs);
+    let (load_start, load) = (Instant::now(), Duration::from_secs(load_secs));
     let tasks: Vec<_> = merchants
         .iter()
         .cloned()
@@ -323,7 +330,8 @@ async fn money_stays_right_while_payfac_is_killed() {
                 next.clone(),
                 total,
                 seed,
-                deadline,
+                load_start,
+                load,
             ))
         })
         .collect();
