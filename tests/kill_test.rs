@@ -180,8 +180,7 @@ async fn client(
     next: Arc<AtomicUsize>,
     total: usize,
     seed: u64,
-    start: Instant,
-    load: Duration,
+    (start, load): (Instant, Duration),
 ) {
     loop {
         let i = next.fetch_add(1, Ordering::SeqCst);
@@ -330,8 +329,7 @@ async fn money_stays_right_while_payfac_is_killed() {
                 next.clone(),
                 total,
                 seed,
-                load_start,
-                load,
+                (load_start, load),
             ))
         })
         .collect();
