@@ -4,6 +4,7 @@
 
 mod support;
 
+mod create_killed_mid_call;
 mod fault_matrix;
 mod graceful_shutdown;
 mod kill_test;

@@ -25,15 +25,7 @@ pub(crate) fn submit(
         return Err(ErrorKind::MissingParameter.with("orig_merchant_order_no or orig_trans_no"));
     }
     let currency = fields::currency(req.req_str("price_currency")?)?;
-    // Older samples name the refund amount `trans_amount`: take either, refuse two different ones.
-    let amount = match (req.opt_str("order_amount")?, req.opt_str("trans_amount")?) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(ErrorKind::InvalidParameter.with("order_amount and trans_amount differ"));
-        }
-        (Some(a), _) => fields::amount("order_amount", a, currency)?,
-        (None, Some(b)) => fields::amount("trans_amount", b, currency)?,
-        (None, None) => return Err(ErrorKind::MissingParameter.with("order_amount")),
-    };
+    let amount = refund_amount(&req, currency)?;
     let notify_url = req.opt_str("notify_url")?;
     if let Some(u) = notify_url {
         fields::notify_url(u)?;
@@ -49,28 +41,8 @@ pub(crate) fn submit(
         .filter(|o| o.is_sale())
         .cloned()
         .ok_or_else(not_found)?;
-    if orig.trans_status() != TransStatus::Succeeded {
-        return Err(ErrorKind::OrigNotPaid.err());
-    }
-    if orig.currency != currency.code() {
-        return Err(ErrorKind::CurrencyMismatch.with(&orig.currency));
-    }
-    if amount.minor() > orig.amount_minor {
-        return Err(ErrorKind::RefundExceedsOrder.err());
-    }
-    if amount.minor() < orig.amount_minor && st.whole_refunds_only.contains(ctx.merchant_no) {
-        return Err(ErrorKind::PartialRefundNotAllowed.err());
-    }
-    let total = orig
-        .refunded_minor
-        .checked_add(amount.minor())
-        .ok_or_else(|| ErrorKind::InvalidAmount.err())?;
-    if total > orig.amount_minor {
-        let left = Money::new(orig.amount_minor - orig.refunded_minor, currency)
-            .map(|m| m.to_major_string())
-            .unwrap_or_default();
-        return Err(ErrorKind::RefundTotalExceeded.with(format!("refundable {left}")));
-    }
+    let whole_only = st.whole_refunds_only.contains(ctx.merchant_no);
+    let total = refunded_total_after(&orig, amount, whole_only)?;
     let refund = Order {
         trans_no: sim.next_number(""),
         app_id: ctx.app_id.to_owned(),
@@ -116,6 +88,59 @@ pub(crate) fn submit(
             fails,
         },
     );
+    let data = submit_answer(&refund, &orig, amount);
+    st.ledger.insert(refund);
+    Ok(data)
+}
+
+/// The refund amount. Older samples name it `trans_amount`: take either, refuse two different
+/// ones.
+fn refund_amount(req: &Req<'_>, currency: domain::Currency) -> Result<Money, GatewayError> {
+    match (req.opt_str("order_amount")?, req.opt_str("trans_amount")?) {
+        (Some(a), Some(b)) if a != b => {
+            Err(ErrorKind::InvalidParameter.with("order_amount and trans_amount differ"))
+        }
+        (Some(a), _) => fields::amount("order_amount", a, currency),
+        (None, Some(b)) => fields::amount("trans_amount", b, currency),
+        (None, None) => Err(ErrorKind::MissingParameter.with("order_amount")),
+    }
+}
+
+/// The original order's refunded total with `amount` added, or why CodePay refuses the refund
+/// (not paid, another currency, more than the order or than what is left, a partial refund for
+/// a merchant taking whole refunds only).
+fn refunded_total_after(
+    orig: &Order,
+    amount: Money,
+    whole_only: bool,
+) -> Result<i64, GatewayError> {
+    if orig.trans_status() != TransStatus::Succeeded {
+        return Err(ErrorKind::OrigNotPaid.err());
+    }
+    if orig.currency != amount.currency().code() {
+        return Err(ErrorKind::CurrencyMismatch.with(&orig.currency));
+    }
+    if amount.minor() > orig.amount_minor {
+        return Err(ErrorKind::RefundExceedsOrder.err());
+    }
+    if amount.minor() < orig.amount_minor && whole_only {
+        return Err(ErrorKind::PartialRefundNotAllowed.err());
+    }
+    let total = orig
+        .refunded_minor
+        .checked_add(amount.minor())
+        .ok_or_else(|| ErrorKind::InvalidAmount.err())?;
+    if total > orig.amount_minor {
+        let left = Money::new(orig.amount_minor - orig.refunded_minor, amount.currency())
+            .map(|m| m.to_major_string())
+            .unwrap_or_default();
+        return Err(ErrorKind::RefundTotalExceeded.with(format!("refundable {left}")));
+    }
+    Ok(total)
+}
+
+/// The `data` of an accepted refund submit.
+fn submit_answer(refund: &Order, orig: &Order, amount: Money) -> Map<String, Value> {
     let mut data = Map::new();
     data.insert("trans_no".into(), json!(refund.trans_no));
     data.insert("merchant_order_no".into(), json!(refund.merchant_order_no));
@@ -127,8 +152,7 @@ pub(crate) fn submit(
     data.insert("price_currency".into(), json!(refund.currency));
     data.insert("trans_amount".into(), json!(amount.to_major_string()));
     data.insert("order_amount".into(), json!(amount.to_major_string()));
-    st.ledger.insert(refund);
-    Ok(data)
+    data
 }
 
 pub(crate) fn query(

@@ -2,7 +2,8 @@
 //! operation, and CodePay's answers become the engine's [`UpstreamOrder`].
 
 use crate::ports::{
-    CpmOrder, Outcome, QrCreated, QrOrder, RefundOrder, Upstream, UpstreamMerchant, UpstreamOrder,
+    CpmOrder, Outcome, PaymentOrder, QrCreated, QrOrder, RefundOrder, Upstream, UpstreamMerchant,
+    UpstreamOrder,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -26,20 +27,13 @@ impl CodePayUpstream {
 
 impl CodePayUpstream {
     /// The fields an MPM order and a CPM submission share.
-    fn payment_fields(
-        &self,
-        merchant: &UpstreamMerchant,
-        merchant_order_no: &str,
-        wallet: domain::Wallet,
-        amount: domain::Money,
-        description: &str,
-    ) -> PaymentFields {
+    fn payment_fields(&self, o: &PaymentOrder) -> PaymentFields {
         PaymentFields {
-            merchant: merchant_ref(merchant),
-            merchant_order_no: merchant_order_no.to_owned(),
-            pay_method_id: wallet.pay_method_id().to_owned(),
-            amount,
-            description: description.to_owned(),
+            merchant: merchant_ref(&o.merchant),
+            merchant_order_no: o.merchant_order_no.clone(),
+            pay_method_id: o.wallet.pay_method_id().to_owned(),
+            amount: o.amount,
+            description: o.description.clone(),
             notify_url: self.notify_url.clone(),
             attach: None,
         }
@@ -111,13 +105,7 @@ fn refund_of(t: TransactionResult) -> UpstreamOrder {
 impl Upstream for CodePayUpstream {
     async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
         let op = MpmCreate {
-            payment: self.payment_fields(
-                &o.merchant,
-                &o.merchant_order_no,
-                o.wallet,
-                o.amount,
-                &o.description,
-            ),
+            payment: self.payment_fields(&o.order),
             expires_secs: u32::try_from(o.expires_in).ok(),
         };
         outcome(self.client.create_mpm(&op).await, |c| QrCreated {
@@ -128,13 +116,7 @@ impl Upstream for CodePayUpstream {
 
     async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
         let op = CpmSubmit {
-            payment: self.payment_fields(
-                &o.merchant,
-                &o.merchant_order_no,
-                o.wallet,
-                o.amount,
-                &o.description,
-            ),
+            payment: self.payment_fields(&o.order),
             auth_code: o.auth_code.clone(),
         };
         outcome(self.client.submit_cpm(&op).await, order_of)

@@ -2,7 +2,7 @@
 
 use super::idempotency::IdempotentCreate;
 use super::model::{Change, JobKind, MerchantProfile, NewJob, Payment};
-use super::ports::{CpmOrder, Outcome, QrOrder, UpstreamOrder};
+use super::ports::{CpmOrder, Outcome, PaymentOrder, QrOrder, UpstreamOrder};
 use super::{Engine, check_reference, new_order_no, upstream_merchant, upstream_text};
 use crate::error::{PaymentError, Result};
 use domain::{Currency, Money, PaymentId, PaymentMode, PaymentStatus, Secret, Wallet};
@@ -264,11 +264,7 @@ impl Engine {
             .map(|e| (e - payment.created_at).num_seconds())
             .unwrap_or(900);
         let order = QrOrder {
-            merchant: upstream_merchant(&payment),
-            merchant_order_no: payment.merchant_order_no.clone(),
-            amount: payment.amount,
-            wallet: payment.wallet,
-            description: description_of(req, &payment),
+            order: payment_order(req, &payment),
             expires_in,
         };
         match self.upstream.create_qr(&order).await {
@@ -331,11 +327,7 @@ impl Engine {
         once: Option<&IdempotentCreate>,
     ) -> Result<(Payment, bool)> {
         let order = CpmOrder {
-            merchant: upstream_merchant(&payment),
-            merchant_order_no: payment.merchant_order_no.clone(),
-            amount: payment.amount,
-            wallet: payment.wallet,
-            description: description_of(req, &payment),
+            order: payment_order(req, &payment),
             auth_code,
         };
         let id = payment.id.clone();
@@ -345,14 +337,7 @@ impl Engine {
                     .await
             }
             Outcome::Declined { code, msg } => {
-                let declined = UpstreamOrder {
-                    trans_no: None,
-                    status: domain::TransStatus::Failed,
-                    amount: None,
-                    end_time: None,
-                    error_code: Some(code),
-                    error_msg: Some(msg),
-                };
+                let declined = UpstreamOrder::declined(code, msg);
                 self.apply_payment_answer_from(&id, Some(payment), once, &declined, None)
                     .await
             }
@@ -369,6 +354,17 @@ impl Engine {
                 .await
             }
         }
+    }
+}
+
+/// The order CodePay is told about for `payment`.
+fn payment_order(req: &NewPayment, payment: &Payment) -> PaymentOrder {
+    PaymentOrder {
+        merchant: upstream_merchant(payment),
+        merchant_order_no: payment.merchant_order_no.clone(),
+        amount: payment.amount,
+        wallet: payment.wallet,
+        description: description_of(req, payment),
     }
 }
 

@@ -8,7 +8,10 @@ use crate::objects::PaymentObject;
 
 /// How long a stored response is replayed.
 pub const RETENTION: chrono::Duration = chrono::Duration::hours(24);
-/// After this long an in-flight claim is considered abandoned (its process died).
+/// After this long an in-flight claim is considered abandoned whoever holds it. A claim that
+/// names its claimant is taken over sooner, as soon as that process stops heartbeating
+/// (`store::instances::STALE_AFTER_MS`); the lease remains for claims without one and for a
+/// request lost inside a process that still lives.
 pub const LEASE: chrono::Duration = chrono::Duration::minutes(2);
 
 /// A create's `Idempotency-Key`, claimed in the transaction that inserts the payment and

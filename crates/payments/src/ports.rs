@@ -101,6 +101,15 @@ pub enum Outcome<T> {
     },
 }
 
+impl<T> Outcome<T> {
+    /// No trustworthy answer, for `reason`.
+    pub fn unknown(reason: impl Into<String>) -> Self {
+        Outcome::Unknown {
+            reason: reason.into(),
+        }
+    }
+}
+
 /// An order or refund as CodePay reports it (submit, query, notification alike).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpstreamOrder {
@@ -118,9 +127,45 @@ pub struct UpstreamOrder {
     pub error_msg: Option<String>,
 }
 
-/// An MPM QR order as requested.
+impl UpstreamOrder {
+    /// CodePay's refusal of a submit (`code`, `msg`), as the order status it means: failed.
+    pub fn declined(code: String, msg: String) -> Self {
+        Self::with_status(TransStatus::Failed, Some(code), Some(msg))
+    }
+
+    /// An order CodePay reports in `status` for `amount`, with its `trans_no`.
+    pub fn reported(status: TransStatus, trans_no: String, amount: Money) -> Self {
+        Self {
+            trans_no: Some(trans_no),
+            amount: Some(amount),
+            ..Self::with_status(status, None, None)
+        }
+    }
+
+    /// An order CodePay never saw, for a payment payfac has closed: nothing can be charged now.
+    pub fn never_seen() -> Self {
+        Self::with_status(TransStatus::Canceled, None, None)
+    }
+
+    fn with_status(
+        status: TransStatus,
+        error_code: Option<String>,
+        error_msg: Option<String>,
+    ) -> Self {
+        Self {
+            trans_no: None,
+            status,
+            amount: None,
+            end_time: None,
+            error_code,
+            error_msg,
+        }
+    }
+}
+
+/// What every payment order tells CodePay, MPM or CPM.
 #[derive(Clone, Debug)]
-pub struct QrOrder {
+pub struct PaymentOrder {
     /// Whose order.
     pub merchant: UpstreamMerchant,
     /// payfac's generated number.
@@ -131,8 +176,22 @@ pub struct QrOrder {
     pub wallet: Wallet,
     /// Text.
     pub description: String,
+}
+
+/// An MPM QR order as requested.
+#[derive(Clone, Debug)]
+pub struct QrOrder {
+    /// The order.
+    pub order: PaymentOrder,
     /// Seconds until CodePay closes it.
     pub expires_in: i64,
+}
+
+impl std::ops::Deref for QrOrder {
+    type Target = PaymentOrder;
+    fn deref(&self) -> &PaymentOrder {
+        &self.order
+    }
 }
 
 /// CodePay's answer to a QR order.
@@ -147,18 +206,17 @@ pub struct QrCreated {
 /// A CPM submission.
 #[derive(Clone, Debug)]
 pub struct CpmOrder {
-    /// Whose order.
-    pub merchant: UpstreamMerchant,
-    /// payfac's generated number.
-    pub merchant_order_no: String,
-    /// Amount.
-    pub amount: Money,
-    /// Wallet.
-    pub wallet: Wallet,
-    /// Text.
-    pub description: String,
+    /// The order.
+    pub order: PaymentOrder,
     /// The customer's wallet code.
     pub auth_code: domain::Secret,
+}
+
+impl std::ops::Deref for CpmOrder {
+    type Target = PaymentOrder;
+    fn deref(&self) -> &PaymentOrder {
+        &self.order
+    }
 }
 
 /// A refund submission.

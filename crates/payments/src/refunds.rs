@@ -212,14 +212,7 @@ impl Engine {
                 Ok(refund)
             }
             Outcome::Declined { code, msg } => {
-                let failed = UpstreamOrder {
-                    trans_no: None,
-                    status: domain::TransStatus::Failed,
-                    amount: None,
-                    end_time: None,
-                    error_code: Some(code),
-                    error_msg: Some(msg),
-                };
+                let failed = UpstreamOrder::declined(code, msg);
                 self.apply_refund_answer(&refund.id, &failed).await
             }
             Outcome::Unknown { reason } => {

@@ -145,6 +145,9 @@ impl Engine {
                     // Never accept a success for another amount than ours: reverse the order
                     // (committed with the close mark and its poll job, so it survives a crash).
                     if p.status.is_final() || p.closed_by_us {
+                        // Already closing or final; a paid order behind a canceled payment is
+                        // still a late success, whatever amount CodePay reports.
+                        late_success = p.status == PaymentStatus::Canceled;
                         return Ok(false);
                     }
                     mismatch = true;
@@ -294,14 +297,7 @@ impl Engine {
             Outcome::Success(order) => self.apply_payment_answer(&p.id, &order, close).await,
             Outcome::Declined { code, .. } if is_order_not_found(&code) && p.closed_by_us => {
                 // CodePay never saw it and payfac has closed it: nothing can be charged now.
-                let gone = UpstreamOrder {
-                    trans_no: None,
-                    status: TransStatus::Canceled,
-                    amount: None,
-                    end_time: None,
-                    error_code: None,
-                    error_msg: None,
-                };
+                let gone = UpstreamOrder::never_seen();
                 self.apply_payment_answer(&p.id, &gone, close).await
             }
             Outcome::Declined { .. } | Outcome::Unknown { .. } => Ok(p.clone()),

@@ -19,6 +19,7 @@ pub struct SqlPaymentStore {
     db: Database,
     cpm_deadline: chrono::Duration,
     idempotency: Option<Arc<MasterKeyring>>,
+    claimant: Option<String>,
 }
 
 impl SqlPaymentStore {
@@ -29,6 +30,7 @@ impl SqlPaymentStore {
             db,
             cpm_deadline: chrono::Duration::from_std(cpm_deadline).unwrap_or_default(),
             idempotency: None,
+            claimant: None,
         }
     }
 
@@ -37,6 +39,14 @@ impl SqlPaymentStore {
     /// The wiring chooses this once, when the idempotency store uses the same database.
     pub fn with_idempotency(mut self, keyring: Arc<MasterKeyring>) -> Self {
         self.idempotency = Some(keyring);
+        self
+    }
+
+    /// Names this process (its instance id, heartbeating in `store::instances`) as the claimant
+    /// of the keys it claims, so a retry after this process died takes them over at once. Without
+    /// one, a claim left in flight is freed only by the lease ([`idempotency::LEASE`]).
+    pub fn with_claimant(mut self, instance_id: impl Into<String>) -> Self {
+        self.claimant = Some(instance_id.into());
         self
     }
 }
@@ -350,7 +360,11 @@ impl PaymentStore for SqlPaymentStore {
             self.seal_response(write)?;
         }
         let now = Utc::now();
-        let result = self.db.write(move |c| write_change(c, &change, now)).await;
+        let claimant = self.claimant.clone();
+        let result = self
+            .db
+            .write(move |c| write_change(c, &change, now, claimant.as_deref()))
+            .await;
         match result {
             Ok(()) => Ok(()),
             Err(StoreError::Conflict(what)) if what == "duplicate:merchant_order_id" => {
@@ -392,14 +406,19 @@ impl SqlPaymentStore {
 
 /// Everything of one [`Change`], inside one transaction. The idempotency claim comes first: a
 /// request that does not own the key writes nothing.
-fn write_change(c: &mut DbConnection, change: &Change, now: DateTime<Utc>) -> StoreResult<()> {
+fn write_change(
+    c: &mut DbConnection,
+    change: &Change,
+    now: DateTime<Utc>,
+    claimant: Option<&str>,
+) -> StoreResult<()> {
     if let Some(IdempotencyWrite::Claim {
         scope,
         key,
         fingerprint,
     }) = &change.idempotency
     {
-        claim_key(c, scope, key, fingerprint, now)?;
+        claim_key(c, scope, key, fingerprint, now, claimant)?;
     }
     if let Some(p) = &change.insert_payment {
         store::payments::insert_with_store_no(c, &payment_row(p), p.upstream_store_no.as_deref())
@@ -449,21 +468,35 @@ fn write_change(c: &mut DbConnection, change: &Change, now: DateTime<Utc>) -> St
     Ok(())
 }
 
-/// Claims `(scope, key)` for this transaction, or fails it with `duplicate:idempotency_key`.
+/// Claims `(scope, key)` for this transaction as `claimant`, or fails it with
+/// `duplicate:idempotency_key`.
+///
+/// A claim recovered from a dead claimant is this request's too; when the dead attempt's payment
+/// row is there, the insert that follows fails with `duplicate:merchant_order_id` and rolls the
+/// takeover back with it, and the caller's separate claim answers with that payment.
 fn claim_key(
     c: &mut DbConnection,
     scope: &str,
     key: &str,
     fingerprint: &str,
     now: DateTime<Utc>,
+    claimant: Option<&str>,
 ) -> StoreResult<()> {
+    use store::idempotency::{Begin, claim};
     let expires = ms(now + idempotency::RETENTION);
     let lease = idempotency::LEASE.num_milliseconds();
-    let claim = store::idempotency::claim(c, scope, key, fingerprint, ms(now), expires, lease)?;
-    if matches!(claim, store::idempotency::Begin::Started) {
-        Ok(())
-    } else {
-        Err(StoreError::Conflict("duplicate:idempotency_key".to_owned()))
+    match claim(
+        c,
+        scope,
+        key,
+        fingerprint,
+        ms(now),
+        expires,
+        lease,
+        claimant,
+    )? {
+        Begin::Started | Begin::Recovered => Ok(()),
+        Begin::Existing(_) => Err(StoreError::Conflict("duplicate:idempotency_key".to_owned())),
     }
 }
 

@@ -58,6 +58,16 @@ fn fixture() -> Fixture {
     }
 }
 
+impl Fixture {
+    /// Takes a payment for the fixture's merchant, expecting CodePay to accept it.
+    async fn create(&self, r: NewPayment) -> super::model::Payment {
+        self.engine
+            .create_payment(&self.merchant, r)
+            .await
+            .expect("payment created")
+    }
+}
+
 fn req(mode: PaymentMode, amount: i64, order: &str) -> NewPayment {
     NewPayment {
         mode,
@@ -84,11 +94,7 @@ fn event_types(f: &Fixture) -> Vec<EventType> {
 #[tokio::test]
 async fn mpm_create_returns_the_qr_and_schedules_its_expiry() {
     let f = fixture();
-    let p = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Mpm, 1250, "o1"))
-        .await
-        .expect("created");
+    let p = f.create(req(PaymentMode::Mpm, 1250, "o1")).await;
     assert_eq!(p.status, PaymentStatus::Pending);
     assert!(
         p.qr_code
@@ -143,19 +149,11 @@ async fn bad_requests_are_refused_before_codepay() {
 #[tokio::test]
 async fn cpm_approve_and_decline_settle_at_once_with_one_event() {
     let f = fixture();
-    let ok = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Cpm, 500, "c1"))
-        .await
-        .expect("ok");
+    let ok = f.create(req(PaymentMode::Cpm, 500, "c1")).await;
     assert_eq!(ok.status, PaymentStatus::Succeeded);
     assert!(ok.paid_at.is_some());
     *f.codepay.cpm.lock() = Cpm::Decline;
-    let no = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Cpm, 500, "c2"))
-        .await
-        .expect("declined");
+    let no = f.create(req(PaymentMode::Cpm, 500, "c2")).await;
     assert_eq!(no.status, PaymentStatus::Failed);
     assert_eq!(no.failure_code.as_deref(), Some("payment_declined"));
     assert!(
@@ -175,11 +173,7 @@ async fn cpm_approve_and_decline_settle_at_once_with_one_event() {
 async fn cpm_pin_is_processing_then_settled_by_polling() {
     let f = fixture();
     *f.codepay.cpm.lock() = Cpm::Pin;
-    let p = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Cpm, 500, "c1"))
-        .await
-        .expect("ok");
+    let p = f.create(req(PaymentMode::Cpm, 500, "c1")).await;
     assert_eq!(p.status, PaymentStatus::Processing);
     f.clock.advance(2);
     assert!(matches!(
@@ -203,11 +197,7 @@ async fn cpm_pin_is_processing_then_settled_by_polling() {
 async fn cpm_that_never_settles_is_reversed_after_the_deadline() {
     let f = fixture();
     *f.codepay.cpm.lock() = Cpm::Pin;
-    let p = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Cpm, 500, "c1"))
-        .await
-        .expect("ok");
+    let p = f.create(req(PaymentMode::Cpm, 500, "c1")).await;
     f.clock.advance(30);
     assert!(matches!(
         f.engine.poll_payment(&p.id).await,
@@ -233,11 +223,7 @@ async fn cpm_that_never_settles_is_reversed_after_the_deadline() {
 async fn a_lost_cpm_answer_is_settled_by_query_never_by_a_second_charge() {
     let f = fixture();
     *f.codepay.cpm.lock() = Cpm::ChargeButLoseAnswer;
-    let p = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Cpm, 500, "c1"))
-        .await
-        .expect("ok");
+    let p = f.create(req(PaymentMode::Cpm, 500, "c1")).await;
     assert_eq!(p.status, PaymentStatus::Processing);
     assert_eq!(
         f.engine.poll_payment(&p.id).await.ok(),
@@ -252,16 +238,8 @@ async fn a_lost_cpm_answer_is_settled_by_query_never_by_a_second_charge() {
 #[tokio::test]
 async fn mpm_expiry_closes_unpaid_and_accepts_a_success_before_expiry() {
     let f = fixture();
-    let unpaid = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Mpm, 100, "m1"))
-        .await
-        .expect("ok");
-    let paid = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Mpm, 100, "m2"))
-        .await
-        .expect("ok");
+    let unpaid = f.create(req(PaymentMode::Mpm, 100, "m1")).await;
+    let paid = f.create(req(PaymentMode::Mpm, 100, "m2")).await;
     assert!(
         matches!(
             f.engine.expire_payment(&unpaid.id).await,
@@ -293,11 +271,7 @@ async fn mpm_expiry_closes_unpaid_and_accepts_a_success_before_expiry() {
 #[tokio::test]
 async fn a_success_after_a_local_close_is_refunded_automatically() {
     let f = fixture();
-    let p = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Mpm, 700, "m1"))
-        .await
-        .expect("ok");
+    let p = f.create(req(PaymentMode::Mpm, 700, "m1")).await;
     f.clock.advance(301);
     f.engine.expire_payment(&p.id).await.expect("expired");
     // CodePay nevertheless reports the order paid (e.g. a wallet that settled late).
@@ -340,11 +314,7 @@ async fn a_success_after_a_local_close_is_refunded_automatically() {
 #[tokio::test]
 async fn partial_and_multiple_refunds_stop_at_the_captured_amount() {
     let f = fixture();
-    let p = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Cpm, 1000, "c1"))
-        .await
-        .expect("ok");
+    let p = f.create(req(PaymentMode::Cpm, 1000, "c1")).await;
     let r = |amount, id: &str| NewRefund {
         amount_minor: amount,
         merchant_refund_id: id.into(),
@@ -391,11 +361,7 @@ async fn partial_and_multiple_refunds_stop_at_the_captured_amount() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_refunds_never_exceed_the_capture() {
     let f = fixture();
-    let p = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Cpm, 1000, "c1"))
-        .await
-        .expect("ok");
+    let p = f.create(req(PaymentMode::Cpm, 1000, "c1")).await;
     let mut tasks = Vec::new();
     for i in 0..20 {
         let engine = f.engine.clone();
@@ -431,11 +397,7 @@ async fn racing_refunds_never_exceed_the_capture() {
 #[tokio::test]
 async fn cancel_closes_a_pending_payment_and_refuses_a_paid_one() {
     let f = fixture();
-    let p = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Mpm, 100, "m1"))
-        .await
-        .expect("ok");
+    let p = f.create(req(PaymentMode::Mpm, 100, "m1")).await;
     let c = f
         .engine
         .cancel_payment(&f.merchant.id, &p.id)
@@ -451,11 +413,7 @@ async fn cancel_closes_a_pending_payment_and_refuses_a_paid_one() {
         .await
         .expect("idempotent");
     assert_eq!(again.version, c.version);
-    let q = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Mpm, 100, "m2"))
-        .await
-        .expect("ok");
+    let q = f.create(req(PaymentMode::Mpm, 100, "m2")).await;
     f.codepay.set(&q.merchant_order_no, TransStatus::Succeeded);
     let refused = f.engine.cancel_payment(&f.merchant.id, &q.id).await;
     assert_eq!(code(&refused), Some("payment_not_cancelable"));
@@ -470,11 +428,7 @@ async fn cancel_closes_a_pending_payment_and_refuses_a_paid_one() {
 #[tokio::test]
 async fn an_unverified_or_mismatched_notification_is_only_a_trigger() {
     let f = fixture();
-    let p = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Mpm, 100, "m1"))
-        .await
-        .expect("ok");
+    let p = f.create(req(PaymentMode::Mpm, 100, "m1")).await;
     let forged = InboundNotification {
         merchant_no: "M1".into(),
         merchant_order_no: p.merchant_order_no.clone(),
@@ -576,11 +530,7 @@ async fn a_payment_made_while_payfac_closes_the_order_ends_as_codepay_ends_it() 
 #[tokio::test]
 async fn a_late_success_whose_confirming_query_fails_is_still_refunded() {
     let f = fixture();
-    let p = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Mpm, 650, "late"))
-        .await
-        .expect("created");
+    let p = f.create(req(PaymentMode::Mpm, 650, "late")).await;
     f.clock.advance(301);
     f.engine.expire_payment(&p.id).await.expect("expired");
     f.codepay.set(&p.merchant_order_no, TransStatus::Succeeded);
@@ -634,11 +584,7 @@ async fn a_limited_merchant_takes_payments_in_its_own_currency_only() {
 async fn a_merchant_cannot_take_the_automatic_refund_reference() {
     let f = fixture();
     *f.codepay.cpm.lock() = Cpm::Approve;
-    let p = f
-        .engine
-        .create_payment(&f.merchant, req(PaymentMode::Cpm, 800, "pre"))
-        .await
-        .expect("paid");
+    let p = f.create(req(PaymentMode::Cpm, 800, "pre")).await;
     let r = f
         .engine
         .create_refund(
@@ -722,4 +668,29 @@ async fn a_resubmitted_refund_that_codepay_already_has_settles_by_query() {
     );
     let r = f.store.refund(&r.id).await.expect("r").expect("r");
     assert_eq!(r.status, RefundStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn a_late_success_for_another_amount_is_still_refunded_in_full() {
+    let f = fixture();
+    let p = f.create(req(PaymentMode::Mpm, 650, "late-other")).await;
+    f.clock.advance(301);
+    f.engine.expire_payment(&p.id).await.expect("expired");
+    let paid = Money::new(700, usd()).expect("m");
+    f.codepay
+        .orders
+        .lock()
+        .insert(p.merchant_order_no.clone(), (TransStatus::Succeeded, paid));
+    let mut n = paid_notification(&p);
+    n.order.amount = Some(paid);
+    f.engine.apply_notification(&n).await.expect("taken");
+    let after = f.store.payment(&p.id).await.ok().flatten().expect("p");
+    assert_eq!(after.status, PaymentStatus::Canceled);
+    let refunds = f.store.refunds_of(&p.id).await.expect("refunds");
+    assert_eq!(
+        refunds.len(),
+        1,
+        "what CodePay holds goes back to the customer"
+    );
+    assert_eq!(refunds[0].amount, paid);
 }

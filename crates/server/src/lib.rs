@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod health;
+pub mod instance;
 pub mod keys;
 pub mod metrics;
 pub mod run;

@@ -2,6 +2,7 @@
 
 use crate::config::{Config, DatabaseTarget};
 use crate::health::{self, Health, Probe};
+use crate::instance::Heartbeat;
 use crate::metrics::{self, HttpMetrics};
 use crate::{bootstrap, keys, runner, telemetry, upstream, wiring};
 use actix_web::{App, HttpServer, middleware, web};
@@ -131,6 +132,9 @@ pub fn serve(config: Config, role: Role) -> anyhow::Result<ExitCode> {
 /// Starts what `role` runs, serves until SIGTERM or SIGINT, then drains and stops.
 async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     let ctx = Context::open(config, role).await?;
+    // Beating before anything can claim an Idempotency-Key: a claim of a live process must never
+    // look like a dead one's.
+    let heartbeat = Heartbeat::start(ctx.backends.db.clone()).await?;
     let listen = ctx.config.listen_addr()?;
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -141,7 +145,13 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     let health = ctx.readiness();
     let (sandbox, sandbox_server) = ctx.start_sandbox()?.unzip();
     let app = ctx
-        .build_app(metrics.gateway, &metrics.registry, sandbox, &public)
+        .build_app(
+            metrics.gateway,
+            &metrics.registry,
+            sandbox,
+            &public,
+            heartbeat.id(),
+        )
         .await?;
     let delivery_worker = ctx.delivery_worker(metrics.webhooks)?;
     let grace = ctx.grace();
@@ -168,9 +178,10 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
     let running = Running {
         http,
         stop,
-        workers: ctx.start_workers(&app.engine, delivery_worker, stopped),
+        workers: ctx.start_workers(&app.engine, delivery_worker, stopped, heartbeat.id()),
         sandbox: sandbox_server,
         gauges,
+        heartbeat,
     };
 
     tracing::info!(listen = %bound, public_url = %public, role = ?role, sandbox = ctx.config.is_sandbox(), "payfac is serving");
@@ -191,6 +202,7 @@ struct Running {
     workers: Workers,
     sandbox: Option<ServerTask>,
     gauges: JoinHandle<()>,
+    heartbeat: Heartbeat,
 }
 
 impl Running {
@@ -209,6 +221,9 @@ impl Running {
             stop_server(server).await;
         }
         let _ = self.gauges.await;
+        // Last: nothing of this process holds a claim any more, so deleting its row lets no
+        // running request's duplicate through.
+        self.heartbeat.stop().await;
         tracing::info!("stopped cleanly");
     }
 }
@@ -324,6 +339,7 @@ impl Context {
         registry: &prometheus::Registry,
         sandbox: Option<(Simulator, String)>,
         public: &str,
+        instance: &str,
     ) -> anyhow::Result<BuiltApp> {
         let (config, backends, keyring) = (&self.config, &self.backends, &self.keyring);
         let upstream = upstream::setup(
@@ -335,7 +351,17 @@ impl Context {
         )
         .await?;
         let sandbox = upstream.sandbox.clone();
-        let state = wiring::build(config, backends, keyring, registry, upstream, public)?;
+        let state = wiring::build(
+            config,
+            backends,
+            keyring,
+            registry,
+            upstream,
+            wiring::Process {
+                public_url: public,
+                instance,
+            },
+        )?;
         payments::jobs::seed_jobs(&backends.db)
             .await
             .map_err(|e| anyhow::anyhow!("cannot seed the reconciliation job: {e}"))?;
@@ -370,10 +396,11 @@ impl Context {
         engine: &Engine,
         delivery_worker: Arc<DeliveryWorker>,
         stopped: tokio::sync::watch::Receiver<bool>,
+        instance: &str,
     ) -> Workers {
         let (db, coordinator, grace) =
             (&self.backends.db, &self.backends.coordinator, self.grace());
-        let owner = format!("{}:{}", hostname(), ulid::Ulid::new());
+        let owner = format!("{}:{instance}", hostname());
         let runner = self.role.runs_workers().then(|| {
             let mut runner = runner::Runner::new(
                 db.clone(),

@@ -15,6 +15,14 @@ use tenant_api::routes::webhooks::WebhookApi;
 use tenant_api::{AppState, SandboxRegistrar};
 use webhook_fanout::{DeliveryWorker, FanoutConfig, Pump, PumpConfig, WebhookSecret};
 
+/// Who this process is, for the API state.
+pub struct Process<'a> {
+    /// The externally reachable base URL (`notify_url` is built on it).
+    pub public_url: &'a str,
+    /// This process's instance id, beating in `store::instances` (see `crate::instance`).
+    pub instance: &'a str,
+}
+
 /// Wires the engine, the stores and the upstream into the API state.
 pub fn build(
     config: &Config,
@@ -22,10 +30,10 @@ pub fn build(
     keyring: &Arc<MasterKeyring>,
     registry: &prometheus::Registry,
     upstream: Upstream,
-    public_url: &str,
+    process: Process<'_>,
 ) -> anyhow::Result<actix_web::web::Data<AppState>> {
     let engine = EngineConfig {
-        public_url: public_url.to_owned(),
+        public_url: process.public_url.to_owned(),
         poll_interval: Duration::from_millis(config.cpm_poll_interval_ms),
         cpm_deadline: Duration::from_secs(config.cpm_deadline_seconds),
         default_mpm_expiry: Duration::from_secs(config.mpm_expires_seconds),
@@ -53,6 +61,7 @@ pub fn build(
         }),
         keyring: keyring.clone(),
         registry: registry.clone(),
+        claimant: Some(process.instance.to_owned()),
     })
     .map_err(|e| anyhow::anyhow!("cannot build the API: {e}"))?;
     Ok(actix_web::web::Data::new(state))

@@ -194,6 +194,15 @@ diesel::table! {
         response_body -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
+        claimed_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    instances (id) {
+        id -> Text,
+        started_at -> BigInt,
+        heartbeat_at -> BigInt,
     }
 }
 
@@ -243,6 +252,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     delivery_attempts,
     jobs,
     idempotency_keys,
+    instances,
     upstream_notifications,
     audit_log,
 );

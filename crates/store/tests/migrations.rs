@@ -133,14 +133,24 @@ mod lane_backfill {
         lane: Option<String>,
     }
 
-    /// Migrates to just before the newest migration, writes the seed, then applies it.
-    fn seed_before_last<C, B>(conn: &mut C, migrations: fn() -> EmbeddedMigrations)
+    /// The lane migration's version, dashes dropped (diesel keeps or drops them by version).
+    const LANES: &str = "20261128000004";
+
+    /// Migrates to just before the lane migration (reverting any newer ones too), writes the
+    /// seed, then applies them again.
+    fn seed_before_lanes<C, B>(conn: &mut C, migrations: fn() -> EmbeddedMigrations)
     where
         B: diesel::backend::Backend,
         C: MigrationHarness<B> + SimpleConnection,
     {
         conn.run_pending_migrations(migrations()).expect("up");
-        conn.revert_last_migration(migrations()).expect("down one");
+        while conn
+            .revert_last_migration(migrations())
+            .expect("down one")
+            .to_string()
+            .replace('-', "")
+            != LANES
+        {}
         conn.batch_execute(SEED).expect("rows under the old schema");
         conn.run_pending_migrations(migrations()).expect("up again");
     }
@@ -166,7 +176,7 @@ mod lane_backfill {
         // the seed's deliveries name an event, endpoint and merchant that do not exist
         conn.batch_execute("PRAGMA foreign_keys = OFF")
             .expect("pragma");
-        seed_before_last(&mut conn, || SQLITE);
+        seed_before_lanes(&mut conn, || SQLITE);
         assert_lanes(diesel::sql_query(JOBS).load(&mut conn).expect("jobs"));
     }
 
@@ -177,7 +187,7 @@ mod lane_backfill {
         // the seed's deliveries name an event, endpoint and merchant that do not exist
         conn.batch_execute("SET session_replication_role = replica")
             .expect("no foreign-key triggers");
-        seed_before_last(&mut conn, || PG);
+        seed_before_lanes(&mut conn, || PG);
         assert_lanes(diesel::sql_query(JOBS).load(&mut conn).expect("jobs"));
     }
 }

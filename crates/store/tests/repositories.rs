@@ -21,6 +21,7 @@ on_both_backends!(
     a_swallowed_failed_statement_does_not_commit_silently,
     refunds_count_pending_and_succeeded_against_the_capture,
     idempotency_key_runs_once_then_replays,
+    a_dead_claimants_claim_is_taken_over_at_once_a_live_ones_is_not,
     fan_out_picks_enabled_subscribed_endpoints,
 );
 
@@ -429,23 +430,121 @@ async fn idempotency_key_runs_once_then_replays(db: Database) {
     );
 }
 
-fn endpoint(merchant: &str, filter: &str, now: i64) -> webhook_endpoints::WebhookEndpoint {
-    webhook_endpoints::WebhookEndpoint {
-        id: domain::WebhookEndpointId::generate().into_string(),
-        merchant_id: merchant.into(),
-        url: "https://example.test/hook".into(),
-        description: None,
-        event_filter: filter.into(),
-        enabled: true,
-        disabled_reason: None,
-        secret_ciphertext: "sealed".into(),
-        previous_secret_ciphertext: None,
-        previous_secret_expires_at: None,
-        failing_since: None,
-        deleted_at: None,
-        created_at: now,
-        updated_at: now,
+async fn a_dead_claimants_claim_is_taken_over_at_once_a_live_ones_is_not(db: Database) {
+    use store::instances;
+    let now = now_ms();
+    const LEASE: i64 = 120_000;
+    let claim = |key: &'static str, fp: &'static str, at: i64, by: Option<&'static str>| {
+        move |c: &mut store::DbConnection| {
+            idempotency::claim(c, "mer_x", key, fp, at, at + 86_400_000, LEASE, by)
+        }
+    };
+    db.write(move |c| {
+        instances::beat(c, "live", now)?;
+        instances::beat(c, "other", now)?;
+        // last beat six seconds ago: killed
+        instances::beat(c, "stale", now - 6_000)
+    })
+    .await
+    .expect("beats");
+
+    // A live claimant keeps its claim: the retry waits (in flight), as before.
+    let first = db.write(claim("k-live", "fp", now, Some("live"))).await;
+    assert!(matches!(first.expect("claim"), Begin::Started));
+    match db
+        .write(claim("k-live", "fp", now + 1_000, Some("other")))
+        .await
+        .expect("claim")
+    {
+        Begin::Existing(r) => {
+            assert_eq!(r.state, idempotency::IN_FLIGHT);
+            assert_eq!(r.claimed_by.as_deref(), Some("live"));
+        }
+        other => panic!("a live claimant's claim was taken: {other:?}"),
     }
+
+    // A claimant whose heartbeat stopped (stale) or never was (no row): taken over at once, far
+    // inside the lease, and the taker is the claimant now.
+    for (key, dead) in [("k-stale", "stale"), ("k-gone", "gone")] {
+        let first = db.write(claim(key, "fp", now, Some(dead))).await;
+        assert!(matches!(first.expect("claim"), Begin::Started));
+        let retry = db.write(claim(key, "fp", now + 10, Some("live"))).await;
+        assert!(
+            matches!(retry.expect("claim"), Begin::Recovered),
+            "{dead}'s claim is recovered at once"
+        );
+        match db
+            .write(claim(key, "fp", now + 20, Some("other")))
+            .await
+            .expect("claim")
+        {
+            Begin::Existing(r) => assert_eq!(r.claimed_by.as_deref(), Some("live")),
+            other => panic!("the recovered claim is live again: {other:?}"),
+        }
+    }
+
+    // Another request under a dead claimant's key does not take it (the caller answers 422).
+    db.write(claim("k-body", "fp", now, Some("gone")))
+        .await
+        .expect("claim");
+    match db
+        .write(claim("k-body", "other-fp", now + 10, Some("live")))
+        .await
+        .expect("claim")
+    {
+        Begin::Existing(r) => assert_eq!(r.fingerprint, "fp"),
+        other => panic!("{other:?}"),
+    }
+
+    // A completed record is replayed whoever wrote it.
+    db.write(claim("k-done", "fp", now, Some("gone")))
+        .await
+        .expect("claim");
+    db.write(|c| idempotency::complete(c, "mer_x", "k-done", 201, "{}"))
+        .await
+        .expect("complete");
+    match db
+        .write(claim("k-done", "fp", now + 10, Some("live")))
+        .await
+        .expect("claim")
+    {
+        Begin::Existing(r) => assert_eq!(r.state, idempotency::COMPLETED),
+        other => panic!("{other:?}"),
+    }
+
+    // Without a claimant (rows from before claimants were recorded) only the lease frees it.
+    db.write(claim("k-anon", "fp", now, None))
+        .await
+        .expect("claim");
+    let early = db
+        .write(claim("k-anon", "fp", now + 10_000, Some("live")))
+        .await;
+    assert!(matches!(early.expect("claim"), Begin::Existing(_)));
+    let late = db
+        .write(claim("k-anon", "fp", now + LEASE + 1, Some("live")))
+        .await;
+    assert!(matches!(late.expect("claim"), Begin::Recovered));
+
+    // A clean shutdown deletes the row: its claims are free at once.
+    db.write(claim("k-bye", "fp", now, Some("other")))
+        .await
+        .expect("claim");
+    db.write(|c| instances::remove(c, "other"))
+        .await
+        .expect("remove");
+    let after = db.write(claim("k-bye", "fp", now + 10, Some("live"))).await;
+    assert!(matches!(after.expect("claim"), Begin::Recovered));
+}
+
+fn endpoint(merchant: &str, filter: &str, now: i64) -> webhook_endpoints::WebhookEndpoint {
+    webhook_endpoints::WebhookEndpoint::new(
+        domain::WebhookEndpointId::generate().as_str(),
+        merchant,
+        "https://example.test/hook",
+        filter.into(),
+        "sealed".into(),
+        now,
+    )
 }
 
 async fn fan_out_picks_enabled_subscribed_endpoints(db: Database) {

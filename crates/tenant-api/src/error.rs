@@ -93,11 +93,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// 400 with a code, message and param.
     pub fn invalid(code: &'static str, message: impl Into<String>, param: Option<&str>) -> Self {
-        Error::InvalidRequest {
-            code,
-            message: message.into(),
-            param: param.map(str::to_owned),
-        }
+        // The engine's refusals and the API's share their shape: one constructor each.
+        payments::PaymentError::invalid(code, message, param).into()
     }
 
     /// 422 with a code, message and param.
@@ -106,27 +103,17 @@ impl Error {
         message: impl Into<String>,
         param: Option<&str>,
     ) -> Self {
-        Error::Unprocessable {
-            code,
-            message: message.into(),
-            param: param.map(str::to_owned),
-        }
+        payments::PaymentError::unprocessable(code, message, param).into()
     }
 
     /// 409 with a code and message.
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Conflict {
-            code,
-            message: message.into(),
-        }
+        payments::PaymentError::conflict(code, message).into()
     }
 
     /// 404 for a kind of object and the id asked.
     pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
-        Error::NotFound {
-            what,
-            id: id.into(),
-        }
+        payments::PaymentError::not_found(what, id).into()
     }
 
     /// The public body, without the request id (added by the request-id middleware).

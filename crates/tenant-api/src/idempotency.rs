@@ -2,6 +2,11 @@
 //! claim (INSERT … in_flight, UNIQUE(scope, key)) in the store, not a Redis lock: of fifty
 //! concurrent identical requests exactly one claims the key and reaches CodePay, the others get
 //! 409 while it runs and the stored response afterwards.
+//!
+//! A claim left in flight by a process that died (it names its claimant, whose heartbeat
+//! stopped) is taken over by the request's retry at once ([`Claim::Recovered`]); the retry runs
+//! again, and a create answers the object its dead attempt committed rather than "reference
+//! taken" (see [`run_resuming`]).
 
 use crate::error::{Error, Result};
 use crate::request_id::RequestId;
@@ -33,6 +38,10 @@ pub struct StoredResponse {
 pub enum Claim {
     /// This request owns the key now: run it, then `complete`.
     Proceed,
+    /// This request owns the key now, taken over from an attempt of the same request (same
+    /// fingerprint) whose process died, or whose lease ran out, before it answered: run it, then
+    /// `complete`; what the dead attempt committed may already be there.
+    Recovered,
     /// Done before with the same body: replay.
     Replay(StoredResponse),
     /// Another request with this key is running.
@@ -45,7 +54,8 @@ pub enum Claim {
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync + 'static {
     /// Atomically claims `(scope, key)` for a request with `fingerprint` (see [`Claim`]); an
-    /// expired record or an in-flight claim older than [`LEASE`] is taken over.
+    /// expired record is replaced, and an in-flight claim of the same request whose claimant is
+    /// gone (stopped heartbeating, or older than [`LEASE`]) is taken over.
     async fn claim(
         &self,
         scope: &str,
@@ -77,17 +87,21 @@ impl IdempotencyStore for MemoryIdempotencyStore {
     async fn claim(&self, scope: &str, key: &str, fp: &str, now: DateTime<Utc>) -> Result<Claim> {
         let mut records = self.records.lock();
         let k = (scope.to_owned(), key.to_owned());
+        let mut recovered = false;
         if let Some(r) = records.get(&k) {
             let expired = r.created_at + RETENTION < now;
             let abandoned = r.response.is_none() && r.created_at + LEASE < now;
-            if !expired && !abandoned {
-                return Ok(if r.fingerprint != fp {
-                    Claim::Mismatch
-                } else if let Some(resp) = &r.response {
-                    Claim::Replay(resp.clone())
-                } else {
-                    Claim::InFlight
-                });
+            if !expired {
+                if r.fingerprint != fp {
+                    return Ok(Claim::Mismatch);
+                }
+                if let Some(resp) = &r.response {
+                    return Ok(Claim::Replay(resp.clone()));
+                }
+                if !abandoned {
+                    return Ok(Claim::InFlight);
+                }
+                recovered = true;
             }
         }
         records.insert(
@@ -98,7 +112,11 @@ impl IdempotencyStore for MemoryIdempotencyStore {
                 response: None,
             },
         );
-        Ok(Claim::Proceed)
+        Ok(if recovered {
+            Claim::Recovered
+        } else {
+            Claim::Proceed
+        })
     }
 
     async fn complete(&self, scope: &str, key: &str, response: &StoredResponse) -> Result<()> {
@@ -145,21 +163,50 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<(StatusCode, serde_json::Value)>>,
 {
+    run_resuming(store, req, scope, body, |_| op()).await
+}
+
+/// Which attempt of a request `op` is in [`run_resuming`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// No earlier attempt of this request holds the key (or there is no key).
+    First,
+    /// An earlier attempt of this very request claimed the key and died before answering: it
+    /// may have committed the object already. An idempotent retry must answer that object, not
+    /// refuse its reference as taken.
+    Recovered,
+}
+
+/// [`run`], telling `op` whether it resumes a dead attempt of the same request
+/// ([`Attempt::Recovered`]), so a create can answer what that attempt committed.
+pub async fn run_resuming<F, Fut>(
+    store: &dyn IdempotencyStore,
+    req: &HttpRequest,
+    scope: &str,
+    body: &[u8],
+    op: F,
+) -> Result<HttpResponse>
+where
+    F: FnOnce(Attempt) -> Fut,
+    Fut: Future<Output = Result<(StatusCode, serde_json::Value)>>,
+{
     let Some(key) = key_of(req)? else {
-        let (status, value) = op().await?;
+        let (status, value) = op(Attempt::First).await?;
         return Ok(HttpResponse::build(status).json(value));
     };
     let fp = fingerprint(req.method().as_str(), req.path(), body);
     // A duplicate that arrives while the first is running waits for its answer (so fifty
-    // concurrent retries get fifty identical answers); only a long-running one yields 409.
+    // concurrent retries get fifty identical answers); only a long-running one yields 409. The
+    // wait ends early when the first's process dies: the claim then comes back `Recovered`.
     let mut claim = store.claim(scope, &key, &fp, Utc::now()).await?;
     let wait_until = tokio::time::Instant::now() + IN_FLIGHT_WAIT;
     while claim == Claim::InFlight && tokio::time::Instant::now() < wait_until {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         claim = store.claim(scope, &key, &fp, Utc::now()).await?;
     }
-    match claim {
-        Claim::Proceed => {}
+    let attempt = match claim {
+        Claim::Proceed => Attempt::First,
+        Claim::Recovered => Attempt::Recovered,
         Claim::Replay(stored) => return Ok(replay(req, stored)),
         Claim::InFlight => {
             return Err(Error::conflict(
@@ -174,8 +221,8 @@ where
                 None,
             ));
         }
-    }
-    let outcome = op().await;
+    };
+    let outcome = op(attempt).await;
     finish(store, req, scope, &key, outcome).await
 }
 

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use domain::{ApiKeyId, Currency, MerchantId, PaymentId, RefundId, Secret};
+use domain::{MerchantId, PaymentId, RefundId};
 use payments::PaymentError;
 use payments::model::{Change, Payment, Refund};
 use payments::ports::{
@@ -15,15 +15,17 @@ use payments::ports::{
 };
 use payments::sql_store::SqlPaymentStore;
 use payments::{Engine, EngineConfig, SystemClock};
+use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tenant_api::accounts::{AccountStore, ApiKeyRecord, MerchantRecord, MerchantStatus};
+use support::TestApp;
 use tenant_api::adapters::accounts::SqlAccountStore;
 use tenant_api::adapters::idempotency::SqlIdempotencyStore;
-use tenant_api::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
 use tenant_api::idempotency::{Claim, IdempotencyStore, StoredResponse};
-use tenant_api::{AppState, request_id};
+use test_support::on_both_backends;
+
+mod support;
 
 /// Counts what the engine asks of the payment store.
 struct CountingPayments {
@@ -176,48 +178,28 @@ impl Upstream for WitnessUpstream {
     async fn submit_cpm(&self, order: &CpmOrder) -> Outcome<UpstreamOrder> {
         self.witness(&order.merchant.merchant_no, &order.merchant_order_no)
             .await;
-        Outcome::Success(UpstreamOrder {
-            trans_no: Some("T-cpm".into()),
-            status: domain::TransStatus::Succeeded,
-            amount: Some(order.amount),
-            end_time: None,
-            error_code: None,
-            error_msg: None,
-        })
+        Outcome::Success(UpstreamOrder::reported(
+            domain::TransStatus::Succeeded,
+            "T-cpm".into(),
+            order.amount,
+        ))
     }
     async fn query(&self, _: &UpstreamMerchant, _: &str) -> Outcome<UpstreamOrder> {
-        Outcome::Unknown {
-            reason: "not used".into(),
-        }
+        Outcome::unknown("not used")
     }
     async fn revoke(&self, _: &UpstreamMerchant, _: &str) -> Outcome<()> {
-        Outcome::Unknown {
-            reason: "not used".into(),
-        }
+        Outcome::unknown("not used")
     }
     async fn submit_refund(&self, _: &RefundOrder) -> Outcome<Option<String>> {
-        Outcome::Unknown {
-            reason: "not used".into(),
-        }
+        Outcome::unknown("not used")
     }
     async fn query_refund(&self, _: &UpstreamMerchant, _: &str) -> Outcome<UpstreamOrder> {
-        Outcome::Unknown {
-            reason: "not used".into(),
-        }
+        Outcome::unknown("not used")
     }
 }
 
-async fn flows(db: store::Database) {
-    use actix_web::test;
-    let keyring = Arc::new(
-        store::sealing::MasterKeyring::new(
-            store::sealing::MasterKeyring::generate_key()
-                .expect("key")
-                .expose(),
-            &[],
-        )
-        .expect("keyring"),
-    );
+async fn create_round_trips(db: store::Database) {
+    let keyring = test_support::keyring();
     let payments = Arc::new(CountingPayments {
         inner: SqlPaymentStore::new(db.clone(), std::time::Duration::from_secs(60))
             .with_idempotency(keyring.clone()),
@@ -233,78 +215,32 @@ async fn flows(db: store::Database) {
         seen: parking_lot::Mutex::new(Vec::new()),
         calls: AtomicUsize::new(0),
     });
-    let accounts = Arc::new(SqlAccountStore::new(db.clone()));
-    let merchant = MerchantId::generate();
-    let now = chrono::Utc::now();
-    accounts
-        .insert_merchant(&MerchantRecord {
-            id: merchant.clone(),
-            name: "Shop".into(),
-            status: MerchantStatus::Active,
-            merchant_no: "M1".into(),
-            store_no: Some("S1".into()),
-            default_currency: Currency::from_code("USD").expect("usd"),
-            allowed_wallets: vec![],
-            max_amount_minor: None,
-            contact_email: None,
-            created_at: now,
-            updated_at: now,
-        })
-        .await
-        .expect("merchant");
-    let sk = keys::generate_secret(keys::MERCHANT_PREFIX);
-    accounts
-        .insert_api_key(&ApiKeyRecord {
-            id: ApiKeyId::generate(),
-            merchant_id: Some(merchant.clone()),
-            secret_hash: keys::hash_secret(&sk),
-            prefix: keys::display_prefix(&sk),
-            label: None,
-            scopes: tenant_api::auth::jwt::ALL_SCOPES
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-            created_at: now,
-            revoked_at: None,
-            expires_at: None,
-        })
-        .await
-        .expect("key");
-    let state = actix_web::web::Data::new(AppState {
-        engine: Engine::new(
-            payments.clone(),
-            upstream.clone(),
-            EngineConfig::default(),
-            Arc::new(SystemClock),
-        )
-        .with_idempotent_creates(),
-        accounts,
-        idempotency: idem.clone(),
-        tokens: Arc::new(
-            TokenIssuer::new(vec![(
-                "k1".into(),
-                Secret::new("0123456789abcdef0123456789abcdef"),
-            )])
-            .expect("issuer"),
-        ),
-        rate_limiter: Arc::new(LocalRateLimiter::new(10_000)),
-        notifications: None,
-        sandbox: None,
-    });
-    let app = test::init_service(
-        actix_web::App::new()
-            .wrap(actix_web::middleware::from_fn(request_id::middleware))
-            .configure(move |cfg| tenant_api::configure(cfg, state)),
+    let engine = Engine::new(
+        payments.clone(),
+        upstream.clone(),
+        EngineConfig::default(),
+        Arc::new(SystemClock),
     )
-    .await;
+    .with_idempotent_creates();
+    let idempotency = idem.clone();
+    let app = TestApp::builder(db.clone())
+        .state(move |p| {
+            support::app_state(engine, Arc::new(SqlAccountStore::new(p.db)), idempotency)
+        })
+        .start()
+        .await;
+    let merchant = app.merchant(Some("S1")).await;
+    let sk = app
+        .key(Some(&merchant), tenant_api::auth::jwt::ALL_SCOPES)
+        .await;
     // The merchant_order_id doubles as the Idempotency-Key, so the witness can find the claim.
-    let post = |key: &str, body: Value| {
-        test::TestRequest::post()
-            .uri("/v1/payments")
-            .insert_header(("Authorization", format!("Bearer {sk}")))
-            .insert_header(("Idempotency-Key", key.to_owned()))
-            .set_payload(body.to_string())
-            .to_request()
+    let post = async |key: &str, body: Value| {
+        app.request(Method::POST, "/v1/payments", &sk)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("send")
     };
     let mpm = |order: &str, amount: i64| json!({"mode":"mpm","amount":amount,"currency":"USD","merchant_order_id":order,"wallet":"alipay"});
     let counts = || {
@@ -317,10 +253,10 @@ async fn flows(db: store::Database) {
     };
 
     // MPM: two commits, no read, no separate idempotency round trip.
-    let resp = test::call_service(&app, post("o-1", mpm("o-1", 1250))).await;
+    let resp = post("o-1", mpm("o-1", 1250)).await;
     assert_eq!(resp.status().as_u16(), 201);
     assert!(resp.headers().get("idempotent-replayed").is_none());
-    let first: Value = test::read_body_json(resp).await;
+    let first: Value = resp.json().await.expect("json");
     assert_eq!(first["status"], "pending");
     assert!(
         first["qr_code"]
@@ -339,7 +275,7 @@ async fn flows(db: store::Database) {
     );
 
     // The replay is the stored answer, and CodePay is not called again.
-    let resp = test::call_service(&app, post("o-1", mpm("o-1", 1250))).await;
+    let resp = post("o-1", mpm("o-1", 1250)).await;
     assert_eq!(resp.status().as_u16(), 201);
     assert_eq!(
         resp.headers()
@@ -347,7 +283,7 @@ async fn flows(db: store::Database) {
             .and_then(|v| v.to_str().ok()),
         Some("true")
     );
-    let replay: Value = test::read_body_json(resp).await;
+    let replay: Value = resp.json().await.expect("json");
     assert_eq!(replay, first);
     assert_eq!(counts().3, 1);
     // The stored body is sealed, not readable JSON.
@@ -364,34 +300,34 @@ async fn flows(db: store::Database) {
     assert!(!stored.contains("qr.example"), "sealed: {stored}");
 
     // Same key, other body: 422. A taken merchant_order_id under a new key: 409, replayed.
-    let resp = test::call_service(&app, post("o-1", mpm("o-1", 999))).await;
+    let resp = post("o-1", mpm("o-1", 999)).await;
     assert_eq!(resp.status().as_u16(), 422);
-    let resp = test::call_service(&app, post("o-1-again", mpm("o-1", 1250))).await;
+    let resp = post("o-1-again", mpm("o-1", 1250)).await;
     assert_eq!(resp.status().as_u16(), 409);
-    let err: Value = test::read_body_json(resp).await;
+    let err: Value = resp.json().await.expect("json");
     assert_eq!(err["error"]["code"], "merchant_order_id_taken");
-    let resp = test::call_service(&app, post("o-1-again", mpm("o-1", 1250))).await;
+    let resp = post("o-1-again", mpm("o-1", 1250)).await;
     assert_eq!(resp.status().as_u16(), 409);
     assert!(resp.headers().get("idempotent-replayed").is_some());
     assert_eq!(counts().3, 1, "CodePay saw one order");
 
     // A declined order is a stored 201 `failed`, still two commits.
     let (c0, ..) = counts();
-    let resp = test::call_service(&app, post("o-2", mpm("o-2", 666))).await;
+    let resp = post("o-2", mpm("o-2", 666)).await;
     assert_eq!(resp.status().as_u16(), 201);
-    let declined: Value = test::read_body_json(resp).await;
+    let declined: Value = resp.json().await.expect("json");
     assert_eq!(declined["status"], "failed");
     assert_eq!(counts().0 - c0, 2);
-    let resp = test::call_service(&app, post("o-2", mpm("o-2", 666))).await;
-    let replay: Value = test::read_body_json(resp).await;
+    let resp = post("o-2", mpm("o-2", 666)).await;
+    let replay: Value = resp.json().await.expect("json");
     assert_eq!(replay, declined);
 
     // CPM approve: two commits, the success event written with the second.
     let (c0, r0, i0, _) = counts();
     let cpm = json!({"mode":"cpm","amount":800,"currency":"USD","merchant_order_id":"o-3","wallet":"alipay","auth_code":"2800001"});
-    let resp = test::call_service(&app, post("o-3", cpm)).await;
+    let resp = post("o-3", cpm).await;
     assert_eq!(resp.status().as_u16(), 201);
-    let paid: Value = test::read_body_json(resp).await;
+    let paid: Value = resp.json().await.expect("json");
     assert_eq!(paid["status"], "succeeded");
     // The CodePay store_no went in with the row (one statement).
     let pid = paid["id"].as_str().expect("id").to_owned();
@@ -419,28 +355,4 @@ async fn flows(db: store::Database) {
     assert_eq!(events, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_create_round_trips() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("c.db").display());
-    let db = store::Database::connect(&url, 4).await.expect("db");
-    db.migrate().await.expect("migrate");
-    flows(db).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_create_round_trips() {
-    let admin = std::env::var("PAYFAC_TEST_DATABASE_URL").unwrap_or_else(|_| {
-        panic!("PAYFAC_TEST_DATABASE_URL is not set: run `. scripts/test-services.sh` first")
-    });
-    let name = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
-    let mut conn = diesel::PgConnection::establish(&admin).expect("admin");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .expect("create db");
-    let mut url = url::Url::parse(&admin).expect("url");
-    url.set_path(&name);
-    let db = store::Database::connect(url.as_str(), 4).await.expect("db");
-    db.migrate().await.expect("migrate");
-    flows(db).await;
-}
+on_both_backends!(create_round_trips);

@@ -3,56 +3,16 @@
 //! never returned; merchants cannot reach these routes; merchants may name an account.
 
 use diesel::prelude::*;
-use domain::{ApiKeyId, GatewayAccountId};
+use domain::GatewayAccountId;
 use gateway_client::PrivateKey;
 use serde_json::{Value, json};
-use tenant_api::accounts::{AccountStore, ApiKeyRecord};
-use tenant_api::adapters::accounts::SqlAccountStore;
-use tenant_api::auth::keys;
+use support::TestApp;
+use test_support::on_both_backends;
 
 mod support;
 
-use support::TestApp as Payfac;
-
-async fn start(db: store::Database) -> Payfac {
-    support::start(db).await
-}
-
-impl Payfac {
-    /// Status and raw body text (so tests can look for key material anywhere in it).
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: &str,
-        idem: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, String) {
-        let mut r = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(k) = idem {
-            r = r.header("Idempotency-Key", k);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let r = r.send().await.expect("send");
-        (r.status().as_u16(), r.text().await.expect("body"))
-    }
-
-    async fn json(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let (status, text) = self.call(method, path, key, None, body).await;
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
+/// The stored gateway account rows, read as the server's upstream setup reads them.
+impl TestApp {
     async fn row(&self, id: &str) -> store::gateway_accounts::GatewayAccount {
         let id = GatewayAccountId::parse(id).expect("id");
         self.db
@@ -79,25 +39,6 @@ impl Payfac {
         );
         PrivateKey::from_pem_or_base64(pem.expose()).expect("a real key")
     }
-}
-
-async fn operator_key(db: &store::Database) -> String {
-    let op = keys::generate_secret(keys::OPERATOR_PREFIX);
-    SqlAccountStore::new(db.clone())
-        .insert_api_key(&ApiKeyRecord {
-            id: ApiKeyId::generate(),
-            merchant_id: None,
-            secret_hash: keys::hash_secret(&op),
-            prefix: keys::display_prefix(&op),
-            label: None,
-            scopes: vec![],
-            created_at: chrono::Utc::now(),
-            revoked_at: None,
-            expires_at: None,
-        })
-        .await
-        .expect("op key");
-    op
 }
 
 /// A PKCS#8 PEM private key made by the `openssl` command line.
@@ -128,19 +69,27 @@ fn assert_no_private_key(text: &str) {
     );
 }
 
-async fn flows(db: store::Database) {
+/// `POST /v1/merchants` as the operator.
+async fn new_merchant(p: &TestApp, op: &str, body: Value) -> (u16, Value) {
+    p.post("/v1/merchants", op, None, body).await
+}
+
+/// `PATCH /v1/merchants/{id}` as the operator.
+async fn patch_merchant(p: &TestApp, op: &str, id: &str, body: Value) -> (u16, Value) {
+    let path = format!("/v1/merchants/{id}");
+    p.json(reqwest::Method::PATCH, &path, op, Some(body)).await
+}
+
+async fn gateway_accounts(db: store::Database) {
     use reqwest::Method;
-    let p = start(db).await;
-    let op = operator_key(&p.db).await;
+    let p = TestApp::start(db).await;
+    let op = p.operator_key().await;
     let app_pem = openssl_key();
     let app_pub = PrivateKey::from_pem_or_base64(&app_pem)
         .expect("openssl key parses")
         .public_key()
         .to_pem();
-    let gateway_pub = PrivateKey::generate_2048()
-        .expect("key")
-        .public_key()
-        .to_pem();
+    let gateway_pub = test_support::gateway_key().public_key().to_pem();
     let body = json!({
         "name": "CodePay prod", "base_url": "https://gw.example/api", "app_id": "app_1",
         "private_key": app_pem, "gateway_public_key": gateway_pub,
@@ -221,28 +170,23 @@ async fn flows(db: store::Database) {
     ] {
         let mut bad = body.clone();
         bad[field] = value;
-        let (status, err) = p
-            .json(Method::POST, "/v1/gateway-accounts", &op, Some(bad))
-            .await;
+        let (status, err) = p.post("/v1/gateway-accounts", &op, None, bad).await;
         assert_eq!(status, 400, "{err}");
         assert_eq!(err["error"]["param"], field);
         assert_eq!(err["error"]["type"], "invalid_request_error");
     }
     let mut bad = body.clone();
     bad.as_object_mut().expect("obj").remove("app_id");
-    let (status, err) = p
-        .json(Method::POST, "/v1/gateway-accounts", &op, Some(bad))
-        .await;
+    let (status, err) = p.post("/v1/gateway-accounts", &op, None, bad).await;
     assert_eq!(
         (status, err["error"]["param"].as_str()),
         (400, Some("app_id"))
     );
     let (status, err) = p
-        .json(
-            Method::PATCH,
+        .patch(
             &format!("/v1/gateway-accounts/{id}"),
             &op,
-            Some(json!({"private_key": "bm90IGEga2V5"})),
+            json!({"private_key": "bm90IGEga2V5"}),
         )
         .await;
     assert_eq!(
@@ -263,11 +207,10 @@ async fn flows(db: store::Database) {
 
     // PATCH without a key keeps the sealed key; with one (base64 DER this time) re-seals.
     let (status, upd) = p
-        .json(
-            Method::PATCH,
+        .patch(
             &format!("/v1/gateway-accounts/{id}"),
             &op,
-            Some(json!({"enabled": false, "name": "renamed"})),
+            json!({"enabled": false, "name": "renamed"}),
         )
         .await;
     assert_eq!(status, 200, "{upd}");
@@ -280,7 +223,7 @@ async fn flows(db: store::Database) {
         p.row(&id).await.private_key_ciphertext.expose(),
         first_ciphertext
     );
-    let rotated = PrivateKey::generate_2048().expect("key");
+    let rotated = test_support::other_key();
     let rotated_pub = rotated.public_key().to_pem();
     let (status, text) = p
         .call(
@@ -333,14 +276,12 @@ async fn flows(db: store::Database) {
     assert!(audit.items.iter().all(|e| !e.details.contains("PRIVATE")));
 
     // Merchants may name an existing account (else 422 on the field).
-    let (status, mer) = p
-        .json(
-            Method::POST,
-            "/v1/merchants",
-            &op,
-            Some(json!({"name":"Shop","codepay":{"merchant_no":"M1"},"gateway_account_id": id})),
-        )
-        .await;
+    let (status, mer) = new_merchant(
+        &p,
+        &op,
+        json!({"name":"Shop","codepay":{"merchant_no":"M1"},"gateway_account_id": id}),
+    )
+    .await;
     assert_eq!(status, 201, "{mer}");
     assert_eq!(mer["gateway_account_id"].as_str(), Some(id.as_str()));
     let mid = mer["id"].as_str().expect("mid").to_owned();
@@ -358,52 +299,34 @@ async fn flows(db: store::Database) {
     };
     assert_eq!(column.as_deref(), Some(id.as_str()));
     for bad in ["gwa_01JAAAAAAAAAAAAAAAAAAAAAAA", "nonsense"] {
-        let (status, err) = p
-            .json(
-                Method::POST,
-                "/v1/merchants",
-                &op,
-                Some(json!({"name":"X","codepay":{"merchant_no":"M2"},"gateway_account_id": bad})),
-            )
-            .await;
+        let (status, err) = new_merchant(
+            &p,
+            &op,
+            json!({"name":"X","codepay":{"merchant_no":"M2"},"gateway_account_id": bad}),
+        )
+        .await;
         assert_eq!(status, 422, "{err}");
         assert_eq!(err["error"]["param"], "gateway_account_id");
-        let (status, err) = p
-            .json(
-                Method::PATCH,
-                &format!("/v1/merchants/{mid}"),
-                &op,
-                Some(json!({"gateway_account_id": bad})),
-            )
-            .await;
+        let (status, err) = patch_merchant(&p, &op, &mid, json!({"gateway_account_id": bad})).await;
         assert_eq!(
             (status, err["error"]["param"].as_str()),
             (422, Some("gateway_account_id"))
         );
     }
-    let (_, plain) = p
-        .json(
-            Method::POST,
-            "/v1/merchants",
-            &op,
-            Some(json!({"name":"Plain","codepay":{"merchant_no":"M3"}})),
-        )
-        .await;
+    let (_, plain) = new_merchant(
+        &p,
+        &op,
+        json!({"name":"Plain","codepay":{"merchant_no":"M3"}}),
+    )
+    .await;
     assert_eq!(plain["gateway_account_id"], Value::Null);
     let pid = plain["id"].as_str().expect("id").to_owned();
-    let (status, linked) = p
-        .json(
-            Method::PATCH,
-            &format!("/v1/merchants/{pid}"),
-            &op,
-            Some(json!({"gateway_account_id": id})),
-        )
-        .await;
+    let (status, linked) = patch_merchant(&p, &op, &pid, json!({"gateway_account_id": id})).await;
     assert_eq!(
         (status, linked["gateway_account_id"].as_str()),
         (200, Some(id.as_str()))
     );
-    let (_, all) = p.json(Method::GET, "/v1/merchants", &op, None).await;
+    let all = p.get("/v1/merchants", &op).await;
     let data = all["data"].as_array().expect("data");
     assert_eq!(data.len(), 2);
     assert!(
@@ -413,22 +336,17 @@ async fn flows(db: store::Database) {
 
     // A merchant's key, or a token it mints, gets 403 on every gateway account route.
     let (status, k) = p
-        .json(
-            Method::POST,
+        .post(
             &format!("/v1/merchants/{mid}/api-keys"),
             &op,
-            Some(json!({})),
+            None,
+            json!({}),
         )
         .await;
     assert_eq!(status, 201);
     let sk = k["secret"].as_str().expect("secret").to_owned();
     let (status, t) = p
-        .json(
-            Method::POST,
-            "/v1/tokens",
-            &sk,
-            Some(json!({"scopes":["payments:read"]})),
-        )
+        .post("/v1/tokens", &sk, None, json!({"scopes":["payments:read"]}))
         .await;
     assert_eq!(status, 201, "{t}");
     let token = t["token"].as_str().expect("token").to_owned();
@@ -465,33 +383,9 @@ async fn flows(db: store::Database) {
     );
 
     // The OpenAPI document lists the routes.
-    let (_, doc) = p.json(Method::GET, "/openapi.json", &op, None).await;
+    let doc = p.get("/openapi.json", &op).await;
     assert!(doc["paths"]["/v1/gateway-accounts"]["post"].is_object());
     assert!(doc["paths"]["/v1/gateway-accounts/{id}"]["patch"].is_object());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_gateway_accounts() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("g.db").display());
-    let db = store::Database::connect(&url, 4).await.expect("db");
-    db.migrate().await.expect("migrate");
-    flows(db).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_gateway_accounts() {
-    let admin = std::env::var("PAYFAC_TEST_DATABASE_URL").unwrap_or_else(|_| {
-        panic!("PAYFAC_TEST_DATABASE_URL is not set: run `. scripts/test-services.sh` first")
-    });
-    let name = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
-    let mut conn = diesel::PgConnection::establish(&admin).expect("admin");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .expect("create db");
-    let mut url = url::Url::parse(&admin).expect("url");
-    url.set_path(&name);
-    let db = store::Database::connect(url.as_str(), 4).await.expect("db");
-    db.migrate().await.expect("migrate");
-    flows(db).await;
-}
+on_both_backends!(gateway_accounts);

@@ -4,197 +4,85 @@
 //! these flows check the engine and the API against CodePay's behaviour without SQL; the
 //! merchant and keys live in SQLite.
 
-use codepay_sim::{SimConfig, Simulator};
-use domain::{ApiKeyId, Secret};
-use gateway_client::{GatewayClient, GatewayConfig, PrivateKey, PublicKey};
 use payments::codepay::CodePayUpstream;
 use payments::intake::CodePayIntake;
 use payments::jobs::{JobOutcome, handle};
 use payments::testing::memory::MemoryPaymentStore;
-use payments::{Engine, EngineConfig, SystemClock};
+use payments::{Engine, SystemClock};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use tenant_api::accounts::{AccountStore, ApiKeyRecord};
+use support::{TestApp, sim_merchant, sim_post};
+use tenant_api::AppState;
 use tenant_api::adapters::accounts::SqlAccountStore;
-use tenant_api::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
 use tenant_api::idempotency::MemoryIdempotencyStore;
-use tenant_api::{AppState, request_id};
+use test_support::SimServer;
 
+mod support;
+
+/// The app with payments in the engine's in-memory store, CodePay the simulator over HTTP.
 struct Harness {
-    base: String,
-    sim_base: String,
+    app: TestApp,
+    sim: SimServer,
     op: String,
-    http: reqwest::Client,
     store: Arc<MemoryPaymentStore>,
-    engine: Engine,
     _dir: tempfile::TempDir,
 }
 
-async fn start() -> Harness {
-    let sim = Simulator::new(SimConfig {
-        time_scale: 50,
-        ..SimConfig::default()
-    })
-    .expect("sim");
-    let app_key = PrivateKey::generate_2048().expect("key");
-    let app_id = sim
-        .register_app(None, &app_key.public_key().to_pem())
-        .expect("app");
-    let sim_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let sim_base = format!(
-        "http://{}/sandbox/codepay",
-        sim_listener.local_addr().expect("addr")
-    );
-    let served = sim.clone();
-    let server = actix_web::HttpServer::new(move || {
-        let s = served.clone();
-        actix_web::App::new()
-            .service(actix_web::web::scope("/sandbox/codepay").configure(move |c| s.configure(c)))
-    })
-    .workers(1)
-    .listen(sim_listener)
-    .expect("listen")
-    .run();
-    tokio::spawn(server);
+impl std::ops::Deref for Harness {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
 
-    let gateway_key = PublicKey::from_pem_or_base64(&sim.gateway_public_key_pem()).expect("gw key");
-    let client = GatewayClient::new(
-        GatewayConfig::new(sim_base.clone(), app_id, app_key, gateway_key.clone()),
-        None,
-    )
-    .expect("client");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
+async fn start() -> Harness {
+    let sim = SimServer::start(50);
     let store = Arc::new(MemoryPaymentStore::new());
-    let engine = Engine::new(
-        store.clone(),
-        Arc::new(CodePayUpstream::new(
-            client,
-            Some(format!("{base}/callbacks/codepay")),
-        )),
-        EngineConfig {
-            public_url: base.clone(),
-            ..EngineConfig::default()
-        },
-        Arc::new(SystemClock),
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = store::Database::connect(
-        &format!("sqlite://{}", dir.path().join("p.db").display()),
-        4,
-    )
-    .await
-    .expect("db");
-    db.migrate().await.expect("migrate");
-    let accounts = Arc::new(SqlAccountStore::new(db));
-    let op = keys::generate_secret(keys::OPERATOR_PREFIX);
-    accounts
-        .insert_api_key(&ApiKeyRecord {
-            id: ApiKeyId::generate(),
-            merchant_id: None,
-            secret_hash: keys::hash_secret(&op),
-            prefix: keys::display_prefix(&op),
-            label: None,
-            scopes: vec![],
-            created_at: chrono::Utc::now(),
-            revoked_at: None,
-            expires_at: None,
+    let payments = store.clone();
+    // Merchants and keys live in SQLite.
+    let (db, dir) = test_support::fresh_sqlite().await;
+    let app = TestApp::builder(db)
+        .simulator(&sim)
+        .state(move |p| {
+            let callback = format!("{}/callbacks/codepay", p.base);
+            let engine = Engine::new(
+                payments,
+                Arc::new(CodePayUpstream::new(p.gateway, Some(callback))),
+                p.engine,
+                Arc::new(SystemClock),
+            );
+            AppState {
+                notifications: Some(Arc::new(CodePayIntake::new(p.gateway_public_key, None))),
+                ..support::app_state(
+                    engine,
+                    Arc::new(SqlAccountStore::new(p.db)),
+                    Arc::new(MemoryIdempotencyStore::default()),
+                )
+            }
         })
-        .await
-        .expect("op key");
-    let state = actix_web::web::Data::new(AppState {
-        engine: engine.clone(),
-        accounts,
-        idempotency: Arc::new(MemoryIdempotencyStore::default()),
-        tokens: Arc::new(
-            TokenIssuer::new(vec![(
-                "k1".into(),
-                Secret::new("0123456789abcdef0123456789abcdef"),
-            )])
-            .expect("issuer"),
-        ),
-        rate_limiter: Arc::new(LocalRateLimiter::new(10_000)),
-        notifications: Some(Arc::new(CodePayIntake::new(gateway_key, None))),
-        sandbox: None,
-    });
-    let server = actix_web::HttpServer::new(move || {
-        let state = state.clone();
-        actix_web::App::new()
-            .wrap(actix_web::middleware::from_fn(request_id::middleware))
-            .configure(move |cfg| tenant_api::configure(cfg, state))
-    })
-    .workers(2)
-    .listen(listener)
-    .expect("listen")
-    .run();
-    tokio::spawn(server);
+        .start()
+        .await;
+    let op = app.operator_key().await;
     Harness {
-        base,
-        sim_base,
+        app,
+        sim,
         op,
-        http: reqwest::Client::new(),
         store,
-        engine,
         _dir: dir,
     }
 }
 
 impl Harness {
-    async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .expect("send");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str, key: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(key)
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("json")
-    }
-
+    /// `POST` to the simulator's control API.
     async fn sim(&self, path: &str, body: Value) -> Value {
-        self.http
-            .post(format!("{}{path}", self.sim_base))
-            .json(&body)
-            .send()
-            .await
-            .expect("sim")
-            .json()
-            .await
-            .expect("json")
+        sim_post(&self.sim, path, body).await
     }
 
     /// A merchant registered with the simulator, and its secret key.
     async fn merchant(&self) -> String {
-        let m = self.sim("/sim/merchants", json!({})).await;
-        let no = m["merchant_no"].as_str().expect("merchant_no").to_owned();
-        let (s, mer) = self
-            .post(
-                "/v1/merchants",
-                &self.op,
-                json!({"name":"Shop","codepay":{"merchant_no":no}}),
-            )
-            .await;
-        assert_eq!(s, 201, "{mer}");
-        let id = mer["id"].as_str().expect("id");
-        let (_, k) = self
-            .post(&format!("/v1/merchants/{id}/api-keys"), &self.op, json!({}))
-            .await;
-        k["secret"].as_str().expect("secret").to_owned()
+        let no = sim_merchant(&self.sim, json!({})).await;
+        self.app.onboard(&self.op, &no).await.1
     }
 
     /// Runs every job due, as the server's runner would, until `done` or a timeout.
@@ -229,7 +117,7 @@ async fn wait_status(h: &Harness, sk: &str, id: &str, want: &str) -> Value {
 async fn mpm_paid_in_the_simulator_succeeds_by_notification_and_refunds_settle() {
     let h = start().await;
     let sk = h.merchant().await;
-    let (s, p) = h.post("/v1/payments", &sk, json!({"mode":"mpm","amount":1250,"currency":"USD","merchant_order_id":"m-1","wallet":"alipay"})).await;
+    let (s, p) = h.post("/v1/payments", &sk, None, json!({"mode":"mpm","amount":1250,"currency":"USD","merchant_order_id":"m-1","wallet":"alipay"})).await;
     assert_eq!(s, 201, "{p}");
     assert_eq!(p["status"], "pending");
     let qr = p["qr_code"].as_str().expect("qr").to_owned();
@@ -270,6 +158,7 @@ async fn mpm_paid_in_the_simulator_succeeds_by_notification_and_refunds_settle()
         .post(
             &format!("/v1/payments/{id}/refunds"),
             &sk,
+            None,
             json!({"amount":500,"merchant_refund_id":"r-1"}),
         )
         .await;
@@ -277,6 +166,7 @@ async fn mpm_paid_in_the_simulator_succeeds_by_notification_and_refunds_settle()
         .post(
             &format!("/v1/payments/{id}/refunds"),
             &sk,
+            None,
             json!({"amount":700,"merchant_refund_id":"r-2"}),
         )
         .await;
@@ -284,6 +174,7 @@ async fn mpm_paid_in_the_simulator_succeeds_by_notification_and_refunds_settle()
         .post(
             &format!("/v1/payments/{id}/refunds"),
             &sk,
+            None,
             json!({"amount":100,"merchant_refund_id":"r-3"}),
         )
         .await;
@@ -318,16 +209,31 @@ async fn cpm_approve_decline_and_pin_settle() {
     };
     let body = |order: &str, auth: String| json!({"mode":"cpm","amount":800,"currency":"USD","merchant_order_id":order,"wallet":"alipay","auth_code":auth});
     let (_, ok) = h
-        .post("/v1/payments", &sk, body("c-1", code("approve").await))
+        .post(
+            "/v1/payments",
+            &sk,
+            None,
+            body("c-1", code("approve").await),
+        )
         .await;
     assert_eq!(ok["status"], "succeeded", "{ok}");
     let (_, no) = h
-        .post("/v1/payments", &sk, body("c-2", code("decline").await))
+        .post(
+            "/v1/payments",
+            &sk,
+            None,
+            body("c-2", code("decline").await),
+        )
         .await;
     assert_eq!(no["status"], "failed", "{no}");
     assert_eq!(no["failure_code"], "payment_declined");
     let (_, pin) = h
-        .post("/v1/payments?wait=20", &sk, body("c-3", code("pin").await))
+        .post(
+            "/v1/payments?wait=20",
+            &sk,
+            None,
+            body("c-3", code("pin").await),
+        )
         .await;
     assert_eq!(
         pin["status"], "succeeded",
@@ -353,11 +259,12 @@ async fn another_merchants_ids_are_404_everywhere_and_leak_nothing() {
         .as_str()
         .expect("code")
         .to_owned();
-    let (_, paid) = h.post("/v1/payments", &sk_a, json!({"mode":"cpm","amount":900,"merchant_order_id":"secret-order-A","wallet":"alipay","auth_code":auth})).await;
+    let (_, paid) = h.post("/v1/payments", &sk_a, None, json!({"mode":"cpm","amount":900,"merchant_order_id":"secret-order-A","wallet":"alipay","auth_code":auth})).await;
     let (_, mpm) = h
         .post(
             "/v1/payments",
             &sk_a,
+            None,
             json!({"mode":"mpm","amount":900,"merchant_order_id":"secret-qr-A","wallet":"alipay"}),
         )
         .await;
@@ -367,6 +274,7 @@ async fn another_merchants_ids_are_404_everywhere_and_leak_nothing() {
         .post(
             &format!("/v1/payments/{pay}/refunds"),
             &sk_a,
+            None,
             json!({"amount":100,"merchant_refund_id":"secret-ref-A"}),
         )
         .await;
@@ -398,7 +306,7 @@ async fn another_merchants_ids_are_404_everywhere_and_leak_nothing() {
         ),
     ];
     for (path, body) in posts {
-        let (status, v) = h.post(&path, &sk_b, body).await;
+        let (status, v) = h.post(&path, &sk_b, None, body).await;
         assert_eq!(status, 404, "{path}");
         assert!(!v.to_string().contains("secret-"));
     }

@@ -3,104 +3,17 @@
 //! the webhook scopes manages endpoints and reads events, a key cannot mint scopes it lacks,
 //! and a key stored with the pre-webhook default scope set keeps managing webhooks.
 
-use domain::{ApiKeyId, Currency, MerchantId};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tenant_api::accounts::{AccountStore, ApiKeyRecord, MerchantRecord, MerchantStatus};
-use tenant_api::adapters::accounts::SqlAccountStore;
-use tenant_api::auth::keys;
+use support::TestApp;
 
 mod support;
 
-struct Payfac {
-    base: String,
-    http: reqwest::Client,
-    accounts: SqlAccountStore,
-}
-
-async fn start(db: store::Database) -> Payfac {
-    let app = support::start(db).await;
-    Payfac {
-        base: app.base,
-        http: app.http,
-        accounts: SqlAccountStore::new(app.db),
-    }
-}
-
-impl Payfac {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        bearer: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut r = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(bearer);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let r = r.send().await.expect("send");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn merchant(&self) -> MerchantId {
-        let id = MerchantId::generate();
-        let now = chrono::Utc::now();
-        self.accounts
-            .insert_merchant(&MerchantRecord {
-                id: id.clone(),
-                name: "Shop".into(),
-                status: MerchantStatus::Active,
-                merchant_no: "M1".into(),
-                store_no: None,
-                default_currency: Currency::from_code("USD").expect("usd"),
-                allowed_wallets: vec![],
-                max_amount_minor: None,
-                contact_email: None,
-                created_at: now,
-                updated_at: now,
-            })
-            .await
-            .expect("merchant");
-        id
-    }
-
-    async fn key(&self, merchant: Option<&MerchantId>, scopes: &[&str]) -> String {
-        let prefix = if merchant.is_some() {
-            keys::MERCHANT_PREFIX
-        } else {
-            keys::OPERATOR_PREFIX
-        };
-        let secret = keys::generate_secret(prefix);
-        self.accounts
-            .insert_api_key(&ApiKeyRecord {
-                id: ApiKeyId::generate(),
-                merchant_id: merchant.cloned(),
-                secret_hash: keys::hash_secret(&secret),
-                prefix: keys::display_prefix(&secret),
-                label: None,
-                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-                created_at: chrono::Utc::now(),
-                revoked_at: None,
-                expires_at: None,
-            })
-            .await
-            .expect("key");
-        secret
-    }
-
+impl TestApp {
+    /// `POST /v1/tokens` with `key`, asking for `scopes`.
     async fn token(&self, key: &str, scopes: &[&str]) -> (u16, Value) {
-        self.call(
-            Method::POST,
-            "/v1/tokens",
-            key,
-            Some(json!({ "scopes": scopes })),
-        )
-        .await
+        self.post("/v1/tokens", key, None, json!({ "scopes": scopes }))
+            .await
     }
 }
 
@@ -122,12 +35,9 @@ fn assert_forbidden(got: (u16, Value), code: &str, scope: Option<&str>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_routes_enforce_the_webhook_scopes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("w.db").display());
-    let db = store::Database::connect(&url, 4).await.expect("db");
-    db.migrate().await.expect("migrate");
-    let p = start(db).await;
-    let m = p.merchant().await;
+    let (db, _dir) = test_support::fresh_sqlite().await;
+    let p = TestApp::start(db).await;
+    let m = p.merchant(None).await;
     let all = tenant_api::auth::jwt::ALL_SCOPES;
     assert!(all.contains(&"webhooks:read") && all.contains(&"webhooks:write"));
     let sk = p.key(Some(&m), all).await;
@@ -138,45 +48,35 @@ async fn webhook_routes_enforce_the_webhook_scopes() {
     assert_eq!(st, 201, "{t}");
     let pos = t["token"].as_str().expect("token").to_owned();
     assert_forbidden(
-        p.call(Method::GET, "/v1/webhook-endpoints", &pos, None)
+        p.json(Method::GET, "/v1/webhook-endpoints", &pos, None)
             .await,
         "insufficient_scope",
         Some("webhooks:read"),
     );
     assert_forbidden(
-        p.call(Method::GET, "/v1/events", &pos, None).await,
+        p.json(Method::GET, "/v1/events", &pos, None).await,
         "insufficient_scope",
         Some("webhooks:read"),
     );
     assert_forbidden(
-        p.call(
-            Method::POST,
-            "/v1/webhook-endpoints",
-            &pos,
-            Some(endpoint.clone()),
-        )
-        .await,
+        p.post("/v1/webhook-endpoints", &pos, None, endpoint.clone())
+            .await,
         "insufficient_scope",
         Some("webhooks:write"),
     );
     // …while its payments scope still works.
-    assert_eq!(p.call(Method::GET, "/v1/payments", &pos, None).await.0, 200);
+    assert_eq!(p.json(Method::GET, "/v1/payments", &pos, None).await.0, 200);
 
     // Read-only webhook token: lists, but cannot create.
     let (_, t) = p.token(&sk, &["webhooks:read"]).await;
     let reader = t["token"].as_str().expect("token").to_owned();
     let (st, list) = p
-        .call(Method::GET, "/v1/webhook-endpoints", &reader, None)
+        .json(Method::GET, "/v1/webhook-endpoints", &reader, None)
         .await;
     assert_eq!((st, list["object"].as_str()), (200, Some("list")), "{list}");
     assert_forbidden(
-        p.call(
-            Method::POST,
-            "/v1/webhook-endpoints",
-            &reader,
-            Some(endpoint.clone()),
-        )
-        .await,
+        p.post("/v1/webhook-endpoints", &reader, None, endpoint.clone())
+            .await,
         "insufficient_scope",
         Some("webhooks:write"),
     );
@@ -185,12 +85,7 @@ async fn webhook_routes_enforce_the_webhook_scopes() {
     let (_, t) = p.token(&sk, &["webhooks:read", "webhooks:write"]).await;
     let admin = t["token"].as_str().expect("token").to_owned();
     let (st, e) = p
-        .call(
-            Method::POST,
-            "/v1/webhook-endpoints",
-            &admin,
-            Some(endpoint.clone()),
-        )
+        .post("/v1/webhook-endpoints", &admin, None, endpoint.clone())
         .await;
     assert_eq!(st, 201, "{e}");
     assert!(
@@ -200,7 +95,7 @@ async fn webhook_routes_enforce_the_webhook_scopes() {
     );
     let id = e["id"].as_str().expect("id").to_owned();
     let (st, got) = p
-        .call(
+        .json(
             Method::GET,
             &format!("/v1/webhook-endpoints/{id}"),
             &reader,
@@ -210,18 +105,17 @@ async fn webhook_routes_enforce_the_webhook_scopes() {
     assert_eq!((st, got["url"].clone()), (200, endpoint["url"].clone()));
     assert!(got.get("secret").is_none(), "secret shown only once: {got}");
     let (st, _) = p
-        .call(
-            Method::PATCH,
+        .patch(
             &format!("/v1/webhook-endpoints/{id}"),
             &admin,
-            Some(json!({"enabled": false})),
+            json!({"enabled": false}),
         )
         .await;
     assert_eq!(st, 200);
-    let (st, events) = p.call(Method::GET, "/v1/events", &reader, None).await;
+    let (st, events) = p.json(Method::GET, "/v1/events", &reader, None).await;
     assert_eq!((st, events["object"].as_str()), (200, Some("list")));
     let (st, gone) = p
-        .call(
+        .json(
             Method::DELETE,
             &format!("/v1/webhook-endpoints/{id}"),
             &admin,
@@ -238,7 +132,7 @@ async fn webhook_routes_enforce_the_webhook_scopes() {
         Some("webhooks:read"),
     );
     assert_forbidden(
-        p.call(Method::GET, "/v1/webhook-endpoints", &narrow, None)
+        p.json(Method::GET, "/v1/webhook-endpoints", &narrow, None)
             .await,
         "insufficient_scope",
         Some("webhooks:read"),
@@ -258,7 +152,7 @@ async fn webhook_routes_enforce_the_webhook_scopes() {
         )
         .await;
     assert_eq!(
-        p.call(Method::GET, "/v1/webhook-endpoints", &legacy, None)
+        p.json(Method::GET, "/v1/webhook-endpoints", &legacy, None)
             .await
             .0,
         200
@@ -268,7 +162,7 @@ async fn webhook_routes_enforce_the_webhook_scopes() {
     // Operators act on merchants, not as them.
     let op = p.key(None, &[]).await;
     assert_forbidden(
-        p.call(Method::GET, "/v1/webhook-endpoints", &op, None)
+        p.json(Method::GET, "/v1/webhook-endpoints", &op, None)
             .await,
         "merchant_key_required",
         None,

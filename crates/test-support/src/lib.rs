@@ -9,6 +9,8 @@
 //! | sealing | [`keyring`], [`TEST_MASTER_KEY`] |
 //! | the CodePay simulator over real HTTP | [`SimServer`], [`sim_config`] |
 //! | a `payfac` child process | [`payfac_command`], [`free_port`] |
+//! | a webhook receiver over real HTTP, scripted and recording | [`receiver::Receiver`] |
+//! | webhook delivery fixtures and the delivery pump (feature `webhooks`) | `webhooks` |
 //!
 //! Each crate keeps its own `spawn_app`-style helper for its own API; only what several crates
 //! need lives here. The PostgreSQL and Redis helpers expect `PAYFAC_TEST_DATABASE_URL` and
@@ -18,7 +20,10 @@ pub mod db;
 pub mod env;
 pub mod keys;
 pub mod process;
+pub mod receiver;
 pub mod sim;
+#[cfg(feature = "webhooks")]
+pub mod webhooks;
 
 pub use db::{
     DEFAULT_POSTGRES_POOL, DEFAULT_SQLITE_POOL, fresh_postgres, fresh_postgres_sized,

@@ -73,6 +73,8 @@ pub(crate) struct Written {
     pub disabled: Vec<(String, &'static str, bool)>,
     /// Jobs whose lease this pump no longer held when finishing them.
     pub lost_leases: usize,
+    /// Jobs whose lease this pump still held when finishing them.
+    held: usize,
 }
 
 /// Per-endpoint health while a batch is planned.
@@ -92,36 +94,30 @@ pub(crate) fn write_batch(
 ) -> StoreResult<Written> {
     let mut written = Written::default();
     let mut health = load_health(conn, batch)?;
-    let mut attempts = Vec::new();
-    let mut succeeded: BTreeMap<(i32, Option<i32>), Vec<String>> = BTreeMap::new();
-    let mut complete = Vec::new();
-    let mut later: BTreeMap<(i64, &str), Vec<String>> = BTreeMap::new();
-    let mut failed_updates = Vec::new();
-    let mut job_retries = Vec::new();
-    let mut job_failures = Vec::new();
+    let mut plan = Plan::default();
     for item in batch {
+        let job = item.job_id.as_str();
         match &item.outcome {
-            Outcome::Done => complete.push(item.job_id.clone()),
-            Outcome::Dead(why) => job_failures.push((item.job_id.as_str(), why.clone())),
-            Outcome::Later { wait, error } => later
+            Outcome::Done => plan.complete.push(job.to_owned()),
+            Outcome::Dead(why) => plan.job_failures.push((job, why.clone())),
+            Outcome::Later { wait, error } => plan
+                .later
                 .entry((now.saturating_add(store::clock::ms(*wait)), error.as_str()))
                 .or_default()
-                .push(item.job_id.clone()),
+                .push(job.to_owned()),
             Outcome::GiveUp { delivery, why } => {
                 deliveries::mark_dead(conn, &delivery.id, why, now)?;
                 written.finished.push((
                     "endpoint_disabled",
                     u32::try_from(delivery.attempts).unwrap_or(0),
                 ));
-                job_failures.push((item.job_id.as_str(), why.clone()));
+                plan.job_failures.push((job, why.clone()));
             }
             Outcome::Sent {
                 delivery,
                 record,
                 decision,
             } => {
-                let attempt = attempt_row(delivery, record);
-                let attempt_no = u32::try_from(attempt.attempt).unwrap_or(u32::MAX);
                 let h = health
                     .entry(delivery.endpoint_id.clone())
                     .or_insert(Health {
@@ -129,68 +125,130 @@ pub(crate) fn write_batch(
                         stored: None,
                         disable: None,
                     });
-                match decision {
-                    Decision::Delivered => h.failing_since = None,
-                    Decision::DisableEndpoint => h.disable = h.disable.or(Some("gone")),
-                    Decision::RetryIn(_) | Decision::GiveUp => {
-                        h.failing_since = h.failing_since.or(Some(attempt.started_at));
-                        let since = h.failing_since.map(ms_to_system);
-                        if failing_too_long(since, ms_to_system(now), disable_after) {
-                            h.disable = h.disable.or(Some("failing"));
-                        }
-                    }
-                }
-                match (decision, h.disable) {
-                    (Decision::Delivered, _) => {
-                        succeeded
-                            .entry((attempt.attempt, attempt.http_status))
-                            .or_default()
-                            .push(delivery.id.clone());
-                        complete.push(item.job_id.clone());
-                        written.finished.push(("delivered", attempt_no));
-                    }
-                    (Decision::RetryIn(d), None) => {
-                        let at = now.saturating_add(store::clock::ms(*d));
-                        failed_updates.push((attempt.clone(), deliveries::FAILED, Some(at)));
-                        job_retries.push((item.job_id.as_str(), at, describe(record)));
-                    }
-                    (_, disable) => {
-                        failed_updates.push((attempt.clone(), deliveries::DEAD, None));
-                        let (label, why) = match disable {
-                            Some(r) => ("endpoint_disabled", format!("endpoint disabled ({r})")),
-                            None => ("failed", "retry schedule exhausted".to_owned()),
-                        };
-                        written.finished.push((label, attempt_no));
-                        job_failures.push((
-                            item.job_id.as_str(),
-                            format!("{why}; last attempt: {}", describe(record)),
-                        ));
-                    }
-                }
-                attempts.push(attempt);
+                let sent = Sent {
+                    job,
+                    delivery,
+                    record,
+                    decision: *decision,
+                };
+                plan.sent(sent, h, disable_after, now, &mut written);
             }
         }
     }
-    deliveries::insert_attempts(conn, &attempts)?;
-    for ((attempt, http_status), ids) in &succeeded {
-        deliveries::mark_succeeded(conn, ids, *attempt, *http_status, now)?;
-    }
-    for (attempt, status, next) in &failed_updates {
-        deliveries::set_after_attempt(conn, attempt, status, *next, now)?;
-    }
-    write_health(conn, &health, now, &mut written)?;
-    let mut held = jobs::complete_many(conn, &complete, owner, now)?;
-    for ((run_at, error), ids) in &later {
-        held += jobs::retry_many(conn, ids, owner, *run_at, error, now)?;
-    }
-    for (id, at, error) in &job_retries {
-        held += usize::from(jobs::retry(conn, id, owner, *at, error, now)?);
-    }
-    for (id, error) in &job_failures {
-        held += usize::from(jobs::fail(conn, id, owner, error, now)?);
-    }
-    written.lost_leases = batch.len().saturating_sub(held);
+    plan.write(conn, &health, owner, now, &mut written)?;
+    written.lost_leases = batch.len().saturating_sub(written.held);
     Ok(written)
+}
+
+/// One attempt made, as the plan sees it.
+struct Sent<'a> {
+    job: &'a str,
+    delivery: &'a Delivery,
+    record: &'a AttemptRecord,
+    decision: Decision,
+}
+
+/// The rows a batch writes, grouped so that each kind is one statement (or one per group).
+#[derive(Default)]
+struct Plan<'a> {
+    attempts: Vec<DeliveryAttempt>,
+    /// Deliveries that succeeded, by (attempt number, HTTP status).
+    succeeded: BTreeMap<(i32, Option<i32>), Vec<String>>,
+    /// Deliveries that failed or died, with their next attempt.
+    failed_updates: Vec<(DeliveryAttempt, &'static str, Option<i64>)>,
+    complete: Vec<String>,
+    /// Jobs to run again without an attempt, by (when, why).
+    later: BTreeMap<(i64, &'a str), Vec<String>>,
+    job_retries: Vec<(&'a str, i64, String)>,
+    job_failures: Vec<(&'a str, String)>,
+}
+
+impl<'a> Plan<'a> {
+    /// Plans the rows of one attempt: the endpoint's health, the delivery's new state and its
+    /// job's.
+    fn sent(
+        &mut self,
+        s: Sent<'a>,
+        h: &mut Health,
+        disable_after: Duration,
+        now: i64,
+        written: &mut Written,
+    ) {
+        let attempt = attempt_row(s.delivery, s.record);
+        let attempt_no = u32::try_from(attempt.attempt).unwrap_or(u32::MAX);
+        match s.decision {
+            Decision::Delivered => h.failing_since = None,
+            Decision::DisableEndpoint => h.disable = h.disable.or(Some("gone")),
+            Decision::RetryIn(_) | Decision::GiveUp => {
+                h.failing_since = h.failing_since.or(Some(attempt.started_at));
+                let since = h.failing_since.map(ms_to_system);
+                if failing_too_long(since, ms_to_system(now), disable_after) {
+                    h.disable = h.disable.or(Some("failing"));
+                }
+            }
+        }
+        match (s.decision, h.disable) {
+            (Decision::Delivered, _) => {
+                self.succeeded
+                    .entry((attempt.attempt, attempt.http_status))
+                    .or_default()
+                    .push(s.delivery.id.clone());
+                self.complete.push(s.job.to_owned());
+                written.finished.push(("delivered", attempt_no));
+            }
+            (Decision::RetryIn(d), None) => {
+                let at = now.saturating_add(store::clock::ms(d));
+                self.failed_updates
+                    .push((attempt.clone(), deliveries::FAILED, Some(at)));
+                self.job_retries.push((s.job, at, describe(s.record)));
+            }
+            (_, disable) => {
+                self.failed_updates
+                    .push((attempt.clone(), deliveries::DEAD, None));
+                let (label, why) = match disable {
+                    Some(r) => ("endpoint_disabled", format!("endpoint disabled ({r})")),
+                    None => ("failed", "retry schedule exhausted".to_owned()),
+                };
+                written.finished.push((label, attempt_no));
+                self.job_failures.push((
+                    s.job,
+                    format!("{why}; last attempt: {}", describe(s.record)),
+                ));
+            }
+        }
+        self.attempts.push(attempt);
+    }
+
+    /// Writes the plan; `written.held` counts the jobs whose lease this pump still held.
+    fn write(
+        &self,
+        conn: &mut DbConnection,
+        health: &HashMap<String, Health>,
+        owner: &str,
+        now: i64,
+        written: &mut Written,
+    ) -> StoreResult<()> {
+        deliveries::insert_attempts(conn, &self.attempts)?;
+        for ((attempt, http_status), ids) in &self.succeeded {
+            deliveries::mark_succeeded(conn, ids, *attempt, *http_status, now)?;
+        }
+        for (attempt, status, next) in &self.failed_updates {
+            deliveries::set_after_attempt(conn, attempt, status, *next, now)?;
+        }
+        write_health(conn, health, now, written)?;
+        let mut held = jobs::complete_many(conn, &self.complete, owner, now)?;
+        for ((run_at, error), ids) in &self.later {
+            held += jobs::retry_many(conn, ids, owner, *run_at, error, now)?;
+        }
+        for (id, at, error) in &self.job_retries {
+            held += usize::from(jobs::retry(conn, id, owner, *at, error, now)?);
+        }
+        for (id, error) in &self.job_failures {
+            held += usize::from(jobs::fail(conn, id, owner, error, now)?);
+        }
+        written.held = held;
+        Ok(())
+    }
 }
 
 /// The current `failing_since` of every endpoint the batch made an attempt to.

@@ -6,13 +6,12 @@
 //! server's worker role runs it. Each line prints the machine's load average, since other
 //! builds share the cores.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store::Database;
-use support::store::{self as s, endpoint, keyring, merchant};
-use support::{Receiver, Reply};
+use test_support::keyring;
+use test_support::receiver::{Receiver, Reply};
+use test_support::webhooks::{self as s, endpoint, merchant};
 use webhook_fanout::{DeliveryWorker, FanoutConfig, Pump, PumpConfig};
 
 const GLOBAL_CONCURRENCY: usize = 512;
@@ -99,7 +98,7 @@ async fn throughput(db: Database, label: &str, endpoints: usize, events: usize) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
 async fn bench_throughput_postgres() {
-    let db = s::fresh_postgres_sized(32).await;
+    let db = test_support::fresh_postgres_sized(32).await;
     throughput(db, "PostgreSQL", 20, 500).await;
 }
 
@@ -111,7 +110,7 @@ async fn bench_throughput_postgres() {
 #[ignore = "benchmark"]
 async fn bench_throughput_postgres_synchronous_commit() {
     use diesel::{Connection, PgConnection, RunQueryDsl};
-    let admin = s::pg_admin_url();
+    let admin = test_support::pg_admin_url();
     let name = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
     let mut conn = PgConnection::establish(&admin).expect("admin");
     diesel::sql_query(format!("CREATE DATABASE {name}"))
@@ -145,7 +144,7 @@ async fn bench_throughput_postgres_synchronous_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
 async fn bench_throughput_sqlite() {
-    let (db, _dir) = s::fresh_sqlite().await;
+    let (db, _dir) = test_support::fresh_sqlite_sized(8).await;
     throughput(db, "SQLite", 20, 250).await;
 }
 
@@ -244,10 +243,10 @@ async fn isolation(postgres: bool) {
 /// deliveries; returns the healthy endpoints' deliveries per second.
 async fn isolation_round(postgres: bool, with_bad: bool, events: usize, timeout: Duration) -> f64 {
     let (db, url, _dir) = if postgres {
-        let (db, url) = s::fresh_postgres_with_url(32).await;
+        let (db, url) = test_support::fresh_postgres_with_url(32).await;
         (db, Some(url), None)
     } else {
-        let (db, dir) = s::fresh_sqlite().await;
+        let (db, dir) = test_support::fresh_sqlite_sized(8).await;
         (db, None, Some(dir))
     };
     let kr = keyring();
@@ -319,7 +318,7 @@ async fn isolation_round(postgres: bool, with_bad: bool, events: usize, timeout:
     if let Some(url) = url {
         tokio::task::spawn_blocking(move || {
             use diesel::{Connection, PgConnection, RunQueryDsl};
-            let mut c = PgConnection::establish(&s::pg_admin_url()).expect("connect");
+            let mut c = PgConnection::establish(&test_support::pg_admin_url()).expect("connect");
             let name = url.rsplit('/').next().unwrap_or_default().to_owned();
             diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(&mut c)

@@ -2,32 +2,18 @@
 //! event's transaction, the delivery pump driven through the leased job queue, retries, 410, redeliver,
 //! recover, secret rotation, and a runner killed mid-delivery.
 
-mod support;
-
 use domain::{EventId, EventType, WebhookEndpointId};
 use std::time::Duration;
 use store::{Database, clock, deliveries, jobs};
 use store::{webhook_admin, webhook_endpoints};
-use support::store::{
-    self as s, config, drive, endpoint, keyring, merchant, payment_event, worker,
+use test_support::receiver::{Received, Receiver, Reply};
+use test_support::webhooks::{
+    self as s, config, drive, endpoint, merchant, payment_event, verifies, worker,
 };
-use support::{Received, Receiver, Reply};
-use webhook_fanout::signature::{self, WebhookSecret};
+use test_support::{keyring, on_both_backends};
+use webhook_fanout::signature::WebhookSecret;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn verifies(r: &Received, secrets: &[WebhookSecret]) -> bool {
-    signature::verify(
-        secrets,
-        &r.headers["webhook-id"],
-        &r.headers["webhook-timestamp"],
-        &r.headers["webhook-signature"],
-        &r.body,
-        clock::now_ms() / 1000,
-        signature::DEFAULT_TOLERANCE_SECS,
-    )
-    .is_ok()
-}
 
 fn body_json(r: &Received) -> serde_json::Value {
     serde_json::from_slice(&r.body).expect("json body")
@@ -585,7 +571,8 @@ async fn recover_over_more_events_than_one_call_covers_goes_on_from_next_since(d
     );
 }
 
-on_both_backends!(
+// Pools larger than test-support's defaults: the pump runs many deliveries at once.
+on_both_backends!(pools(sqlite = 8, postgres = 16):
     an_event_reaches_both_endpoints_of_its_merchant_and_none_of_another,
     a_receiver_failing_three_times_gets_the_event_on_the_fourth_attempt,
     gone_disables_the_endpoint_and_tells_the_other_one,

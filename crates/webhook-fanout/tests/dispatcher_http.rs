@@ -1,11 +1,9 @@
 //! Endpoint isolation through real HTTP: in-flight caps, circuit breaker, global bound.
 
-mod support;
-
 use domain::{EventId, WebhookEndpointId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{Receiver, Reply};
+use test_support::receiver::{Receiver, Reply};
 use webhook_fanout::signature::WebhookSecret;
 use webhook_fanout::{
     AttemptOutcome, BreakerConfig, BreakerState, DeferReason, Dispatch, Dispatcher,

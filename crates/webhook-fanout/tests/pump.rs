@@ -2,13 +2,12 @@
 //! by group commit, claims endpoint by endpoint (busy endpoints left unclaimed), wake-ups through the coordinator, and
 //! shutdown handing back the leases of requests still in flight.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 use store::{Coordinator, Database, InProcessCoordinator, clock, deliveries, jobs};
-use support::store::{self as s, config, endpoint, keyring, merchant, payment_event, worker};
-use support::{Receiver, Reply};
+use test_support::receiver::{Receiver, Reply};
+use test_support::webhooks::{self as s, config, endpoint, merchant, payment_event, worker};
+use test_support::{keyring, on_both_backends};
 use webhook_fanout::{DELIVER_JOB_KIND, Pump};
 
 async fn job_states(db: &Database) -> Vec<(String, Option<String>)> {
@@ -295,7 +294,8 @@ async fn concurrent_pumps_send_each_delivery_once(db: Database) {
     assert!(states.iter().all(|(st, _)| st == jobs::DONE), "{states:?}");
 }
 
-on_both_backends!(
+// Pools larger than test-support's defaults: the pump runs many deliveries at once.
+on_both_backends!(pools(sqlite = 8, postgres = 16):
     concurrent_pumps_send_each_delivery_once,
     claims_take_each_endpoint_up_to_its_quota,
     a_job_without_a_lane_is_still_delivered,

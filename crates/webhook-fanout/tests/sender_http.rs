@@ -1,13 +1,11 @@
 //! The sender against a real HTTP receiver on 127.0.0.1.
 
-mod support;
-
 use domain::{EventId, WebhookEndpointId};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{Receiver, Reply};
+use test_support::receiver::{Receiver, Reply};
 use webhook_fanout::outcome::TransportFailure;
 use webhook_fanout::signature::{self, WebhookSecret};
 use webhook_fanout::{

@@ -62,6 +62,21 @@ pub fn i(data: &Map<String, Value>, key: &str) -> i64 {
 }
 
 impl TestSim {
+    /// A CPM order paid at once (scenario `approve`); its `trans_no`.
+    pub async fn paid_order(&self, order_no: &str, amount: &str) -> String {
+        let code = self.auth_code(json!({ "scenario": "approve" })).await;
+        let d = self
+            .call(
+                "bscanc.pay.submit",
+                json!({"merchant_order_no": order_no, "price_currency": "USD",
+                       "order_amount": amount, "auth_code": code}),
+            )
+            .await
+            .ok();
+        assert_eq!(i(&d, "trans_status"), 2);
+        s(&d, "trans_no")
+    }
+
     pub async fn start(time_scale: u32) -> Self {
         Self::start_with(sim_config(time_scale)).await
     }

@@ -6,19 +6,6 @@ use codepay_sim::{AuthScenario, Fault, FaultKind, REFUND_METHOD, SimError, Walle
 use serde_json::{Value, json};
 use std::time::Duration;
 
-async fn paid_order(t: &TestSim, order_no: &str, amount: &str) {
-    let code = t.auth_code(json!({ "scenario": "approve" })).await;
-    let d = t
-        .call(
-            "bscanc.pay.submit",
-            json!({"merchant_order_no": order_no, "price_currency": "USD",
-                   "order_amount": amount, "auth_code": code}),
-        )
-        .await
-        .ok();
-    assert_eq!(i(&d, "trans_status"), 2);
-}
-
 async fn refund(
     t: &TestSim,
     orig: &str,
@@ -62,7 +49,7 @@ async fn wait_refund(t: &TestSim, order_no: &str, want: i64) -> serde_json::Map<
 async fn refund_fails_fault_fails_the_next_accepted_refunds_and_frees_their_amount() {
     let t = TestSim::start(1).await;
     let rx = Receiver::start(0).await;
-    paid_order(&t, "f-sale", "10.00").await;
+    t.paid_order("f-sale", "10.00").await;
     let (status, v) = t
         .control(
             "/sim/faults",
@@ -193,12 +180,12 @@ async fn merchants_registered_without_partial_refunds_refuse_them_with_e04132() 
     );
     assert!(flags.contains(&(t.merchant_no.clone(), true)), "{listed}");
 
-    paid_order(&strict, "w-sale", "10.00").await;
+    strict.paid_order("w-sale", "10.00").await;
     let partial = refund(&strict, "w-sale", "w-1", "9.99", None).await;
     assert_eq!(partial.code, "E04132", "{}", partial.msg);
     refund(&strict, "w-sale", "w-2", "10.00", None).await.ok();
     // The default merchant still refunds in parts.
-    paid_order(&t, "p-sale", "10.00").await;
+    t.paid_order("p-sale", "10.00").await;
     refund(&t, "p-sale", "p-1", "1.00", None).await.ok();
     // Turning partial refunds back on, by re-registering the number, lifts the refusal.
     let (status, m) = t
@@ -208,7 +195,7 @@ async fn merchants_registered_without_partial_refunds_refuse_them_with_e04132() 
         )
         .await;
     assert_eq!((status, &m["partial_refunds"]), (200, &json!(true)));
-    paid_order(&strict, "w-sale2", "10.00").await;
+    strict.paid_order("w-sale2", "10.00").await;
     refund(&strict, "w-sale2", "w-3", "2.00", None).await.ok();
 }
 

@@ -4,24 +4,10 @@ use crate::helpers::*;
 use serde_json::json;
 use std::time::Duration;
 
-async fn paid_order(t: &TestSim, order_no: &str, amount: &str) -> String {
-    let code = t.auth_code(json!({ "scenario": "approve" })).await;
-    let d = t
-        .call(
-            "bscanc.pay.submit",
-            json!({"merchant_order_no": order_no, "price_currency": "USD",
-                   "order_amount": amount, "auth_code": code}),
-        )
-        .await
-        .ok();
-    assert_eq!(i(&d, "trans_status"), 2);
-    s(&d, "trans_no")
-}
-
 #[actix_web::test]
 async fn partial_refunds_add_up_to_at_most_the_paid_amount() {
     let t = TestSim::start(1).await;
-    let sale = paid_order(&t, "r-sale", "10.00").await;
+    let sale = t.paid_order("r-sale", "10.00").await;
     let r1 = t
         .call(
             "order.refund.submit",
@@ -89,7 +75,7 @@ async fn partial_refunds_add_up_to_at_most_the_paid_amount() {
 async fn refund_query_shows_0_then_2_and_the_refund_is_notified() {
     let t = TestSim::start(1).await;
     let rx = Receiver::start(0).await;
-    paid_order(&t, "rq-sale", "8.00").await;
+    t.paid_order("rq-sale", "8.00").await;
     let r = t
         .call(
             "order.refund.submit",
@@ -159,7 +145,7 @@ async fn refunds_of_missing_or_unpaid_orders_are_refused() {
         )
         .await;
     assert_eq!(unpaid.code, "E04127");
-    paid_order(&t, "paid-usd", "1.00").await;
+    t.paid_order("paid-usd", "1.00").await;
     let currency = t
         .call(
             "order.refund.submit",

@@ -123,9 +123,7 @@ fn not_found<T>() -> Outcome<T> {
 impl Upstream for FakeCodePay {
     async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
         if self.qr_unanswered.load(Ordering::SeqCst) {
-            return Outcome::Unknown {
-                reason: "timeout".into(),
-            };
+            return Outcome::unknown("timeout");
         }
         self.orders.lock().insert(
             o.merchant_order_no.clone(),
@@ -148,9 +146,7 @@ impl Upstream for FakeCodePay {
             .lock()
             .insert(o.merchant_order_no.clone(), (status, o.amount));
         match mode {
-            Cpm::ChargeButLoseAnswer => Outcome::Unknown {
-                reason: "timeout".into(),
-            },
+            Cpm::ChargeButLoseAnswer => Outcome::unknown("timeout"),
             Cpm::Decline => Outcome::Declined {
                 code: "E1".into(),
                 msg: "insufficient funds".into(),
@@ -167,9 +163,7 @@ impl Upstream for FakeCodePay {
         if self.first_query_times_out.load(Ordering::SeqCst)
             && self.queried.lock().insert(no.to_owned())
         {
-            return Outcome::Unknown {
-                reason: "timeout".into(),
-            };
+            return Outcome::unknown("timeout");
         }
         match self.orders.lock().get(no) {
             Some((s, a)) => Outcome::Success(Self::order(*s, *a)),
@@ -212,9 +206,7 @@ impl Upstream for FakeCodePay {
             (TransStatus::InProgress, o.amount),
         );
         if lost {
-            return Outcome::Unknown {
-                reason: "response lost".into(),
-            };
+            return Outcome::unknown("response lost");
         }
         Outcome::Success(Some("RT1".into()))
     }

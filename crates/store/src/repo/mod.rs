@@ -13,6 +13,7 @@ pub mod delivery_queue;
 pub mod events;
 pub mod gateway_accounts;
 pub mod idempotency;
+pub mod instances;
 pub mod merchants;
 pub mod notifications;
 pub mod payments;

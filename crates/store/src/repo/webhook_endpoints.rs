@@ -51,6 +51,36 @@ pub struct WebhookEndpoint {
     pub updated_at: i64,
 }
 
+impl WebhookEndpoint {
+    /// A new, enabled endpoint of `merchant_id` receiving `event_filter` at `url`, signing with
+    /// the sealed secret `secret_ciphertext`, created at `now` (Unix ms).
+    pub fn new(
+        id: &str,
+        merchant_id: &str,
+        url: &str,
+        event_filter: String,
+        secret_ciphertext: String,
+        now: i64,
+    ) -> Self {
+        Self {
+            id: id.to_owned(),
+            merchant_id: merchant_id.to_owned(),
+            url: url.to_owned(),
+            description: None,
+            event_filter,
+            enabled: true,
+            disabled_reason: None,
+            secret_ciphertext,
+            previous_secret_ciphertext: None,
+            previous_secret_expires_at: None,
+            failing_since: None,
+            deleted_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 impl std::fmt::Debug for WebhookEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookEndpoint")

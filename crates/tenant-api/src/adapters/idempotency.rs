@@ -20,17 +20,30 @@ use store::sealing::MasterKeyring;
 pub struct SqlIdempotencyStore {
     db: Database,
     keyring: Option<Arc<MasterKeyring>>,
+    claimant: Option<String>,
 }
 
 impl SqlIdempotencyStore {
     /// Over a migrated database, keeping bodies in plaintext (tests without secrets only).
     pub fn new(db: Database) -> Self {
-        Self { db, keyring: None }
+        Self {
+            db,
+            keyring: None,
+            claimant: None,
+        }
     }
 
     /// Seals every stored response body with `keyring`.
     pub fn with_keyring(mut self, keyring: Arc<MasterKeyring>) -> Self {
         self.keyring = Some(keyring);
+        self
+    }
+
+    /// Names this process (its instance id, heartbeating in `store::instances`) as the claimant
+    /// of the keys it claims, so a retry after this process died takes them over at once.
+    /// Without one, a claim left in flight is freed only by the lease ([`LEASE`]).
+    pub fn with_claimant(mut self, instance_id: impl Into<String>) -> Self {
+        self.claimant = Some(instance_id.into());
         self
     }
 }
@@ -65,12 +78,15 @@ impl IdempotencyStore for SqlIdempotencyStore {
         let expires = (now + RETENTION).timestamp_millis();
         let lease_ms = LEASE.num_milliseconds();
         let (s2, k2) = (scope.clone(), key.clone());
+        let claimant = self.claimant.clone();
         let claim = self
             .db
             .write(move |c| {
-                let outcome = claim_row(c, &scope, &key, &fp, now_ms, expires, lease_ms)?;
+                let by = claimant.as_deref();
+                let outcome = claim_row(c, &scope, &key, &fp, now_ms, expires, lease_ms, by)?;
                 Ok(match outcome {
                     Begin::Started => Claim::Proceed,
+                    Begin::Recovered => Claim::Recovered,
                     Begin::Existing(r) if r.fingerprint != fp => Claim::Mismatch,
                     Begin::Existing(r) if r.state == COMPLETED => Claim::Replay(StoredResponse {
                         status: u16::try_from(r.response_status.unwrap_or(200)).unwrap_or(200),

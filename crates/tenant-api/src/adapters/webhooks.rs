@@ -76,20 +76,17 @@ impl WebhookStore for SqlWebhookStore {
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         let now = clock::now_ms();
         let row = WebhookEndpoint {
-            id: endpoint.id.into_string(),
-            merchant_id: merchant.to_string(),
-            url: endpoint.url,
             description: endpoint.description,
-            event_filter: endpoint.event_filter,
             enabled: endpoint.enabled,
             disabled_reason: endpoint.disabled_reason,
-            secret_ciphertext: sealed,
-            previous_secret_ciphertext: None,
-            previous_secret_expires_at: None,
-            failing_since: None,
-            deleted_at: None,
-            created_at: now,
-            updated_at: now,
+            ..WebhookEndpoint::new(
+                endpoint.id.as_str(),
+                merchant.as_str(),
+                &endpoint.url,
+                endpoint.event_filter,
+                sealed,
+                now,
+            )
         };
         let stored = row.clone();
         self.write("merchant", merchant.as_str(), move |c| {

@@ -40,6 +40,10 @@ pub struct Wiring {
     pub keyring: Arc<MasterKeyring>,
     /// Where `payfac_payment_transitions_total` and `payfac_refund_transitions_total` register.
     pub registry: prometheus::Registry,
+    /// This process's instance id, heartbeating in `store::instances`: recorded on every
+    /// idempotency claim, so a retry after this process died takes its claims over at once.
+    /// `None` (tests) leaves claims to the lease.
+    pub claimant: Option<String>,
 }
 
 /// Builds the shared state: SQL stores, CodePay upstream with `notify_url =
@@ -48,10 +52,14 @@ pub fn app_state_from(w: Wiring) -> Result<AppState> {
     let notify_url = format!("{}/callbacks/codepay", w.engine.public_url);
     // Idempotency records and payments share `w.db`, so a create folds its `Idempotency-Key`
     // into its own two commits (sealed like the idempotency store's records).
-    let payments = Arc::new(
-        SqlPaymentStore::new(w.db.clone(), w.engine.cpm_deadline)
-            .with_idempotency(w.keyring.clone()),
-    );
+    let mut payments = SqlPaymentStore::new(w.db.clone(), w.engine.cpm_deadline)
+        .with_idempotency(w.keyring.clone());
+    let mut idempotency = SqlIdempotencyStore::new(w.db.clone()).with_keyring(w.keyring.clone());
+    if let Some(id) = &w.claimant {
+        payments = payments.with_claimant(id.clone());
+        idempotency = idempotency.with_claimant(id.clone());
+    }
+    let payments = Arc::new(payments);
     let metrics = TransitionMetrics::register(&w.registry)
         .map_err(|e| Error::Unavailable(format!("cannot register transition metrics: {e}")))?;
     let engine = Engine::new(
@@ -70,9 +78,7 @@ pub fn app_state_from(w: Wiring) -> Result<AppState> {
             Arc::new(SqlAccountStore::new(w.db.clone()).with_keyring(w.keyring.clone())),
             cached_accounts::DEFAULT_TTL,
         )),
-        idempotency: Arc::new(
-            SqlIdempotencyStore::new(w.db.clone()).with_keyring(w.keyring.clone()),
-        ),
+        idempotency: Arc::new(idempotency),
         tokens: Arc::new(TokenIssuer::new(w.token_keys)?),
         rate_limiter: Arc::new(CoordinatedRateLimiter::new(
             w.coordinator,

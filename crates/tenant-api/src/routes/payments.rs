@@ -4,6 +4,7 @@
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
+use crate::idempotency::Attempt;
 use crate::{idempotency, json};
 use ::payments::create::{CreateOnce, NewPayment};
 use ::payments::idempotency::IdempotentCreate;
@@ -213,23 +214,71 @@ pub async fn create_payment(
             CreateOnce::NotClaimed(_) => {}
         }
     }
-    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
-        let merchant = state
-            .accounts
-            .merchant(&merchant_id)
-            .await?
-            .ok_or_else(|| Error::not_found("merchant", merchant_id.as_str()))?;
-        let mut payment = state
-            .engine
-            .create_payment(&merchant.profile(), parsed)
-            .await?;
-        if wait > 0 && !payment.status.is_final() {
-            payment = wait_final(&state, payment, Duration::from_secs(wait)).await?;
-        }
-        let object = json::value(&state.engine.payment_object(&payment))?;
-        Ok((StatusCode::CREATED, object))
-    })
+    let state = &*state;
+    idempotency::run_resuming(
+        state.idempotency.as_ref(),
+        &req,
+        &scope,
+        &body,
+        |attempt| async move {
+            // A retry of a create whose process died after committing it answers that payment as it
+            // stands (its job settles it with CodePay); creating again would only find the
+            // merchant_order_id taken.
+            let earlier = match attempt {
+                Attempt::Recovered => earlier_payment(state, &merchant_id, &parsed).await?,
+                Attempt::First => None,
+            };
+            let mut payment = match earlier {
+                Some(p) => p,
+                None => {
+                    let merchant = state
+                        .accounts
+                        .merchant(&merchant_id)
+                        .await?
+                        .ok_or_else(|| Error::not_found("merchant", merchant_id.as_str()))?;
+                    state
+                        .engine
+                        .create_payment(&merchant.profile(), parsed)
+                        .await?
+                }
+            };
+            if wait > 0 && !payment.status.is_final() {
+                payment = wait_final(state, payment, Duration::from_secs(wait)).await?;
+            }
+            let object = json::value(&state.engine.payment_object(&payment))?;
+            Ok((StatusCode::CREATED, object))
+        },
+    )
     .await
+}
+
+/// The payment a dead attempt of this create committed: the merchant's payment with this
+/// `merchant_order_id`, if it is the one asked for (mode, wallet, amount and currency agree;
+/// the key's fingerprint already says the body is the same). Another payment under that
+/// reference stays a `merchant_order_id_taken` conflict.
+async fn earlier_payment(
+    state: &AppState,
+    merchant: &domain::MerchantId,
+    asked: &NewPayment,
+) -> Result<Option<Payment>> {
+    let filter = PaymentFilter {
+        merchant_order_id: Some(asked.merchant_order_id.clone()),
+        ..PaymentFilter::default()
+    };
+    let found = state
+        .engine
+        .store()
+        .list_payments(merchant, &filter, 2)
+        .await?
+        .into_iter()
+        .next();
+    Ok(found.filter(|p| {
+        p.merchant_order_id == asked.merchant_order_id
+            && p.mode == asked.mode
+            && p.wallet == asked.wallet
+            && p.amount.minor() == asked.amount_minor
+            && asked.currency.is_none_or(|c| c == p.amount.currency())
+    }))
 }
 
 async fn wait_final(state: &AppState, mut payment: Payment, max: Duration) -> Result<Payment> {
@@ -341,17 +390,54 @@ pub async fn create_refund(
         reason: b.reason,
     };
     let scope = merchant.to_string();
-    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
-        let r = state
-            .engine
-            .create_refund(&merchant, &payment_id, new)
-            .await?;
-        Ok((
-            StatusCode::CREATED,
-            json::value(&RefundObject::from_refund(&r))?,
-        ))
-    })
+    let state = &*state;
+    idempotency::run_resuming(
+        state.idempotency.as_ref(),
+        &req,
+        &scope,
+        &body,
+        |attempt| async move {
+            // A retry of a refund whose process died after committing it answers that refund as it
+            // stands (its job settles it with CodePay); creating again would be refused (reference
+            // taken, or nothing left to refund).
+            let earlier = match attempt {
+                Attempt::Recovered => earlier_refund(state, &merchant, &payment_id, &new).await?,
+                Attempt::First => None,
+            };
+            let r = match earlier {
+                Some(r) => r,
+                None => {
+                    state
+                        .engine
+                        .create_refund(&merchant, &payment_id, new)
+                        .await?
+                }
+            };
+            Ok((
+                StatusCode::CREATED,
+                json::value(&RefundObject::from_refund(&r))?,
+            ))
+        },
+    )
     .await
+}
+
+/// The refund a dead attempt of this request committed: the merchant's refund with this
+/// `merchant_refund_id`, if it is of this payment and of the amount asked (when one was).
+async fn earlier_refund(
+    state: &AppState,
+    merchant: &domain::MerchantId,
+    payment: &PaymentId,
+    asked: &NewRefund,
+) -> Result<Option<::payments::model::Refund>> {
+    let found = state
+        .engine
+        .store()
+        .refund_by_merchant_ref(merchant, &asked.merchant_refund_id)
+        .await?;
+    Ok(found.filter(|r| {
+        &r.payment_id == payment && asked.amount_minor.is_none_or(|a| a == r.amount.minor())
+    }))
 }
 
 /// A payment's refunds.

@@ -1,7 +1,7 @@
-//! Real databases for the delivery tests: a fresh SQLite file or PostgreSQL database per test,
-//! merchants, sealed endpoints, events written with their fan-out, and the delivery pump the
-//! server runs, driven until a condition holds.
-#![allow(dead_code)]
+//! Webhook delivery fixtures over a real database (feature `webhooks`): merchants, sealed
+//! endpoints, events written with their fan-out, and the delivery pump the server runs, driven
+//! until a condition holds. Used by webhook-fanout's tests and by tenant-api's webhook API tests,
+//! which deliver with webhook-fanout's worker.
 
 use domain::{EventType, MerchantId, WebhookEndpointId};
 use std::sync::Arc;
@@ -12,76 +12,6 @@ use store::webhook_endpoints::{self, WebhookEndpoint};
 use store::{Database, clock};
 use webhook_fanout::signature::WebhookSecret;
 use webhook_fanout::{DeliveryWorker, FanoutConfig, NetworkPolicy, Pump, PumpConfig};
-
-/// Runs `$name(db)` once on SQLite and once on PostgreSQL.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (db, _dir) = $crate::support::store::fresh_sqlite().await;
-                    super::$name(db).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = $crate::support::store::fresh_postgres().await;
-                    super::$name(db).await;
-                }
-            )*
-        }
-    };
-}
-
-pub async fn fresh_sqlite() -> (Database, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("payfac.db").display());
-    let db = Database::connect(&url, 8).await.expect("connect sqlite");
-    db.migrate().await.expect("migrate");
-    (db, dir)
-}
-
-pub fn pg_admin_url() -> String {
-    std::env::var("PAYFAC_TEST_DATABASE_URL").unwrap_or_else(|_| {
-        panic!("PAYFAC_TEST_DATABASE_URL is not set: run `. scripts/test-services.sh` first")
-    })
-}
-
-pub async fn fresh_postgres() -> Database {
-    fresh_postgres_sized(16).await
-}
-
-pub async fn fresh_postgres_sized(pool: u32) -> Database {
-    fresh_postgres_with_url(pool).await.0
-}
-
-/// A fresh migrated PostgreSQL database and its URL (for statements outside transactions).
-pub async fn fresh_postgres_with_url(pool: u32) -> (Database, String) {
-    use diesel::{Connection, PgConnection, RunQueryDsl};
-    let admin = pg_admin_url();
-    let name = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
-    let mut conn = PgConnection::establish(&admin).expect("connect to the admin database");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .expect("create test database");
-    let mut url = url::Url::parse(&admin).expect("admin url");
-    url.set_path(&name);
-    let db = Database::connect(url.as_str(), pool)
-        .await
-        .expect("connect postgres");
-    db.migrate().await.expect("migrate");
-    (db, url.to_string())
-}
-
-pub fn keyring() -> Arc<MasterKeyring> {
-    let key = MasterKeyring::generate_key().expect("key");
-    Arc::new(MasterKeyring::new(key.expose(), &[]).expect("keyring"))
-}
 
 /// Delivery settings for tests: plain http to loopback, a compressed schedule.
 pub fn config(schedule: &str) -> FanoutConfig {
@@ -100,6 +30,7 @@ pub fn config(schedule: &str) -> FanoutConfig {
     }
 }
 
+/// The delivery worker the server runs, over `db` with `keyring`.
 pub fn worker(
     db: &Database,
     keyring: &Arc<MasterKeyring>,
@@ -108,6 +39,7 @@ pub fn worker(
     Arc::new(DeliveryWorker::build(db.clone(), keyring.clone(), None, config).expect("worker"))
 }
 
+/// A merchant row ("Shop", USD), as endpoints and events need one.
 pub async fn merchant(db: &Database) -> MerchantId {
     let id = MerchantId::generate();
     let row = store::merchants::Merchant {
@@ -148,22 +80,8 @@ pub async fn endpoint(
         )
         .expect("seal");
     let now = clock::now_ms();
-    let row = WebhookEndpoint {
-        id: id.to_string(),
-        merchant_id: merchant.to_string(),
-        url: url.to_owned(),
-        description: None,
-        event_filter: serde_json::to_string(events).expect("json"),
-        enabled: true,
-        disabled_reason: None,
-        secret_ciphertext: sealed,
-        previous_secret_ciphertext: None,
-        previous_secret_expires_at: None,
-        failing_since: None,
-        deleted_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let filter = serde_json::to_string(events).expect("json");
+    let row = WebhookEndpoint::new(id.as_str(), merchant.as_str(), url, filter, sealed, now);
     db.write(move |c| store::webhook_endpoints::insert(c, &row))
         .await
         .expect("endpoint");
@@ -179,6 +97,8 @@ pub async fn payment_event(
     event(db, merchant, EventType::PaymentSucceeded, object_id).await
 }
 
+/// Writes a `kind` event about `object_id` and fans it out in the same transaction; returns
+/// the event and how many deliveries it got.
 pub async fn event(
     db: &Database,
     merchant: &MerchantId,
@@ -245,4 +165,19 @@ pub async fn run_once(
     let mut config = pump_config(owner);
     config.batch = usize::try_from(limit).unwrap_or(1);
     Arc::new(Pump::new(worker.clone(), config)).run_once().await
+}
+
+/// Whether the request `r` carries a valid Standard Webhooks signature by one of `secrets`
+/// (timestamp checked against now with the default tolerance).
+pub fn verifies(r: &crate::receiver::Received, secrets: &[WebhookSecret]) -> bool {
+    webhook_fanout::signature::verify(
+        secrets,
+        &r.headers["webhook-id"],
+        &r.headers["webhook-timestamp"],
+        &r.headers["webhook-signature"],
+        &r.body,
+        clock::now_ms() / 1000,
+        webhook_fanout::signature::DEFAULT_TOLERANCE_SECS,
+    )
+    .is_ok()
 }

@@ -1,8 +1,5 @@
-//! A real HTTP webhook receiver on 127.0.0.1:0 for the integration tests.
-#![allow(dead_code)]
-
-pub mod store;
-
+//! A real HTTP webhook receiver on `127.0.0.1:0`: scripted answers, every request recorded.
+//! Used by webhook-fanout's delivery tests and tenant-api's webhook API tests.
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
@@ -13,13 +10,18 @@ use std::time::{Duration, Instant};
 /// One scripted answer.
 #[derive(Clone, Debug)]
 pub struct Reply {
+    /// The HTTP status.
     pub status: u16,
+    /// How long to wait before answering.
     pub delay: Duration,
+    /// Response headers.
     pub headers: Vec<(String, String)>,
+    /// Response body.
     pub body: Vec<u8>,
 }
 
 impl Reply {
+    /// `status` with the body `ok`, at once.
     pub fn status(status: u16) -> Self {
         Self {
             status,
@@ -28,14 +30,17 @@ impl Reply {
             body: b"ok".to_vec(),
         }
     }
+    /// Answers after `d`.
     pub fn delayed(mut self, d: Duration) -> Self {
         self.delay = d;
         self
     }
+    /// Adds a response header.
     pub fn header(mut self, k: &str, v: &str) -> Self {
         self.headers.push((k.to_owned(), v.to_owned()));
         self
     }
+    /// Replaces the body.
     pub fn body(mut self, b: impl Into<Vec<u8>>) -> Self {
         self.body = b.into();
         self
@@ -45,9 +50,13 @@ impl Reply {
 /// A request as the receiver saw it.
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// The request path.
     pub path: String,
+    /// Headers, names in lower case.
     pub headers: HashMap<String, String>,
+    /// The exact body bytes.
     pub body: Vec<u8>,
+    /// When it arrived.
     pub at: Instant,
 }
 
@@ -61,6 +70,7 @@ struct State {
 /// The receiver; dropped with the test (its server stops with the runtime).
 #[derive(Clone)]
 pub struct Receiver {
+    /// The port it listens on (127.0.0.1).
     pub port: u16,
     state: Arc<Mutex<State>>,
     server: actix_web::dev::ServerHandle,
@@ -107,14 +117,17 @@ impl Receiver {
         self.state.lock().script.extend(replies);
     }
 
+    /// `http://127.0.0.1:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// Every request so far, in arrival order.
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().received.clone()
     }
 
+    /// How many requests arrived so far.
     pub fn count(&self) -> usize {
         self.state.lock().received.len()
     }

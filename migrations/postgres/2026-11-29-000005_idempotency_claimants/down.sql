@@ -1,0 +1,2 @@
+DROP TABLE instances;
+ALTER TABLE idempotency_keys DROP COLUMN claimed_by;
