@@ -160,7 +160,7 @@ impl Ctx {
             let watcher = tokio::spawn(async move {
                 let http = reqwest::Client::new();
                 let started = Instant::now();
-                while started.elapsed() < Duration::from_secs(30) {
+                while started.elapsed() < Duration::from_secs(15) {
                     let armed = match http.get(format!("{base}/sim/faults")).send().await {
                         Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null),
                         Err(_) => Value::Null,
@@ -277,7 +277,16 @@ async fn drive(ctx: &Ctx, m: &Merchant, case: Case) -> Result<String, String> {
                 notes = format!("cancel {cs} {}", c["status"]);
             }
             At::Expiry => {
+                // CodePay closes the order itself at the expiry payfac sent it (1 s real at
+                // the simulator's time scale) and notifies `1/ORDER_EXPIRED`, which payfac
+                // applies: the fault would never meet payfac's own expiry job. So this row's
+                // notifications are dropped (every one: `drop` is per notification) and the
+                // simulator's order outlives payfac's expiry (scale 1, clock set back), so the
+                // expiry job's query → revoke → query is what meets the fault.
+                sim.fault(NOTIFY, "drop", 100, None).await;
+                sim.clock(Some(1), None).await;
                 let (status, p) = ctx.mpm(m, "o1", None).await;
+                sim.clock(None, Some(-EXPIRY_HOLD_SECONDS)).await;
                 p["id"]
                     .as_str()
                     .ok_or(format!("setup: create {status} {p}"))?;
@@ -382,13 +391,45 @@ async fn drive(ctx: &Ctx, m: &Merchant, case: Case) -> Result<String, String> {
     Ok(notes)
 }
 
+/// The notification method, for faults on CodePay's notifications.
+const NOTIFY: &str = "payment.result.notify";
+
+/// How far an expiry row sets the simulator's clock back, so its order is still open when
+/// payfac's expiry job runs (`MPM_EXPIRES_SECONDS` after the create, on real time).
+const EXPIRY_HOLD_SECONDS: i64 = 3;
+
+/// True for the rows that run with the simulator's clock held back (see `drive`).
+fn holds_clock(case: Case) -> bool {
+    matches!(case, Case::Fault(_, _, At::Expiry))
+}
+
 /// Runs one row: its own merchant, drive, settle, compare. `Ok(summary)` or `Err(details)`.
 async fn run_case(ctx: &Ctx, case: Case) -> Result<String, String> {
     ctx.sim.clear_faults().await;
     let m = ctx.payfac.onboard(&ctx.sim, &ctx.rx).await;
-    let notes = drive(ctx, &m, case).await?;
+    let notes = drive(ctx, &m, case).await;
+    let result = match notes {
+        Ok(notes) => settle_and_compare(ctx, &m, case, notes).await,
+        Err(e) => Err(e),
+    };
+    if holds_clock(case) {
+        ctx.sim
+            .clock(Some(stack::TIME_SCALE), Some(EXPIRY_HOLD_SECONDS))
+            .await;
+    }
+    result
+}
+
+/// The second half of a row: waits for payfac, the simulator and the events to settle (and for
+/// any held request to land), then compares and checks that the row's fault fired.
+async fn settle_and_compare(
+    ctx: &Ctx,
+    m: &Merchant,
+    case: Case,
+    notes: String,
+) -> Result<String, String> {
     let mut settled =
-        wait_settled(&ctx.payfac, &ctx.sim, &ctx.rx, &m, Duration::from_secs(25)).await;
+        wait_settled(&ctx.payfac, &ctx.sim, &ctx.rx, m, Duration::from_secs(25)).await;
     // A request held by a `slow` fault lands only after its delay: look again once it must
     // have landed, so a late revoke or a late order is part of the comparison.
     let watchers: Vec<_> = ctx.held.lock().expect("lock").drain(..).collect();
@@ -398,10 +439,14 @@ async fn run_case(ctx: &Ctx, case: Case) -> Result<String, String> {
     }
     if held > Instant::now() {
         tokio::time::sleep(held - Instant::now()).await;
-        settled = wait_settled(&ctx.payfac, &ctx.sim, &ctx.rx, &m, Duration::from_secs(15)).await;
+        settled = wait_settled(&ctx.payfac, &ctx.sim, &ctx.rx, m, Duration::from_secs(15)).await;
     }
-    let unused = ctx.sim.faults().await;
+    let mut unused = ctx.sim.faults().await;
     ctx.sim.clear_faults().await;
+    if holds_clock(case) {
+        // The notification drops are the row's setup, not its fault.
+        unused.retain(|f| f["method"] != NOTIFY);
+    }
     let mut problems = compare(&settled, &final_events(&ctx.rx, &m.hook_path));
     if !settled.settled {
         problems
