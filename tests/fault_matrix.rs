@@ -123,6 +123,13 @@ impl Case {
     }
 }
 
+/// payfac's CPM deadline in the matrix: shorter than the stack's, as a third of the rows wait
+/// for it (the PIN rows' 2 s entry still fits before it).
+const CPM_DEADLINE_SECONDS: u64 = 4;
+/// payfac's default MPM expiry in the matrix: the expiry rows wait for it. The simulator's
+/// window to pay (this / `TIME_SCALE`, 0.6 s) still covers the wallet paying right after create.
+const MPM_EXPIRES_SECONDS: u64 = 3;
+
 /// The simulator, payfac and the webhook receiver the rows share.
 struct Ctx {
     sim: Sim,
@@ -138,7 +145,15 @@ impl Ctx {
     async fn start(db: Db) -> Ctx {
         let keys = Keys::write();
         let sim = Sim::start(&keys).await;
-        let payfac = PayfacProc::start(&sim, &keys, db, &[]).await;
+        let (deadline, expiry) = (
+            CPM_DEADLINE_SECONDS.to_string(),
+            MPM_EXPIRES_SECONDS.to_string(),
+        );
+        let env = [
+            ("PAYFAC_CPM_DEADLINE_SECONDS", deadline.as_str()),
+            ("PAYFAC_MPM_EXPIRES_SECONDS", expiry.as_str()),
+        ];
+        let payfac = PayfacProc::start(&sim, &keys, db, &env).await;
         let rx = Receiver::start();
         Ctx {
             sim,
@@ -301,7 +316,7 @@ async fn drive(ctx: &Ctx, m: &Merchant, case: Case) -> Result<String, String> {
                 // Polls call order.query every 300 ms: arm a query fault only near the deadline
                 // so it lands on the reversal, not on an ordinary poll.
                 if method == "order.query" {
-                    tokio::time::sleep(Duration::from_secs(stack::CPM_DEADLINE_SECONDS - 1)).await;
+                    tokio::time::sleep(Duration::from_secs(CPM_DEADLINE_SECONDS - 1)).await;
                 }
                 ctx.arm(method, kind, None).await;
             }
@@ -369,9 +384,9 @@ async fn drive(ctx: &Ctx, m: &Merchant, case: Case) -> Result<String, String> {
             notes = format!("wallet pay {paid} during revoke, cancel {cs:?}");
         }
         Case::PayDuringReversal => {
-            // The PIN completes ~7 s after create (35 s scaled by 5), the deadline is 6 s and
+            // The PIN completes ~5 s after create (25 s scaled by 5), the deadline is 4 s and
             // the revoke is held 4 s: the payment lands while the reversal is in flight.
-            let code = sim.auth_code("pin", Some(35_000)).await;
+            let code = sim.auth_code("pin", Some(25_000)).await;
             let (status, p) = ctx.cpm(m, "o1", &code).await;
             p["id"]
                 .as_str()
@@ -395,7 +410,7 @@ async fn drive(ctx: &Ctx, m: &Merchant, case: Case) -> Result<String, String> {
 const NOTIFY: &str = "payment.result.notify";
 
 /// How far an expiry row sets the simulator's clock back, so its order is still open when
-/// payfac's expiry job runs (`MPM_EXPIRES_SECONDS` after the create, on real time).
+/// payfac's expiry job runs ([`MPM_EXPIRES_SECONDS`] after the create, on real time).
 const EXPIRY_HOLD_SECONDS: i64 = 3;
 
 /// True for the rows that run with the simulator's clock held back (see `drive`).
