@@ -374,7 +374,7 @@ async fn money_stays_right_while_payfac_is_killed() {
 
     // Settlement: leases of jobs the killed processes held run out after 60 s.
     let mut problems = Vec::new();
-    let (mut payments, mut refunds, mut double) = (0, 0, 0);
+    let (mut payments, mut refunds, mut double, mut lost) = (0, 0, 0, 0);
     for m in &merchants {
         let settled = wait_settled(&payfac, &sim, &rx, m, Duration::from_secs(120)).await;
         payments += settled.view.len();
@@ -383,6 +383,10 @@ async fn money_stays_right_while_payfac_is_killed() {
         double += found
             .iter()
             .filter(|p| p.contains("double charge") || p.contains("claimed twice"))
+            .count();
+        lost += found
+            .iter()
+            .filter(|p| p.contains("final events received"))
             .count();
         if !settled.settled {
             problems.push(format!("{}: not settled within the bound", m.id));
@@ -400,7 +404,7 @@ async fn money_stays_right_while_payfac_is_killed() {
     let errors = shared.errors.lock().expect("lock").clone();
     println!(
         "kill test: seed {seed}; {payments} payments, {refunds} refunds, {kills} kills; {} ledger \
-         mismatches, {double} double charges; {} API errors; {} panics; max answer after restart \
+         mismatches, {double} double charges, {lost} lost events; {} API errors; {} panics; max answer after restart \
          {max_after_back:.2}s over {} interrupted requests; total {:.0}s",
         problems.len(),
         errors.len(),
