@@ -365,6 +365,10 @@ async fn drive(ctx: &Ctx, m: &Merchant, case: Case) -> Result<String, String> {
                 .ok_or(format!("setup: create {status} {p}"))?
                 .to_owned();
             let qr = p["qr_code"].as_str().unwrap_or_default().to_owned();
+            // Two held revokes: the cancel's, and the one of the poll job `reverse` commits
+            // (300 ms later, to resume the close should the process die) — unheld, the second
+            // would close the order before the wallet pays.
+            ctx.arm("order.revoker", "slow", Some(4000)).await;
             ctx.arm("order.revoker", "slow", Some(4000)).await;
             let cancel = {
                 let (payfac_base, key) = (ctx.payfac.base.clone(), m.key.clone());
