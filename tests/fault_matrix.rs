@@ -395,6 +395,8 @@ async fn drive(ctx: &Ctx, m: &Merchant, case: Case) -> Result<String, String> {
             p["id"]
                 .as_str()
                 .ok_or(format!("setup: create {status} {p}"))?;
+            // Both revokes held (the reversal's and its poll job's, as in `PayDuringClose`).
+            ctx.arm("order.revoker", "slow", Some(4000)).await;
             ctx.arm("order.revoker", "slow", Some(4000)).await;
             notes = format!("create {status} {}", p["status"]);
         }
