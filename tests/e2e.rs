@@ -5,7 +5,9 @@
 mod support;
 
 mod create_killed_mid_call;
+mod fault_matrix;
 mod graceful_shutdown;
+mod kill_test;
 mod killed_worker_takeover;
 mod metrics;
 mod readiness_follows_the_database;

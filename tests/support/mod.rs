@@ -3,8 +3,10 @@
 //! `test-support`.
 
 pub mod binary;
+pub mod ledger;
 pub mod payfac;
 pub mod receiver;
+pub mod stack;
 
 pub use payfac::{Backend, Payfac};
 pub use receiver::{Behaviour, Hit, Receiver};
