@@ -162,26 +162,12 @@ impl Payfac {
     /// Onboards a merchant and returns (merchant id, secret key).
     pub async fn merchant_with_key(&self) -> (String, String) {
         let op = self.operator_key.clone();
-        let (status, merchant) = self
-            .call(
-                Method::POST,
-                "/v1/merchants",
-                &op,
-                Some(json!({"name": "Shop", "default_currency": "USD"})),
-            )
-            .await;
-        assert_eq!(status, 201, "{merchant}");
-        let id = merchant["id"].as_str().expect("merchant id").to_owned();
-        let (status, key) = self
-            .call(
-                Method::POST,
-                &format!("/v1/merchants/{id}/api-keys"),
-                &op,
-                Some(json!({"label": "e2e"})),
-            )
-            .await;
-        assert_eq!(status, 201, "{key}");
-        (id, key["secret"].as_str().expect("secret").to_owned())
+        let post = |path: String, body: Value| {
+            let op = op.clone();
+            async move { self.call(Method::POST, &path, &op, Some(body)).await }
+        };
+        let shop = json!({"name": "Shop", "default_currency": "USD"});
+        super::merchant_with_key(post, shop, "e2e").await
     }
 
     /// A CPM auth code from the sandbox for `scenario`.

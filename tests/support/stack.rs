@@ -477,27 +477,13 @@ impl PayfacProc {
     pub async fn onboard(&self, sim: &Sim, rx: &super::Receiver) -> Merchant {
         let merchant_no = sim.new_merchant().await;
         let op = self.operator_key.clone();
-        let (status, m) = self
-            .call(
-                Method::POST,
-                "/v1/merchants",
-                &op,
-                Some(json!({"name": "Faults", "default_currency": "USD",
-                    "max_amount": 100_000_000, "codepay": {"merchant_no": merchant_no}})),
-            )
-            .await;
-        assert_eq!(status, 201, "{m}");
-        let id = m["id"].as_str().expect("merchant id").to_owned();
-        let (status, k) = self
-            .call(
-                Method::POST,
-                &format!("/v1/merchants/{id}/api-keys"),
-                &op,
-                Some(json!({"label": "faults"})),
-            )
-            .await;
-        assert_eq!(status, 201, "{k}");
-        let key = k["secret"].as_str().expect("secret").to_owned();
+        let post = |path: String, body: Value| {
+            let op = op.clone();
+            async move { self.call(Method::POST, &path, &op, Some(body)).await }
+        };
+        let body = json!({"name": "Faults", "default_currency": "USD",
+            "max_amount": 100_000_000, "codepay": {"merchant_no": merchant_no}});
+        let (id, key) = super::merchant_with_key(post, body, "faults").await;
         let hook_path = format!("/m/{id}");
         let (status, e) = self
             .call(

@@ -38,7 +38,7 @@ pub struct NewPayment {
 pub enum CreateOnce {
     /// Nothing was written: the key is held or answered by another request, the
     /// `merchant_order_id` is taken, the request is invalid, or storage failed. Handle it with
-    /// the separate claim (`idempotency::run`), which replays, refuses or stores this outcome.
+    /// the separate claim (`tenant_api::idempotency::run_resuming`), which replays, refuses or stores this outcome.
     NotClaimed(PaymentError),
     /// This request claimed the key; `stored` says whether its response was stored with the
     /// payment (otherwise the caller stores or releases it).

@@ -64,6 +64,30 @@ pub struct MerchantRecord {
 }
 
 impl MerchantRecord {
+    /// An active merchant `name` on CodePay merchant `merchant_no`, taking every wallet in
+    /// `currency` without a limit, created at `now`.
+    pub fn active(
+        id: MerchantId,
+        name: &str,
+        merchant_no: &str,
+        currency: Currency,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            name: name.to_owned(),
+            status: MerchantStatus::Active,
+            merchant_no: merchant_no.to_owned(),
+            store_no: None,
+            default_currency: currency,
+            allowed_wallets: vec![],
+            max_amount_minor: None,
+            contact_email: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// What the payment logic needs of this merchant.
     pub fn profile(&self) -> ::payments::model::MerchantProfile {
         ::payments::model::MerchantProfile {

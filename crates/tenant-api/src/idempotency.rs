@@ -149,23 +149,6 @@ pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
-/// Runs `op` at most once per `(scope, Idempotency-Key)`; without the header it just runs.
-/// Business outcomes (2xx, 4xx, 502) are stored and replayed; a 503 or a lost race releases
-/// the key, because nothing was done and a retry must be able to run.
-pub async fn run<F, Fut>(
-    store: &dyn IdempotencyStore,
-    req: &HttpRequest,
-    scope: &str,
-    body: &[u8],
-    op: F,
-) -> Result<HttpResponse>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<(StatusCode, serde_json::Value)>>,
-{
-    run_resuming(store, req, scope, body, |_| op()).await
-}
-
 /// Which attempt of a request `op` is in [`run_resuming`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attempt {
@@ -177,8 +160,11 @@ pub enum Attempt {
     Recovered,
 }
 
-/// [`run`], telling `op` whether it resumes a dead attempt of the same request
-/// ([`Attempt::Recovered`]), so a create can answer what that attempt committed.
+/// Runs `op` at most once per `(scope, Idempotency-Key)`; without the header it just runs.
+/// Business outcomes (2xx, 4xx, 502) are stored and replayed; a 503 or a lost race releases
+/// the key, because nothing was done and a retry must be able to run. `op` is told whether it
+/// resumes a dead attempt of the same request ([`Attempt::Recovered`]), so a create can answer
+/// what that attempt committed.
 pub async fn run_resuming<F, Fut>(
     store: &dyn IdempotencyStore,
     req: &HttpRequest,

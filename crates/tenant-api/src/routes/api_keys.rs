@@ -71,7 +71,7 @@ pub async fn create_operator_key(
     principal.operator()?;
     let b: OperatorKeyRequest = body_or_default(&body)?;
     let scope = format!("operator:{}", principal.key_id());
-    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
+    idempotency::run_resuming(state.idempotency.as_ref(), &req, &scope, &body, |_| async {
         let new = NewKey {
             merchant: None,
             prefix: keys::OPERATOR_PREFIX,
@@ -167,7 +167,7 @@ pub async fn create_own_key(
         }
     };
     let scope = format!("merchant:{merchant}:keys");
-    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
+    idempotency::run_resuming(state.idempotency.as_ref(), &req, &scope, &body, |_| async {
         let new = NewKey {
             merchant: Some(merchant.clone()),
             prefix: keys::MERCHANT_PREFIX,

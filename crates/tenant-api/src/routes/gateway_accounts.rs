@@ -226,7 +226,7 @@ pub async fn create_gateway_account(
     let key = apply(&mut settings, b)?.ok_or_else(|| missing("private_key"))?;
     let scope = format!("operator:{}", principal.key_id());
     let actor = principal.key_id().to_string();
-    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
+    idempotency::run_resuming(state.idempotency.as_ref(), &req, &scope, &body, |_| async {
         let rec = gw
             .create(&GatewayAccountId::generate(), &settings, &key, &actor)
             .await?;

@@ -392,7 +392,7 @@ pub async fn create_merchant(
     let gateway_account =
         resolve_gateway_account(&state, b.gateway_account_id.take().as_deref()).await?;
     let scope = format!("operator:{}", principal.key_id());
-    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
+    idempotency::run_resuming(state.idempotency.as_ref(), &req, &scope, &body, |_| async {
         let given = b.codepay.as_ref().and_then(|c| c.merchant_no.clone());
         let merchant_no = match (given, &state.sandbox) {
             (Some(no), _) => no,
@@ -575,7 +575,7 @@ pub async fn create_api_key(
         }
     };
     let scope = format!("operator:{}", principal.key_id());
-    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
+    idempotency::run_resuming(state.idempotency.as_ref(), &req, &scope, &body, |_| async {
         let new = NewKey {
             merchant: Some(m.id.clone()),
             prefix: keys::MERCHANT_PREFIX,

@@ -1,9 +1,7 @@
 //! HTTP-level tests of the error contract, auth and idempotency over in-memory stores and a
 //! scripted CodePay (the black-box suite over real databases and the simulator is separate).
 
-use crate::accounts::{
-    AccountStore, ApiKeyRecord, MemoryAccountStore, MerchantRecord, MerchantStatus,
-};
+use crate::accounts::{AccountStore, ApiKeyRecord, MemoryAccountStore, MerchantRecord};
 use crate::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
 use crate::idempotency::MemoryIdempotencyStore;
 use crate::{AppState, request_id};
@@ -39,19 +37,13 @@ async fn setup_with_limit(per_second: u32) -> Setup {
     let merchant = MerchantId::generate();
     let now = chrono::Utc::now();
     accounts
-        .insert_merchant(&MerchantRecord {
-            id: merchant.clone(),
-            name: "Shop".into(),
-            status: MerchantStatus::Active,
-            merchant_no: "M1".into(),
-            store_no: None,
-            default_currency: Currency::from_code("USD").expect("usd"),
-            allowed_wallets: vec![],
-            max_amount_minor: None,
-            contact_email: None,
-            created_at: now,
-            updated_at: now,
-        })
+        .insert_merchant(&MerchantRecord::active(
+            merchant.clone(),
+            "Shop",
+            "M1",
+            Currency::from_code("USD").expect("usd"),
+            now,
+        ))
         .await
         .expect("merchant");
     let mut secrets = Vec::new();

@@ -346,7 +346,7 @@ pub async fn create_endpoint(
     let filter = event_filter(b.events)?;
     check_description(b.description.as_ref())?;
     let scope = merchant.to_string();
-    idempotency::run(state.idempotency.as_ref(), &req, &scope, &body, || async {
+    idempotency::run_resuming(state.idempotency.as_ref(), &req, &scope, &body, |_| async {
         let secret = api.0.secret()?;
         let endpoint = NewEndpoint {
             id: WebhookEndpointId::generate(),
@@ -459,7 +459,7 @@ pub async fn rotate_secret(
     let id = endpoint_id(&path)?;
     let scope = merchant.to_string();
     // No body: the path alone fingerprints the request.
-    idempotency::run(state.idempotency.as_ref(), &req, &scope, b"", || async {
+    idempotency::run_resuming(state.idempotency.as_ref(), &req, &scope, b"", |_| async {
         let secret = api.0.secret()?;
         let e = api
             .store()

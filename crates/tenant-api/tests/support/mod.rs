@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use store::sealing::MasterKeyring;
-use tenant_api::accounts::{AccountStore, ApiKeyRecord, MerchantRecord, MerchantStatus};
+use tenant_api::accounts::{AccountStore, ApiKeyRecord, MerchantRecord};
 use tenant_api::adapters::accounts::SqlAccountStore;
 use tenant_api::adapters::wiring::{Wiring, app_state_from};
 use tenant_api::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
@@ -322,17 +322,14 @@ impl TestApp {
         let now = chrono::Utc::now();
         SqlAccountStore::new(self.db.clone())
             .insert_merchant(&MerchantRecord {
-                id: id.clone(),
-                name: "Shop".into(),
-                status: MerchantStatus::Active,
-                merchant_no: "M1".into(),
                 store_no: store_no.map(str::to_owned),
-                default_currency: Currency::from_code("USD").expect("usd"),
-                allowed_wallets: vec![],
-                max_amount_minor: None,
-                contact_email: None,
-                created_at: now,
-                updated_at: now,
+                ..MerchantRecord::active(
+                    id.clone(),
+                    "Shop",
+                    "M1",
+                    Currency::from_code("USD").expect("usd"),
+                    now,
+                )
             })
             .await
             .expect("merchant");
