@@ -97,15 +97,16 @@ async fn gateway_accounts(db: store::Database) {
     });
 
     // Create, idempotently: the replay is the same account, one row.
-    let (status, text) = p
-        .call(
+    let create = |body: Value| {
+        p.call(
             Method::POST,
             "/v1/gateway-accounts",
             &op,
             Some("gwa-1"),
-            Some(body.clone()),
+            Some(body),
         )
-        .await;
+    };
+    let (status, text) = create(body.clone()).await;
     assert_eq!(status, 201, "{text}");
     assert_no_private_key(&text);
     let acc: Value = serde_json::from_str(&text).expect("json");
@@ -118,15 +119,7 @@ async fn gateway_accounts(db: store::Database) {
     assert_eq!(acc["connect_timeout_ms"], 2000);
     assert_eq!(acc["request_timeout_ms"], 8000);
     assert_eq!(acc["enabled"], true);
-    let (status, replay) = p
-        .call(
-            Method::POST,
-            "/v1/gateway-accounts",
-            &op,
-            Some("gwa-1"),
-            Some(body.clone()),
-        )
-        .await;
+    let (status, replay) = create(body.clone()).await;
     assert_eq!((status, replay), (201, text.clone()));
     let rows =
         p.db.read(store::gateway_accounts::list)

@@ -35,13 +35,13 @@ async fn setup_with_limit(per_second: u32) -> Setup {
         Arc::new(SystemClock),
     );
     let merchant = MerchantId::generate();
-    let now = chrono::Utc::now();
+    let (now, usd) = (chrono::Utc::now(), Currency::from_code("USD").expect("usd"));
     accounts
         .insert_merchant(&MerchantRecord::active(
             merchant.clone(),
             "Shop",
             "M1",
-            Currency::from_code("USD").expect("usd"),
+            usd,
             now,
         ))
         .await
