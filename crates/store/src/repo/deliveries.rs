@@ -141,9 +141,8 @@ pub fn set_pending(
     run_at: i64,
     now: i64,
 ) -> StoreResult<usize> {
-    let mut n = 0;
-    for chunk in ids.chunks(IN_LIST_CHUNK) {
-        n += on_backend!(conn, |c| diesel::update(
+    super::update_in_chunks(ids, |chunk| {
+        Ok(on_backend!(conn, |c| diesel::update(
             deliveries::table
                 .filter(deliveries::id.eq_any(chunk))
                 .filter(deliveries::status.ne(SUCCEEDED))
@@ -153,9 +152,8 @@ pub fn set_pending(
             deliveries::next_attempt_at.eq(Some(run_at)),
             deliveries::updated_at.eq(now),
         ))
-        .execute(c))?;
-    }
-    Ok(n)
+        .execute(c))?)
+    })
 }
 
 /// One delivery by id.
@@ -229,9 +227,8 @@ pub fn mark_succeeded(
     http_status: Option<i32>,
     now: i64,
 ) -> StoreResult<usize> {
-    let mut n = 0;
-    for chunk in ids.chunks(IN_LIST_CHUNK) {
-        n += on_backend!(conn, |c| diesel::update(
+    super::update_in_chunks(ids, |chunk| {
+        Ok(on_backend!(conn, |c| diesel::update(
             deliveries::table
                 .filter(deliveries::id.eq_any(chunk))
                 .filter(deliveries::status.ne(SUCCEEDED))
@@ -244,9 +241,8 @@ pub fn mark_succeeded(
             deliveries::last_error.eq(None::<String>),
             deliveries::updated_at.eq(now),
         ))
-        .execute(c))?;
-    }
-    Ok(n)
+        .execute(c))?)
+    })
 }
 
 /// Sets a delivery's state after an attempt already inserted (the pump inserts attempts in
@@ -296,6 +292,3 @@ pub fn mark_dead(
     .execute(c))?;
     Ok(())
 }
-
-/// Ids per `IN (…)` statement: far below SQLite's bind-parameter limit.
-const IN_LIST_CHUNK: usize = 1000;

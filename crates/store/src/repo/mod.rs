@@ -21,6 +21,15 @@ pub mod refunds;
 pub mod webhook_admin;
 pub mod webhook_endpoints;
 
+/// Runs `update` over `ids` in `IN`-lists of at most 1 000 and adds up the rows it changed.
+pub(crate) fn update_in_chunks(
+    ids: &[String],
+    mut update: impl FnMut(&[String]) -> crate::StoreResult<usize>,
+) -> crate::StoreResult<usize> {
+    ids.chunks(1000)
+        .try_fold(0, |n, chunk| Ok(n + update(chunk)?))
+}
+
 /// Loads rows for `ids` in `IN`-lists of at most 1 000 (SQLite's and PostgreSQL's statement
 /// limits stay far away); ids with no row are left out.
 pub(crate) fn by_ids_in_chunks<T>(
