@@ -116,6 +116,14 @@ prefixed_id!(
     GatewayAccountId, "gwa"
 );
 prefixed_id!(
+    /// A merchant's store (one CodePay `store_no`).
+    StoreId, "store"
+);
+prefixed_id!(
+    /// A store's terminal (one CodePay `terminal_sn`).
+    TerminalId, "term"
+);
+prefixed_id!(
     /// One webhook delivery (event × endpoint).
     DeliveryId, "dlv"
 );

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod money;
 pub mod payment;
 pub mod refund;
+pub mod routing;
 pub mod secret;
 pub mod wallet;
 
@@ -22,5 +23,6 @@ pub use ids::*;
 pub use money::{Currency, Money};
 pub use payment::{PaymentMode, PaymentStatus};
 pub use refund::RefundStatus;
+pub use routing::RoutingRule;
 pub use secret::{Secret, SecretUrl};
 pub use wallet::Wallet;

@@ -44,7 +44,7 @@ fn merchant_ref(m: &UpstreamMerchant) -> MerchantRef {
     MerchantRef {
         merchant_no: m.merchant_no.clone(),
         store_no: m.store_no.clone(),
-        terminal_sn: None,
+        terminal_sn: m.terminal_sn.clone(),
     }
 }
 

@@ -31,6 +31,8 @@ pub struct NewPayment {
     pub expires_in: Option<i64>,
     /// Merchant data returned as given.
     pub metadata: serde_json::Value,
+    /// The store (and terminal) it is taken at, when it names one.
+    pub location: Option<super::model::Location>,
 }
 
 /// What became of [`Engine::create_payment_once`].
@@ -193,7 +195,20 @@ impl Engine {
             wallet: req.wallet,
             status: PaymentStatus::Pending,
             upstream_merchant_no: m.merchant_no.clone(),
-            upstream_store_no: m.store_no.clone(),
+            upstream_store_no: match &req.location {
+                Some(l) => Some(l.store_no.clone()),
+                None => m.store_no.clone(),
+            },
+            upstream_terminal_sn: req.location.as_ref().and_then(|l| l.terminal_sn.clone()),
+            gateway_account_id: domain::routing::route(
+                &m.routing,
+                m.gateway_account_id.as_ref(),
+                amount.currency(),
+                req.wallet,
+            )
+            .cloned(),
+            store_id: req.location.as_ref().map(|l| l.store_id.clone()),
+            terminal_id: req.location.as_ref().and_then(|l| l.terminal_id.clone()),
             merchant_order_no: new_order_no('P'),
             trans_no: None,
             qr_code: None,

@@ -316,8 +316,10 @@ impl Engine {
 
 fn upstream_merchant(p: &Payment) -> UpstreamMerchant {
     UpstreamMerchant {
+        gateway_account_id: p.gateway_account_id.clone(),
         merchant_no: p.upstream_merchant_no.clone(),
         store_no: p.upstream_store_no.clone(),
+        terminal_sn: p.upstream_terminal_sn.clone(),
     }
 }
 

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::{
-    Currency, EventType, MerchantId, Money, PaymentId, PaymentMode, PaymentStatus, RefundId,
-    RefundStatus, Wallet,
+    Currency, EventType, GatewayAccountId, MerchantId, Money, PaymentId, PaymentMode,
+    PaymentStatus, RefundId, RefundStatus, RoutingRule, StoreId, TerminalId, Wallet,
 };
 
 /// The merchant facts the payment logic needs to take a payment.
@@ -25,6 +25,25 @@ pub struct MerchantProfile {
     /// Largest amount of one payment in minor units of `default_currency`, if limited; a
     /// limited merchant takes payments in `default_currency` only.
     pub max_amount_minor: Option<i64>,
+    /// The gateway account the merchant's payments go through (the platform default when
+    /// `None`), unless a routing rule says otherwise.
+    pub gateway_account_id: Option<GatewayAccountId>,
+    /// Ordered per-currency/per-wallet overrides of `gateway_account_id`.
+    pub routing: Vec<RoutingRule>,
+}
+
+/// Where in the merchant's business a payment is taken: a store, and optionally one of its
+/// terminals, as resolved (owned by the merchant, enabled) by the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// The store.
+    pub store_id: StoreId,
+    /// Its CodePay `store_no`.
+    pub store_no: String,
+    /// The terminal, if the payment names one.
+    pub terminal_id: Option<TerminalId>,
+    /// Its CodePay `terminal_sn`.
+    pub terminal_sn: Option<String>,
 }
 
 /// One payment (an MPM order or a CPM submission), as stored.
@@ -48,6 +67,15 @@ pub struct Payment {
     pub upstream_merchant_no: String,
     /// CodePay store, if any.
     pub upstream_store_no: Option<String>,
+    /// CodePay terminal, if any.
+    pub upstream_terminal_sn: Option<String>,
+    /// The gateway account the payment was routed through at creation (`None`: the platform's
+    /// default upstream); every later operation of the payment uses the same one.
+    pub gateway_account_id: Option<GatewayAccountId>,
+    /// The merchant's store the payment was taken at.
+    pub store_id: Option<StoreId>,
+    /// The store's terminal the payment was taken at.
+    pub terminal_id: Option<TerminalId>,
     /// The `merchant_order_no` payfac generated for CodePay (unique per CodePay merchant).
     pub merchant_order_no: String,
     /// CodePay's `trans_no`, once known.
@@ -100,6 +128,18 @@ pub struct Refund {
     pub reason: Option<String>,
     /// The new `merchant_order_no` payfac generated for the refund order upstream.
     pub merchant_order_no: String,
+    /// The CodePay merchant of the refunded payment.
+    pub upstream_merchant_no: String,
+    /// The payment's CodePay store.
+    pub upstream_store_no: Option<String>,
+    /// The payment's CodePay terminal.
+    pub upstream_terminal_sn: Option<String>,
+    /// The payment's gateway account, which carries the refund too.
+    pub gateway_account_id: Option<GatewayAccountId>,
+    /// The payment's store, copied so store-bound credentials can filter refunds.
+    pub store_id: Option<StoreId>,
+    /// The payment's terminal, copied likewise.
+    pub terminal_id: Option<TerminalId>,
     /// CodePay's `trans_no` of the refund, once known.
     pub trans_no: Option<String>,
     /// payfac's stable failure code.

@@ -46,6 +46,13 @@ pub struct PaymentObject {
     /// As given at creation.
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
+    /// The gateway account the payment was routed through (`null`: the platform's default
+    /// upstream).
+    pub gateway_account_id: Option<String>,
+    /// The merchant's store it was taken at.
+    pub store_id: Option<String>,
+    /// The store's terminal it was taken at.
+    pub terminal_id: Option<String>,
     /// The CodePay order this payment is, to match a CodePay record one to one.
     pub codepay: CodePayOrder,
     /// Creation time (RFC 3339, UTC).
@@ -59,8 +66,10 @@ pub struct PaymentObject {
 pub struct CodePayOrder {
     /// CodePay `merchant_no` the order was placed under.
     pub merchant_no: String,
-    /// CodePay `store_no`, when the merchant has one.
+    /// CodePay `store_no`, when the payment was taken at a store.
     pub store_no: Option<String>,
+    /// CodePay `terminal_sn`, when the payment was taken at a terminal.
+    pub terminal_sn: Option<String>,
     /// The `merchant_order_no` payfac generated for the order (unique per CodePay merchant).
     pub merchant_order_no: String,
     /// CodePay's `trans_no`, once known.
@@ -70,6 +79,12 @@ pub struct CodePayOrder {
 /// A refund's identity at CodePay.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct CodePayRefund {
+    /// CodePay `merchant_no` of the refunded order.
+    pub merchant_no: String,
+    /// CodePay `store_no` of the refunded order.
+    pub store_no: Option<String>,
+    /// CodePay `terminal_sn` of the refunded order.
+    pub terminal_sn: Option<String>,
     /// The refund order's own `merchant_order_no` that payfac generated (CodePay's refund number).
     pub refund_no: String,
     /// CodePay's `trans_no` of the refund, once known.
@@ -102,9 +117,13 @@ impl PaymentObject {
             failure_code: p.failure_code.clone(),
             failure_message: p.failure_message.clone(),
             metadata: p.metadata.clone(),
+            gateway_account_id: p.gateway_account_id.as_ref().map(|a| a.to_string()),
+            store_id: p.store_id.as_ref().map(|s| s.to_string()),
+            terminal_id: p.terminal_id.as_ref().map(|t| t.to_string()),
             codepay: CodePayOrder {
                 merchant_no: p.upstream_merchant_no.clone(),
                 store_no: p.upstream_store_no.clone(),
+                terminal_sn: p.upstream_terminal_sn.clone(),
                 merchant_order_no: p.merchant_order_no.clone(),
                 trans_no: p.trans_no.clone(),
             },
@@ -137,6 +156,12 @@ pub struct RefundObject {
     pub failure_code: Option<String>,
     /// Human-readable failure.
     pub failure_message: Option<String>,
+    /// The gateway account that carried the refund (the payment's).
+    pub gateway_account_id: Option<String>,
+    /// The payment's store.
+    pub store_id: Option<String>,
+    /// The payment's terminal.
+    pub terminal_id: Option<String>,
     /// The CodePay refund order, to match a CodePay record one to one.
     pub codepay: CodePayRefund,
     /// Creation time.
@@ -159,7 +184,13 @@ impl RefundObject {
             reason: r.reason.clone(),
             failure_code: r.failure_code.clone(),
             failure_message: r.failure_message.clone(),
+            gateway_account_id: r.gateway_account_id.as_ref().map(|a| a.to_string()),
+            store_id: r.store_id.as_ref().map(|s| s.to_string()),
+            terminal_id: r.terminal_id.as_ref().map(|t| t.to_string()),
             codepay: CodePayRefund {
+                merchant_no: r.upstream_merchant_no.clone(),
+                store_no: r.upstream_store_no.clone(),
+                terminal_sn: r.upstream_terminal_sn.clone(),
                 refund_no: r.merchant_order_no.clone(),
                 trans_no: r.trans_no.clone(),
             },

@@ -46,10 +46,10 @@ pub trait PaymentStore: Send + Sync + 'static {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Refund>, PaymentError>;
-    /// A merchant's payments, newest first, with `id < starting_after` when given.
+    /// Payments matching `filter` (scoped to a merchant by `filter.merchant_id`), newest
+    /// first, with `id < starting_after` when given.
     async fn list_payments(
         &self,
-        merchant: &MerchantId,
         filter: &PaymentFilter,
         limit: usize,
     ) -> Result<Vec<Payment>, PaymentError>;
@@ -58,9 +58,31 @@ pub trait PaymentStore: Send + Sync + 'static {
     async fn commit(&self, change: Change) -> Result<(), PaymentError>;
 }
 
-/// Filters of `GET /v1/payments`.
+/// Filters of `GET /v1/payments` (a merchant's own list, or an operator's search).
 #[derive(Clone, Debug, Default)]
 pub struct PaymentFilter {
+    /// Only this merchant's (always set for a merchant's own list).
+    pub merchant_id: Option<MerchantId>,
+    /// Only this store's.
+    pub store_id: Option<domain::StoreId>,
+    /// Only this terminal's.
+    pub terminal_id: Option<domain::TerminalId>,
+    /// Only this wallet.
+    pub wallet: Option<Wallet>,
+    /// Only this mode.
+    pub mode: Option<domain::PaymentMode>,
+    /// Only this currency.
+    pub currency: Option<domain::Currency>,
+    /// Amount at least (minor units).
+    pub amount_gte: Option<i64>,
+    /// Amount at most (minor units).
+    pub amount_lte: Option<i64>,
+    /// CodePay's `merchant_order_no` (payfac generated it).
+    pub merchant_order_no: Option<String>,
+    /// CodePay's `trans_no`.
+    pub trans_no: Option<String>,
+    /// Only payments routed through this gateway account.
+    pub gateway_account_id: Option<domain::GatewayAccountId>,
     /// Exact merchant reference.
     pub merchant_order_id: Option<String>,
     /// Exact status.
@@ -73,13 +95,18 @@ pub struct PaymentFilter {
     pub starting_after: Option<PaymentId>,
 }
 
-/// The CodePay merchant an order belongs to.
+/// Where an order goes upstream: the gateway account that carries it and the CodePay
+/// merchant, store and terminal it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpstreamMerchant {
+    /// The gateway account (`None`: the platform's default upstream).
+    pub gateway_account_id: Option<domain::GatewayAccountId>,
     /// CodePay `merchant_no`.
     pub merchant_no: String,
     /// CodePay `store_no`.
     pub store_no: Option<String>,
+    /// CodePay `terminal_sn`.
+    pub terminal_sn: Option<String>,
 }
 
 /// The three outcomes of every CodePay call.

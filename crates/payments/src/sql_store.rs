@@ -99,6 +99,11 @@ fn payment_row(p: &Payment) -> store::payments::Payment {
         version: p.version,
         created_at: ms(p.created_at),
         updated_at: ms(p.updated_at),
+        codepay_store_no: p.upstream_store_no.clone(),
+        gateway_account_id: p.gateway_account_id.as_ref().map(|a| a.to_string()),
+        store_id: p.store_id.as_ref().map(|s| s.to_string()),
+        terminal_id: p.terminal_id.as_ref().map(|t| t.to_string()),
+        codepay_terminal_sn: p.upstream_terminal_sn.clone(),
     }
 }
 
@@ -119,8 +124,23 @@ fn payment_from(
         mode,
         merchant_order_id: r.merchant_order_id,
         upstream_merchant_no: r.codepay_merchant_no,
-        // Filled by `payments_from`: the column is read beside the row.
-        upstream_store_no: None,
+        upstream_store_no: r.codepay_store_no,
+        upstream_terminal_sn: r.codepay_terminal_sn,
+        gateway_account_id: r
+            .gateway_account_id
+            .as_deref()
+            .map(domain::GatewayAccountId::parse)
+            .transpose()?,
+        store_id: r
+            .store_id
+            .as_deref()
+            .map(domain::StoreId::parse)
+            .transpose()?,
+        terminal_id: r
+            .terminal_id
+            .as_deref()
+            .map(domain::TerminalId::parse)
+            .transpose()?,
         merchant_order_no: r.upstream_order_no,
         trans_no: r.trans_no,
         qr_code: r.qr_code,
@@ -137,34 +157,21 @@ fn payment_from(
     })
 }
 
-/// Rows to payments, with their CodePay `store_no` (kept in a column outside the row struct).
 fn payments_from(
-    c: &mut DbConnection,
     rows: Vec<store::payments::Payment>,
     d: chrono::Duration,
 ) -> StoreResult<Vec<Payment>> {
-    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let stores: std::collections::HashMap<String, String> =
-        store::payments::store_nos(c, &ids)?.into_iter().collect();
-    rows.into_iter()
-        .map(|r| {
-            let store_no = stores.get(&r.id).cloned();
-            let mut p = payment_from(r, d)?;
-            p.upstream_store_no = store_no;
-            Ok(p)
-        })
-        .collect()
+    rows.into_iter().map(|r| payment_from(r, d)).collect()
 }
 
 fn one_payment(
-    c: &mut DbConnection,
     row: Option<store::payments::Payment>,
     d: chrono::Duration,
 ) -> StoreResult<Option<Payment>> {
-    Ok(payments_from(c, row.into_iter().collect(), d)?.pop())
+    row.map(|r| payment_from(r, d)).transpose()
 }
 
-fn refund_row(r: &Refund, merchant_no: &str) -> store::refunds::Refund {
+fn refund_row(r: &Refund) -> store::refunds::Refund {
     store::refunds::Refund {
         id: r.id.to_string(),
         payment_id: r.payment_id.to_string(),
@@ -173,7 +180,7 @@ fn refund_row(r: &Refund, merchant_no: &str) -> store::refunds::Refund {
         amount_minor: r.amount.minor(),
         currency: r.amount.currency().code().to_owned(),
         status: r.status.as_str().to_owned(),
-        codepay_merchant_no: merchant_no.to_owned(),
+        codepay_merchant_no: r.upstream_merchant_no.clone(),
         upstream_order_no: r.merchant_order_no.clone(),
         trans_no: r.trans_no.clone(),
         reason: r.reason.clone(),
@@ -182,6 +189,11 @@ fn refund_row(r: &Refund, merchant_no: &str) -> store::refunds::Refund {
         version: r.version,
         created_at: ms(r.created_at),
         updated_at: ms(r.updated_at),
+        store_id: r.store_id.as_ref().map(|s| s.to_string()),
+        terminal_id: r.terminal_id.as_ref().map(|t| t.to_string()),
+        gateway_account_id: r.gateway_account_id.as_ref().map(|a| a.to_string()),
+        codepay_store_no: r.upstream_store_no.clone(),
+        codepay_terminal_sn: r.upstream_terminal_sn.clone(),
     }
 }
 
@@ -196,6 +208,24 @@ fn refund_from(r: store::refunds::Refund) -> StoreResult<Refund> {
         merchant_refund_id: r.merchant_refund_id,
         reason: r.reason,
         merchant_order_no: r.upstream_order_no,
+        upstream_merchant_no: r.codepay_merchant_no,
+        upstream_store_no: r.codepay_store_no,
+        upstream_terminal_sn: r.codepay_terminal_sn,
+        gateway_account_id: r
+            .gateway_account_id
+            .as_deref()
+            .map(domain::GatewayAccountId::parse)
+            .transpose()?,
+        store_id: r
+            .store_id
+            .as_deref()
+            .map(domain::StoreId::parse)
+            .transpose()?,
+        terminal_id: r
+            .terminal_id
+            .as_deref()
+            .map(domain::TerminalId::parse)
+            .transpose()?,
         trans_no: r.trans_no,
         failure_code: r.failure_code,
         failure_message: r.failure_message,
@@ -225,7 +255,7 @@ impl PaymentStore for SqlPaymentStore {
         self.db
             .read(move |c| {
                 let row = get_payment(c, &id)?;
-                one_payment(c, row, d)
+                one_payment(row, d)
             })
             .await
             .map_err(store_error)
@@ -236,7 +266,7 @@ impl PaymentStore for SqlPaymentStore {
         self.db
             .read(move |c| {
                 let row = store::payments::find_by_upstream_order_no(c, &m, &no)?;
-                one_payment(c, row, d)
+                one_payment(row, d)
             })
             .await
             .map_err(store_error)
@@ -301,7 +331,7 @@ impl PaymentStore for SqlPaymentStore {
         self.db
             .read(move |c| {
                 let rows = store::payments::list_unsettled(c, before, limit)?;
-                payments_from(c, rows, d)
+                payments_from(rows, d)
             })
             .await
             .map_err(store_error)
@@ -320,15 +350,22 @@ impl PaymentStore for SqlPaymentStore {
             .map_err(store_error)
     }
 
-    async fn list_payments(
-        &self,
-        m: &MerchantId,
-        f: &PaymentFilter,
-        limit: usize,
-    ) -> Result<Vec<Payment>> {
+    async fn list_payments(&self, f: &PaymentFilter, limit: usize) -> Result<Vec<Payment>> {
+        let text = |v: Option<&dyn std::fmt::Display>| v.map(|v| v.to_string());
         let filter = store::payments::PaymentFilter {
+            merchant_id: text(f.merchant_id.as_ref().map(|v| v as _)),
             status: f.status,
             merchant_order_id: f.merchant_order_id.clone(),
+            store_id: text(f.store_id.as_ref().map(|v| v as _)),
+            terminal_id: text(f.terminal_id.as_ref().map(|v| v as _)),
+            wallet: f.wallet.map(|w| w.name().to_owned()),
+            mode: f.mode.map(|m| m.as_str().to_owned()),
+            currency: f.currency.map(|c| c.code().to_owned()),
+            amount_gte: f.amount_gte,
+            amount_lte: f.amount_lte,
+            upstream_order_no: f.merchant_order_no.clone(),
+            trans_no: f.trans_no.clone(),
+            gateway_account_id: text(f.gateway_account_id.as_ref().map(|v| v as _)),
             created_gte: f.created_gte.map(ms),
             created_lt: f.created_lt.map(ms),
         };
@@ -338,12 +375,12 @@ impl PaymentStore for SqlPaymentStore {
             limit: i64::try_from(limit.saturating_sub(1).max(1)).unwrap_or(100),
             starting_after: f.starting_after.as_ref().map(|p| p.to_string()),
         };
-        let (m, d) = (m.clone(), self.cpm_deadline);
+        let d = self.cpm_deadline;
         let (rows, has_more) = self
             .db
             .read(move |c| {
-                let p = store::payments::list(c, &m, &filter, &page)?;
-                let rows = payments_from(c, p.items, d)?;
+                let p = store::payments::list(c, &filter, &page)?;
+                let rows = payments_from(p.items, d)?;
                 Ok((rows, p.has_more))
             })
             .await
@@ -421,7 +458,7 @@ fn write_change(
         claim_key(c, scope, key, fingerprint, now, claimant)?;
     }
     if let Some(p) = &change.insert_payment {
-        store::payments::insert_with_store_no(c, &payment_row(p), p.upstream_store_no.as_deref())
+        store::payments::insert(c, &payment_row(p))
             .map_err(|e| duplicate(e, "merchant_order_id"))?;
     }
     if let Some((p, expected)) = &change.payment {
@@ -430,13 +467,11 @@ fn write_change(
         store::payments::save(c, &row, ms(p.updated_at))?;
     }
     if let Some(r) = &change.insert_refund {
-        let no = merchant_no_of(c, &r.payment_id)?;
-        store::refunds::insert(c, &refund_row(r, &no))
+        store::refunds::insert(c, &refund_row(r))
             .map_err(|e| duplicate(e, "merchant_refund_id"))?;
     }
     if let Some((r, expected)) = &change.refund_update {
-        let no = merchant_no_of(c, &r.payment_id)?;
-        let mut row = refund_row(r, &no);
+        let mut row = refund_row(r);
         row.version = *expected;
         store::refunds::save(c, &row, ms(r.updated_at))?;
     }
@@ -498,13 +533,6 @@ fn claim_key(
         Begin::Started | Begin::Recovered => Ok(()),
         Begin::Existing(_) => Err(StoreError::Conflict("duplicate:idempotency_key".to_owned())),
     }
-}
-
-/// The CodePay merchant of a payment (a refund row carries it too).
-fn merchant_no_of(c: &mut DbConnection, payment: &PaymentId) -> StoreResult<String> {
-    Ok(get_payment(c, payment.as_str())?
-        .map(|p| p.codepay_merchant_no)
-        .unwrap_or_default())
 }
 
 /// Writes one outbox event (the store fans it out to the merchant's endpoints).

@@ -48,6 +48,8 @@ fn fixture() -> Fixture {
         default_currency: usd(),
         allowed_wallets: vec![],
         max_amount_minor: Some(100_000),
+        gateway_account_id: None,
+        routing: vec![],
     };
     Fixture {
         engine,
@@ -79,6 +81,7 @@ fn req(mode: PaymentMode, amount: i64, order: &str) -> NewPayment {
         auth_code: (mode == PaymentMode::Cpm).then(|| Secret::new("281234567890")),
         expires_in: Some(300),
         metadata: serde_json::json!({}),
+        location: None,
     }
 }
 

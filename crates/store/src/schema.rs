@@ -33,6 +33,7 @@ diesel::table! {
         metadata -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        routing -> Text,
     }
 }
 
@@ -49,6 +50,8 @@ diesel::table! {
         last_used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
         expires_at -> Nullable<BigInt>,
+        store_id -> Nullable<Text>,
+        terminal_id -> Nullable<Text>,
     }
 }
 
@@ -78,6 +81,10 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         codepay_store_no -> Nullable<Text>,
+        gateway_account_id -> Nullable<Text>,
+        store_id -> Nullable<Text>,
+        terminal_id -> Nullable<Text>,
+        codepay_terminal_sn -> Nullable<Text>,
     }
 }
 
@@ -99,6 +106,11 @@ diesel::table! {
         version -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        store_id -> Nullable<Text>,
+        terminal_id -> Nullable<Text>,
+        gateway_account_id -> Nullable<Text>,
+        codepay_store_no -> Nullable<Text>,
+        codepay_terminal_sn -> Nullable<Text>,
     }
 }
 
@@ -129,6 +141,7 @@ diesel::table! {
         deleted_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        store_id -> Nullable<Text>,
     }
 }
 
@@ -233,12 +246,41 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    stores (id) {
+        id -> Text,
+        merchant_id -> Text,
+        name -> Text,
+        codepay_store_no -> Text,
+        address -> Nullable<Text>,
+        timezone -> Nullable<Text>,
+        enabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    terminals (id) {
+        id -> Text,
+        store_id -> Text,
+        merchant_id -> Text,
+        name -> Text,
+        codepay_terminal_sn -> Text,
+        kind -> Text,
+        enabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(payments -> merchants (merchant_id));
 diesel::joinable!(refunds -> payments (payment_id));
 diesel::joinable!(deliveries -> events (event_id));
 diesel::joinable!(deliveries -> webhook_endpoints (endpoint_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
+diesel::joinable!(terminals -> stores (store_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     gateway_accounts,
@@ -255,4 +297,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     instances,
     upstream_notifications,
     audit_log,
+    stores,
+    terminals,
 );

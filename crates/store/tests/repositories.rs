@@ -54,6 +54,19 @@ fn payment(merchant: &str, order: &str, now: i64) -> Payment {
         version: 0,
         created_at: now,
         updated_at: now,
+        codepay_store_no: None,
+        gateway_account_id: None,
+        store_id: None,
+        terminal_id: None,
+        codepay_terminal_sn: None,
+    }
+}
+
+/// The list filter of `merchant`'s own payments.
+fn mine(merchant: &MerchantId) -> PaymentFilter {
+    PaymentFilter {
+        merchant_id: Some(merchant.to_string()),
+        ..PaymentFilter::default()
     }
 }
 
@@ -188,7 +201,7 @@ async fn payments_list_newest_first_with_cursor_and_filters(db: Database) {
     );
     let m2 = mid.clone();
     let first = db
-        .read(move |c| payments::list(c, &m2, &PaymentFilter::default(), &PageRequest::first(2)))
+        .read(move |c| payments::list(c, &mine(&m2), &PageRequest::first(2)))
         .await
         .expect("list");
     assert_eq!(
@@ -201,8 +214,7 @@ async fn payments_list_newest_first_with_cursor_and_filters(db: Database) {
         .read(move |c| {
             payments::list(
                 c,
-                &m3,
-                &PaymentFilter::default(),
+                &mine(&m3),
                 &PageRequest {
                     limit: 10,
                     starting_after: Some(cursor),
@@ -218,8 +230,8 @@ async fn payments_list_newest_first_with_cursor_and_filters(db: Database) {
         .read(move |c| {
             payments::list(
                 c,
-                &m4,
                 &PaymentFilter {
+                    merchant_id: Some(m4.to_string()),
                     status: Some(PaymentStatus::Succeeded),
                     created_lt: Some(now + 4),
                     ..PaymentFilter::default()
@@ -373,6 +385,11 @@ async fn refunds_count_pending_and_succeeded_against_the_capture(db: Database) {
                         version: 0,
                         created_at: now,
                         updated_at: now,
+                        store_id: None,
+                        terminal_id: None,
+                        gateway_account_id: None,
+                        codepay_store_no: None,
+                        codepay_terminal_sn: None,
                     },
                 )?;
             }

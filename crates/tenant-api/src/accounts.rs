@@ -57,6 +57,10 @@ pub struct MerchantRecord {
     pub max_amount_minor: Option<i64>,
     /// Contact e-mail.
     pub contact_email: Option<String>,
+    /// The gateway account its payments go through (`None`: the platform's default).
+    pub gateway_account_id: Option<domain::GatewayAccountId>,
+    /// Ordered per-currency/per-wallet overrides of `gateway_account_id`.
+    pub routing: Vec<domain::RoutingRule>,
     /// Creation.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -83,6 +87,8 @@ impl MerchantRecord {
             allowed_wallets: vec![],
             max_amount_minor: None,
             contact_email: None,
+            gateway_account_id: None,
+            routing: vec![],
             created_at: now,
             updated_at: now,
         }
@@ -98,6 +104,8 @@ impl MerchantRecord {
             default_currency: self.default_currency,
             allowed_wallets: self.allowed_wallets.clone(),
             max_amount_minor: self.max_amount_minor,
+            gateway_account_id: self.gateway_account_id.clone(),
+            routing: self.routing.clone(),
         }
     }
 }

@@ -217,6 +217,7 @@ async fn a_retry_after_a_crash_answers_what_the_dead_process_committed(db: store
         auth_code: None,
         expires_in: None,
         metadata: json!({}),
+        location: None,
     };
     let profile = merchant.profile();
     die_at_codepay(&hanging, async move {

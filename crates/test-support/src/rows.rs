@@ -21,6 +21,7 @@ pub fn merchant_row(id: &str, now: i64) -> Merchant {
         metadata: "{}".into(),
         created_at: now,
         updated_at: now,
+        routing: "[]".into(),
     }
 }
 

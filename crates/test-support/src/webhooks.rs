@@ -56,6 +56,7 @@ pub async fn merchant(db: &Database) -> MerchantId {
         metadata: "{}".into(),
         created_at: clock::now_ms(),
         updated_at: clock::now_ms(),
+        routing: "[]".into(),
     };
     db.write(move |c| store::merchants::insert(c, &row))
         .await

@@ -112,17 +112,28 @@ impl PaymentStore for MemoryPaymentStore {
             .collect())
     }
 
-    async fn list_payments(
-        &self,
-        m: &MerchantId,
-        f: &PaymentFilter,
-        limit: usize,
-    ) -> Result<Vec<Payment>> {
+    async fn list_payments(&self, f: &PaymentFilter, limit: usize) -> Result<Vec<Payment>> {
         let s = self.state.lock();
         Ok(s.payments
             .values()
             .rev()
-            .filter(|p| &p.merchant_id == m)
+            .filter(|p| f.merchant_id.as_ref().is_none_or(|m| &p.merchant_id == m))
+            .filter(|p| f.store_id.is_none() || p.store_id == f.store_id)
+            .filter(|p| f.terminal_id.is_none() || p.terminal_id == f.terminal_id)
+            .filter(|p| f.wallet.is_none_or(|w| p.wallet == w))
+            .filter(|p| f.mode.is_none_or(|m| p.mode == m))
+            .filter(|p| f.currency.is_none_or(|c| p.amount.currency() == c))
+            .filter(|p| f.amount_gte.is_none_or(|a| p.amount.minor() >= a))
+            .filter(|p| f.amount_lte.is_none_or(|a| p.amount.minor() <= a))
+            .filter(|p| {
+                f.merchant_order_no
+                    .as_ref()
+                    .is_none_or(|o| &p.merchant_order_no == o)
+            })
+            .filter(|p| f.trans_no.is_none() || p.trans_no == f.trans_no)
+            .filter(|p| {
+                f.gateway_account_id.is_none() || p.gateway_account_id == f.gateway_account_id
+            })
             .filter(|p| f.starting_after.as_ref().is_none_or(|c| p.id < *c))
             .filter(|p| {
                 f.merchant_order_id

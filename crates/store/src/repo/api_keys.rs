@@ -94,6 +94,10 @@ pub struct ApiKey {
     pub revoked_at: Option<i64>,
     /// Unix ms after which the key no longer works.
     pub expires_at: Option<i64>,
+    /// The store it is bound to (`store_…`): it acts only for that store.
+    pub store_id: Option<String>,
+    /// The terminal it is bound to (`term_…`): it acts only for that terminal.
+    pub terminal_id: Option<String>,
 }
 
 impl ApiKey {
@@ -119,6 +123,8 @@ impl ApiKey {
             last_used_at: None,
             revoked_at: None,
             expires_at,
+            store_id: None,
+            terminal_id: None,
         })
     }
 

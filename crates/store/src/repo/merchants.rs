@@ -68,6 +68,8 @@ pub struct Merchant {
     pub created_at: i64,
     /// Unix ms.
     pub updated_at: i64,
+    /// JSON array of ordered routing rules `{currency?, wallet?, gateway_account_id}`.
+    pub routing: String,
 }
 
 impl Merchant {

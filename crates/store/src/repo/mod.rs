@@ -18,6 +18,8 @@ pub mod merchants;
 pub mod notifications;
 pub mod payments;
 pub mod refunds;
+pub mod stores;
+pub mod terminals;
 pub mod webhook_admin;
 pub mod webhook_endpoints;
 

@@ -56,6 +56,16 @@ pub struct Payment {
     pub created_at: i64,
     /// Unix ms.
     pub updated_at: i64,
+    /// The CodePay `store_no` the order was placed under.
+    pub codepay_store_no: Option<String>,
+    /// The gateway account the payment was routed through (`gwa_…`).
+    pub gateway_account_id: Option<String>,
+    /// The merchant's store (`store_…`), when the payment names one.
+    pub store_id: Option<String>,
+    /// The store's terminal (`term_…`), when the payment names one.
+    pub terminal_id: Option<String>,
+    /// The CodePay `terminal_sn` the order was placed under.
+    pub codepay_terminal_sn: Option<String>,
 }
 
 impl Payment {
@@ -102,30 +112,40 @@ fn parse_status(s: &str) -> StoreResult<PaymentStatus> {
         .ok_or_else(|| StoreError::Corrupt(format!("payment status `{s}`")))
 }
 
-/// Filters of the payment list.
+/// Filters of the payment list. Every filter is optional; `merchant_id` is what scopes a
+/// merchant's own list (an operator's search may leave it out).
 #[derive(Debug, Clone, Default)]
 pub struct PaymentFilter {
+    /// Only this merchant's.
+    pub merchant_id: Option<String>,
     /// Only this status.
     pub status: Option<PaymentStatus>,
     /// Only this merchant order id.
     pub merchant_order_id: Option<String>,
+    /// Only this store.
+    pub store_id: Option<String>,
+    /// Only this terminal.
+    pub terminal_id: Option<String>,
+    /// Only this wallet (payfac's name).
+    pub wallet: Option<String>,
+    /// Only this mode (`mpm`/`cpm`).
+    pub mode: Option<String>,
+    /// Only this currency.
+    pub currency: Option<String>,
+    /// Amount at least (minor units).
+    pub amount_gte: Option<i64>,
+    /// Amount at most (minor units).
+    pub amount_lte: Option<i64>,
+    /// Only the payment CodePay knows by this `merchant_order_no`.
+    pub upstream_order_no: Option<String>,
+    /// Only the payment CodePay numbered with this `trans_no`.
+    pub trans_no: Option<String>,
+    /// Only payments routed through this gateway account.
+    pub gateway_account_id: Option<String>,
     /// Created at or after (unix ms).
     pub created_gte: Option<i64>,
     /// Created before (unix ms).
     pub created_lt: Option<i64>,
-}
-
-/// Inserts a new payment with its CodePay `store_no` (a column outside [`Payment`]) in one
-/// statement.
-pub fn insert_with_store_no(
-    conn: &mut DbConnection,
-    payment: &Payment,
-    store_no: Option<&str>,
-) -> StoreResult<()> {
-    on_backend!(conn, |c| diesel::insert_into(payments::table)
-        .values((payment, payments::codepay_store_no.eq(store_no)))
-        .execute(c))?;
-    Ok(())
 }
 
 /// Stores a new payment (version should be 0).
@@ -199,29 +219,60 @@ pub fn find_by_upstream_order_no(
         .optional())?)
 }
 
-/// A merchant's payments, newest first.
+/// Payments matching `filter`, newest first (a merchant's list when `filter.merchant_id` is
+/// set, an operator's search across merchants otherwise).
 pub fn list(
     conn: &mut DbConnection,
-    merchant: &MerchantId,
     filter: &PaymentFilter,
     page: &PageRequest,
 ) -> StoreResult<Page<Payment>> {
     let limit = page.effective_limit();
+    let f = filter;
     let rows = on_backend!(conn, |c| {
-        let mut q = payments::table
-            .filter(payments::merchant_id.eq(merchant.as_str()))
-            .select(Payment::as_select())
-            .into_boxed();
-        if let Some(s) = filter.status {
+        let mut q = payments::table.select(Payment::as_select()).into_boxed();
+        if let Some(m) = &f.merchant_id {
+            q = q.filter(payments::merchant_id.eq(m));
+        }
+        if let Some(s) = f.status {
             q = q.filter(payments::status.eq(s.as_str()));
         }
-        if let Some(m) = &filter.merchant_order_id {
+        if let Some(m) = &f.merchant_order_id {
             q = q.filter(payments::merchant_order_id.eq(m));
         }
-        if let Some(t) = filter.created_gte {
+        if let Some(v) = &f.store_id {
+            q = q.filter(payments::store_id.eq(v));
+        }
+        if let Some(v) = &f.terminal_id {
+            q = q.filter(payments::terminal_id.eq(v));
+        }
+        if let Some(v) = &f.wallet {
+            q = q.filter(payments::wallet.eq(v));
+        }
+        if let Some(v) = &f.mode {
+            q = q.filter(payments::mode.eq(v));
+        }
+        if let Some(v) = &f.currency {
+            q = q.filter(payments::currency.eq(v));
+        }
+        if let Some(v) = f.amount_gte {
+            q = q.filter(payments::amount_minor.ge(v));
+        }
+        if let Some(v) = f.amount_lte {
+            q = q.filter(payments::amount_minor.le(v));
+        }
+        if let Some(v) = &f.upstream_order_no {
+            q = q.filter(payments::upstream_order_no.eq(v));
+        }
+        if let Some(v) = &f.trans_no {
+            q = q.filter(payments::trans_no.eq(v));
+        }
+        if let Some(v) = &f.gateway_account_id {
+            q = q.filter(payments::gateway_account_id.eq(v));
+        }
+        if let Some(t) = f.created_gte {
             q = q.filter(payments::created_at.ge(t));
         }
-        if let Some(t) = filter.created_lt {
+        if let Some(t) = f.created_lt {
             q = q.filter(payments::created_at.lt(t));
         }
         if let Some(after) = &page.starting_after {
@@ -297,26 +348,4 @@ pub fn count_by_status(conn: &mut DbConnection) -> StoreResult<Vec<(String, i64)
         .select((payments::status, diesel::dsl::count_star()))
         .order(payments::status.asc())
         .load(c))?)
-}
-
-/// Records the CodePay `store_no` an order was placed under (a column added after [`Payment`]
-/// was fixed, so it is written and read on its own; call it in the insert's transaction).
-pub fn set_store_no(conn: &mut DbConnection, id: &str, store_no: Option<&str>) -> StoreResult<()> {
-    on_backend!(conn, |c| diesel::update(payments::table.find(id))
-        .set(payments::codepay_store_no.eq(store_no))
-        .execute(c))?;
-    Ok(())
-}
-
-/// The CodePay `store_no` of each of these payments that has one, as `(id, store_no)`.
-pub fn store_nos(conn: &mut DbConnection, ids: &[&str]) -> StoreResult<Vec<(String, String)>> {
-    let rows: Vec<(String, Option<String>)> = on_backend!(conn, |c| payments::table
-        .filter(payments::id.eq_any(ids))
-        .filter(payments::codepay_store_no.is_not_null())
-        .select((payments::id, payments::codepay_store_no))
-        .load(c))?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(id, s)| s.map(|s| (id, s)))
-        .collect())
 }

@@ -42,6 +42,16 @@ pub struct Refund {
     pub created_at: i64,
     /// Unix ms.
     pub updated_at: i64,
+    /// The payment's store, copied so store-bound credentials can filter refunds.
+    pub store_id: Option<String>,
+    /// The payment's terminal, copied likewise.
+    pub terminal_id: Option<String>,
+    /// The payment's gateway account (`gwa_…`), which carries the refund too.
+    pub gateway_account_id: Option<String>,
+    /// The payment's CodePay `store_no`.
+    pub codepay_store_no: Option<String>,
+    /// The payment's CodePay `terminal_sn`.
+    pub codepay_terminal_sn: Option<String>,
 }
 
 impl Refund {

@@ -49,6 +49,8 @@ pub struct WebhookEndpoint {
     pub created_at: i64,
     /// Unix ms.
     pub updated_at: i64,
+    /// Only this store's events (`store_…`), when set.
+    pub store_id: Option<String>,
 }
 
 impl WebhookEndpoint {
@@ -77,6 +79,7 @@ impl WebhookEndpoint {
             deleted_at: None,
             created_at: now,
             updated_at: now,
+            store_id: None,
         }
     }
 }

@@ -59,7 +59,7 @@ fn to_row(m: &MerchantRecord) -> store::merchants::Merchant {
         id: m.id.to_string(),
         name: m.name.clone(),
         status: m.status.as_str().to_owned(),
-        gateway_account_id: None,
+        gateway_account_id: m.gateway_account_id.as_ref().map(|g| g.to_string()),
         codepay_merchant_no: Some(m.merchant_no.clone()),
         codepay_store_no: m.store_no.clone(),
         default_currency: m.default_currency.code().to_owned(),
@@ -72,6 +72,7 @@ fn to_row(m: &MerchantRecord) -> store::merchants::Merchant {
         metadata: "{}".to_owned(),
         created_at: ms(m.created_at),
         updated_at: ms(m.updated_at),
+        routing: serde_json::to_string(&m.routing).unwrap_or_else(|_| "[]".to_owned()),
     }
 }
 
@@ -90,6 +91,13 @@ fn from_row(r: store::merchants::Merchant) -> Result<MerchantRecord> {
         merchant_no: r.codepay_merchant_no.unwrap_or_default(),
         store_no: r.codepay_store_no,
         max_amount_minor: r.max_amount_minor,
+        gateway_account_id: r
+            .gateway_account_id
+            .as_deref()
+            .map(domain::GatewayAccountId::parse)
+            .transpose()
+            .map_err(corrupt)?,
+        routing: serde_json::from_str(&r.routing).map_err(corrupt)?,
         created_at: at(r.created_at),
         updated_at: at(r.updated_at),
     })
@@ -191,6 +199,8 @@ impl AccountStore for SqlAccountStore {
             last_used_at: None,
             revoked_at: k.revoked_at.map(ms),
             expires_at: k.expires_at.map(ms),
+            store_id: None,
+            terminal_id: None,
         };
         self.db
             .write(move |c| store::api_keys::insert(c, &row))

@@ -420,6 +420,8 @@ pub async fn create_merchant(
             allowed_wallets: vec![],
             max_amount_minor: None,
             contact_email: None,
+            gateway_account_id: None,
+            routing: vec![],
             created_at: now,
             updated_at: now,
         };

@@ -175,6 +175,7 @@ fn to_new_payment(body: CreatePaymentRequest) -> Result<NewPayment> {
         auth_code: body.auth_code.map(Secret::new),
         expires_in: body.expires_in,
         metadata: serde_json::Value::Object(metadata),
+        location: None,
     })
 }
 
@@ -279,13 +280,14 @@ async fn earlier_payment(
     asked: &NewPayment,
 ) -> Result<Option<Payment>> {
     let filter = PaymentFilter {
+        merchant_id: Some(merchant.clone()),
         merchant_order_id: Some(asked.merchant_order_id.clone()),
         ..PaymentFilter::default()
     };
     let found = state
         .engine
         .store()
-        .list_payments(merchant, &filter, 2)
+        .list_payments(&filter, 2)
         .await?
         .into_iter()
         .next();
@@ -365,6 +367,7 @@ pub async fn list_payments(
     let q = query.into_inner();
     let limit = page_limit(q.limit)?;
     let filter = PaymentFilter {
+        merchant_id: Some(merchant.clone()),
         merchant_order_id: q.merchant_order_id,
         status: q
             .status
@@ -386,11 +389,12 @@ pub async fn list_payments(
                     Some("starting_after"),
                 )
             })?,
+        ..PaymentFilter::default()
     };
     let rows = state
         .engine
         .store()
-        .list_payments(merchant, &filter, limit + 1)
+        .list_payments(&filter, limit + 1)
         .await?;
     let (rows, has_more) = split_page(rows, limit);
     let data = rows

@@ -1,0 +1,17 @@
+ALTER TABLE webhook_endpoints DROP COLUMN store_id;
+ALTER TABLE api_keys DROP COLUMN terminal_id;
+ALTER TABLE api_keys DROP COLUMN store_id;
+ALTER TABLE refunds DROP COLUMN codepay_terminal_sn;
+ALTER TABLE refunds DROP COLUMN codepay_store_no;
+ALTER TABLE refunds DROP COLUMN gateway_account_id;
+ALTER TABLE refunds DROP COLUMN terminal_id;
+ALTER TABLE refunds DROP COLUMN store_id;
+DROP INDEX payments_merchant_terminal;
+DROP INDEX payments_merchant_store;
+ALTER TABLE payments DROP COLUMN codepay_terminal_sn;
+ALTER TABLE payments DROP COLUMN terminal_id;
+ALTER TABLE payments DROP COLUMN store_id;
+ALTER TABLE payments DROP COLUMN gateway_account_id;
+ALTER TABLE merchants DROP COLUMN routing;
+DROP TABLE terminals;
+DROP TABLE stores;
