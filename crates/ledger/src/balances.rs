@@ -124,6 +124,49 @@ mod tests {
         assert_eq!(b.merchant_net(&MerchantId::generate(), usd), 0);
     }
 
+    /// The worked example of `docs/books.md`: 2.9 % + 0.30 on 10.00 USD, refunded 4.00 then 6.00.
+    #[test]
+    fn the_worked_example_of_the_books_doc() {
+        use crate::pricing::{Rate, fee_for, fee_return_for_cumulative};
+        let usd = Currency::from_code("USD").unwrap();
+        let money = |minor| Money::new(minor, usd).unwrap();
+        let (m, p, at) = (
+            MerchantId::generate(),
+            PaymentId::generate(),
+            DateTime::UNIX_EPOCH,
+        );
+        let rate = Rate {
+            wallet: None,
+            currency: Some(usd),
+            percent_bps: 290,
+            fixed: 30,
+        };
+        let fee = fee_for(&rate, money(1000)).unwrap();
+        assert_eq!(fee.total(), money(59));
+        let mut b = Balances::new();
+        b.apply(&postings::capture(&m, &p, money(1000), at).unwrap())
+            .unwrap();
+        b.apply(&postings::fee(&m, &p, fee.total(), at).unwrap().unwrap())
+            .unwrap();
+        let mut refunded = money(0);
+        for (refund, returned, net, clearing, revenue) in
+            [(400, 12, 553, 600, 47), (600, 17, -30, 0, 30)]
+        {
+            let r = RefundId::generate();
+            let back =
+                fee_return_for_cumulative(&fee, money(1000), refunded, money(refund)).unwrap();
+            assert_eq!(back, money(returned));
+            b.apply(&postings::refund(&m, &r, money(refund), at).unwrap())
+                .unwrap();
+            b.apply(&postings::fee_return(&m, &r, back, at).unwrap().unwrap())
+                .unwrap();
+            refunded = refunded.checked_add(money(refund)).unwrap();
+            assert_eq!(b.merchant_net(&m, usd), net);
+            assert_eq!(b.balance(&Account::GatewayClearing, usd), clearing);
+            assert_eq!(b.balance(&Account::PlatformFeeRevenue, usd), revenue);
+        }
+    }
+
     #[test]
     fn an_overflowing_journal_is_not_applied_at_all() {
         let usd = Currency::from_code("USD").unwrap();
