@@ -38,6 +38,8 @@ async fn a_waiting_create_is_woken_by_the_commit_not_by_polling() {
                 coordinator: coord,
                 gateway: p.gateway,
                 gateway_public_key: p.gateway_public_key,
+                default_gateway_account: None,
+                gateway_metrics: None,
                 engine: p.engine,
                 token_keys: support::token_keys(),
                 rate_limit_per_sec: support::RATE_LIMIT,
