@@ -73,7 +73,7 @@ impl SqlGatewayAccountStore {
 fn audit_details(s: &GatewayAccountSettings, key_rotated: bool) -> serde_json::Value {
     serde_json::json!({
         "name": s.name,
-        "base_url": s.base_url,
+        "base_url": domain::SecretUrl::new(s.base_url.clone()).masked(),
         "app_id": s.app_id,
         "enabled": s.enabled,
         "private_key_rotated": key_rotated,

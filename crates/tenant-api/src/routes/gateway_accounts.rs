@@ -46,7 +46,7 @@ pub struct GatewayAccountObject {
     pub object: &'static str,
     /// Operator's label.
     pub name: String,
-    /// CodePay base URL.
+    /// CodePay base URL (a password in it shows as `***`).
     pub base_url: String,
     /// CodePay `app_id`.
     pub app_id: String,
@@ -76,7 +76,7 @@ impl From<&GatewayAccountRecord> for GatewayAccountObject {
             id: r.id.to_string(),
             object: "gateway_account",
             name: s.name.clone(),
-            base_url: s.base_url.clone(),
+            base_url: domain::SecretUrl::new(s.base_url.clone()).masked(),
             app_id: s.app_id.clone(),
             private_key_configured: true,
             app_public_key: r.app_public_key.clone(),
