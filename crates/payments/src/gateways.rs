@@ -9,8 +9,9 @@
 //! changed. The API calls it after its own writes ([`Upstream::accounts_changed`]), so a key
 //! rotated through one process is used by that process's next payment; every process also
 //! refreshes each [`REFRESH_INTERVAL`] ([`Gateways::spawn_refresher`]), so the others follow
-//! within about that long. An account unknown to the map (created a moment ago elsewhere) is
-//! looked up once more before it is refused.
+//! within about that long. A payment routed to an account unknown to the map (created a moment
+//! ago elsewhere) makes it look once more before it is refused; a notification does not (the
+//! callback is public: an unknown id costs no database read).
 //!
 //! A disabled account takes no new payment ([`Upstream::admit`] refuses it with
 //! `gateway_account_disabled`), but its client stays: its existing payments keep being queried,
@@ -216,11 +217,16 @@ impl Gateways {
         })
     }
 
+    /// The account `id` as the last refresh read it.
+    fn known(&self, id: &GatewayAccountId) -> Option<Arc<Loaded>> {
+        self.accounts.read().get(id).cloned()
+    }
+
     /// The account `id` as last read; one refresh first when it is not known yet (created a
     /// moment ago through another process).
     async fn account(&self, id: &GatewayAccountId) -> Option<Arc<Loaded>> {
-        if let Some(l) = self.accounts.read().get(id) {
-            return Some(l.clone());
+        if let Some(l) = self.known(id) {
+            return Some(l);
         }
         if let Err(e) = self.refresh().await {
             tracing::warn!(error = %e, "gateway accounts not refreshed");
@@ -248,17 +254,21 @@ impl Gateways {
     /// Posted to the account-less `/callbacks/codepay` (orders created before each account had
     /// its own URL): the accounts whose `app_id` it names, the default first; the default
     /// account when it names none.
-    pub async fn verifiers(
+    pub fn verifiers(
         &self,
         account: Option<&str>,
         app_id: Option<&str>,
     ) -> Result<Vec<NotificationVerifier>, String> {
         if let Some(text) = account {
-            let id = GatewayAccountId::parse(text)
-                .map_err(|_| format!("unknown gateway account `{text}`"))?;
+            let id = GatewayAccountId::parse(text).map_err(|_| {
+                let shown: String = text.chars().take(40).collect();
+                format!("unknown gateway account `{shown}`")
+            })?;
+            // Only what the last refresh read: the route is public, and an unknown id must not
+            // cost a database read (an account created a moment ago elsewhere is known here
+            // within a refresh; CodePay retries a refused notification).
             let loaded = self
-                .account(&id)
-                .await
+                .known(&id)
                 .ok_or_else(|| format!("unknown gateway account {id}"))?;
             if let Some(named) = app_id
                 && named != loaded.app_id
@@ -276,7 +286,7 @@ impl Gateways {
         }
         let mut found = Vec::new();
         if let Some(default) = &self.default_account
-            && let Some(loaded) = self.account(default).await
+            && let Some(loaded) = self.known(default)
             && app_id.is_none_or(|a| a == loaded.app_id)
             && let Ok(gateway) = &loaded.client
         {

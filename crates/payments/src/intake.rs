@@ -74,7 +74,7 @@ impl CodePayIntake {
         }
     }
 
-    async fn verifiers(
+    fn verifiers(
         &self,
         account: Option<&str>,
         body: &[u8],
@@ -87,7 +87,7 @@ impl CodePayIntake {
                 scope: AccountScope::unrouted(),
                 gateway_key: key.clone(),
             }]),
-            Keys::Accounts(gateways) => gateways.verifiers(account, app_id(body).as_deref()).await,
+            Keys::Accounts(gateways) => gateways.verifiers(account, app_id(body).as_deref()),
         }
     }
 }
@@ -109,7 +109,7 @@ impl NotificationIntake for CodePayIntake {
     ) -> std::result::Result<InboundNotification, String> {
         let mut failure = String::new();
         let mut verified = None;
-        for v in self.verifiers(account, body).await? {
+        for v in self.verifiers(account, body)? {
             match gateway_client::parse_notification(body, &v.gateway_key) {
                 Ok(n) => {
                     verified = Some((n, v.scope));
