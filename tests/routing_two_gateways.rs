@@ -5,7 +5,8 @@
 //! merchant naming none goes through the `default` account (the `codepay_*` settings).
 //!
 //! Checked: every payment and refund is in the right simulator's ledger only, under the right
-//! app; each simulator's notifications arrive at their account's callback URL, verify and settle
+//! app (a payment recorded without an account goes through the default account); each
+//! simulator's notifications arrive at their account's callback URL, verify and settle
 //! the payment; a notification signed by simulator 1 but naming account 2's app, or posted to
 //! account 2's URL, is refused and recorded unverified, and changes nothing; a key rotated
 //! through replica 1 (`PATCH /v1/gateway-accounts/{id}`, re-keyed at the simulator) is used by
@@ -388,6 +389,32 @@ async fn two_gateways_two_replicas() {
         let no = rf["codepay"]["refund_no"].as_str().expect("refund_no");
         only_at(here, there, no, app).await;
     }
+
+    // A payment recorded before payments carried an account goes through the default account.
+    let legacy = id(&settled[3]);
+    db.write(move |c| {
+        use store::schema::payments as pm;
+        store::on_backend!(c, |c| diesel::update(pm::table.find(&legacy))
+            .set(pm::gateway_account_id.eq(None::<String>))
+            .execute(c))?;
+        Ok(())
+    })
+    .await
+    .expect("an account-less payment");
+    let legacy_refund = refund(&r2, &kc, &settled[3], 1000, "rc").await;
+    assert_eq!(legacy_refund["gateway_account_id"], Value::Null);
+    let no = legacy_refund["codepay"]["refund_no"]
+        .as_str()
+        .expect("refund_no");
+    only_at(&sim1, &sim2, no, &app_default).await;
+    wait_status(
+        &r2,
+        &kc,
+        &format!("/v1/refunds/{}", id(&legacy_refund)),
+        "succeeded",
+        Duration::from_secs(30),
+    )
+    .await;
 
     // Misaddressed notifications about account 2's open order, signed by simulator 1.
     let gw1 = test_support::gateway_key();
