@@ -11,6 +11,7 @@ mod kill_test;
 mod killed_worker_takeover;
 mod metrics;
 mod readiness_follows_the_database;
+mod routing_two_gateways;
 mod sandbox_control;
 mod secrets_stay_out_of_logs;
 mod webhook_delivery;

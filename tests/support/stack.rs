@@ -41,9 +41,15 @@ pub struct Keys {
 impl Keys {
     /// Writes the shared test keys (generated once per test process).
     pub fn write() -> Keys {
+        Self::write_with(test_support::app_key(), test_support::gateway_key())
+    }
+
+    /// Writes `app` (the app's key) and `gateway` (the simulator's signing key).
+    pub fn write_with(
+        app: &gateway_client::PrivateKey,
+        gateway: &gateway_client::PrivateKey,
+    ) -> Keys {
         let dir = tempfile::tempdir().expect("tempdir");
-        let app = test_support::app_key();
-        let gateway = test_support::gateway_key();
         let files = [
             ("app.key", app.to_pkcs8_pem().expose().to_owned()),
             ("app.pub", app.public_key().to_pem()),
@@ -106,10 +112,15 @@ impl Sim {
     /// Starts `payfac sim --listen … --app-id … --app-public-key … --gateway-private-key …
     /// --merchant-no … --time-scale TIME_SCALE` and waits for its control API.
     pub async fn start(keys: &Keys) -> Sim {
+        Self::start_as(keys, "wzbe7c400000000001").await
+    }
+
+    /// [`Sim::start`] with the app registered at start named `app_id`.
+    pub async fn start_as(keys: &Keys, app_id: &str) -> Sim {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let log_file = dir.path().join("sim.log");
-        let app_id = "wzbe7c400000000001".to_owned();
+        let app_id = app_id.to_owned();
         let merchant_no = "100000000000777".to_owned();
         let mut child = payfac_command(super::binary::payfac_exe())
             .args(["sim", "--listen", &format!("127.0.0.1:{port}")])
@@ -194,6 +205,57 @@ impl Sim {
             .await;
         assert_eq!(status, 200, "clock: {body}");
         body
+    }
+
+    /// Registers (or re-keys) the app `app_id` with `public_key` (PEM): from then on the
+    /// simulator accepts only that key's signatures for it.
+    pub async fn register_app(&self, app_id: &str, public_key: &str) {
+        let (status, body) = self
+            .post(
+                "/sim/apps",
+                json!({"app_id": app_id, "public_key": public_key}),
+            )
+            .await;
+        assert_eq!(status, 200, "sim app: {body}");
+    }
+
+    /// Registers the merchant `merchant_no` (the same number another simulator knows).
+    pub async fn register_merchant(&self, merchant_no: &str) {
+        let (status, body) = self
+            .post("/sim/merchants", json!({"merchant_no": merchant_no}))
+            .await;
+        assert_eq!(status, 200, "sim merchant: {body}");
+    }
+
+    /// The simulator's ledger entry for the order (or refund) numbered `merchant_order_no`.
+    pub async fn order(&self, merchant_order_no: &str) -> Option<Value> {
+        let v: Value = self
+            .http
+            .get(format!(
+                "{}/sim/orders?merchant_order_no={merchant_order_no}",
+                self.base
+            ))
+            .send()
+            .await
+            .expect("orders")
+            .json()
+            .await
+            .expect("json");
+        v["orders"].as_array().and_then(|o| o.first().cloned())
+    }
+
+    /// Every notification attempt the simulator made.
+    pub async fn notifications(&self) -> Vec<Value> {
+        let v: Value = self
+            .http
+            .get(format!("{}/sim/notifications", self.base))
+            .send()
+            .await
+            .expect("notifications")
+            .json()
+            .await
+            .expect("json");
+        v["attempts"].as_array().cloned().unwrap_or_default()
     }
 
     /// Registers a fresh merchant (its own ledger slice) and returns its `merchant_no`.
@@ -384,6 +446,33 @@ impl PayfacProc {
                 .connect_timeout(Duration::from_secs(2))
                 .build()
                 .expect("client"),
+            starts: 0,
+        };
+        p.spawn();
+        p.wait_ready().await;
+        p
+    }
+
+    /// A second replica: another `payfac serve` process (its own port, public URL and log) on
+    /// the same database, Redis and configuration, started and ready.
+    pub async fn replica(&self) -> PayfacProc {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut env = self.env.clone();
+        env.retain(|(k, _)| k != "PAYFAC_PUBLIC_URL");
+        env.push(("PAYFAC_PUBLIC_URL".into(), base.clone()));
+        let mut p = PayfacProc {
+            child: None,
+            base,
+            port,
+            operator_key: self.operator_key.clone(),
+            log_file: dir.path().join("payfac.log"),
+            database_url: self.database_url.clone(),
+            db: self.db,
+            env,
+            dir,
+            http: self.http.clone(),
             starts: 0,
         };
         p.spawn();

@@ -60,7 +60,7 @@ impl Engine {
         merchant: &MerchantProfile,
         req: NewPayment,
     ) -> Result<Payment> {
-        let payment = self.validate(merchant, &req)?;
+        let payment = self.admitted(merchant, &req).await?;
         let change = self.creation(&payment);
         match self.store.commit(change).await {
             Ok(()) => {}
@@ -83,7 +83,7 @@ impl Engine {
                 "this engine's store keeps no idempotency records".to_owned(),
             ));
         }
-        let payment = match self.validate(merchant, &req) {
+        let payment = match self.admitted(merchant, &req).await {
             Ok(p) => p,
             Err(e) => return CreateOnce::NotClaimed(e),
         };
@@ -139,6 +139,18 @@ impl Engine {
             },
         });
         change
+    }
+
+    /// The validated payment, with the gateway account it goes through: the one the
+    /// merchant's routing picks, the default account when it picks none. An unknown or disabled
+    /// account refuses the payment here, before anything is written or sent.
+    async fn admitted(&self, m: &MerchantProfile, req: &NewPayment) -> Result<Payment> {
+        let mut payment = self.validate(m, req)?;
+        payment.gateway_account_id = self
+            .upstream
+            .admit(payment.gateway_account_id.as_ref())
+            .await?;
+        Ok(payment)
     }
 
     fn validate(&self, m: &MerchantProfile, req: &NewPayment) -> Result<Payment> {

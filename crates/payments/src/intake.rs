@@ -1,21 +1,29 @@
-//! CodePay notification intake: parse and verify a raw callback body with the gateway's public
-//! key, and keep every notification received, raw, with its verification result (audit,
-//! dedupe). Applying it is [`crate::Engine::apply_notification`].
+//! CodePay notification intake: parse and verify a raw callback body with the gateway public key
+//! of the account it is addressed to, and keep every notification received, raw, with its
+//! verification result (audit, dedupe). Applying it is [`crate::Engine::apply_notification`].
 
 use crate::codepay::parse_time;
 use crate::error::{PaymentError, Result};
-use crate::ports::UpstreamOrder;
+use crate::gateways::{Gateways, NotificationVerifier};
+use crate::ports::{AccountScope, UpstreamOrder};
 use crate::settle::InboundNotification;
 use async_trait::async_trait;
 use gateway_client::{NotificationError, PublicKey};
+use std::sync::Arc;
 
 /// What the callback route needs from the gateway layer: parse + verify a raw notification,
 /// and keep every one received.
 #[async_trait]
 pub trait NotificationIntake: Send + Sync + 'static {
-    /// Parses a body; `Err(reason)` for a forged or unreadable one. A notification whose
-    /// signature could not be checked (no key configured) comes back with `verified: false`.
-    fn parse(&self, body: &[u8]) -> std::result::Result<InboundNotification, String>;
+    /// Parses a body posted to `/callbacks/codepay/{account}` (`account` is that path segment)
+    /// or to `/callbacks/codepay` (`None`); `Err(reason)` for a forged, unreadable or
+    /// misaddressed one. The notification it returns may touch only the verifying account's
+    /// orders ([`InboundNotification::scope`]).
+    async fn parse(
+        &self,
+        account: Option<&str>,
+        body: &[u8],
+    ) -> std::result::Result<InboundNotification, String>;
     /// Records the raw notification with its verification result and what it did.
     async fn record(&self, body: &[u8], verified: bool, outcome: &str) -> Result<()>;
 }
@@ -28,30 +36,91 @@ pub trait NotificationRecorder: Send + Sync + 'static {
     async fn record(&self, body: &[u8], verified: bool, outcome: &str) -> Result<()>;
 }
 
-/// Parses and verifies notifications with the gateway public key.
+/// Whose keys verify notifications.
+enum Keys {
+    /// One configured gateway, no accounts: its orders are the ones recorded without one.
+    One(PublicKey),
+    /// Each gateway account's own key ([`Gateways::verifiers`]).
+    Accounts(Arc<Gateways>),
+}
+
+/// Parses and verifies notifications with the gateway public keys.
 pub struct CodePayIntake {
-    gateway_key: PublicKey,
+    keys: Keys,
     recorder: Option<std::sync::Arc<dyn NotificationRecorder>>,
 }
 
 impl CodePayIntake {
-    /// Verifies with `gateway_key`; records through `recorder` (or only logs without one).
+    /// Verifies with `gateway_key`, one gateway without accounts (posted to an account's URL, a
+    /// notification is refused); records through `recorder` (or only logs without one).
     pub fn new(
         gateway_key: PublicKey,
         recorder: Option<std::sync::Arc<dyn NotificationRecorder>>,
     ) -> Self {
         Self {
-            gateway_key,
+            keys: Keys::One(gateway_key),
             recorder,
+        }
+    }
+
+    /// Verifies each notification with the key of the gateway account it is addressed to.
+    pub fn for_accounts(
+        gateways: Arc<Gateways>,
+        recorder: Option<std::sync::Arc<dyn NotificationRecorder>>,
+    ) -> Self {
+        Self {
+            keys: Keys::Accounts(gateways),
+            recorder,
+        }
+    }
+
+    fn verifiers(
+        &self,
+        account: Option<&str>,
+        body: &[u8],
+    ) -> std::result::Result<Vec<NotificationVerifier>, String> {
+        match &self.keys {
+            Keys::One(_) if account.is_some() => {
+                Err("this deployment has no gateway accounts".to_owned())
+            }
+            Keys::One(key) => Ok(vec![NotificationVerifier {
+                scope: AccountScope::unrouted(),
+                gateway_key: key.clone(),
+            }]),
+            Keys::Accounts(gateways) => gateways.verifiers(account, app_id(body).as_deref()),
         }
     }
 }
 
+/// The `app_id` a notification names, if it is readable JSON that names one (CodePay's
+/// notifications may omit it). Read before the signature is checked only to pick the key; the
+/// signature covers it.
+fn app_id(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("app_id")?.as_str().map(str::to_owned)
+}
+
 #[async_trait]
 impl NotificationIntake for CodePayIntake {
-    fn parse(&self, body: &[u8]) -> std::result::Result<InboundNotification, String> {
-        let n = gateway_client::parse_notification(body, &self.gateway_key)
-            .map_err(|e: NotificationError| e.to_string())?;
+    async fn parse(
+        &self,
+        account: Option<&str>,
+        body: &[u8],
+    ) -> std::result::Result<InboundNotification, String> {
+        let mut failure = String::new();
+        let mut verified = None;
+        for v in self.verifiers(account, body)? {
+            match gateway_client::parse_notification(body, &v.gateway_key) {
+                Ok(n) => {
+                    verified = Some((n, v.scope));
+                    break;
+                }
+                Err(e @ NotificationError::BadSignature) => failure = e.to_string(),
+                // Unsigned or unreadable: no other key makes it readable.
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        let (n, scope) = verified.ok_or(failure)?;
         let merchant_order_no = n
             .merchant_order_no
             .clone()
@@ -70,6 +139,7 @@ impl NotificationIntake for CodePayIntake {
                 error_msg: n.trans_error_msg,
             },
             verified: true,
+            scope,
         })
     }
 

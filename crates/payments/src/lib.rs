@@ -3,7 +3,9 @@
 //! and the job runner all call [`Engine`]; it reaches storage and CodePay only through the
 //! narrow traits of [`ports`], so every rule here is unit-tested with in-memory implementations
 //! ([`testing`]). [`sql_store`] and [`codepay`] are the real implementations of those ports,
-//! [`intake`] verifies CodePay's notifications, and [`jobs`] runs the engine's timers.
+//! [`gateways`] sends each order through the gateway account its payment was routed to,
+//! [`intake`] verifies CodePay's notifications with that account's key, and [`jobs`] runs the
+//! engine's timers.
 //!
 //! Crash safety: every upstream call is preceded by a committed local row carrying the
 //! `merchant_order_no` payfac generated, plus a durable job that will settle the order with
@@ -13,6 +15,7 @@
 pub mod codepay;
 pub mod create;
 pub mod error;
+pub mod gateways;
 pub mod idempotency;
 pub mod intake;
 pub mod jobs;
@@ -141,6 +144,13 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.cfg
+    }
+
+    /// The gateway accounts were written through this process (created, updated, a key
+    /// rotated): the next payment, query or refund uses what is stored now. Other processes
+    /// follow on their own (see [`gateways`]).
+    pub async fn gateway_accounts_changed(&self) {
+        self.upstream.accounts_changed().await;
     }
 
     /// The store, for read-only queries of the API layer.

@@ -5,24 +5,28 @@ use super::model::{Change, Payment, Refund};
 use crate::error::PaymentError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{MerchantId, Money, PaymentId, RefundId, TransStatus, Wallet};
+use domain::{GatewayAccountId, MerchantId, Money, PaymentId, RefundId, TransStatus, Wallet};
 
 /// What the payment logic reads and writes.
 #[async_trait]
 pub trait PaymentStore: Send + Sync + 'static {
     /// A payment by id, whoever owns it.
     async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, PaymentError>;
-    /// A payment by the upstream `merchant_order_no` payfac generated.
+    /// A payment by the upstream `merchant_order_no` payfac generated, only when it was routed
+    /// through an account `scope` covers (a notification touches its own account's orders).
     async fn payment_by_order_no(
         &self,
+        scope: &AccountScope,
         merchant_no: &str,
         merchant_order_no: &str,
     ) -> Result<Option<Payment>, PaymentError>;
     /// A refund by id.
     async fn refund(&self, id: &RefundId) -> Result<Option<Refund>, PaymentError>;
-    /// A refund by its upstream `merchant_order_no`.
+    /// A refund by its upstream `merchant_order_no`, only when it was routed through an account
+    /// `scope` covers.
     async fn refund_by_order_no(
         &self,
+        scope: &AccountScope,
         merchant_no: &str,
         merchant_order_no: &str,
     ) -> Result<Option<Refund>, PaymentError>;
@@ -93,6 +97,44 @@ pub struct PaymentFilter {
     pub created_lt: Option<DateTime<Utc>>,
     /// Cursor: only ids strictly older than this one.
     pub starting_after: Option<PaymentId>,
+}
+
+/// The orders a CodePay notification may touch: those routed through the gateway account that
+/// verified it, plus, for the default account, those recorded before payments carried an
+/// account (`gateway_account_id` null).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountScope {
+    /// The account that verified the notification (`None`: the one configured upstream of a
+    /// deployment without accounts).
+    pub account: Option<GatewayAccountId>,
+    /// Whether orders recorded without an account are covered too.
+    pub includes_unrouted: bool,
+}
+
+impl AccountScope {
+    /// The orders of `account`; `is_default` adds those recorded without an account.
+    pub fn of(account: GatewayAccountId, is_default: bool) -> Self {
+        Self {
+            account: Some(account),
+            includes_unrouted: is_default,
+        }
+    }
+
+    /// Only the orders recorded without an account (one upstream, no accounts).
+    pub fn unrouted() -> Self {
+        Self {
+            account: None,
+            includes_unrouted: true,
+        }
+    }
+
+    /// True when an order recorded with `account` is covered.
+    pub fn covers(&self, account: Option<&GatewayAccountId>) -> bool {
+        match account {
+            Some(a) => self.account.as_ref() == Some(a),
+            None => self.includes_unrouted,
+        }
+    }
 }
 
 /// Where an order goes upstream: the gateway account that carries it and the CodePay
@@ -264,6 +306,19 @@ pub struct RefundOrder {
 /// What the payment logic needs from CodePay.
 #[async_trait]
 pub trait Upstream: Send + Sync + 'static {
+    /// The gateway account a new payment goes through, given the one its merchant's routing
+    /// picked (`None`: the merchant names none, so the platform's default account). Refuses an
+    /// unknown or disabled account, before anything is written. Without accounts (one
+    /// configured upstream) every payment is taken as routed.
+    async fn admit(
+        &self,
+        routed: Option<&GatewayAccountId>,
+    ) -> Result<Option<GatewayAccountId>, PaymentError> {
+        Ok(routed.cloned())
+    }
+    /// The gateway accounts were written (created, updated, a key rotated): the next call
+    /// must use what is stored now. Nothing to do without accounts.
+    async fn accounts_changed(&self) {}
     /// `cscanb.pay.getqrcode`.
     async fn create_qr(&self, order: &QrOrder) -> Outcome<QrCreated>;
     /// `bscanc.pay.submit`.

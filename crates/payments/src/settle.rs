@@ -81,6 +81,8 @@ pub struct InboundNotification {
     pub order: UpstreamOrder,
     /// Whether the RSA2 signature was checked and valid.
     pub verified: bool,
+    /// The orders it may touch: those of the gateway account whose key verified it.
+    pub scope: super::ports::AccountScope,
 }
 
 /// What a notification did.
@@ -90,7 +92,7 @@ pub enum NotificationEffect {
     Payment(PaymentId, PaymentStatus),
     /// Matched a refund; its status after.
     Refund(domain::RefundId, domain::RefundStatus),
-    /// No payment or refund carries that `merchant_order_no`.
+    /// No payment or refund of the notifying account carries that `merchant_order_no`.
     Unmatched,
 }
 
@@ -450,12 +452,14 @@ impl Engine {
 
     /// Applies a CodePay notification. A verified one whose amount matches is applied as is;
     /// anything else is only a trigger, and the status applied is the one `order.query` returns.
+    /// Only orders routed through the notifying account are matched (`n.scope`): an account's
+    /// notification never touches another account's payment.
     pub async fn apply_notification(&self, n: &InboundNotification) -> Result<NotificationEffect> {
         let refund_like = matches!(n.trans_type, 2 | 3 | 5 | 8);
         if refund_like
             && let Some(r) = self
                 .store
-                .refund_by_order_no(&n.merchant_no, &n.merchant_order_no)
+                .refund_by_order_no(&n.scope, &n.merchant_no, &n.merchant_order_no)
                 .await?
         {
             let trusted = n.verified && n.order.amount.is_none_or(|a| a == r.amount);
@@ -468,7 +472,7 @@ impl Engine {
         }
         let Some(p) = self
             .store
-            .payment_by_order_no(&n.merchant_no, &n.merchant_order_no)
+            .payment_by_order_no(&n.scope, &n.merchant_no, &n.merchant_order_no)
             .await?
         else {
             return Ok(NotificationEffect::Unmatched);

@@ -5,7 +5,7 @@
 use crate::error::{PaymentError, Result};
 use crate::idempotency;
 use crate::model::{Change, IdempotencyWrite, Payment, Refund};
-use crate::ports::{PaymentFilter, PaymentStore};
+use crate::ports::{AccountScope, PaymentFilter, PaymentStore};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{Currency, MerchantId, Money, PaymentId, RefundId};
@@ -261,15 +261,24 @@ impl PaymentStore for SqlPaymentStore {
             .map_err(store_error)
     }
 
-    async fn payment_by_order_no(&self, merchant_no: &str, no: &str) -> Result<Option<Payment>> {
+    async fn payment_by_order_no(
+        &self,
+        scope: &AccountScope,
+        merchant_no: &str,
+        no: &str,
+    ) -> Result<Option<Payment>> {
         let (m, no, d) = (merchant_no.to_owned(), no.to_owned(), self.cpm_deadline);
-        self.db
+        let found = self
+            .db
             .read(move |c| {
                 let row = store::payments::find_by_upstream_order_no(c, &m, &no)?;
                 one_payment(row, d)
             })
             .await
-            .map_err(store_error)
+            .map_err(store_error)?;
+        // (merchant_no, merchant_order_no) is unique, so the one row found is the order or
+        // nothing; another account's order is nothing to this notification.
+        Ok(found.filter(|p| scope.covers(p.gateway_account_id.as_ref())))
     }
 
     async fn refund(&self, id: &RefundId) -> Result<Option<Refund>> {
@@ -280,16 +289,23 @@ impl PaymentStore for SqlPaymentStore {
             .map_err(store_error)
     }
 
-    async fn refund_by_order_no(&self, merchant_no: &str, no: &str) -> Result<Option<Refund>> {
+    async fn refund_by_order_no(
+        &self,
+        scope: &AccountScope,
+        merchant_no: &str,
+        no: &str,
+    ) -> Result<Option<Refund>> {
         let (m, no) = (merchant_no.to_owned(), no.to_owned());
-        self.db
+        let found = self
+            .db
             .read(move |c| {
                 store::refunds::find_by_upstream_order_no(c, &m, &no)?
                     .map(refund_from)
                     .transpose()
             })
             .await
-            .map_err(store_error)
+            .map_err(store_error)?;
+        Ok(found.filter(|r| scope.covers(r.gateway_account_id.as_ref())))
     }
 
     async fn refund_by_merchant_ref(

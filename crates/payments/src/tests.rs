@@ -4,7 +4,7 @@ use super::create::NewPayment;
 use super::model::{JobKind, MerchantProfile};
 use super::ports::*;
 use super::refunds::NewRefund;
-use super::settle::{InboundNotification, JobOutcome};
+use super::settle::{InboundNotification, JobOutcome, NotificationEffect};
 use super::{Engine, EngineConfig};
 use crate::error::PaymentError;
 use crate::testing::fake::{Cpm, FakeCodePay, ManualClock};
@@ -285,6 +285,7 @@ async fn a_success_after_a_local_close_is_refunded_automatically() {
         trans_type: 1,
         order: FakeCodePay::order(TransStatus::Succeeded, p.amount),
         verified: true,
+        scope: AccountScope::unrouted(),
     };
     f.engine.apply_notification(&n).await.expect("applied");
     f.engine
@@ -438,6 +439,7 @@ async fn an_unverified_or_mismatched_notification_is_only_a_trigger() {
         trans_type: 1,
         order: FakeCodePay::order(TransStatus::Succeeded, p.amount),
         verified: false,
+        scope: AccountScope::unrouted(),
     };
     f.engine.apply_notification(&forged).await.expect("handled");
     let still = f.store.payment(&p.id).await.ok().flatten().expect("p");
@@ -483,6 +485,14 @@ async fn an_unanswered_qr_request_is_502_and_the_payment_is_closed_by_the_poller
     );
 }
 
+/// The scope of a notification from the account `p` was routed through.
+fn scope_of(p: &super::model::Payment) -> AccountScope {
+    match &p.gateway_account_id {
+        Some(a) => AccountScope::of(a.clone(), false),
+        None => AccountScope::unrouted(),
+    }
+}
+
 fn paid_notification(p: &super::model::Payment) -> InboundNotification {
     InboundNotification {
         merchant_no: "M1".into(),
@@ -490,6 +500,7 @@ fn paid_notification(p: &super::model::Payment) -> InboundNotification {
         trans_type: 1,
         order: FakeCodePay::order(TransStatus::Succeeded, p.amount),
         verified: true,
+        scope: scope_of(p),
     }
 }
 
@@ -696,4 +707,221 @@ async fn a_late_success_for_another_amount_is_still_refunded_in_full() {
         "what CodePay holds goes back to the customer"
     );
     assert_eq!(refunds[0].amount, paid);
+}
+
+// --- routing through gateway accounts ---
+
+fn account() -> domain::GatewayAccountId {
+    domain::GatewayAccountId::generate()
+}
+
+fn eur() -> Currency {
+    Currency::from_code("EUR").expect("eur")
+}
+
+fn refund_of(amount: i64, id: &str) -> NewRefund {
+    NewRefund {
+        amount_minor: Some(amount),
+        merchant_refund_id: id.into(),
+        reason: None,
+    }
+}
+
+#[tokio::test]
+async fn the_first_matching_rule_then_the_merchant_account_then_the_default_carries_a_payment() {
+    let mut f = fixture();
+    let (own, euro, default) = (account(), account(), account());
+    *f.codepay.default_account.lock() = Some(default.clone());
+    f.merchant.max_amount_minor = None;
+    f.merchant.gateway_account_id = Some(own.clone());
+    f.merchant.routing = vec![domain::RoutingRule {
+        currency: Some(eur()),
+        wallet: None,
+        gateway_account_id: euro.clone(),
+    }];
+    let usd_payment = f.create(req(PaymentMode::Mpm, 100, "usd")).await;
+    let mut in_eur = req(PaymentMode::Cpm, 200, "eur");
+    in_eur.currency = Some(eur());
+    let eur_payment = f.create(in_eur).await;
+    f.merchant.gateway_account_id = None;
+    f.merchant.routing.clear();
+    let plain = f.create(req(PaymentMode::Mpm, 300, "plain")).await;
+
+    assert_eq!(usd_payment.gateway_account_id.as_ref(), Some(&own));
+    assert_eq!(eur_payment.gateway_account_id.as_ref(), Some(&euro));
+    assert_eq!(
+        plain.gateway_account_id.as_ref(),
+        Some(&default),
+        "a merchant without account or rule is recorded on the default account"
+    );
+    assert_eq!(
+        f.codepay.accounts_of("create_qr"),
+        [Some(own), Some(default)]
+    );
+    assert_eq!(f.codepay.accounts_of("submit_cpm"), [Some(euro)]);
+}
+
+#[tokio::test]
+async fn a_disabled_account_refuses_new_payments_but_its_payments_still_settle() {
+    let mut f = fixture();
+    let a = account();
+    f.merchant.gateway_account_id = Some(a.clone());
+    let paid = f.create(req(PaymentMode::Cpm, 500, "paid")).await;
+    assert_eq!(paid.status, PaymentStatus::Succeeded);
+    *f.codepay.cpm.lock() = Cpm::Pin;
+    let waiting = f.create(req(PaymentMode::Cpm, 400, "pin")).await;
+    assert_eq!(waiting.status, PaymentStatus::Processing);
+    let submits = f.codepay.submits.load(Ordering::SeqCst);
+
+    f.codepay.disabled.lock().insert(a.clone());
+    let refused = f
+        .engine
+        .create_payment(&f.merchant, req(PaymentMode::Cpm, 300, "refused"))
+        .await;
+    assert_eq!(code(&refused), Some("gateway_account_disabled"));
+    assert!(
+        matches!(&refused, Err(PaymentError::Unprocessable { param: Some(p), .. }) if p == "gateway_account_id")
+    );
+    assert_eq!(f.codepay.submits.load(Ordering::SeqCst), submits);
+    let all = f
+        .store
+        .list_payments(&PaymentFilter::default(), 10)
+        .await
+        .expect("list");
+    assert_eq!(all.len(), 2, "nothing written for the refused payment");
+
+    // The existing payments keep settling through the disabled account.
+    f.codepay
+        .set(&waiting.merchant_order_no, TransStatus::Succeeded);
+    assert_eq!(
+        f.engine.poll_payment(&waiting.id).await.ok(),
+        Some(JobOutcome::Done)
+    );
+    let settled = f.store.payment(&waiting.id).await.expect("p").expect("p");
+    assert_eq!(settled.status, PaymentStatus::Succeeded);
+    let refund = f
+        .engine
+        .create_refund(&f.merchant.id, &paid.id, refund_of(100, "r-disabled"))
+        .await
+        .expect("refund accepted");
+    assert_eq!(refund.gateway_account_id.as_ref(), Some(&a));
+    f.engine.poll_refund(&refund.id).await.expect("polled");
+    let refund = f.store.refund(&refund.id).await.expect("r").expect("r");
+    assert_eq!(refund.status, RefundStatus::Succeeded);
+    assert_eq!(f.codepay.accounts_of("query"), [Some(a.clone())]);
+    assert_eq!(f.codepay.accounts_of("submit_refund"), [Some(a.clone())]);
+    assert_eq!(f.codepay.accounts_of("query_refund"), [Some(a)]);
+}
+
+#[tokio::test]
+async fn a_routing_change_does_not_move_an_existing_payment() {
+    let mut f = fixture();
+    let (before, after) = (account(), account());
+    f.merchant.gateway_account_id = Some(before.clone());
+    let paid = f.create(req(PaymentMode::Cpm, 500, "paid")).await;
+    let open = f.create(req(PaymentMode::Mpm, 700, "open")).await;
+
+    f.merchant.gateway_account_id = None;
+    f.merchant.routing = vec![domain::RoutingRule {
+        currency: None,
+        wallet: None,
+        gateway_account_id: after.clone(),
+    }];
+    let refund = f
+        .engine
+        .create_refund(&f.merchant.id, &paid.id, refund_of(200, "r1"))
+        .await
+        .expect("refund");
+    let canceled = f
+        .engine
+        .cancel_payment(&f.merchant.id, &open.id)
+        .await
+        .expect("canceled");
+    let next = f.create(req(PaymentMode::Mpm, 900, "next")).await;
+
+    assert_eq!(canceled.status, PaymentStatus::Canceled);
+    assert_eq!(canceled.gateway_account_id.as_ref(), Some(&before));
+    assert_eq!(refund.gateway_account_id.as_ref(), Some(&before));
+    assert_eq!(
+        f.codepay.accounts_of("submit_refund"),
+        [Some(before.clone())]
+    );
+    assert!(
+        f.codepay
+            .accounts_of("query")
+            .iter()
+            .chain(&f.codepay.accounts_of("revoke"))
+            .all(|a| a.as_ref() == Some(&before)),
+        "the cancel's query and revoke went through the payment's own account"
+    );
+    assert_eq!(next.gateway_account_id.as_ref(), Some(&after));
+    assert_eq!(
+        f.codepay.accounts_of("create_qr"),
+        [Some(before), Some(after)]
+    );
+}
+
+#[tokio::test]
+async fn a_notification_touches_only_the_orders_of_the_account_that_verified_it() {
+    let mut f = fixture();
+    let (mine, other, default) = (account(), account(), account());
+    *f.codepay.default_account.lock() = Some(default.clone());
+    f.merchant.gateway_account_id = Some(mine.clone());
+    let p = f.create(req(PaymentMode::Mpm, 800, "scoped")).await;
+    f.codepay.set(&p.merchant_order_no, TransStatus::Succeeded);
+
+    for scope in [
+        AccountScope::of(other, false),
+        AccountScope::of(default.clone(), true),
+        AccountScope::unrouted(),
+    ] {
+        let n = InboundNotification {
+            scope: scope.clone(),
+            ..paid_notification(&p)
+        };
+        let effect = f.engine.apply_notification(&n).await.expect("handled");
+        assert_eq!(effect, NotificationEffect::Unmatched, "{scope:?}");
+    }
+    let still = f.store.payment(&p.id).await.expect("p").expect("p");
+    assert_eq!(still.status, PaymentStatus::Pending);
+    let effect = f
+        .engine
+        .apply_notification(&paid_notification(&p))
+        .await
+        .expect("applied");
+    assert_eq!(
+        effect,
+        NotificationEffect::Payment(p.id.clone(), PaymentStatus::Succeeded)
+    );
+
+    // An order recorded before payments carried an account is the default account's.
+    let mut old = p.clone();
+    old.id = domain::PaymentId::generate();
+    old.merchant_order_id = "old".into();
+    old.merchant_order_no = "P-OLD".into();
+    old.gateway_account_id = None;
+    old.status = PaymentStatus::Pending;
+    f.store
+        .commit(super::model::Change {
+            insert_payment: Some(old.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("old row");
+    let n = InboundNotification {
+        scope: AccountScope::of(mine, false),
+        ..paid_notification(&old)
+    };
+    assert_eq!(
+        f.engine.apply_notification(&n).await.expect("handled"),
+        NotificationEffect::Unmatched
+    );
+    let n = InboundNotification {
+        scope: AccountScope::of(default, true),
+        ..paid_notification(&old)
+    };
+    assert_eq!(
+        f.engine.apply_notification(&n).await.expect("applied"),
+        NotificationEffect::Payment(old.id.clone(), PaymentStatus::Succeeded)
+    );
 }

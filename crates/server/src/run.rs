@@ -386,6 +386,9 @@ impl Context {
                 instance,
             },
         )?;
+        // The gateway accounts' clients are built before the first request (afterwards they are
+        // refreshed every `payments::gateways::REFRESH_INTERVAL`).
+        state.engine.gateway_accounts_changed().await;
         payments::jobs::seed_jobs(&backends.db)
             .await
             .map_err(|e| anyhow::anyhow!("cannot seed the reconciliation job: {e}"))?;

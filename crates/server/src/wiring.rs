@@ -46,6 +46,8 @@ pub fn build(
         coordinator: backends.coordinator.clone(),
         gateway: upstream.client,
         gateway_public_key: upstream.gateway_public_key,
+        default_gateway_account: Some(upstream.default_account),
+        gateway_metrics: upstream.metrics,
         engine,
         token_keys: token_keys(config, keyring),
         rate_limit_per_sec: config.rate_limit_per_second,

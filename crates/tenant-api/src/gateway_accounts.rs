@@ -5,9 +5,8 @@
 use crate::error::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{GatewayAccountId, MerchantId};
+use domain::{GatewayAccountId, MerchantId, RoutingRule};
 use gateway_client::signing::PrivateKey;
-use std::collections::HashMap;
 
 /// Everything about an account except its private key.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +43,16 @@ pub struct GatewayAccountRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A change of which gateway accounts carry a merchant's new payments; `None` leaves a part as
+/// it is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MerchantRouting {
+    /// The merchant's own account: `Some(None)` clears it (the default account then).
+    pub gateway_account_id: Option<Option<GatewayAccountId>>,
+    /// The ordered per-currency/per-wallet rules, replacing the old ones (`[]` clears them).
+    pub routing: Option<Vec<RoutingRule>>,
+}
+
 /// What the API needs from storage for gateway accounts.
 #[async_trait]
 pub trait GatewayAccountStore: Send + Sync + 'static {
@@ -68,16 +77,14 @@ pub trait GatewayAccountStore: Send + Sync + 'static {
         new_key: Option<&PrivateKey>,
         actor: &str,
     ) -> Result<Option<GatewayAccountRecord>>;
-    /// The gateway account named by each of `merchants` that names one.
-    async fn merchant_links(
-        &self,
-        merchants: &[MerchantId],
-    ) -> Result<HashMap<MerchantId, GatewayAccountId>>;
-    /// Makes `merchant` name `account`.
-    async fn link_merchant(
+    /// Changes which gateway accounts carry `merchant`'s new payments: its own account
+    /// (`Some(None)` clears it) and its ordered routing rules, each when given. The merchant row
+    /// and the audit entry (`merchant.gateway_account`, `merchant.routing`, by `actor`) are
+    /// written in one transaction. The caller has checked the accounts.
+    async fn route_merchant(
         &self,
         merchant: &MerchantId,
-        account: &GatewayAccountId,
+        change: &MerchantRouting,
         actor: &str,
     ) -> Result<()>;
 }

@@ -10,8 +10,8 @@ use domain::{MerchantId, PaymentId, RefundId};
 use payments::PaymentError;
 use payments::model::{Change, Payment, Refund};
 use payments::ports::{
-    CpmOrder, Outcome, PaymentFilter, PaymentStore, QrCreated, QrOrder, RefundOrder, Upstream,
-    UpstreamMerchant, UpstreamOrder,
+    AccountScope, CpmOrder, Outcome, PaymentFilter, PaymentStore, QrCreated, QrOrder, RefundOrder,
+    Upstream, UpstreamMerchant, UpstreamOrder,
 };
 use payments::sql_store::SqlPaymentStore;
 use payments::{Engine, EngineConfig, SystemClock};
@@ -42,17 +42,23 @@ impl PaymentStore for CountingPayments {
     }
     async fn payment_by_order_no(
         &self,
+        scope: &AccountScope,
         m: &str,
         no: &str,
     ) -> Result<Option<Payment>, PaymentError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.payment_by_order_no(m, no).await
+        self.inner.payment_by_order_no(scope, m, no).await
     }
     async fn refund(&self, id: &RefundId) -> Result<Option<Refund>, PaymentError> {
         self.inner.refund(id).await
     }
-    async fn refund_by_order_no(&self, m: &str, no: &str) -> Result<Option<Refund>, PaymentError> {
-        self.inner.refund_by_order_no(m, no).await
+    async fn refund_by_order_no(
+        &self,
+        scope: &AccountScope,
+        m: &str,
+        no: &str,
+    ) -> Result<Option<Refund>, PaymentError> {
+        self.inner.refund_by_order_no(scope, m, no).await
     }
     async fn refund_by_merchant_ref(
         &self,

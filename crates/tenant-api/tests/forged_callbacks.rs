@@ -75,6 +75,8 @@ async fn one_source_is_rate_limited() {
                     coordinator: Arc::new(store::InProcessCoordinator::new()),
                     gateway: p.gateway,
                     gateway_public_key: p.gateway_public_key,
+                    default_gateway_account: None,
+                    gateway_metrics: None,
                     engine: p.engine,
                     token_keys: support::token_keys(),
                     rate_limit_per_sec: 5,

@@ -38,6 +38,8 @@ async fn a_waiting_create_is_woken_by_the_commit_not_by_polling() {
                 coordinator: coord,
                 gateway: p.gateway,
                 gateway_public_key: p.gateway_public_key,
+                default_gateway_account: None,
+                gateway_metrics: None,
                 engine: p.engine,
                 token_keys: support::token_keys(),
                 rate_limit_per_sec: support::RATE_LIMIT,
@@ -61,8 +63,11 @@ async fn a_waiting_create_is_woken_by_the_commit_not_by_polling() {
     let (id, merchant) = loop {
         let row = silent
             .read(|c| {
+                // Once the QR is stored: the create's own last commit is behind us, so it
+                // cannot write the payment back over the silent settlement below.
                 Ok(store::on_backend!(c, |c| pm::table
                     .filter(pm::merchant_order_id.eq("wait-1"))
+                    .filter(pm::qr_code.is_not_null())
                     .select((pm::id, pm::merchant_id))
                     .first::<(String, String)>(c)
                     .optional())?)

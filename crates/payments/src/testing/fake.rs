@@ -1,10 +1,12 @@
-//! Test doubles of the payment logic's ports: a hand-moved clock and a scripted CodePay.
+//! Test doubles of the payment logic's ports: a hand-moved clock and a scripted CodePay that
+//! records which gateway account each call went through and refuses disabled ones.
 
 use crate::Clock;
+use crate::error::PaymentError;
 use crate::ports::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{Money, TransStatus};
+use domain::{GatewayAccountId, Money, TransStatus};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -39,7 +41,8 @@ pub enum Cpm {
 }
 
 /// A scripted CodePay: orders and refunds in maps, CPM behaviour set by [`Cpm`], counters of
-/// submits and revokes, and knobs for the faults the engine must survive.
+/// submits and revokes, knobs for the faults the engine must survive, and gateway accounts
+/// (every call recorded with its account; a default account; disabled ones).
 pub struct FakeCodePay {
     /// Order number → status and amount.
     pub orders: Mutex<HashMap<String, (TransStatus, Money)>>,
@@ -67,6 +70,13 @@ pub struct FakeCodePay {
     pub refund_answers_lost: AtomicBool,
     /// The next N refund queries wrongly answer "not found".
     pub refund_not_found_queries: AtomicUsize,
+    /// Every call in order: its operation and the gateway account it went through.
+    pub calls: Mutex<Vec<(&'static str, Option<GatewayAccountId>)>>,
+    /// The account payments whose merchant names none are admitted to (none: recorded with no
+    /// account, as a deployment without accounts).
+    pub default_account: Mutex<Option<GatewayAccountId>>,
+    /// Accounts that take no new payment.
+    pub disabled: Mutex<HashSet<GatewayAccountId>>,
 }
 
 impl Default for FakeCodePay {
@@ -91,7 +101,22 @@ impl FakeCodePay {
             cpm_amount_skew: AtomicI64::new(0),
             refund_answers_lost: AtomicBool::new(false),
             refund_not_found_queries: AtomicUsize::new(0),
+            calls: Mutex::new(Vec::new()),
+            default_account: Mutex::new(None),
+            disabled: Mutex::new(HashSet::new()),
         }
+    }
+    /// The accounts the calls of `operation` went through, in order.
+    pub fn accounts_of(&self, operation: &str) -> Vec<Option<GatewayAccountId>> {
+        self.calls
+            .lock()
+            .iter()
+            .filter(|(op, _)| *op == operation)
+            .map(|(_, a)| a.clone())
+            .collect()
+    }
+    fn call(&self, operation: &'static str, account: &Option<GatewayAccountId>) {
+        self.calls.lock().push((operation, account.clone()));
     }
     /// Sets an order's status, as if the customer or CodePay acted.
     pub fn set(&self, order_no: &str, status: TransStatus) {
@@ -121,7 +146,24 @@ fn not_found<T>() -> Outcome<T> {
 
 #[async_trait]
 impl Upstream for FakeCodePay {
+    async fn admit(
+        &self,
+        routed: Option<&GatewayAccountId>,
+    ) -> Result<Option<GatewayAccountId>, PaymentError> {
+        let account = routed
+            .cloned()
+            .or_else(|| self.default_account.lock().clone());
+        match account {
+            Some(a) if self.disabled.lock().contains(&a) => Err(PaymentError::unprocessable(
+                "gateway_account_disabled",
+                format!("gateway account {a} is disabled"),
+                Some("gateway_account_id"),
+            )),
+            other => Ok(other),
+        }
+    }
     async fn create_qr(&self, o: &QrOrder) -> Outcome<QrCreated> {
+        self.call("create_qr", &o.merchant.gateway_account_id);
         if self.qr_unanswered.load(Ordering::SeqCst) {
             return Outcome::unknown("timeout");
         }
@@ -135,6 +177,7 @@ impl Upstream for FakeCodePay {
         })
     }
     async fn submit_cpm(&self, o: &CpmOrder) -> Outcome<UpstreamOrder> {
+        self.call("submit_cpm", &o.merchant.gateway_account_id);
         self.submits.fetch_add(1, Ordering::SeqCst);
         let mode = *self.cpm.lock();
         let status = match mode {
@@ -159,7 +202,8 @@ impl Upstream for FakeCodePay {
             }
         }
     }
-    async fn query(&self, _: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+    async fn query(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        self.call("query", &m.gateway_account_id);
         if self.first_query_times_out.load(Ordering::SeqCst)
             && self.queried.lock().insert(no.to_owned())
         {
@@ -170,7 +214,8 @@ impl Upstream for FakeCodePay {
             None => not_found(),
         }
     }
-    async fn revoke(&self, _: &UpstreamMerchant, no: &str) -> Outcome<()> {
+    async fn revoke(&self, m: &UpstreamMerchant, no: &str) -> Outcome<()> {
+        self.call("revoke", &m.gateway_account_id);
         self.revokes.fetch_add(1, Ordering::SeqCst);
         let gate = self.revoke_gate.lock().clone();
         if let Some((entered, release)) = gate {
@@ -193,6 +238,7 @@ impl Upstream for FakeCodePay {
         }
     }
     async fn submit_refund(&self, o: &RefundOrder) -> Outcome<Option<String>> {
+        self.call("submit_refund", &o.merchant.gateway_account_id);
         let lost = self.refund_answers_lost.load(Ordering::SeqCst);
         let mut refunds = self.refunds.lock();
         if lost && refunds.contains_key(&o.merchant_order_no) {
@@ -210,7 +256,8 @@ impl Upstream for FakeCodePay {
         }
         Outcome::Success(Some("RT1".into()))
     }
-    async fn query_refund(&self, _: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+    async fn query_refund(&self, m: &UpstreamMerchant, no: &str) -> Outcome<UpstreamOrder> {
+        self.call("query_refund", &m.gateway_account_id);
         let wrongly_missing = self
             .refund_not_found_queries
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

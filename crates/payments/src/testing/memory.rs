@@ -3,7 +3,7 @@
 
 use crate::error::{PaymentError, Result};
 use crate::model::{Change, NewEvent, NewJob, Payment, Refund};
-use crate::ports::{PaymentFilter, PaymentStore};
+use crate::ports::{AccountScope, PaymentFilter, PaymentStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{MerchantId, PaymentId, RefundId};
@@ -47,11 +47,17 @@ impl PaymentStore for MemoryPaymentStore {
         Ok(self.state.lock().payments.get(id.as_str()).cloned())
     }
 
-    async fn payment_by_order_no(&self, merchant_no: &str, no: &str) -> Result<Option<Payment>> {
+    async fn payment_by_order_no(
+        &self,
+        scope: &AccountScope,
+        merchant_no: &str,
+        no: &str,
+    ) -> Result<Option<Payment>> {
         let s = self.state.lock();
         Ok(s.payments
             .values()
             .find(|p| p.upstream_merchant_no == merchant_no && p.merchant_order_no == no)
+            .filter(|p| scope.covers(p.gateway_account_id.as_ref()))
             .cloned())
     }
 
@@ -59,11 +65,17 @@ impl PaymentStore for MemoryPaymentStore {
         Ok(self.state.lock().refunds.get(id.as_str()).cloned())
     }
 
-    async fn refund_by_order_no(&self, _merchant_no: &str, no: &str) -> Result<Option<Refund>> {
+    async fn refund_by_order_no(
+        &self,
+        scope: &AccountScope,
+        _merchant_no: &str,
+        no: &str,
+    ) -> Result<Option<Refund>> {
         let s = self.state.lock();
         Ok(s.refunds
             .values()
             .find(|r| r.merchant_order_no == no)
+            .filter(|r| scope.covers(r.gateway_account_id.as_ref()))
             .cloned())
     }
 

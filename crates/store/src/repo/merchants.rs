@@ -122,6 +122,8 @@ pub struct MerchantPatch {
     pub contact: Option<Option<String>>,
     /// New metadata JSON.
     pub metadata: Option<String>,
+    /// New routing rules JSON (an ordered array).
+    pub routing: Option<String>,
     /// Set by [`update`].
     pub updated_at: Option<i64>,
 }

@@ -1,14 +1,16 @@
 //! [`GatewayAccountStore`] over the `store` crate's gateway_accounts, merchants and audit_log
-//! repositories, the private key sealed with the master keyring.
+//! repositories, the private key sealed with the master keyring; a merchant's routing and its
+//! audit entry are written in one transaction.
 
 use super::accounts::store_error;
 use crate::error::{Error, Result};
-use crate::gateway_accounts::{GatewayAccountRecord, GatewayAccountSettings, GatewayAccountStore};
+use crate::gateway_accounts::{
+    GatewayAccountRecord, GatewayAccountSettings, GatewayAccountStore, MerchantRouting,
+};
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use domain::{GatewayAccountId, MerchantId};
 use gateway_client::signing::PrivateKey;
-use std::collections::HashMap;
 use std::sync::Arc;
 use store::gateway_accounts::{self as repo, GatewayAccount, NewGatewayAccount};
 use store::sealing::MasterKeyring;
@@ -71,7 +73,7 @@ impl SqlGatewayAccountStore {
 fn audit_details(s: &GatewayAccountSettings, key_rotated: bool) -> serde_json::Value {
     serde_json::json!({
         "name": s.name,
-        "base_url": s.base_url,
+        "base_url": domain::SecretUrl::new(s.base_url.clone()).masked(),
         "app_id": s.app_id,
         "enabled": s.enabled,
         "private_key_rotated": key_rotated,
@@ -192,54 +194,54 @@ impl GatewayAccountStore for SqlGatewayAccountStore {
         row.map(|r| self.record(r)).transpose()
     }
 
-    async fn merchant_links(
-        &self,
-        merchants: &[MerchantId],
-    ) -> Result<HashMap<MerchantId, GatewayAccountId>> {
-        let ids: Vec<String> = merchants.iter().map(|m| m.to_string()).collect();
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let rows = self
-            .db
-            .read(move |c| store::merchants::gateway_links(c, &ids))
-            .await
-            .map_err(store_error)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(mid, gwa)| {
-                Some((
-                    MerchantId::parse(&mid).ok()?,
-                    GatewayAccountId::parse(&gwa).ok()?,
-                ))
-            })
-            .collect())
-    }
-
-    async fn link_merchant(
+    async fn route_merchant(
         &self,
         merchant: &MerchantId,
-        account: &GatewayAccountId,
+        change: &MerchantRouting,
         actor: &str,
     ) -> Result<()> {
-        let (mid, gwa, actor) = (merchant.clone(), account.clone(), actor.to_owned());
+        let routing = change
+            .routing
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::Unavailable(format!("cannot encode the routing rules: {e}")))?;
+        let account = change
+            .gateway_account_id
+            .as_ref()
+            .map(|a| a.as_ref().map(|g| g.to_string()));
+        let (mid, rules, actor) = (merchant.clone(), change.routing.clone(), actor.to_owned());
         self.db
             .write(move |c| {
                 let now = clock::now_ms();
                 let patch = store::merchants::MerchantPatch {
-                    gateway_account_id: Some(Some(gwa.to_string())),
+                    gateway_account_id: account.clone(),
+                    routing,
                     ..Default::default()
                 };
                 store::merchants::update(c, &mid, &patch, now)?;
-                store::audit::record(
-                    c,
-                    &actor,
-                    "merchant.gateway_account",
-                    ("merchant", mid.as_str()),
-                    Some(mid.as_str()),
-                    &serde_json::json!({ "gateway_account_id": gwa.as_str() }),
-                    now,
-                )?;
+                if let Some(account) = &account {
+                    store::audit::record(
+                        c,
+                        &actor,
+                        "merchant.gateway_account",
+                        ("merchant", mid.as_str()),
+                        Some(mid.as_str()),
+                        &serde_json::json!({ "gateway_account_id": account }),
+                        now,
+                    )?;
+                }
+                if let Some(rules) = &rules {
+                    store::audit::record(
+                        c,
+                        &actor,
+                        "merchant.routing",
+                        ("merchant", mid.as_str()),
+                        Some(mid.as_str()),
+                        &serde_json::json!({ "routing": rules }),
+                        now,
+                    )?;
+                }
                 Ok(())
             })
             .await

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::{AppState, SandboxRegistrar};
 use domain::Secret;
-use payments::codepay::CodePayUpstream;
+use payments::gateways::{AccountSource, Gateways, REFRESH_INTERVAL};
 use payments::intake::{CodePayIntake, SqlNotificationRecorder};
 use payments::metrics::TransitionMetrics;
 use payments::sql_store::SqlPaymentStore;
@@ -23,10 +23,17 @@ pub struct Wiring {
     pub db: store::Database,
     /// Redis or in-process coordination.
     pub coordinator: Arc<dyn store::Coordinator>,
-    /// The CodePay client (real gateway or the embedded simulator).
+    /// The configured CodePay client (real gateway or the embedded simulator): it carries the
+    /// payments recorded without an account when there is no `default_gateway_account`.
     pub gateway: gateway_client::GatewayClient,
-    /// The gateway's public key (verifies notifications).
+    /// The configured gateway's public key (verifies its notifications).
     pub gateway_public_key: gateway_client::PublicKey,
+    /// The `gateway_accounts` row payments go through when their merchant names no account or
+    /// rule (the server's `default` or `sandbox` row); it also carries the payments recorded
+    /// without an account. `None`: those go through `gateway`.
+    pub default_gateway_account: Option<domain::GatewayAccountId>,
+    /// Counts the gateway accounts' calls, when given.
+    pub gateway_metrics: Option<gateway_client::GatewayMetrics>,
     /// Engine tunables; `public_url` is also the base of `notify_url`.
     pub engine: EngineConfig,
     /// `(kid, secret)` token signing keys, current first; each ≥ 32 bytes.
@@ -46,10 +53,24 @@ pub struct Wiring {
     pub claimant: Option<String>,
 }
 
-/// Builds the shared state: SQL stores, CodePay upstream with `notify_url =
-/// {public_url}/callbacks/codepay`, verified notification intake with recording.
+/// Builds the shared state: SQL stores, the upstream that routes each payment through its
+/// gateway account (`notify_url = {public_url}/callbacks/codepay/{account}`; the configured
+/// gateway without an account keeps `{public_url}/callbacks/codepay`), refreshed every
+/// [`REFRESH_INTERVAL`] by a task of the current runtime, and the notification intake that
+/// verifies with each account's key, with recording.
 pub fn app_state_from(w: Wiring) -> Result<AppState> {
     let notify_url = format!("{}/callbacks/codepay", w.engine.public_url);
+    let gateways = Arc::new(Gateways::new(
+        AccountSource {
+            db: w.db.clone(),
+            keyring: w.keyring.clone(),
+            public_url: w.engine.public_url.clone(),
+            metrics: w.gateway_metrics,
+        },
+        w.default_gateway_account,
+        Some((w.gateway, w.gateway_public_key, Some(notify_url))),
+    ));
+    gateways.spawn_refresher(REFRESH_INTERVAL);
     // Idempotency records and payments share `w.db`, so a create folds its `Idempotency-Key`
     // into its own two commits (sealed like the idempotency store's records).
     let mut payments = SqlPaymentStore::new(w.db.clone(), w.engine.cpm_deadline)
@@ -62,14 +83,9 @@ pub fn app_state_from(w: Wiring) -> Result<AppState> {
     let payments = Arc::new(payments);
     let metrics = TransitionMetrics::register(&w.registry)
         .map_err(|e| Error::Unavailable(format!("cannot register transition metrics: {e}")))?;
-    let engine = Engine::new(
-        payments,
-        Arc::new(CodePayUpstream::new(w.gateway, Some(notify_url))),
-        w.engine,
-        Arc::new(SystemClock),
-    )
-    .with_metrics(Arc::new(metrics))
-    .with_idempotent_creates();
+    let engine = Engine::new(payments, gateways.clone(), w.engine, Arc::new(SystemClock))
+        .with_metrics(Arc::new(metrics))
+        .with_idempotent_creates();
     Ok(AppState {
         engine,
         // Keys and merchants are read on every request; a ≤ 1 s cache keeps revocation and
@@ -84,8 +100,8 @@ pub fn app_state_from(w: Wiring) -> Result<AppState> {
             w.coordinator.clone(),
             w.rate_limit_per_sec,
         )),
-        notifications: Some(Arc::new(CodePayIntake::new(
-            w.gateway_public_key,
+        notifications: Some(Arc::new(CodePayIntake::for_accounts(
+            gateways,
             Some(Arc::new(SqlNotificationRecorder(w.db))),
         ))),
         sandbox: w.sandbox,

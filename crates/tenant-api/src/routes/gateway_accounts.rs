@@ -46,7 +46,7 @@ pub struct GatewayAccountObject {
     pub object: &'static str,
     /// Operator's label.
     pub name: String,
-    /// CodePay base URL.
+    /// CodePay base URL (a password in it shows as `***`).
     pub base_url: String,
     /// CodePay `app_id`.
     pub app_id: String,
@@ -76,7 +76,7 @@ impl From<&GatewayAccountRecord> for GatewayAccountObject {
             id: r.id.to_string(),
             object: "gateway_account",
             name: s.name.clone(),
-            base_url: s.base_url.clone(),
+            base_url: domain::SecretUrl::new(s.base_url.clone()).masked(),
             app_id: s.app_id.clone(),
             private_key_configured: true,
             app_public_key: r.app_public_key.clone(),
@@ -226,16 +226,20 @@ pub async fn create_gateway_account(
     let key = apply(&mut settings, b)?.ok_or_else(|| missing("private_key"))?;
     let scope = format!("operator:{}", principal.key_id());
     let actor = principal.key_id().to_string();
-    idempotency::run_resuming(state.idempotency.as_ref(), &req, &scope, &body, |_| async {
-        let rec = gw
-            .create(&GatewayAccountId::generate(), &settings, &key, &actor)
-            .await?;
-        Ok((
-            StatusCode::CREATED,
-            json::value(&GatewayAccountObject::from(&rec))?,
-        ))
-    })
-    .await
+    let response =
+        idempotency::run_resuming(state.idempotency.as_ref(), &req, &scope, &body, |_| async {
+            let rec = gw
+                .create(&GatewayAccountId::generate(), &settings, &key, &actor)
+                .await?;
+            Ok((
+                StatusCode::CREATED,
+                json::value(&GatewayAccountObject::from(&rec))?,
+            ))
+        })
+        .await?;
+    // Routable from this process's next payment on (other processes: within a refresh).
+    state.engine.gateway_accounts_changed().await;
+    Ok(response)
 }
 
 /// List gateway accounts, oldest first.
@@ -263,7 +267,8 @@ pub async fn get_gateway_account(
     Ok(HttpResponse::Ok().json(GatewayAccountObject::from(&rec)))
 }
 
-/// Update a gateway account; a new `private_key` replaces (and re-seals) the old one.
+/// Update a gateway account; a new `private_key` replaces (and re-seals) the old one. Takes
+/// effect on the next payment (other payfac processes: within about a second).
 #[utoipa::path(patch, path = "/v1/gateway-accounts/{id}", tag = "operator", request_body = GatewayAccountRequest,
     responses((status = 200, body = GatewayAccountObject)), security(("bearer" = [])))]
 pub async fn update_gateway_account(
@@ -287,6 +292,9 @@ pub async fn update_gateway_account(
         )
         .await?
         .ok_or_else(|| Error::not_found("gateway account", path.as_str()))?;
+    // A rotated key, new settings or a disabled account take effect on this process's next
+    // payment; the others re-read the accounts within `payments::gateways::REFRESH_INTERVAL`.
+    state.engine.gateway_accounts_changed().await;
     Ok(HttpResponse::Ok().json(GatewayAccountObject::from(&rec)))
 }
 

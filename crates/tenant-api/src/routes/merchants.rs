@@ -5,13 +5,13 @@ use crate::AppState;
 use crate::accounts::{ApiKeyRecord, MerchantRecord, MerchantStatus};
 use crate::auth::{Principal, jwt::ALL_SCOPES, keys};
 use crate::error::{Error, Result};
+use crate::gateway_accounts::MerchantRouting;
 use crate::{idempotency, json};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use domain::{ApiKeyId, Currency, GatewayAccountId, MerchantId, Wallet};
+use domain::{ApiKeyId, Currency, GatewayAccountId, MerchantId, RoutingRule, Wallet};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use utoipa::ToSchema;
 
 /// CodePay identifiers of a merchant.
@@ -40,8 +40,51 @@ pub struct MerchantRequest {
     pub max_amount: Option<i64>,
     /// Contact e-mail.
     pub contact_email: Option<String>,
-    /// The operator gateway account (`gwa_…`) this merchant's payments should go through.
-    pub gateway_account_id: Option<String>,
+    /// The operator gateway account (`gwa_…`) this merchant's payments go through unless a
+    /// routing rule says otherwise; `null` clears it (the platform's default account).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub gateway_account_id: Option<Option<String>>,
+    /// Ordered routing rules (at most 32; the first match wins), replacing the merchant's
+    /// rules; `[]` clears them.
+    pub routing: Option<Vec<RoutingRuleRequest>>,
+}
+
+/// A present field, `null` included (`Some(None)`), as opposed to an absent one (`None`).
+fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Most routing rules a merchant may have.
+pub const MAX_ROUTING_RULES: usize = 32;
+
+/// One routing rule: payments in `currency` (any when absent) with `wallet` (any when absent)
+/// go through `gateway_account_id`, which must exist and be enabled.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingRuleRequest {
+    /// ISO 4217 code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Wallet name (`alipay`, `wechat_pay`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<String>,
+    /// The gateway account (`gwa_…`).
+    pub gateway_account_id: String,
+}
+
+impl From<&RoutingRule> for RoutingRuleRequest {
+    fn from(r: &RoutingRule) -> Self {
+        Self {
+            currency: r.currency.map(|c| c.code().to_owned()),
+            wallet: r.wallet.map(|w| w.name().to_owned()),
+            gateway_account_id: r.gateway_account_id.to_string(),
+        }
+    }
 }
 
 /// A merchant as operators see it.
@@ -65,8 +108,10 @@ pub struct MerchantObject {
     pub max_amount: Option<i64>,
     /// Contact.
     pub contact_email: Option<String>,
-    /// The gateway account it names, if any.
+    /// The gateway account it names, if any (none: the platform's default account).
     pub gateway_account_id: Option<String>,
+    /// Its ordered routing rules (the first match wins, then `gateway_account_id`).
+    pub routing: Vec<RoutingRuleRequest>,
     /// Creation.
     pub created_at: DateTime<Utc>,
 }
@@ -90,7 +135,8 @@ impl From<&MerchantRecord> for MerchantObject {
                 .collect(),
             max_amount: m.max_amount_minor,
             contact_email: m.contact_email.clone(),
-            gateway_account_id: None,
+            gateway_account_id: m.gateway_account_id.as_ref().map(|g| g.to_string()),
+            routing: m.routing.iter().map(RoutingRuleRequest::from).collect(),
             created_at: m.created_at,
         }
     }
@@ -307,59 +353,129 @@ fn check_merchant_no(no: &str) -> Result<()> {
     Ok(())
 }
 
-/// The gateway account a merchant request names: it must exist (422 with its param if not).
-async fn resolve_gateway_account(
+/// A gateway account a merchant request names, as `param`: it must exist (422
+/// `gateway_account_unknown` if not) and, with `enabled`, be enabled (422
+/// `gateway_account_disabled`).
+async fn check_account(
     state: &AppState,
-    id: Option<&str>,
-) -> Result<Option<GatewayAccountId>> {
-    let Some(id) = id else { return Ok(None) };
+    id: &str,
+    param: &str,
+    enabled: bool,
+) -> Result<GatewayAccountId> {
     let unknown = || {
         Error::unprocessable(
             "gateway_account_unknown",
             format!("no such gateway account: {id}"),
-            Some("gateway_account_id"),
+            Some(param),
         )
     };
     let gid = GatewayAccountId::parse(id).map_err(|_| unknown())?;
     let gw = state.accounts.gateway_accounts().ok_or_else(unknown)?;
-    gw.get(&gid).await?.ok_or_else(unknown)?;
-    Ok(Some(gid))
+    let account = gw.get(&gid).await?.ok_or_else(unknown)?;
+    if enabled && !account.settings.enabled {
+        return Err(Error::unprocessable(
+            "gateway_account_disabled",
+            format!("gateway account {id} is disabled; enable it before routing payments to it"),
+            Some(param),
+        ));
+    }
+    Ok(gid)
 }
 
-/// Merchant objects with the gateway account each names.
-async fn objects(state: &AppState, ms: &[MerchantRecord]) -> Result<Vec<MerchantObject>> {
-    let links = match state.accounts.gateway_accounts() {
-        Some(gw) => {
-            let ids: Vec<MerchantId> = ms.iter().map(|m| m.id.clone()).collect();
-            gw.merchant_links(&ids).await?
-        }
-        None => HashMap::new(),
+/// The routing change a merchant request asks for, checked: the merchant's own account must
+/// exist; each rule's currency and wallet must be known and its account exist and be enabled.
+async fn routing_change(
+    state: &AppState,
+    account: Option<Option<String>>,
+    rules: Option<Vec<RoutingRuleRequest>>,
+) -> Result<MerchantRouting> {
+    let gateway_account_id = match account {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(id)) => Some(Some(
+            check_account(state, &id, "gateway_account_id", false).await?,
+        )),
     };
-    Ok(ms
-        .iter()
-        .map(|m| MerchantObject {
-            gateway_account_id: links.get(&m.id).map(|g| g.to_string()),
-            ..MerchantObject::from(m)
-        })
-        .collect())
+    let routing = match rules {
+        None => None,
+        Some(rules) => {
+            if rules.len() > MAX_ROUTING_RULES {
+                return Err(Error::invalid(
+                    "parameter_invalid",
+                    format!("routing takes at most {MAX_ROUTING_RULES} rules"),
+                    Some("routing"),
+                ));
+            }
+            let mut checked = Vec::with_capacity(rules.len());
+            for (i, r) in rules.into_iter().enumerate() {
+                let param = |field: &str| format!("routing[{i}].{field}");
+                let currency = r
+                    .currency
+                    .map(|c| {
+                        Currency::from_code(&c).map_err(|_| {
+                            Error::invalid(
+                                "currency_unsupported",
+                                format!("unknown currency `{c}`"),
+                                Some(&param("currency")),
+                            )
+                        })
+                    })
+                    .transpose()?;
+                let wallet = r
+                    .wallet
+                    .map(|w| {
+                        Wallet::from_name(&w).map_err(|_| {
+                            Error::invalid(
+                                "wallet_unsupported",
+                                format!("unknown wallet `{w}`"),
+                                Some(&param("wallet")),
+                            )
+                        })
+                    })
+                    .transpose()?;
+                let gateway_account_id = check_account(
+                    state,
+                    &r.gateway_account_id,
+                    &param("gateway_account_id"),
+                    true,
+                )
+                .await?;
+                checked.push(RoutingRule {
+                    currency,
+                    wallet,
+                    gateway_account_id,
+                });
+            }
+            Some(checked)
+        }
+    };
+    Ok(MerchantRouting {
+        gateway_account_id,
+        routing,
+    })
 }
 
-async fn object(state: &AppState, m: &MerchantRecord) -> Result<MerchantObject> {
-    objects(state, std::slice::from_ref(m))
-        .await?
-        .pop()
-        .ok_or_else(|| Error::not_found("merchant", m.id.as_str()))
-}
-
-async fn link(
+/// Writes a routing change (with its audit entry) and shows it on `m`; nothing when the
+/// request changes no routing.
+async fn route(
     state: &AppState,
     principal: &Principal,
-    merchant: &MerchantId,
-    account: &GatewayAccountId,
+    m: &mut MerchantRecord,
+    change: MerchantRouting,
 ) -> Result<()> {
+    if change == MerchantRouting::default() {
+        return Ok(());
+    }
     let gw = super::gateway_accounts::store(state)?;
-    gw.link_merchant(merchant, account, principal.key_id().as_str())
-        .await
+    gw.route_merchant(&m.id, &change, principal.key_id().as_str())
+        .await?;
+    if let Some(account) = change.gateway_account_id {
+        m.gateway_account_id = account;
+    }
+    if let Some(rules) = change.routing {
+        m.routing = rules;
+    }
+    Ok(())
 }
 
 async fn load(state: &AppState, id: &str) -> Result<MerchantRecord> {
@@ -389,8 +505,7 @@ pub async fn create_merchant(
             Some("name"),
         ));
     }
-    let gateway_account =
-        resolve_gateway_account(&state, b.gateway_account_id.take().as_deref()).await?;
+    let routing = routing_change(&state, b.gateway_account_id.take(), b.routing.take()).await?;
     let scope = format!("operator:{}", principal.key_id());
     idempotency::run_resuming(state.idempotency.as_ref(), &req, &scope, &body, |_| async {
         let given = b.codepay.as_ref().and_then(|c| c.merchant_no.clone());
@@ -428,13 +543,8 @@ pub async fn create_merchant(
         check_merchant_no(&m.merchant_no)?;
         apply(&mut m, b)?;
         state.accounts.insert_merchant(&m).await?;
-        if let Some(gid) = &gateway_account {
-            link(&state, &principal, &m.id, gid).await?;
-        }
-        Ok((
-            StatusCode::CREATED,
-            json::value(&object(&state, &m).await?)?,
-        ))
+        route(&state, &principal, &mut m, routing).await?;
+        Ok((StatusCode::CREATED, json::value(&MerchantObject::from(&m))?))
     })
     .await
 }
@@ -476,7 +586,7 @@ pub async fn list_merchants(
         .list_merchants(after.as_ref(), limit + 1)
         .await?;
     let (rows, has_more) = split_page(rows, limit);
-    Ok(List::new(objects(&state, &rows).await?, has_more).respond())
+    Ok(List::new(rows.iter().map(MerchantObject::from).collect(), has_more).respond())
 }
 
 /// Read a merchant.
@@ -488,7 +598,7 @@ pub async fn get_merchant(
 ) -> Result<HttpResponse> {
     principal.operator()?;
     let m = load(&state, &path).await?;
-    Ok(HttpResponse::Ok().json(object(&state, &m).await?))
+    Ok(HttpResponse::Ok().json(MerchantObject::from(&m)))
 }
 
 /// Update a merchant.
@@ -502,15 +612,14 @@ pub async fn update_merchant(
     principal.operator()?;
     let mut b = json::parse::<MerchantRequest>(&body)?;
     let mut m = load(&state, &path).await?;
-    let gateway_account =
-        resolve_gateway_account(&state, b.gateway_account_id.take().as_deref()).await?;
+    let routing = routing_change(&state, b.gateway_account_id.take(), b.routing.take()).await?;
     apply(&mut m, b)?;
     m.updated_at = Utc::now();
+    route(&state, &principal, &mut m, routing).await?;
+    // After the routing write: this write empties the process's merchant cache, so the next
+    // payment here is routed by the new rules.
     state.accounts.update_merchant(&m).await?;
-    if let Some(gid) = &gateway_account {
-        link(&state, &principal, &m.id, gid).await?;
-    }
-    Ok(HttpResponse::Ok().json(object(&state, &m).await?))
+    Ok(HttpResponse::Ok().json(MerchantObject::from(&m)))
 }
 
 async fn set_status(
@@ -524,7 +633,7 @@ async fn set_status(
     m.status = status;
     m.updated_at = Utc::now();
     state.accounts.update_merchant(&m).await?;
-    Ok(HttpResponse::Ok().json(object(state, &m).await?))
+    Ok(HttpResponse::Ok().json(MerchantObject::from(&m)))
 }
 
 /// Suspend a merchant (no new payments).

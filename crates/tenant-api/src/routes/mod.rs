@@ -103,6 +103,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
             "/callbacks/codepay",
             web::post().to(public::codepay_callback),
         )
+        .route(
+            "/callbacks/codepay/{gateway_account_id}",
+            web::post().to(public::codepay_account_callback),
+        )
         .service(
             web::scope("/v1")
                 .configure(v1_routes)

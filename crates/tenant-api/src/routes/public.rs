@@ -32,8 +32,24 @@ fn sample_rejected() -> bool {
     }
 }
 
-/// `POST /callbacks/codepay`: verify, record, apply (state change + event in one commit), and
-/// only then reply the plain body `success`. Duplicates and stale ones change nothing.
+/// `POST /callbacks/codepay/{gateway_account_id}`: the `notify_url` of every order routed
+/// through that gateway account. The notification is verified with that account's gateway key,
+/// refused when it names another `app_id`, and matches only that account's payments and
+/// refunds; otherwise as [`codepay_callback`].
+pub async fn codepay_account_callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse> {
+    receive(&state, &req, Some(path.as_str()), &body).await
+}
+
+/// `POST /callbacks/codepay`: the `notify_url` of orders created before each gateway account
+/// had its own (and of a deployment without accounts). The account is the one whose `app_id`
+/// the notification names, else the default account. Verify, record, apply (state change +
+/// event in one commit), and only then reply the plain body `success`. Duplicates and stale
+/// ones change nothing.
 ///
 /// The route is public, so it is rate-limited per source address (the per-key request rate),
 /// and a rejected body is stored only as part of a bounded sample ([`REJECTED_SAMPLE_PER_MINUTE`],
@@ -42,6 +58,16 @@ pub async fn codepay_callback(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
+) -> Result<HttpResponse> {
+    receive(&state, &req, None, &body).await
+}
+
+/// Both callback routes: `account` is the path's gateway account, if any.
+async fn receive(
+    state: &AppState,
+    req: &HttpRequest,
+    account: Option<&str>,
+    body: &[u8],
 ) -> Result<HttpResponse> {
     let Some(intake) = &state.notifications else {
         return Err(Error::Unavailable(
@@ -56,10 +82,10 @@ pub async fn codepay_callback(
         .rate_limiter
         .check(&format!("callback:{source}"))
         .await?;
-    let n = match intake.parse(&body) {
+    let n = match intake.parse(account, body).await {
         Ok(n) => n,
         Err(reason) => {
-            tracing::warn!(%reason, %source, "CodePay notification rejected");
+            tracing::warn!(%reason, %source, gateway_account_id = account.unwrap_or("-"), "CodePay notification rejected");
             if sample_rejected() {
                 let kept = &body[..body.len().min(REJECTED_SAMPLE_BYTES)];
                 intake
@@ -73,7 +99,7 @@ pub async fn codepay_callback(
     };
     let effect = state.engine.apply_notification(&n).await?;
     intake
-        .record(&body, n.verified, &format!("{effect:?}"))
+        .record(body, n.verified, &format!("{effect:?}"))
         .await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain")

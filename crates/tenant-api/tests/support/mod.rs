@@ -169,6 +169,8 @@ impl Builder {
                 coordinator: self.coordinator,
                 gateway,
                 gateway_public_key,
+                default_gateway_account: None,
+                gateway_metrics: None,
                 engine,
                 token_keys: token_keys(),
                 rate_limit_per_sec: RATE_LIMIT,
