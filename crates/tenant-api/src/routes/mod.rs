@@ -155,7 +155,33 @@ async fn openapi_json() -> actix_web::HttpResponse {
     actix_web::HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
-/// Unknown `/v1` routes get the error body too.
+/// Unknown `/v1` routes get the error body too; a mounted path asked with a method it is not
+/// mounted for is a 405 naming the methods it is (`Allow`), not a 404 that would say the path
+/// does not exist.
 pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, Error> {
-    Err(Error::not_found("route", req.path()))
+    use actix_web::HttpMessage;
+    let allowed: std::collections::BTreeSet<String> = mounted_v1_routes()
+        .filter(|(_, path)| {
+            actix_web::dev::ResourceDef::new(format!("/v1{path}")).is_match(req.path())
+        })
+        .map(|(method, _)| method.to_ascii_uppercase())
+        .collect();
+    if allowed.is_empty() {
+        return Err(Error::not_found("route", req.path()));
+    }
+    let allow = Vec::from_iter(allowed).join(", ");
+    let mut body = Error::invalid(
+        "method_not_allowed",
+        format!("{} is served with {allow} only", req.path()),
+        None,
+    )
+    .body();
+    // Answered, not raised: the request-id middleware re-renders raised errors without `Allow`.
+    body.error.request_id = req
+        .extensions()
+        .get::<crate::request_id::RequestId>()
+        .map(|id| id.0.clone());
+    Ok(actix_web::HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, allow))
+        .json(body))
 }
