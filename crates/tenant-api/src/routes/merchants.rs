@@ -31,6 +31,7 @@ pub struct MerchantRequest {
     /// Display name.
     pub name: Option<String>,
     /// CodePay ids.
+    #[serde(default, deserialize_with = "crate::json::optional_object")]
     pub codepay: Option<CodepayIds>,
     /// ISO 4217.
     pub default_currency: Option<String>,
