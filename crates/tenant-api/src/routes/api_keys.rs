@@ -98,7 +98,7 @@ pub async fn revoke_operator_key(
         .accounts
         .revoke_operator_key(&key_id, Utc::now())
         .await?;
-    revoked_key(&state, revoked, &key_id).await
+    revoked_key(&state, revoked, &key_id, None).await
 }
 
 /// The merchant behind a secret key holding `keys:write`. Tokens are refused: a key created
@@ -194,5 +194,5 @@ pub async fn revoke_own_key(
         .accounts
         .revoke_api_key(&merchant, &key_id, Utc::now())
         .await?;
-    revoked_key(&state, revoked, &key_id).await
+    revoked_key(&state, revoked, &key_id, Some(&merchant)).await
 }

@@ -183,18 +183,20 @@ pub(crate) async fn issue_key(
     ))
 }
 
-/// The answer to a revocation: the key as it now is, or 404 when there was no such key to
-/// revoke for the caller.
+/// The answer to a revocation: the key as it now is, or 404 when `owner` (a merchant, or none
+/// for operator keys) has no such key. A key revoked before is answered as it is: a retried
+/// DELETE must not read "no such key" of a key that is listed.
 pub(crate) async fn revoked_key(
     state: &AppState,
     revoked: bool,
     key_id: &ApiKeyId,
+    owner: Option<&MerchantId>,
 ) -> Result<HttpResponse> {
     let missing = || Error::not_found("api key", key_id.as_str());
-    if !revoked {
+    let k = state.accounts.api_key(key_id).await?.ok_or_else(missing)?;
+    if !revoked && (k.merchant_id.as_ref() != owner || k.revoked_at.is_none()) {
         return Err(missing());
     }
-    let k = state.accounts.api_key(key_id).await?.ok_or_else(missing)?;
     Ok(HttpResponse::Ok().json(key_object(&k, None)))
 }
 
@@ -617,5 +619,5 @@ pub async fn revoke_api_key(
         .accounts
         .revoke_api_key(&m.id, &key_id, Utc::now())
         .await?;
-    revoked_key(&state, revoked, &key_id).await
+    revoked_key(&state, revoked, &key_id, Some(&m.id)).await
 }
