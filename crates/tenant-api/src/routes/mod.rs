@@ -20,8 +20,11 @@ pub mod api_keys;
 pub mod gateway_accounts;
 pub mod list;
 pub mod merchants;
+pub mod params;
 pub mod payments;
 pub mod public;
+pub mod responses;
+pub mod schemas;
 pub mod tokens;
 pub mod webhooks;
 
@@ -56,9 +59,57 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         webhooks::redeliver,
         webhooks::operator::operator_deliveries, webhooks::operator::operator_endpoints,
     ),
-    modifiers(&Bearer),
+    // The error body is named by the response bundles, the optional bodies by `ref(…)`: neither
+    // registers its schema itself.
+    components(schemas(
+        crate::error::ErrorBody, crate::error::ErrorDetail, merchants::ApiKeyRequest,
+        api_keys::OperatorKeyRequest, api_keys::OwnKeyRequest,
+    )),
+    modifiers(&Bearer, &OneParameterEach),
 )]
 pub struct ApiDoc;
+
+/// utoipa takes a handler's `{id}` both from its `web::Path` argument (undescribed) and from the
+/// shared path type its `params(…)` names (`params::PaymentPath`, …): each parameter is kept
+/// once, described.
+struct OneParameterEach;
+
+impl utoipa::Modify for OneParameterEach {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for params in operations
+                .into_iter()
+                .flatten()
+                .filter_map(|op| op.parameters.as_mut())
+            {
+                let mut kept: Vec<RefOr<utoipa::openapi::path::Parameter>> = Vec::new();
+                for param in params.drain(..) {
+                    let RefOr::T(p) = &param else {
+                        kept.push(param);
+                        continue;
+                    };
+                    let same = kept.iter_mut().find(|k| {
+                        matches!(k, RefOr::T(k) if k.name == p.name && k.parameter_in == p.parameter_in)
+                    });
+                    match same {
+                        Some(RefOr::T(k)) if k.description.is_none() => *k = p.clone(),
+                        Some(_) => {}
+                        None => kept.push(param),
+                    }
+                }
+                *params = kept;
+            }
+        }
+    }
+}
 
 struct Bearer;
 
