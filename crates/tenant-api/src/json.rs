@@ -2,7 +2,10 @@
 //! the offending `param` (a path such as `metadata.order` found with `serde_path_to_error`).
 
 use crate::error::{Error, Result};
-use serde::de::DeserializeOwned;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use std::marker::PhantomData;
 
 /// A response object as the JSON value that handlers answer and the idempotency store keeps;
 /// a failure to encode is a 503, never an empty body.
@@ -11,7 +14,9 @@ pub fn value<T: serde::Serialize>(object: &T) -> Result<serde_json::Value> {
         .map_err(|e| crate::Error::Unavailable(format!("cannot encode the response: {e}")))
 }
 
-/// Parses a JSON body into `T` (whose types use `deny_unknown_fields`).
+/// Parses a JSON body into `T` (whose types use `deny_unknown_fields`). The body must be a
+/// JSON object: serde would also fill a struct from an array of its fields in order, which no
+/// client means and the API does not document.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::invalid(
@@ -21,7 +26,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(classify)?;
+    let ObjectOnly(value) = serde_path_to_error::deserialize(&mut de).map_err(classify)?;
     de.end().map_err(|e| {
         Error::invalid(
             "invalid_json",
@@ -30,6 +35,41 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         )
     })?;
     Ok(value)
+}
+
+/// A `T` read from a JSON object only (not from an array of its fields).
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(ObjectVisitor(PhantomData))
+            .map(ObjectOnly)
+    }
+}
+
+struct ObjectVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<T, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map))
+    }
+}
+
+/// `#[serde(default, deserialize_with = "crate::json::optional_object")]` for a nested struct
+/// field of a request body: `null` or absent is `None`, an object is the struct, and an array is
+/// refused as it is for the body itself.
+pub fn optional_object<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<ObjectOnly<T>>::deserialize(d).map(|o| o.map(|ObjectOnly(v)| v))
 }
 
 fn classify(err: serde_path_to_error::Error<serde_json::Error>) -> Error {
@@ -100,6 +140,44 @@ mod tests {
         inner: Option<Inner>,
     }
 
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Outer {
+        #[serde(default, deserialize_with = "optional_object")]
+        inner: Option<Inner>,
+    }
+
+    #[test]
+    fn a_nested_struct_is_read_from_an_object_only() {
+        let param_of = |body: &str| match parse::<Outer>(body.as_bytes()) {
+            Err(Error::InvalidRequest { code, param, .. }) => (code, param),
+            other => panic!("expected a 400, got {other:?}"),
+        };
+        assert_eq!(
+            param_of(r#"{"inner":[1]}"#),
+            ("invalid_type", Some("inner".into()))
+        );
+        assert_eq!(
+            param_of(r#"{"inner":{"n":"a"}}"#),
+            ("invalid_type", Some("inner.n".into()))
+        );
+        assert_eq!(param_of(r#"{"inner":{"m":1}}"#).0, "unknown_field");
+        for absent in ["{}", r#"{"inner":null}"#] {
+            assert!(
+                parse::<Outer>(absent.as_bytes())
+                    .expect(absent)
+                    .inner
+                    .is_none()
+            );
+        }
+        assert!(
+            parse::<Outer>(br#"{"inner":{"n":1}}"#)
+                .expect("object")
+                .inner
+                .is_some()
+        );
+    }
+
     fn err(body: &str) -> (String, Option<String>) {
         match parse::<Body>(body.as_bytes()) {
             Err(Error::InvalidRequest { code, param, .. }) => (code.to_owned(), param),
@@ -134,5 +212,8 @@ mod tests {
         );
         assert_eq!(err("{\"amount\":1,\"inner\":{\"m\":1}}").0, "unknown_field");
         assert!(parse::<Body>(b"{\"amount\":1}").is_ok());
+        // A struct is read from an object only, never from an array of its fields.
+        assert_eq!(err("[1]"), ("invalid_type".into(), None));
+        assert_eq!(err("null"), ("invalid_type".into(), None));
     }
 }

@@ -14,6 +14,10 @@ use domain::ApiKeyId;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::params::{IdempotencyKey, KeyPath};
+use super::responses::{Authenticated, Idempotent, JsonBody, Lookup};
+use super::schemas::ScopeName;
+
 /// Longest lifetime a merchant may give a key it creates itself (`expires_in`).
 const MAX_EXPIRES_IN_SECS: i64 = 5 * 366 * 86_400;
 
@@ -32,8 +36,10 @@ pub struct OwnKeyRequest {
     /// Free label.
     pub label: Option<String>,
     /// Scopes, each held by the calling key (default: all of the calling key's).
+    #[schema(value_type = Option<Vec<ScopeName>>)]
     pub scopes: Option<Vec<String>>,
-    /// Seconds until the key stops working by itself (60 … 5 years; default: never).
+    /// Seconds until the key stops working by itself (60 … 5 × 366 days; default: never).
+    #[schema(minimum = 60, maximum = 158112000)]
     pub expires_in: Option<i64>,
 }
 
@@ -50,7 +56,10 @@ fn parse_key_id(id: &str) -> Result<ApiKeyId> {
 }
 
 /// List operator keys (never their secrets).
-#[utoipa::path(get, path = "/v1/operator/api-keys", tag = "operator", responses((status = 200, body = List<ApiKeyObject>)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/operator/api-keys", tag = "operator",
+    responses((status = 200, description = "The operator keys.", body = List<ApiKeyObject>),
+        Authenticated),
+    security(("bearer" = [])))]
 pub async fn list_operator_keys(
     state: web::Data<AppState>,
     principal: Principal,
@@ -61,7 +70,15 @@ pub async fn list_operator_keys(
 }
 
 /// Create an operator key; its secret is in this response only.
-#[utoipa::path(post, path = "/v1/operator/api-keys", tag = "operator", request_body = OperatorKeyRequest, responses((status = 201, body = ApiKeyObject)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/operator/api-keys", tag = "operator",
+    request_body(content = ref("#/components/schemas/OperatorKeyRequest"),
+        description = "Optional: an empty body means `{}`."),
+    params(IdempotencyKey),
+    responses(
+        (status = 201, description = "The key, with its secret (shown this once).",
+            body = ApiKeyObject),
+        Authenticated, JsonBody, Idempotent),
+    security(("bearer" = [])))]
 pub async fn create_operator_key(
     state: web::Data<AppState>,
     principal: Principal,
@@ -85,7 +102,11 @@ pub async fn create_operator_key(
 }
 
 /// Revoke an operator key (the calling one included: it stops working at once).
-#[utoipa::path(delete, path = "/v1/operator/api-keys/{key_id}", tag = "operator", responses((status = 200, body = ApiKeyObject)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/operator/api-keys/{key_id}", tag = "operator",
+    params(KeyPath),
+    responses((status = 200, description = "The key, revoked.", body = ApiKeyObject), Authenticated,
+        Lookup),
+    security(("bearer" = [])))]
 pub async fn revoke_operator_key(
     state: web::Data<AppState>,
     principal: Principal,
@@ -98,7 +119,7 @@ pub async fn revoke_operator_key(
         .accounts
         .revoke_operator_key(&key_id, Utc::now())
         .await?;
-    revoked_key(&state, revoked, &key_id).await
+    revoked_key(&state, revoked, &key_id, None).await
 }
 
 /// The merchant behind a secret key holding `keys:write`. Tokens are refused: a key created
@@ -119,7 +140,9 @@ fn key_manager(principal: &Principal) -> Result<(domain::MerchantId, Vec<String>
 }
 
 /// List your API keys (never their secrets), with their last use.
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api keys", responses((status = 200, body = List<ApiKeyObject>)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api keys",
+    responses((status = 200, description = "Your keys.", body = List<ApiKeyObject>), Authenticated),
+    security(("bearer" = [])))]
 pub async fn list_own_keys(
     state: web::Data<AppState>,
     principal: Principal,
@@ -131,7 +154,15 @@ pub async fn list_own_keys(
 
 /// Create an API key with a subset of your key's scopes and an optional expiry; its secret is
 /// in this response only.
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api keys", request_body = OwnKeyRequest, responses((status = 201, body = ApiKeyObject)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api keys",
+    request_body(content = ref("#/components/schemas/OwnKeyRequest"),
+        description = "Optional: an empty body means `{}`."),
+    params(IdempotencyKey),
+    responses(
+        (status = 201, description = "The key, with its secret (shown this once).",
+            body = ApiKeyObject),
+        Authenticated, JsonBody, Idempotent),
+    security(("bearer" = [])))]
 pub async fn create_own_key(
     state: web::Data<AppState>,
     principal: Principal,
@@ -181,7 +212,11 @@ pub async fn create_own_key(
 }
 
 /// Revoke one of your API keys (tokens it minted stop working too).
-#[utoipa::path(delete, path = "/v1/api-keys/{key_id}", tag = "api keys", responses((status = 200, body = ApiKeyObject)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/api-keys/{key_id}", tag = "api keys",
+    params(KeyPath),
+    responses((status = 200, description = "The key, revoked.", body = ApiKeyObject), Authenticated,
+        Lookup),
+    security(("bearer" = [])))]
 pub async fn revoke_own_key(
     state: web::Data<AppState>,
     principal: Principal,
@@ -194,5 +229,5 @@ pub async fn revoke_own_key(
         .accounts
         .revoke_api_key(&merchant, &key_id, Utc::now())
         .await?;
-    revoked_key(&state, revoked, &key_id).await
+    revoked_key(&state, revoked, &key_id, Some(&merchant)).await
 }

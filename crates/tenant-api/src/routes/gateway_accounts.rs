@@ -14,24 +14,46 @@ use gateway_client::signing::{PrivateKey, PublicKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::params::{GatewayAccountPath, IdempotencyKey};
+use super::responses::{Authenticated, Idempotent, JsonBody, Lookup};
+use super::schemas::CreateGatewayAccountBody;
+
 /// `POST /v1/gateway-accounts` and `PATCH /v1/gateway-accounts/{id}` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayAccountRequest {
-    /// Operator's label.
+    /// Operator's label: 1 to 200 bytes (of UTF-8) once trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     pub name: Option<String>,
-    /// CodePay base URL (`https://…`).
+    /// CodePay base URL, absolute `https://…` (or `http://…`), at most 500 bytes once trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*https?://[^\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+[\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     pub base_url: Option<String>,
-    /// CodePay `app_id`.
+    /// CodePay `app_id`: 1 to 64 bytes (of UTF-8) once trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"[^\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     pub app_id: Option<String>,
-    /// The app's RSA private key, PEM or base64 DER (write-only: stored sealed, never returned).
-    #[schema(value_type = Option<String>)]
+    /// The app's RSA private key, PEM or base64 DER (write-only: stored sealed, never
+    /// returned); 400 when it does not parse as one.
+    #[schema(value_type = Option<String>, write_only)]
     pub private_key: Option<Secret>,
-    /// CodePay's public key, PEM or base64 DER.
+    /// CodePay's public key, PEM or base64 DER; 400 when it does not parse as an RSA key.
     pub gateway_public_key: Option<String>,
-    /// Connect timeout (default 2000).
+    /// Connect timeout in ms (default 2000).
+    #[schema(minimum = 1, maximum = 120000)]
     pub connect_timeout_ms: Option<i64>,
-    /// Whole-request timeout (default 10000).
+    /// Whole-request timeout in ms (default 10000).
+    #[schema(minimum = 1, maximum = 120000)]
     pub request_timeout_ms: Option<i64>,
     /// Whether routing may pick it (default true).
     pub enabled: Option<bool>,
@@ -192,8 +214,13 @@ async fn load(gw: &dyn GatewayAccountStore, id: &str) -> Result<GatewayAccountRe
 }
 
 /// Register a CodePay app (its private key is sealed and never shown again).
-#[utoipa::path(post, path = "/v1/gateway-accounts", tag = "operator", request_body = GatewayAccountRequest,
-    responses((status = 201, body = GatewayAccountObject), (status = "4XX", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/gateway-accounts", tag = "operator",
+    request_body = CreateGatewayAccountBody, params(IdempotencyKey),
+    responses(
+        (status = 201, description = "The account (never its private key).",
+            body = GatewayAccountObject),
+        Authenticated, JsonBody, Idempotent),
+    security(("bearer" = [])))]
 pub async fn create_gateway_account(
     state: web::Data<AppState>,
     principal: Principal,
@@ -244,7 +271,10 @@ pub async fn create_gateway_account(
 
 /// List gateway accounts, oldest first.
 #[utoipa::path(get, path = "/v1/gateway-accounts", tag = "operator",
-    responses((status = 200, body = List<GatewayAccountObject>)), security(("bearer" = [])))]
+    responses(
+        (status = 200, description = "Every gateway account.", body = List<GatewayAccountObject>),
+        Authenticated),
+    security(("bearer" = [])))]
 pub async fn list_gateway_accounts(
     state: web::Data<AppState>,
     principal: Principal,
@@ -256,7 +286,10 @@ pub async fn list_gateway_accounts(
 
 /// Read a gateway account.
 #[utoipa::path(get, path = "/v1/gateway-accounts/{id}", tag = "operator",
-    responses((status = 200, body = GatewayAccountObject)), security(("bearer" = [])))]
+    params(GatewayAccountPath),
+    responses((status = 200, description = "The account.", body = GatewayAccountObject),
+        Authenticated, Lookup),
+    security(("bearer" = [])))]
 pub async fn get_gateway_account(
     state: web::Data<AppState>,
     principal: Principal,
@@ -269,8 +302,11 @@ pub async fn get_gateway_account(
 
 /// Update a gateway account; a new `private_key` replaces (and re-seals) the old one. Takes
 /// effect on the next payment (other payfac processes: within about a second).
-#[utoipa::path(patch, path = "/v1/gateway-accounts/{id}", tag = "operator", request_body = GatewayAccountRequest,
-    responses((status = 200, body = GatewayAccountObject)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/v1/gateway-accounts/{id}", tag = "operator",
+    request_body = GatewayAccountRequest, params(GatewayAccountPath),
+    responses((status = 200, description = "The account as updated.", body = GatewayAccountObject),
+        Authenticated, JsonBody, Lookup),
+    security(("bearer" = [])))]
 pub async fn update_gateway_account(
     state: web::Data<AppState>,
     principal: Principal,

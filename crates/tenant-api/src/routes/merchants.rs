@@ -14,11 +14,17 @@ use domain::{ApiKeyId, Currency, GatewayAccountId, MerchantId, RoutingRule, Wall
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::params::{IdempotencyKey, MerchantKeyPath, MerchantPath};
+use super::responses::{Authenticated, BadQuery, Idempotent, JsonBody, Lookup, Refused, Upstream};
+use super::schemas::{CreateMerchantBody, CurrencyCode, MerchantIdText, ScopeName, WalletName};
+
 /// CodePay identifiers of a merchant.
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodepayIds {
-    /// CodePay `merchant_no` (sandbox: assigned when omitted).
+    /// CodePay `merchant_no`: 1 to 32 letters, digits, `_` or `-` (sandbox: assigned when
+    /// omitted; required otherwise).
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub merchant_no: Option<String>,
     /// CodePay `store_no`.
     pub store_no: Option<String>,
@@ -28,15 +34,25 @@ pub struct CodepayIds {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MerchantRequest {
-    /// Display name.
+    /// Display name: 1 to 200 bytes (of UTF-8), not only whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
     pub name: Option<String>,
     /// CodePay ids.
+    #[serde(default, deserialize_with = "crate::json::optional_object")]
     pub codepay: Option<CodepayIds>,
-    /// ISO 4217.
+    /// ISO 4217 (default `USD`).
+    #[schema(value_type = Option<CurrencyCode>)]
     pub default_currency: Option<String>,
     /// Wallet names; empty means all.
+    #[schema(value_type = Option<Vec<WalletName>>)]
     pub allowed_wallets: Option<Vec<String>>,
-    /// Per-payment limit in minor units.
+    /// Per-payment limit in minor units of `default_currency` (payments in another currency
+    /// are then refused).
+    #[schema(minimum = 1, maximum = 9223372036854775807i64)]
     pub max_amount: Option<i64>,
     /// Contact e-mail.
     pub contact_email: Option<String>,
@@ -101,8 +117,10 @@ pub struct MerchantObject {
     /// CodePay ids.
     pub codepay: CodepayIds,
     /// ISO 4217.
+    #[schema(value_type = CurrencyCode)]
     pub default_currency: String,
-    /// Wallet names.
+    /// Wallet names (empty: all).
+    #[schema(value_type = Vec<WalletName>)]
     pub allowed_wallets: Vec<String>,
     /// Per-payment limit.
     pub max_amount: Option<i64>,
@@ -149,6 +167,7 @@ pub struct ApiKeyRequest {
     /// Free label.
     pub label: Option<String>,
     /// Scopes (default: all).
+    #[schema(value_type = Option<Vec<ScopeName>>)]
     pub scopes: Option<Vec<String>>,
 }
 
@@ -228,18 +247,20 @@ pub(crate) async fn issue_key(
     ))
 }
 
-/// The answer to a revocation: the key as it now is, or 404 when there was no such key to
-/// revoke for the caller.
+/// The answer to a revocation: the key as it now is, or 404 when `owner` (a merchant, or none
+/// for operator keys) has no such key. A key revoked before is answered as it is: a retried
+/// DELETE must not read "no such key" of a key that is listed.
 pub(crate) async fn revoked_key(
     state: &AppState,
     revoked: bool,
     key_id: &ApiKeyId,
+    owner: Option<&MerchantId>,
 ) -> Result<HttpResponse> {
     let missing = || Error::not_found("api key", key_id.as_str());
-    if !revoked {
+    let k = state.accounts.api_key(key_id).await?.ok_or_else(missing)?;
+    if !revoked && (k.merchant_id.as_ref() != owner || k.revoked_at.is_none()) {
         return Err(missing());
     }
-    let k = state.accounts.api_key(key_id).await?.ok_or_else(missing)?;
     Ok(HttpResponse::Ok().json(key_object(&k, None)))
 }
 
@@ -488,8 +509,11 @@ async fn load(state: &AppState, id: &str) -> Result<MerchantRecord> {
 }
 
 /// Onboard a merchant.
-#[utoipa::path(post, path = "/v1/merchants", tag = "operator", request_body = MerchantRequest,
-    responses((status = 201, body = MerchantObject), (status = "4XX", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/merchants", tag = "operator",
+    request_body = CreateMerchantBody, params(IdempotencyKey),
+    responses((status = 201, description = "The merchant.", body = MerchantObject), Authenticated,
+        JsonBody, Idempotent, Refused, Upstream),
+    security(("bearer" = [])))]
 pub async fn create_merchant(
     state: web::Data<AppState>,
     principal: Principal,
@@ -553,15 +577,20 @@ pub async fn create_merchant(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct MerchantListQuery {
-    /// 1 … 100.
+    /// 1 … 100 (default 10).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<usize>,
     /// A merchant id from the previous page.
+    #[param(value_type = MerchantIdText, inline, required = false)]
     pub starting_after: Option<String>,
 }
 
 /// List merchants, newest first.
-#[utoipa::path(get, path = "/v1/merchants", tag = "operator", params(MerchantListQuery),
-    responses((status = 200, body = List<MerchantObject>)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/merchants", tag = "operator",
+    params(MerchantListQuery),
+    responses((status = 200, description = "A page of merchants.", body = List<MerchantObject>),
+        Authenticated, BadQuery),
+    security(("bearer" = [])))]
 pub async fn list_merchants(
     state: web::Data<AppState>,
     principal: Principal,
@@ -590,7 +619,11 @@ pub async fn list_merchants(
 }
 
 /// Read a merchant.
-#[utoipa::path(get, path = "/v1/merchants/{id}", tag = "operator", responses((status = 200, body = MerchantObject)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/merchants/{id}", tag = "operator",
+    params(MerchantPath),
+    responses((status = 200, description = "The merchant.", body = MerchantObject), Authenticated,
+        Lookup),
+    security(("bearer" = [])))]
 pub async fn get_merchant(
     state: web::Data<AppState>,
     principal: Principal,
@@ -602,7 +635,11 @@ pub async fn get_merchant(
 }
 
 /// Update a merchant.
-#[utoipa::path(patch, path = "/v1/merchants/{id}", tag = "operator", request_body = MerchantRequest, responses((status = 200, body = MerchantObject)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/v1/merchants/{id}", tag = "operator",
+    request_body = MerchantRequest, params(MerchantPath),
+    responses((status = 200, description = "The merchant as updated.", body = MerchantObject),
+        Authenticated, JsonBody, Lookup, Refused),
+    security(("bearer" = [])))]
 pub async fn update_merchant(
     state: web::Data<AppState>,
     principal: Principal,
@@ -637,7 +674,11 @@ async fn set_status(
 }
 
 /// Suspend a merchant (no new payments).
-#[utoipa::path(post, path = "/v1/merchants/{id}/suspend", tag = "operator", responses((status = 200, body = MerchantObject)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/merchants/{id}/suspend", tag = "operator",
+    params(MerchantPath),
+    responses((status = 200, description = "The merchant, suspended.", body = MerchantObject),
+        Authenticated, Lookup),
+    security(("bearer" = [])))]
 pub async fn suspend_merchant(
     state: web::Data<AppState>,
     principal: Principal,
@@ -647,7 +688,11 @@ pub async fn suspend_merchant(
 }
 
 /// Re-activate a merchant.
-#[utoipa::path(post, path = "/v1/merchants/{id}/activate", tag = "operator", responses((status = 200, body = MerchantObject)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/merchants/{id}/activate", tag = "operator",
+    params(MerchantPath),
+    responses((status = 200, description = "The merchant, active.", body = MerchantObject),
+        Authenticated, Lookup),
+    security(("bearer" = [])))]
 pub async fn activate_merchant(
     state: web::Data<AppState>,
     principal: Principal,
@@ -657,7 +702,15 @@ pub async fn activate_merchant(
 }
 
 /// Issue a merchant API key (the secret is shown once).
-#[utoipa::path(post, path = "/v1/merchants/{id}/api-keys", tag = "operator", request_body = ApiKeyRequest, responses((status = 201, body = ApiKeyObject)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/merchants/{id}/api-keys", tag = "operator",
+    request_body(content = ref("#/components/schemas/ApiKeyRequest"),
+        description = "Optional: an empty body means `{}`."),
+    params(MerchantPath, IdempotencyKey),
+    responses(
+        (status = 201, description = "The key, with its secret (shown this once).",
+            body = ApiKeyObject),
+        Authenticated, Lookup, JsonBody, Idempotent),
+    security(("bearer" = [])))]
 pub async fn create_api_key(
     state: web::Data<AppState>,
     principal: Principal,
@@ -700,7 +753,11 @@ pub async fn create_api_key(
 }
 
 /// List a merchant's keys (never their secrets).
-#[utoipa::path(get, path = "/v1/merchants/{id}/api-keys", tag = "operator", responses((status = 200, body = List<ApiKeyObject>)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/merchants/{id}/api-keys", tag = "operator",
+    params(MerchantPath),
+    responses((status = 200, description = "The merchant's keys.", body = List<ApiKeyObject>),
+        Authenticated, Lookup),
+    security(("bearer" = [])))]
 pub async fn list_api_keys(
     state: web::Data<AppState>,
     principal: Principal,
@@ -713,7 +770,11 @@ pub async fn list_api_keys(
 }
 
 /// Revoke a key (effective on its next request, tokens it minted included).
-#[utoipa::path(delete, path = "/v1/merchants/{id}/api-keys/{key_id}", tag = "operator", responses((status = 200, body = ApiKeyObject)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/merchants/{id}/api-keys/{key_id}", tag = "operator",
+    params(MerchantKeyPath),
+    responses((status = 200, description = "The key, revoked.", body = ApiKeyObject), Authenticated,
+        Lookup),
+    security(("bearer" = [])))]
 pub async fn revoke_api_key(
     state: web::Data<AppState>,
     principal: Principal,
@@ -727,5 +788,5 @@ pub async fn revoke_api_key(
         .accounts
         .revoke_api_key(&m.id, &key_id, Utc::now())
         .await?;
-    revoked_key(&state, revoked, &key_id).await
+    revoked_key(&state, revoked, &key_id, Some(&m.id)).await
 }

@@ -20,8 +20,11 @@ pub mod api_keys;
 pub mod gateway_accounts;
 pub mod list;
 pub mod merchants;
+pub mod params;
 pub mod payments;
 pub mod public;
+pub mod responses;
+pub mod schemas;
 pub mod tokens;
 pub mod webhooks;
 
@@ -56,9 +59,57 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         webhooks::redeliver,
         webhooks::operator::operator_deliveries, webhooks::operator::operator_endpoints,
     ),
-    modifiers(&Bearer),
+    // The error body is named by the response bundles, the optional bodies by `ref(…)`: neither
+    // registers its schema itself.
+    components(schemas(
+        crate::error::ErrorBody, crate::error::ErrorDetail, merchants::ApiKeyRequest,
+        api_keys::OperatorKeyRequest, api_keys::OwnKeyRequest,
+    )),
+    modifiers(&Bearer, &OneParameterEach),
 )]
 pub struct ApiDoc;
+
+/// utoipa takes a handler's `{id}` both from its `web::Path` argument (undescribed) and from the
+/// shared path type its `params(…)` names (`params::PaymentPath`, …): each parameter is kept
+/// once, described.
+struct OneParameterEach;
+
+impl utoipa::Modify for OneParameterEach {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for params in operations
+                .into_iter()
+                .flatten()
+                .filter_map(|op| op.parameters.as_mut())
+            {
+                let mut kept: Vec<RefOr<utoipa::openapi::path::Parameter>> = Vec::new();
+                for param in params.drain(..) {
+                    let RefOr::T(p) = &param else {
+                        kept.push(param);
+                        continue;
+                    };
+                    let same = kept.iter_mut().find(|k| {
+                        matches!(k, RefOr::T(k) if k.name == p.name && k.parameter_in == p.parameter_in)
+                    });
+                    match same {
+                        Some(RefOr::T(k)) if k.description.is_none() => *k = p.clone(),
+                        Some(_) => {}
+                        None => kept.push(param),
+                    }
+                }
+                *params = kept;
+            }
+        }
+    }
+}
 
 struct Bearer;
 
@@ -159,7 +210,33 @@ async fn openapi_json() -> actix_web::HttpResponse {
     actix_web::HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
-/// Unknown `/v1` routes get the error body too.
+/// Unknown `/v1` routes get the error body too; a mounted path asked with a method it is not
+/// mounted for is a 405 naming the methods it is (`Allow`), not a 404 that would say the path
+/// does not exist.
 pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, Error> {
-    Err(Error::not_found("route", req.path()))
+    use actix_web::HttpMessage;
+    let allowed: std::collections::BTreeSet<String> = mounted_v1_routes()
+        .filter(|(_, path)| {
+            actix_web::dev::ResourceDef::new(format!("/v1{path}")).is_match(req.path())
+        })
+        .map(|(method, _)| method.to_ascii_uppercase())
+        .collect();
+    if allowed.is_empty() {
+        return Err(Error::not_found("route", req.path()));
+    }
+    let allow = Vec::from_iter(allowed).join(", ");
+    let mut body = Error::invalid(
+        "method_not_allowed",
+        format!("{} is served with {allow} only", req.path()),
+        None,
+    )
+    .body();
+    // Answered, not raised: the request-id middleware re-renders raised errors without `Allow`.
+    body.error.request_id = req
+        .extensions()
+        .get::<crate::request_id::RequestId>()
+        .map(|id| id.0.clone());
+    Ok(actix_web::HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, allow))
+        .json(body))
 }

@@ -19,6 +19,14 @@ use serde::Deserialize;
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 
+use super::params::{IdempotencyKey, PaymentPath, RefundPath};
+use super::responses::{
+    Authenticated, BadQuery, Conflict, Idempotent, JsonBody, Lookup, Refused, Upstream,
+};
+use super::schemas::{
+    CreatePaymentBody, CurrencyCode, PaymentIdText, PaymentModeName, PaymentStatusName, WalletName,
+};
+
 /// Longest `?wait=` a POS may block on create.
 const MAX_WAIT_SECS: u64 = 60;
 
@@ -28,23 +36,33 @@ const MAX_WAIT_SECS: u64 = 60;
 #[serde(deny_unknown_fields)]
 pub struct CreatePaymentRequest {
     /// `mpm` or `cpm`.
+    #[schema(value_type = PaymentModeName)]
     pub mode: String,
     /// Positive integer, minor units of `currency`.
+    #[schema(minimum = 1, maximum = 9223372036854775807i64)]
     pub amount: i64,
     /// ISO 4217; defaults to the merchant's currency.
+    #[schema(value_type = Option<CurrencyCode>)]
     pub currency: Option<String>,
-    /// Your unique reference.
+    /// Your unique reference: 1 to 64 bytes (of UTF-8), no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$"
+    )]
     pub merchant_order_id: String,
-    /// `alipay`, `alipay_plus`, `wechat_pay`, `unionpay`, …
+    /// The wallet the customer pays with.
+    #[schema(value_type = WalletName)]
     pub wallet: String,
-    /// Shown to the customer.
+    /// Shown to the customer: at most 256 bytes (of UTF-8).
+    #[schema(max_length = 256)]
     pub description: Option<String>,
     /// CPM: the customer's wallet code.
     pub auth_code: Option<String>,
-    /// MPM: seconds until the QR expires (30 … 86400).
+    /// MPM: seconds until the QR expires.
     pub expires_in: Option<i64>,
-    /// Your key/value data (≤ 50 keys).
-    #[schema(value_type = Object)]
+    /// Your key/value data: at most 50 keys and 8 KB as JSON.
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -68,8 +86,22 @@ impl std::fmt::Debug for CreatePaymentRequest {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct CreateQuery {
-    /// Block up to N seconds (≤ 60) for a final state.
+    /// Block up to N seconds for a final state (more than 60 waits 60).
+    #[param(schema_with = wait_schema)]
     pub wait: Option<u64>,
+}
+
+/// `wait` as documented: any `u64`, of which at most [`MAX_WAIT_SECS`] are waited.
+fn wait_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .description(Some(format!(
+            "Block up to this many seconds for a final state (more than {MAX_WAIT_SECS} wait \
+             {MAX_WAIT_SECS})."
+        )))
+        .minimum(Some(0))
+        .maximum(Some(u64::MAX))
+        .build()
 }
 
 /// Query of `GET /v1/payments`.
@@ -77,16 +109,22 @@ pub struct CreateQuery {
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Exact reference.
+    #[param(nullable = false)]
     pub merchant_order_id: Option<String>,
     /// Exact status.
+    #[param(value_type = PaymentStatusName, inline, required = false)]
     pub status: Option<String>,
     /// Created at or after (RFC 3339).
+    #[param(nullable = false)]
     pub created_gte: Option<chrono::DateTime<chrono::Utc>>,
     /// Created before (RFC 3339).
+    #[param(nullable = false)]
     pub created_lt: Option<chrono::DateTime<chrono::Utc>>,
     /// 1 … 100 (default 10).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<usize>,
     /// Cursor: a payment id from the previous page.
+    #[param(value_type = PaymentIdText, inline, required = false)]
     pub starting_after: Option<String>,
 }
 
@@ -98,8 +136,15 @@ use super::list::{page_limit, split_page};
 #[serde(deny_unknown_fields)]
 pub struct CreateRefundRequest {
     /// Minor units; omitted means everything still refundable.
+    #[schema(minimum = 1, maximum = 9223372036854775807i64)]
     pub amount: Option<i64>,
-    /// Your unique reference.
+    /// Your unique reference: 1 to 64 bytes (of UTF-8), no control characters, not starting
+    /// with `late_success_` (payfac's automatic refunds).
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^(?!late_success_)[^\u0000-\u001F\u007F-\u009F]+$"
+    )]
     pub merchant_refund_id: String,
     /// Why.
     pub reason: Option<String>,
@@ -180,10 +225,11 @@ fn to_new_payment(body: CreatePaymentRequest) -> Result<NewPayment> {
 }
 
 /// Create a payment (MPM or CPM).
-#[utoipa::path(post, path = "/v1/payments", tag = "payments", request_body = CreatePaymentRequest,
-    params(CreateQuery, ("Idempotency-Key" = Option<String>, Header, description = "replay protection")),
-    responses((status = 201, body = PaymentObject), (status = "4XX", body = crate::error::ErrorBody),
-        (status = 502, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/payments", tag = "payments",
+    request_body = CreatePaymentBody, params(CreateQuery, IdempotencyKey),
+    responses((status = 201, description = "The payment.", body = PaymentObject), Authenticated,
+        JsonBody, BadQuery, Idempotent, Conflict, Refused, Upstream),
+    security(("bearer" = [])))]
 pub async fn create_payment(
     state: web::Data<AppState>,
     principal: Principal,
@@ -341,7 +387,10 @@ const MIN_WAIT_READ_GAP: Duration = Duration::from_millis(200);
 
 /// Read a payment.
 #[utoipa::path(get, path = "/v1/payments/{id}", tag = "payments",
-    responses((status = 200, body = PaymentObject), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    params(PaymentPath),
+    responses((status = 200, description = "The payment.", body = PaymentObject), Authenticated,
+        Lookup),
+    security(("bearer" = [])))]
 pub async fn get_payment(
     state: web::Data<AppState>,
     principal: Principal,
@@ -356,8 +405,11 @@ pub async fn get_payment(
 }
 
 /// List payments, newest first.
-#[utoipa::path(get, path = "/v1/payments", tag = "payments", params(ListQuery),
-    responses((status = 200, body = List<PaymentObject>)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/payments", tag = "payments",
+    params(ListQuery),
+    responses((status = 200, description = "A page of payments.", body = List<PaymentObject>),
+        Authenticated, BadQuery),
+    security(("bearer" = [])))]
 pub async fn list_payments(
     state: web::Data<AppState>,
     principal: Principal,
@@ -406,7 +458,12 @@ pub async fn list_payments(
 
 /// Cancel a payment that is not final yet.
 #[utoipa::path(post, path = "/v1/payments/{id}/cancel", tag = "payments",
-    responses((status = 200, body = PaymentObject), (status = 409, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    params(PaymentPath),
+    responses(
+        (status = 200, description = "The payment, canceled or still closing.",
+            body = PaymentObject),
+        Authenticated, Lookup, Conflict, Upstream),
+    security(("bearer" = [])))]
 pub async fn cancel_payment(
     state: web::Data<AppState>,
     principal: Principal,
@@ -421,8 +478,11 @@ pub async fn cancel_payment(
 }
 
 /// Refund a succeeded payment, in full or in part.
-#[utoipa::path(post, path = "/v1/payments/{id}/refunds", tag = "refunds", request_body = CreateRefundRequest,
-    responses((status = 201, body = RefundObject), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/payments/{id}/refunds", tag = "refunds",
+    request_body = CreateRefundRequest, params(PaymentPath, IdempotencyKey),
+    responses((status = 201, description = "The refund.", body = RefundObject), Authenticated,
+        Lookup, JsonBody, Idempotent, Conflict, Refused, Upstream),
+    security(("bearer" = [])))]
 pub async fn create_refund(
     state: web::Data<AppState>,
     principal: Principal,
@@ -491,7 +551,10 @@ async fn earlier_refund(
 
 /// A payment's refunds.
 #[utoipa::path(get, path = "/v1/payments/{id}/refunds", tag = "refunds",
-    responses((status = 200, body = List<RefundObject>)), security(("bearer" = [])))]
+    params(PaymentPath),
+    responses((status = 200, description = "The payment's refunds.", body = List<RefundObject>),
+        Authenticated, Lookup),
+    security(("bearer" = [])))]
 pub async fn list_refunds(
     state: web::Data<AppState>,
     principal: Principal,
@@ -510,7 +573,10 @@ pub async fn list_refunds(
 
 /// Read a refund.
 #[utoipa::path(get, path = "/v1/refunds/{id}", tag = "refunds",
-    responses((status = 200, body = RefundObject), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    params(RefundPath),
+    responses((status = 200, description = "The refund.", body = RefundObject), Authenticated,
+        Lookup),
+    security(("bearer" = [])))]
 pub async fn get_refund(
     state: web::Data<AppState>,
     principal: Principal,
@@ -524,7 +590,12 @@ pub async fn get_refund(
 
 /// The payment's QR code as SVG.
 #[utoipa::path(get, path = "/v1/payments/{id}/qr.svg", tag = "payments",
-    responses((status = 200, content_type = "image/svg+xml")), security(("bearer" = [])))]
+    params(PaymentPath),
+    responses(
+        (status = 200, description = "The QR code as SVG.", content_type = "image/svg+xml",
+            body = String),
+        Authenticated, Lookup),
+    security(("bearer" = [])))]
 pub async fn qr_svg(
     state: web::Data<AppState>,
     principal: Principal,
@@ -538,7 +609,12 @@ pub async fn qr_svg(
 
 /// The payment's QR code as PNG.
 #[utoipa::path(get, path = "/v1/payments/{id}/qr.png", tag = "payments",
-    responses((status = 200, content_type = "image/png")), security(("bearer" = [])))]
+    params(PaymentPath),
+    responses(
+        (status = 200, description = "The QR code as PNG.", content_type = "image/png",
+            body = Vec<u8>),
+        Authenticated, Lookup),
+    security(("bearer" = [])))]
 pub async fn qr_png(
     state: web::Data<AppState>,
     principal: Principal,

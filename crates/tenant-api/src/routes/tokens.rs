@@ -9,6 +9,9 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::responses::{Authenticated, JsonBody};
+use super::schemas::ScopeName;
+
 /// Longest token life, seconds.
 const MAX_TTL: i64 = 3600;
 /// Default token life, seconds.
@@ -18,9 +21,11 @@ const DEFAULT_TTL: i64 = 900;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
-    /// Scopes wanted, each held by the calling key.
+    /// Scopes wanted, each held by the calling key (403 `insufficient_scope` otherwise).
+    #[schema(value_type = Vec<ScopeName>, min_items = 1)]
     pub scopes: Vec<String>,
     /// Lifetime in seconds (60 … 3600, default 900).
+    #[schema(minimum = 60, maximum = 3600)]
     pub expires_in: Option<i64>,
 }
 
@@ -48,8 +53,11 @@ impl std::fmt::Debug for TokenObject {
 }
 
 /// Mint a scoped token (needs the merchant's secret key, not another token).
-#[utoipa::path(post, path = "/v1/tokens", tag = "auth", request_body = TokenRequest,
-    responses((status = 201, body = TokenObject), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/tokens", tag = "auth",
+    request_body = TokenRequest,
+    responses((status = 201, description = "The token.", body = TokenObject), Authenticated,
+        JsonBody),
+    security(("bearer" = [])))]
 pub async fn create_token(
     state: web::Data<AppState>,
     principal: Principal,

@@ -31,6 +31,10 @@ use store::sealing::MasterKeyring;
 use store::webhook_endpoints::EndpointPatch;
 use utoipa::{IntoParams, ToSchema};
 
+use super::params::{EndpointPath, EventPath, IdempotencyKey};
+use super::responses::{Authenticated, BadQuery, Idempotent, JsonBody, Lookup, Refused};
+use super::schemas::{EventFilterName, EventTypeName, WebhookUrl, is_webhook_url};
+
 mod access;
 pub mod objects;
 pub mod operator;
@@ -137,11 +141,14 @@ crate::routes::route_table! {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEndpointRequest {
-    /// https URL receiving the events.
+    /// The URL receiving the events.
+    #[schema(value_type = WebhookUrl)]
     pub url: String,
-    /// Your note.
+    /// Your note: at most 256 bytes (of UTF-8).
+    #[schema(max_length = 256)]
     pub description: Option<String>,
     /// Event types to receive (`["*"]`, the default, is all).
+    #[schema(value_type = Option<Vec<EventFilterName>>, min_items = 1)]
     pub events: Option<Vec<String>>,
     /// Deliver to it (default true).
     pub enabled: Option<bool>,
@@ -151,12 +158,15 @@ pub struct CreateEndpointRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateEndpointRequest {
-    /// New URL.
+    /// New URL (as on create).
+    #[schema(value_type = Option<WebhookUrl>)]
     pub url: Option<String>,
-    /// New note (`null` clears it).
+    /// New note, at most 256 bytes (`null` clears it).
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 256)]
     pub description: Option<Option<String>>,
     /// New event filter.
+    #[schema(value_type = Option<Vec<EventFilterName>>, min_items = 1)]
     pub events: Option<Vec<String>>,
     /// Enable (also clears a failing streak) or disable.
     pub enabled: Option<bool>,
@@ -219,8 +229,10 @@ impl RecoverRequest {
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// 1 … 100 (default 10).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<usize>,
     /// Cursor: an id from the previous page.
+    #[param(nullable = false)]
     pub starting_after: Option<String>,
 }
 
@@ -230,16 +242,22 @@ pub struct PageQuery {
 pub struct EventQuery {
     /// Exact event type.
     #[serde(rename = "type")]
+    #[param(value_type = EventTypeName, inline, required = false)]
     pub kind: Option<String>,
     /// Created at or after (RFC 3339).
+    #[param(nullable = false)]
     pub created_gte: Option<DateTime<Utc>>,
     /// Created before (RFC 3339).
+    #[param(nullable = false)]
     pub created_lt: Option<DateTime<Utc>>,
     /// `false`: events with a delivery not (yet) succeeded; `true`: all deliveries succeeded.
+    #[param(nullable = false)]
     pub delivery_success: Option<bool>,
     /// 1 … 100 (default 10).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<usize>,
     /// Cursor: an event id from the previous page.
+    #[param(nullable = false)]
     pub starting_after: Option<String>,
 }
 
@@ -321,6 +339,14 @@ fn check_description(d: Option<&String>) -> Result<()> {
 
 impl WebhookApi {
     fn url(&self, input: &str) -> Result<String> {
+        if !is_webhook_url(input) {
+            return Err(Error::invalid(
+                "url_invalid",
+                "url must be http(s):// and a host name or IPv4 address, an optional port, then \
+                 path, query and fragment in visible ASCII",
+                Some("url"),
+            ));
+        }
         (self.check_url)(input).map_err(|reason| Error::invalid("url_invalid", reason, Some("url")))
     }
 
@@ -330,9 +356,13 @@ impl WebhookApi {
 }
 
 /// Create a webhook endpoint (its `secret` is shown once, in this response).
-#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = CreateEndpointRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "replay protection")),
-    responses((status = 201, body = WebhookEndpointObject), (status = "4XX", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks",
+    request_body = CreateEndpointRequest, params(IdempotencyKey),
+    responses(
+        (status = 201, description = "The endpoint, with its secret (shown this once).",
+            body = WebhookEndpointObject),
+        Authenticated, JsonBody, Idempotent, Refused),
+    security(("bearer" = [])))]
 pub async fn create_endpoint(
     state: web::Data<AppState>,
     api: Webhooks,
@@ -369,8 +399,12 @@ pub async fn create_endpoint(
 }
 
 /// List webhook endpoints, newest first.
-#[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks", params(PageQuery),
-    responses((status = 200, body = List<WebhookEndpointObject>), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of endpoints.", body = List<WebhookEndpointObject>),
+        Authenticated, BadQuery),
+    security(("bearer" = [])))]
 pub async fn list_endpoints(
     api: Webhooks,
     principal: Principal,
@@ -386,7 +420,10 @@ pub async fn list_endpoints(
 
 /// Read a webhook endpoint.
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
-    responses((status = 200, body = WebhookEndpointObject), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    params(EndpointPath),
+    responses((status = 200, description = "The endpoint.", body = WebhookEndpointObject),
+        Authenticated, Lookup),
+    security(("bearer" = [])))]
 pub async fn get_endpoint(
     api: Webhooks,
     principal: Principal,
@@ -399,8 +436,12 @@ pub async fn get_endpoint(
 }
 
 /// Change an endpoint's URL, description, event filter or enabled flag.
-#[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", request_body = UpdateEndpointRequest,
-    responses((status = 200, body = WebhookEndpointObject), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    request_body = UpdateEndpointRequest, params(EndpointPath),
+    responses(
+        (status = 200, description = "The endpoint as updated.", body = WebhookEndpointObject),
+        Authenticated, JsonBody, Lookup),
+    security(("bearer" = [])))]
 pub async fn update_endpoint(
     api: Webhooks,
     principal: Principal,
@@ -425,7 +466,10 @@ pub async fn update_endpoint(
 
 /// Delete an endpoint (its delivery history stays readable through events).
 #[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
-    responses((status = 200, body = DeletedObject), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    params(EndpointPath),
+    responses((status = 200, description = "The endpoint is deleted.", body = DeletedObject),
+        Authenticated, Lookup),
+    security(("bearer" = [])))]
 pub async fn delete_endpoint(
     api: Webhooks,
     principal: Principal,
@@ -446,8 +490,12 @@ pub async fn delete_endpoint(
 
 /// Replace the signing secret; the old one keeps signing beside it for 24 h (configurable).
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
-    params(("Idempotency-Key" = Option<String>, Header, description = "replay protection")),
-    responses((status = 200, body = WebhookEndpointObject), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    params(EndpointPath, IdempotencyKey),
+    responses(
+        (status = 200, description = "The endpoint, with its new secret (shown this once).",
+            body = WebhookEndpointObject),
+        Authenticated, Lookup, Idempotent),
+    security(("bearer" = [])))]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
     api: Webhooks,
@@ -477,8 +525,11 @@ pub async fn rotate_secret(
 /// has not received: deliveries not succeeded are queued again, events raised while it was
 /// disabled get a delivery, succeeded ones are left alone. At most 10 000 events a call:
 /// `has_more` and `next_since` say where to go on.
-#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/recover", tag = "webhooks", request_body = RecoverRequest,
-    responses((status = 202, body = RecoveryObject), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/recover", tag = "webhooks",
+    request_body = RecoverRequest, params(EndpointPath),
+    responses((status = 202, description = "What was queued.", body = RecoveryObject),
+        Authenticated, JsonBody, Lookup),
+    security(("bearer" = [])))]
 pub async fn recover(
     api: Webhooks,
     principal: Principal,
@@ -516,8 +567,11 @@ pub async fn recover(
 }
 
 /// List events, newest first.
-#[utoipa::path(get, path = "/v1/events", tag = "webhooks", params(EventQuery),
-    responses((status = 200, body = List<EventObject>), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/events", tag = "webhooks",
+    params(EventQuery),
+    responses((status = 200, description = "A page of events.", body = List<EventObject>),
+        Authenticated, BadQuery),
+    security(("bearer" = [])))]
 pub async fn list_events(
     api: Webhooks,
     principal: Principal,
@@ -550,7 +604,10 @@ pub async fn list_events(
 
 /// Read an event (its body exactly as delivered, with its deliveries).
 #[utoipa::path(get, path = "/v1/events/{id}", tag = "webhooks",
-    responses((status = 200, body = EventObject), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    params(EventPath),
+    responses((status = 200, description = "The event with its deliveries.", body = EventObject),
+        Authenticated, Lookup),
+    security(("bearer" = [])))]
 pub async fn get_event(
     api: Webhooks,
     principal: Principal,
@@ -566,7 +623,11 @@ pub async fn get_event(
 
 /// Every delivery attempt of an event, oldest first.
 #[utoipa::path(get, path = "/v1/events/{id}/attempts", tag = "webhooks",
-    responses((status = 200, body = List<AttemptObject>), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    params(EventPath),
+    responses(
+        (status = 200, description = "The event's delivery attempts.", body = List<AttemptObject>),
+        Authenticated, Lookup),
+    security(("bearer" = [])))]
 pub async fn list_attempts(
     api: Webhooks,
     principal: Principal,
@@ -580,7 +641,10 @@ pub async fn list_attempts(
 
 /// Send an event again to every enabled endpoint subscribed to it.
 #[utoipa::path(post, path = "/v1/events/{id}/redeliver", tag = "webhooks",
-    responses((status = 202, body = RedeliveryObject), (status = 404, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+    params(EventPath),
+    responses((status = 202, description = "The deliveries queued again.", body = RedeliveryObject),
+        Authenticated, Lookup, Refused),
+    security(("bearer" = [])))]
 pub async fn redeliver(
     api: Webhooks,
     principal: Principal,

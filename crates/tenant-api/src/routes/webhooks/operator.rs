@@ -10,21 +10,29 @@ use serde::Deserialize;
 use store::webhook_admin as wd;
 use utoipa::IntoParams;
 
+use crate::routes::responses::{Authenticated, BadQuery};
+
 /// Query of `GET /v1/operator/webhook-deliveries`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
     /// One merchant's.
+    #[param(nullable = false)]
     pub merchant_id: Option<String>,
     /// One endpoint's.
+    #[param(nullable = false)]
     pub endpoint_id: Option<String>,
     /// One event's.
+    #[param(nullable = false)]
     pub event_id: Option<String>,
-    /// `pending`, `failed`, `succeeded` or `dead`.
+    /// `pending`, `failed`, `succeeded` or `dead` (another value matches nothing).
+    #[param(nullable = false)]
     pub status: Option<String>,
     /// 1 … 100 (default 10).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<usize>,
     /// Cursor: a delivery id from the previous page.
+    #[param(nullable = false)]
     pub starting_after: Option<String>,
 }
 
@@ -33,20 +41,28 @@ pub struct DeliveryQuery {
 #[serde(deny_unknown_fields)]
 pub struct HealthQuery {
     /// One merchant's.
+    #[param(nullable = false)]
     pub merchant_id: Option<String>,
     /// Only enabled or disabled ones.
+    #[param(nullable = false)]
     pub enabled: Option<bool>,
     /// Only endpoints in a failing streak.
+    #[param(nullable = false)]
     pub failing: Option<bool>,
     /// 1 … 100 (default 10).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<usize>,
     /// Cursor: an endpoint id from the previous page.
+    #[param(nullable = false)]
     pub starting_after: Option<String>,
 }
 
 /// Operators: deliveries across merchants, newest first.
-#[utoipa::path(get, path = "/v1/operator/webhook-deliveries", tag = "operator", params(DeliveryQuery),
-    responses((status = 200, body = List<DeliveryObject>), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/operator/webhook-deliveries", tag = "operator",
+    params(DeliveryQuery),
+    responses((status = 200, description = "A page of deliveries.", body = List<DeliveryObject>),
+        Authenticated, BadQuery),
+    security(("bearer" = [])))]
 pub async fn operator_deliveries(
     api: Webhooks,
     principal: Principal,
@@ -69,8 +85,13 @@ pub async fn operator_deliveries(
 }
 
 /// Operators: endpoint health (failing streak, backlog, dead deliveries) across merchants.
-#[utoipa::path(get, path = "/v1/operator/webhook-endpoints", tag = "operator", params(HealthQuery),
-    responses((status = 200, body = List<WebhookEndpointObject>), (status = 403, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/operator/webhook-endpoints", tag = "operator",
+    params(HealthQuery),
+    responses(
+        (status = 200, description = "A page of endpoints with their health.",
+            body = List<WebhookEndpointObject>),
+        Authenticated, BadQuery),
+    security(("bearer" = [])))]
 pub async fn operator_endpoints(
     api: Webhooks,
     principal: Principal,
