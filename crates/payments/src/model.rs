@@ -244,6 +244,26 @@ pub struct Change {
     /// An `Idempotency-Key` record claimed or completed in the same transaction (only sent to a
     /// store built to keep them: `SqlPaymentStore::with_idempotency`).
     pub idempotency: Option<IdempotencyWrite>,
+    /// Audit-log entries for an action someone asked for (a merchant's cancel or refund),
+    /// written with the change it caused.
+    pub audit: Vec<AuditNote>,
+}
+
+/// One audit-log entry: who asked for what, on which object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditNote {
+    /// The API key (`key_…`) that asked.
+    pub actor: String,
+    /// `payment.cancel`, `refund.create`, …
+    pub action: &'static str,
+    /// `payment`, `refund`.
+    pub target_type: &'static str,
+    /// The object's id.
+    pub target_id: String,
+    /// Its merchant.
+    pub merchant_id: MerchantId,
+    /// What was asked (never secrets).
+    pub details: serde_json::Value,
 }
 
 /// An `Idempotency-Key` record written inside a payment change's transaction.

@@ -1,6 +1,6 @@
 //! Refunds: the refund-total rule under concurrency, submission, polling until final.
 
-use super::model::{Change, JobKind, NewJob, Payment, Refund};
+use super::model::{AuditNote, Change, JobKind, NewJob, Payment, Refund};
 use super::ports::{
     Outcome, RefundOrder, UpstreamOrder, is_duplicate_order_no, is_order_not_found,
 };
@@ -41,6 +41,18 @@ impl Engine {
         payment_id: &PaymentId,
         req: NewRefund,
     ) -> Result<Refund> {
+        self.create_refund_by(merchant, payment_id, req, None).await
+    }
+
+    /// [`Engine::create_refund`] asked by `actor` (an API key id): the refund is written to the
+    /// audit log in the transaction that creates it.
+    pub async fn create_refund_by(
+        &self,
+        merchant: &MerchantId,
+        payment_id: &PaymentId,
+        req: NewRefund,
+        actor: Option<&str>,
+    ) -> Result<Refund> {
         validate_refund(&req)?;
         for _ in 0..CAS_RETRIES {
             let p = self.payment_for(merchant, payment_id).await?;
@@ -69,7 +81,20 @@ impl Engine {
                 req.merchant_refund_id.clone(),
                 req.reason.clone(),
             );
-            match self.insert_refund(&p, &refund).await {
+            let audit = actor.map(|actor| AuditNote {
+                actor: actor.to_owned(),
+                action: "refund.create",
+                target_type: "refund",
+                target_id: refund.id.to_string(),
+                merchant_id: refund.merchant_id.clone(),
+                details: serde_json::json!({
+                    "payment_id": p.id.as_str(),
+                    "amount": refund.amount.minor(),
+                    "currency": refund.amount.currency().code(),
+                    "merchant_refund_id": refund.merchant_refund_id,
+                }),
+            });
+            match self.insert_refund(&p, &refund, audit).await {
                 Ok(()) => return self.submit_refund(&p, refund).await,
                 Err(PaymentError::VersionConflict) => continue,
                 Err(PaymentError::Duplicate(_)) => {
@@ -112,7 +137,7 @@ impl Engine {
                 reference.clone(),
                 Some("late_success_after_close".to_owned()),
             );
-            match self.insert_refund(&current, &refund).await {
+            match self.insert_refund(&current, &refund, None).await {
                 Ok(()) => return self.submit_refund(&current, refund).await.map(Some),
                 Err(PaymentError::VersionConflict) => continue,
                 Err(PaymentError::Duplicate(_)) => return Ok(None),
@@ -172,7 +197,12 @@ impl Engine {
     }
 
     /// Inserts the refund, its poll job, and bumps the payment's version, in one commit.
-    async fn insert_refund(&self, p: &Payment, refund: &Refund) -> Result<()> {
+    async fn insert_refund(
+        &self,
+        p: &Payment,
+        refund: &Refund,
+        audit: Option<AuditNote>,
+    ) -> Result<()> {
         let mut bumped = p.clone();
         bumped.version = p.version + 1;
         bumped.updated_at = self.now();
@@ -184,6 +214,7 @@ impl Engine {
                 subject: refund.id.to_string(),
                 run_at: self.after(self.cfg.poll_interval),
             }],
+            audit: audit.into_iter().collect(),
             ..Change::default()
         };
         self.store.commit(change).await

@@ -20,7 +20,7 @@
 //! paid order. The close resolves itself (revoke, then query) and the state committed is what
 //! CodePay holds after the revoke. A revoke whose outcome is unknown is retried by the poll job.
 
-use super::model::{JobKind, NewJob, Payment};
+use super::model::{AuditNote, JobKind, NewJob, Payment};
 use super::ports::{Outcome, UpstreamOrder, is_order_not_found};
 use super::{Engine, upstream_merchant, upstream_text};
 use crate::error::{PaymentError, Result};
@@ -309,12 +309,23 @@ impl Engine {
     /// Closes an order upstream and confirms the result: mark closed (committed first, so a
     /// `1` seen afterwards means canceled), `order.revoker`, then `order.query`.
     async fn reverse(&self, p: &Payment, reason: CloseReason) -> Result<Payment> {
+        self.reverse_noted(p, reason, None).await
+    }
+
+    /// [`Self::reverse`], writing `audit` with the close mark when it is set.
+    async fn reverse_noted(
+        &self,
+        p: &Payment,
+        reason: CloseReason,
+        audit: Option<AuditNote>,
+    ) -> Result<Payment> {
         let p = self
             .update_payment(&p.id, |p, change| {
                 if p.closed_by_us || p.status.is_final() {
                     return Ok(false);
                 }
                 p.closed_by_us = true;
+                change.audit.extend(audit.clone());
                 // The close is resumed by the poll job if this process dies mid-way.
                 change
                     .jobs
@@ -416,6 +427,17 @@ impl Engine {
         merchant: &domain::MerchantId,
         id: &PaymentId,
     ) -> Result<Payment> {
+        self.cancel_payment_by(merchant, id, None).await
+    }
+
+    /// [`Engine::cancel_payment`] asked by `actor` (an API key id): the close it starts is
+    /// written to the audit log in the same transaction.
+    pub async fn cancel_payment_by(
+        &self,
+        merchant: &domain::MerchantId,
+        id: &PaymentId,
+        actor: Option<&str>,
+    ) -> Result<Payment> {
         let p = self.payment_for(merchant, id).await?;
         if p.status == PaymentStatus::Canceled {
             return Ok(p);
@@ -431,7 +453,17 @@ impl Engine {
                 Err(not_cancelable(&p))
             };
         }
-        let p = self.reverse(&p, CloseReason::CanceledByMerchant).await?;
+        let audit = actor.map(|actor| AuditNote {
+            actor: actor.to_owned(),
+            action: "payment.cancel",
+            target_type: "payment",
+            target_id: p.id.to_string(),
+            merchant_id: p.merchant_id.clone(),
+            details: serde_json::json!({ "status_before": p.status.as_str() }),
+        });
+        let p = self
+            .reverse_noted(&p, CloseReason::CanceledByMerchant, audit)
+            .await?;
         if !p.status.is_final() {
             let job = NewJob {
                 kind: JobKind::PollPayment,

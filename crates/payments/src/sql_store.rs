@@ -494,6 +494,17 @@ fn write_change(
     for e in &change.events {
         insert_event(c, e)?;
     }
+    for a in &change.audit {
+        store::audit::record(
+            c,
+            &a.actor,
+            a.action,
+            (a.target_type, &a.target_id),
+            Some(a.merchant_id.as_str()),
+            &a.details,
+            ms(now),
+        )?;
+    }
     if let Some(IdempotencyWrite::Complete {
         scope,
         key,

@@ -925,3 +925,42 @@ async fn a_notification_touches_only_the_orders_of_the_account_that_verified_it(
         NotificationEffect::Payment(old.id.clone(), PaymentStatus::Succeeded)
     );
 }
+
+#[tokio::test]
+async fn a_merchants_cancel_and_refund_are_audited_with_the_change_they_cause() {
+    let f = fixture();
+    let open = f.create(req(PaymentMode::Mpm, 100, "a1")).await;
+    f.engine
+        .cancel_payment_by(&f.merchant.id, &open.id, Some("key_1"))
+        .await
+        .expect("canceled");
+    let paid = f.create(req(PaymentMode::Cpm, 500, "a2")).await;
+    let refund = f
+        .engine
+        .create_refund_by(
+            &f.merchant.id,
+            &paid.id,
+            refund_of(200, "r1"),
+            Some("key_2"),
+        )
+        .await
+        .expect("refund");
+    // A cancel of a payment already closed changes nothing, so it records nothing.
+    f.engine
+        .cancel_payment_by(&f.merchant.id, &open.id, Some("key_1"))
+        .await
+        .expect("still canceled");
+    let audit: Vec<_> = f
+        .store
+        .audit()
+        .into_iter()
+        .map(|a| (a.actor, a.action, a.target_id))
+        .collect();
+    assert_eq!(
+        audit,
+        vec![
+            ("key_1".to_owned(), "payment.cancel", open.id.to_string()),
+            ("key_2".to_owned(), "refund.create", refund.id.to_string()),
+        ]
+    );
+}

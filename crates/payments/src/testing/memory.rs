@@ -2,7 +2,7 @@
 //! that need no database. Same compare-and-swap and uniqueness semantics as the real stores.
 
 use crate::error::{PaymentError, Result};
-use crate::model::{Change, NewEvent, NewJob, Payment, Refund};
+use crate::model::{AuditNote, Change, NewEvent, NewJob, Payment, Refund};
 use crate::ports::{AccountScope, PaymentFilter, PaymentStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,6 +16,7 @@ struct State {
     refunds: BTreeMap<String, Refund>,
     events: Vec<NewEvent>,
     jobs: Vec<NewJob>,
+    audit: Vec<AuditNote>,
 }
 
 /// Payments, refunds, events and jobs in a mutex.
@@ -33,6 +34,11 @@ impl MemoryPaymentStore {
     /// Every event written so far, in order.
     pub fn events(&self) -> Vec<NewEvent> {
         self.state.lock().events.clone()
+    }
+
+    /// Every audit entry written so far, in order.
+    pub fn audit(&self) -> Vec<AuditNote> {
+        self.state.lock().audit.clone()
     }
 
     /// Every job scheduled so far, in order.
@@ -209,6 +215,7 @@ impl PaymentStore for MemoryPaymentStore {
             s.refunds.insert(r.id.to_string(), r);
         }
         s.events.extend(change.events);
+        s.audit.extend(change.audit);
         s.jobs.extend(change.jobs);
         Ok(())
     }
