@@ -65,6 +65,33 @@ impl tenant_api::SandboxRegistrar for SimulatorRegistrar {
                 message: format!("the sandbox could not register a merchant: {e}"),
             })
     }
+
+    // The simulator of this build keeps no stores or terminals and takes any well-formed
+    // `store_no` / `terminal_sn` on an order, so there is nothing to register yet: the number
+    // is the one given, or a fresh one.
+    async fn register_store(
+        &self,
+        _merchant_no: &str,
+        store_no: Option<&str>,
+    ) -> tenant_api::Result<String> {
+        Ok(store_no.map_or_else(|| fresh_number('S'), str::to_owned))
+    }
+
+    async fn register_terminal(
+        &self,
+        _merchant_no: &str,
+        _store_no: &str,
+        terminal_sn: Option<&str>,
+    ) -> tenant_api::Result<String> {
+        Ok(terminal_sn.map_or_else(|| fresh_number('T'), str::to_owned))
+    }
+}
+
+/// A fresh sandbox store or terminal number: `prefix` and the 16 random characters of a ULID
+/// (letters and digits, so within CodePay's identifier alphabet).
+fn fresh_number(prefix: char) -> String {
+    let ulid = ulid::Ulid::new().to_string();
+    format!("{prefix}{}", &ulid[10..])
 }
 
 /// Guards the operator part of the sandbox control API mounted at `/sandbox/codepay` in

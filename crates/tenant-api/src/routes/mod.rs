@@ -22,6 +22,9 @@ pub mod list;
 pub mod merchants;
 pub mod payments;
 pub mod public;
+pub mod search;
+pub mod stores;
+pub mod terminals;
 pub mod tokens;
 pub mod webhooks;
 
@@ -48,6 +51,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         payments::cancel_payment, payments::qr_svg, payments::qr_png,
         payments::create_refund, payments::list_refunds, payments::get_refund,
         tokens::create_token,
+        payments::search_refunds,
+        stores::create_store, stores::list_stores, stores::get_store, stores::update_store,
+        terminals::create_terminal, terminals::list_terminals, terminals::get_terminal,
+        terminals::update_terminal,
         gateway_accounts::create_gateway_account, gateway_accounts::list_gateway_accounts,
         gateway_accounts::get_gateway_account, gateway_accounts::update_gateway_account,
         webhooks::create_endpoint, webhooks::list_endpoints, webhooks::get_endpoint,
@@ -107,6 +114,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
             web::scope("/v1")
                 .configure(v1_routes)
                 .configure(gateway_accounts::configure)
+                .configure(stores::configure)
                 .configure(webhooks::configure)
                 .default_service(web::to(not_found)),
         );
@@ -139,6 +147,7 @@ route_table! {
     post "/payments/{id}/refunds" => payments::create_refund,
     get "/payments/{id}/refunds" => payments::list_refunds,
     get "/refunds/{id}" => payments::get_refund,
+    get "/refunds" => payments::search_refunds,
     post "/tokens" => tokens::create_token,
 }
 
@@ -147,6 +156,7 @@ pub fn mounted_v1_routes() -> impl Iterator<Item = (&'static str, &'static str)>
     V1_ROUTES
         .iter()
         .chain(gateway_accounts::ROUTES)
+        .chain(stores::ROUTES)
         .chain(webhooks::ROUTES)
         .copied()
 }
