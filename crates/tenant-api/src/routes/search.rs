@@ -34,9 +34,11 @@ pub struct ListQuery {
     /// ISO 4217.
     pub currency: Option<String>,
     /// Amount at least, minor units.
-    pub amount_gte: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    pub amount_gte: Option<String>,
     /// Amount at most, minor units.
-    pub amount_lte: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    pub amount_lte: Option<String>,
     /// Exact reference.
     pub merchant_order_id: Option<String>,
     /// CodePay's `merchant_order_no` of the order (payfac generated it; `codepay.merchant_order_no`).
@@ -46,9 +48,11 @@ pub struct ListQuery {
     /// Only payments routed through this gateway account (`gwa_…`).
     pub gateway_account_id: Option<String>,
     /// Created at or after (RFC 3339).
-    pub created_gte: Option<DateTime<Utc>>,
+    #[param(value_type = Option<DateTime<Utc>>)]
+    pub created_gte: Option<String>,
     /// Created before (RFC 3339).
-    pub created_lt: Option<DateTime<Utc>>,
+    #[param(value_type = Option<DateTime<Utc>>)]
+    pub created_lt: Option<String>,
     /// 1 … 100 (default 10).
     pub limit: Option<usize>,
     /// Cursor: a payment id from the previous page.
@@ -77,9 +81,11 @@ pub struct RefundListQuery {
     /// ISO 4217.
     pub currency: Option<String>,
     /// Amount at least, minor units.
-    pub amount_gte: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    pub amount_gte: Option<String>,
     /// Amount at most, minor units.
-    pub amount_lte: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    pub amount_lte: Option<String>,
     /// The refunded payment's reference.
     pub merchant_order_id: Option<String>,
     /// Your refund reference.
@@ -91,9 +97,11 @@ pub struct RefundListQuery {
     /// Only refunds carried by this gateway account (`gwa_…`).
     pub gateway_account_id: Option<String>,
     /// Created at or after (RFC 3339).
-    pub created_gte: Option<DateTime<Utc>>,
+    #[param(value_type = Option<DateTime<Utc>>)]
+    pub created_gte: Option<String>,
     /// Created before (RFC 3339).
-    pub created_lt: Option<DateTime<Utc>>,
+    #[param(value_type = Option<DateTime<Utc>>)]
+    pub created_lt: Option<String>,
     /// 1 … 100 (default 10).
     pub limit: Option<usize>,
     /// Cursor: a refund id from the previous page.
@@ -140,11 +148,38 @@ fn wallet(value: Option<String>) -> Result<Option<Wallet>> {
         .transpose()
 }
 
-/// The amount and creation ranges: non-negative amounts, and lower bounds not above upper.
+/// The amount and creation ranges, parsed here rather than by the query extractor so that a
+/// malformed one is named in `param`: non-negative amounts, lower bounds not above upper.
+type Ranges = (
+    (Option<i64>, Option<i64>),
+    (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+);
+
 fn ranges(
-    amount: (Option<i64>, Option<i64>),
-    created: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
-) -> Result<()> {
+    amount: (Option<String>, Option<String>),
+    created: (Option<String>, Option<String>),
+) -> Result<Ranges> {
+    let minor = |v, param| {
+        parsed(
+            v,
+            param,
+            "an integer amount in minor units",
+            str::parse::<i64>,
+        )
+    };
+    let time = |v, param| {
+        parsed(v, param, "an RFC 3339 time", |t: &str| {
+            DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc))
+        })
+    };
+    let amount = (
+        minor(amount.0, "amount_gte")?,
+        minor(amount.1, "amount_lte")?,
+    );
+    let created = (
+        time(created.0, "created_gte")?,
+        time(created.1, "created_lt")?,
+    );
     for (v, param) in [(amount.0, "amount_gte"), (amount.1, "amount_lte")] {
         if v.is_some_and(|a| a < 0) {
             return Err(bad(param, format!("{param} must not be negative")));
@@ -160,7 +195,7 @@ fn ranges(
     {
         return Err(bad("created_lt", "created_lt must be after created_gte"));
     }
-    Ok(())
+    Ok((amount, created))
 }
 
 /// The checked ids of the common filters, scoped to `access`: (merchant, store, terminal).
@@ -191,7 +226,8 @@ fn scope(
 
 /// `q` checked and scoped to `access`, as the store's payment filter.
 pub fn payment_filter(access: &Access, q: ListQuery) -> Result<PaymentFilter> {
-    ranges((q.amount_gte, q.amount_lte), (q.created_gte, q.created_lt))?;
+    let ((amount_gte, amount_lte), (created_gte, created_lt)) =
+        ranges((q.amount_gte, q.amount_lte), (q.created_gte, q.created_lt))?;
     let (merchant_id, store_id, terminal_id) =
         scope(access, q.merchant_id, q.store_id, q.terminal_id)?;
     Ok(PaymentFilter {
@@ -212,8 +248,8 @@ pub fn payment_filter(access: &Access, q: ListQuery) -> Result<PaymentFilter> {
             "an ISO 4217 code",
             Currency::from_code,
         )?,
-        amount_gte: q.amount_gte,
-        amount_lte: q.amount_lte,
+        amount_gte,
+        amount_lte,
         merchant_order_id: text(q.merchant_order_id, "merchant_order_id")?,
         merchant_order_no: text(q.codepay_merchant_order_no, "codepay_merchant_order_no")?,
         trans_no: text(q.codepay_trans_no, "codepay_trans_no")?,
@@ -223,8 +259,8 @@ pub fn payment_filter(access: &Access, q: ListQuery) -> Result<PaymentFilter> {
             "a gateway account id",
             GatewayAccountId::parse,
         )?,
-        created_gte: q.created_gte,
-        created_lt: q.created_lt,
+        created_gte,
+        created_lt,
         starting_after: parsed(
             q.starting_after,
             "starting_after",
@@ -236,7 +272,8 @@ pub fn payment_filter(access: &Access, q: ListQuery) -> Result<PaymentFilter> {
 
 /// `q` checked and scoped to `access`, as the store's refund filter.
 pub fn refund_filter(access: &Access, q: RefundListQuery) -> Result<RefundFilter> {
-    ranges((q.amount_gte, q.amount_lte), (q.created_gte, q.created_lt))?;
+    let ((amount_gte, amount_lte), (created_gte, created_lt)) =
+        ranges((q.amount_gte, q.amount_lte), (q.created_gte, q.created_lt))?;
     let (merchant_id, store_id, terminal_id) =
         scope(access, q.merchant_id, q.store_id, q.terminal_id)?;
     Ok(RefundFilter {
@@ -258,8 +295,8 @@ pub fn refund_filter(access: &Access, q: RefundListQuery) -> Result<RefundFilter
             "an ISO 4217 code",
             Currency::from_code,
         )?,
-        amount_gte: q.amount_gte,
-        amount_lte: q.amount_lte,
+        amount_gte,
+        amount_lte,
         merchant_order_id: text(q.merchant_order_id, "merchant_order_id")?,
         merchant_refund_id: text(q.merchant_refund_id, "merchant_refund_id")?,
         merchant_order_no: text(q.codepay_merchant_order_no, "codepay_merchant_order_no")?,
@@ -270,8 +307,8 @@ pub fn refund_filter(access: &Access, q: RefundListQuery) -> Result<RefundFilter
             "a gateway account id",
             GatewayAccountId::parse,
         )?,
-        created_gte: q.created_gte,
-        created_lt: q.created_lt,
+        created_gte,
+        created_lt,
         starting_after: parsed(
             q.starting_after,
             "starting_after",
@@ -344,18 +381,32 @@ mod tests {
             ),
             (
                 ListQuery {
-                    amount_gte: Some(-1),
+                    amount_gte: Some("-1".into()),
                     ..Default::default()
                 },
                 "amount_gte",
             ),
             (
                 ListQuery {
-                    amount_gte: Some(10),
-                    amount_lte: Some(5),
+                    amount_gte: Some("10".into()),
+                    amount_lte: Some("5".into()),
                     ..Default::default()
                 },
                 "amount_lte",
+            ),
+            (
+                ListQuery {
+                    amount_lte: Some("lots".into()),
+                    ..Default::default()
+                },
+                "amount_lte",
+            ),
+            (
+                ListQuery {
+                    created_gte: Some("yesterday".into()),
+                    ..Default::default()
+                },
+                "created_gte",
             ),
             (
                 ListQuery {
