@@ -10,6 +10,7 @@ mod graceful_shutdown;
 mod kill_test;
 mod killed_worker_takeover;
 mod metrics;
+mod pos_terminal_payments;
 mod readiness_follows_the_database;
 mod sandbox_control;
 mod secrets_stay_out_of_logs;
