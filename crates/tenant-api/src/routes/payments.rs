@@ -368,8 +368,8 @@ pub async fn create_payment(
 
 /// The payment a dead attempt of this create committed: the merchant's payment with this
 /// `merchant_order_id`, if it is the one asked for (mode, wallet, amount, currency, store and
-/// terminal agree; the key's fingerprint already says the body is the same). Another payment under that
-/// reference stays a `merchant_order_id_taken` conflict.
+/// terminal agree; the key's fingerprint already says the body is the same). Another payment
+/// under that reference stays a `merchant_order_id_taken` conflict.
 async fn earlier_payment(
     state: &AppState,
     merchant: &domain::MerchantId,
