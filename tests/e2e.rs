@@ -10,6 +10,7 @@ mod graceful_shutdown;
 mod kill_test;
 mod killed_worker_takeover;
 mod metrics;
+mod pos_terminal_payments;
 mod readiness_follows_the_database;
 mod routing_two_gateways;
 mod sandbox_control;

@@ -57,6 +57,13 @@ pub trait PaymentStore: Send + Sync + 'static {
         filter: &PaymentFilter,
         limit: usize,
     ) -> Result<Vec<Payment>, PaymentError>;
+    /// Refunds matching `filter` (scoped to a merchant by `filter.merchant_id`), newest first,
+    /// with `id < starting_after` when given.
+    async fn list_refunds(
+        &self,
+        filter: &RefundFilter,
+        limit: usize,
+    ) -> Result<Vec<Refund>, PaymentError>;
     /// Commits a change atomically (see [`Change`]): `VersionConflict` when a compare-and-swap
     /// lost, `Duplicate` when a unique reference is taken, `Unavailable` when storage failed.
     async fn commit(&self, change: Change) -> Result<(), PaymentError>;
@@ -135,6 +142,48 @@ impl AccountScope {
             None => self.includes_unrouted,
         }
     }
+}
+
+/// Filters of `GET /v1/refunds` (a merchant's own list, or an operator's search). `wallet`,
+/// `mode` and `merchant_order_id` match the refunded payment.
+#[derive(Clone, Debug, Default)]
+pub struct RefundFilter {
+    /// Only this merchant's (always set for a merchant's own list).
+    pub merchant_id: Option<MerchantId>,
+    /// Only refunds of this payment.
+    pub payment_id: Option<PaymentId>,
+    /// Exact status.
+    pub status: Option<domain::RefundStatus>,
+    /// The merchant's refund reference.
+    pub merchant_refund_id: Option<String>,
+    /// Only this store's.
+    pub store_id: Option<domain::StoreId>,
+    /// Only this terminal's.
+    pub terminal_id: Option<domain::TerminalId>,
+    /// Only refunds of payments in this wallet.
+    pub wallet: Option<Wallet>,
+    /// Only refunds of payments of this mode.
+    pub mode: Option<domain::PaymentMode>,
+    /// Only refunds of the payment with this merchant reference.
+    pub merchant_order_id: Option<String>,
+    /// Only this currency.
+    pub currency: Option<domain::Currency>,
+    /// Amount at least (minor units).
+    pub amount_gte: Option<i64>,
+    /// Amount at most (minor units).
+    pub amount_lte: Option<i64>,
+    /// The refund order's CodePay `merchant_order_no` (its refund number, payfac generated it).
+    pub merchant_order_no: Option<String>,
+    /// The refund's CodePay `trans_no`.
+    pub trans_no: Option<String>,
+    /// Only refunds carried by this gateway account.
+    pub gateway_account_id: Option<domain::GatewayAccountId>,
+    /// Created at or after.
+    pub created_gte: Option<DateTime<Utc>>,
+    /// Created before.
+    pub created_lt: Option<DateTime<Utc>>,
+    /// Cursor.
+    pub starting_after: Option<RefundId>,
 }
 
 /// Where an order goes upstream: the gateway account that carries it and the CodePay

@@ -5,7 +5,7 @@
 use crate::error::{PaymentError, Result};
 use crate::idempotency;
 use crate::model::{Change, IdempotencyWrite, Payment, Refund};
-use crate::ports::{AccountScope, PaymentFilter, PaymentStore};
+use crate::ports::{AccountScope, PaymentFilter, PaymentStore, RefundFilter};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{Currency, MerchantId, Money, PaymentId, RefundId};
@@ -402,6 +402,51 @@ impl PaymentStore for SqlPaymentStore {
             .await
             .map_err(store_error)?;
         let mut rows = rows;
+        if has_more && let Some(last) = rows.last().cloned() {
+            rows.push(last);
+        }
+        Ok(rows)
+    }
+
+    async fn list_refunds(&self, f: &RefundFilter, limit: usize) -> Result<Vec<Refund>> {
+        let text = |v: Option<&dyn std::fmt::Display>| v.map(|v| v.to_string());
+        let filter = store::refunds::RefundFilter {
+            merchant_id: text(f.merchant_id.as_ref().map(|v| v as _)),
+            payment_id: text(f.payment_id.as_ref().map(|v| v as _)),
+            status: f.status.map(|s| s.as_str().to_owned()),
+            merchant_refund_id: f.merchant_refund_id.clone(),
+            store_id: text(f.store_id.as_ref().map(|v| v as _)),
+            terminal_id: text(f.terminal_id.as_ref().map(|v| v as _)),
+            currency: f.currency.map(|c| c.code().to_owned()),
+            amount_gte: f.amount_gte,
+            amount_lte: f.amount_lte,
+            upstream_order_no: f.merchant_order_no.clone(),
+            trans_no: f.trans_no.clone(),
+            gateway_account_id: text(f.gateway_account_id.as_ref().map(|v| v as _)),
+            payment_wallet: f.wallet.map(|w| w.name().to_owned()),
+            payment_mode: f.mode.map(|m| m.as_str().to_owned()),
+            payment_merchant_order_id: f.merchant_order_id.clone(),
+            created_gte: f.created_gte.map(ms),
+            created_lt: f.created_lt.map(ms),
+        };
+        // As in `list_payments`: the caller's `limit` is page + 1.
+        let page = store::PageRequest {
+            limit: i64::try_from(limit.saturating_sub(1).max(1)).unwrap_or(100),
+            starting_after: f.starting_after.as_ref().map(|r| r.to_string()),
+        };
+        let (mut rows, has_more) = self
+            .db
+            .read(move |c| {
+                let p = store::refunds::list(c, &filter, &page)?;
+                let rows = p
+                    .items
+                    .into_iter()
+                    .map(refund_from)
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok((rows, p.has_more))
+            })
+            .await
+            .map_err(store_error)?;
         if has_more && let Some(last) = rows.last().cloned() {
             rows.push(last);
         }

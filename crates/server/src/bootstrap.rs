@@ -118,6 +118,14 @@ impl Welcome {
         -d '{{"qr_code":"<qr_code from step 3>"}}'
  5. See it succeeded:
    curl -s {base}/v1/payments/<payment id> -H "Authorization: Bearer $SK"
+ 6. Stores and tills: add a store and a terminal (the sandbox numbers them), then mint a POS
+    token bound to the terminal; it pays there only and sees no other till's payments:
+   curl -s {base}/v1/merchants/$MER/stores -H "Authorization: Bearer $OP" \
+        -H 'content-type: application/json' -d '{{"name":"Main Street"}}'
+   curl -s {base}/v1/stores/<store id>/terminals -H "Authorization: Bearer $OP" \
+        -H 'content-type: application/json' -d '{{"name":"Till 1","kind":"pos"}}'
+   curl -s {base}/v1/tokens -H "Authorization: Bearer $SK" -H 'content-type: application/json' \
+        -d '{{"scopes":["payments:write","payments:read"],"terminal_id":"<terminal id>"}}'
 
  API reference: {base}/docs    Health: {base}/healthz    Metrics: {base}/metrics
 ================================================================================

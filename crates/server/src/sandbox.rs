@@ -54,10 +54,36 @@ impl tenant_api::SandboxRegistrar for SimulatorRegistrar {
         self.0
             .register_merchant(None, None)
             .map(|m| m.merchant_no)
-            .map_err(|e| tenant_api::Error::Upstream {
-                code: "sandbox_unavailable",
-                message: format!("the sandbox could not register a merchant: {e}"),
-            })
+            .map_err(|e| unavailable("merchant", e))
+    }
+
+    async fn register_store(
+        &self,
+        merchant_no: &str,
+        store_no: Option<&str>,
+    ) -> tenant_api::Result<String> {
+        self.0
+            .register_store(merchant_no, store_no)
+            .map_err(|e| unavailable("store", e))
+    }
+
+    async fn register_terminal(
+        &self,
+        merchant_no: &str,
+        store_no: &str,
+        terminal_sn: Option<&str>,
+    ) -> tenant_api::Result<String> {
+        self.0
+            .register_terminal(merchant_no, store_no, terminal_sn)
+            .map_err(|e| unavailable("terminal", e))
+    }
+}
+
+/// The sandbox's refusal to register a `what`, as the API's 502.
+fn unavailable(what: &str, e: impl std::fmt::Display) -> tenant_api::Error {
+    tenant_api::Error::Upstream {
+        code: "sandbox_unavailable",
+        message: format!("the sandbox could not register a {what}: {e}"),
     }
 }
 

@@ -20,6 +20,8 @@ fn claims() -> Claims {
         exp: now + 600,
         iss: "payfac".into(),
         aud: AUDIENCE.into(),
+        store_id: None,
+        terminal_id: None,
     }
 }
 

@@ -23,6 +23,7 @@ on_both_backends!(
     idempotency_key_runs_once_then_replays,
     a_dead_claimants_claim_is_taken_over_at_once_a_live_ones_is_not,
     fan_out_picks_enabled_subscribed_endpoints,
+    a_store_filtered_endpoint_gets_only_its_stores_events,
 );
 
 fn merchant(now: i64) -> Merchant {
@@ -612,4 +613,109 @@ async fn a_swallowed_failed_statement_does_not_commit_silently(db: Database) {
             assert!(other.is_some());
         }
     }
+}
+
+/// Fan-out, redelivery and recovery send a store-filtered endpoint only the events whose
+/// object was taken at its store; an event about no store reaches only unfiltered endpoints.
+async fn a_store_filtered_endpoint_gets_only_its_stores_events(db: Database) {
+    let mid = new_merchant(&db).await;
+    let now = now_ms();
+    let (store_a, store_b) = (
+        domain::StoreId::generate().into_string(),
+        domain::StoreId::generate().into_string(),
+    );
+    let every = endpoint(mid.as_str(), r#"["*"]"#, now);
+    let at_a = webhook_endpoints::WebhookEndpoint {
+        store_id: Some(store_a.clone()),
+        ..endpoint(mid.as_str(), r#"["*"]"#, now)
+    };
+    let at_b = webhook_endpoints::WebhookEndpoint {
+        store_id: Some(store_b.clone()),
+        ..endpoint(mid.as_str(), r#"["*"]"#, now)
+    };
+    let (every_id, a_id, b_id) = (every.id.clone(), at_a.id.clone(), at_b.id.clone());
+    db.write(move |c| {
+        for e in [&every, &at_a, &at_b] {
+            webhook_endpoints::insert(c, e)?;
+        }
+        Ok(())
+    })
+    .await
+    .expect("endpoints");
+    let event = |store: Option<&str>| {
+        let payload = match store {
+            Some(s) => serde_json::json!({"id": "pay_x", "store_id": s}),
+            None => serde_json::json!({"id": "pay_x", "store_id": null}),
+        };
+        events::Event {
+            id: EventId::generate().into_string(),
+            merchant_id: mid.to_string(),
+            event_type: EventType::PaymentSucceeded.as_str().into(),
+            object_id: "pay_x".into(),
+            payload: payload.to_string(),
+            created_at: now,
+        }
+    };
+    let (at_store_a, at_no_store) = (event(Some(&store_a)), event(None));
+    let (ea, en) = (at_store_a.clone(), at_no_store.clone());
+    db.write(move |c| {
+        events::insert(c, &ea)?;
+        events::insert(c, &en)
+    })
+    .await
+    .expect("events");
+    let endpoints_of = |event_id: String| {
+        let m = mid.clone();
+        let db = db.clone();
+        async move {
+            let id = EventId::parse(&event_id).expect("id");
+            let mut got: Vec<String> = db
+                .read(move |c| deliveries::list_for_event(c, &m, &id))
+                .await
+                .expect("deliveries")
+                .into_iter()
+                .map(|d| d.endpoint_id)
+                .collect();
+            got.sort();
+            got
+        }
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        endpoints_of(at_store_a.id.clone()).await,
+        sorted(vec![every_id.clone(), a_id.clone()]),
+        "store A's event: the unfiltered endpoint and store A's, not store B's"
+    );
+    assert_eq!(
+        endpoints_of(at_no_store.id.clone()).await,
+        vec![every_id.clone()],
+        "an event about no store: unfiltered endpoints only"
+    );
+
+    // A redelivery follows the same rule.
+    let (m, ev) = (mid.clone(), EventId::parse(&at_store_a.id).expect("id"));
+    db.write(move |c| store::webhook_admin::redeliver_event(c, &m, &ev, now_ms()))
+        .await
+        .expect("redeliver");
+    assert_eq!(
+        endpoints_of(at_store_a.id.clone()).await,
+        sorted(vec![every_id, a_id]),
+        "redelivery creates no delivery for another store's endpoint"
+    );
+
+    // Recovering store B's endpoint covers none of these events.
+    let (m, b) = (
+        mid.clone(),
+        domain::WebhookEndpointId::parse(&b_id).expect("id"),
+    );
+    let recovered = db
+        .write(move |c| {
+            store::webhook_admin::recover_endpoint(c, &m, &b, now - 1, now_ms() + 1, now_ms())
+        })
+        .await
+        .expect("recover");
+    assert_eq!((recovered.events, recovered.created), (0, 0));
 }

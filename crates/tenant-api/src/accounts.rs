@@ -131,6 +131,8 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     /// When it stops working by itself.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The store or terminal it is bound to (merchant keys; fixed at creation).
+    pub binding: Option<crate::auth::Binding>,
 }
 
 /// What the API needs from storage for merchants and keys.
@@ -185,6 +187,11 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Operator gateway accounts, when this store can seal their keys (none: those routes
     /// answer 503 and merchants cannot name one).
     fn gateway_accounts(&self) -> Option<&dyn crate::gateway_accounts::GatewayAccountStore> {
+        None
+    }
+    /// Merchants' stores and terminals, when this store keeps them (none: the store and
+    /// terminal routes answer 503, and no request may name a store or terminal).
+    fn locations(&self) -> Option<&dyn crate::locations::LocationStore> {
         None
     }
 }

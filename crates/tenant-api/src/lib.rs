@@ -16,6 +16,7 @@ pub mod error;
 pub mod gateway_accounts;
 pub mod idempotency;
 pub mod json;
+pub mod locations;
 pub mod qr;
 pub mod request_id;
 pub mod routes;
@@ -26,11 +27,23 @@ pub use routes::configure;
 
 use std::sync::Arc;
 
-/// In sandbox mode: registers a fresh CodePay merchant number with the simulator.
+/// In sandbox mode: registers merchants, stores and terminals with the simulator, so the
+/// orders payfac sends name numbers the simulator knows.
 #[async_trait::async_trait]
 pub trait SandboxRegistrar: Send + Sync + 'static {
     /// A new sandbox `merchant_no` for a merchant called `name`.
     async fn register_merchant(&self, name: &str) -> Result<String>;
+    /// Registers a store of the sandbox merchant `merchant_no`: `store_no` as given, or a
+    /// fresh one when `None`; returns the `store_no`.
+    async fn register_store(&self, merchant_no: &str, store_no: Option<&str>) -> Result<String>;
+    /// Registers a terminal of store `store_no` of the sandbox merchant `merchant_no`:
+    /// `terminal_sn` as given, or a fresh one when `None`; returns the `terminal_sn`.
+    async fn register_terminal(
+        &self,
+        merchant_no: &str,
+        store_no: &str,
+        terminal_sn: Option<&str>,
+    ) -> Result<String>;
 }
 
 /// Everything the handlers share.

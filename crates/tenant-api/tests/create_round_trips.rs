@@ -10,8 +10,8 @@ use domain::{MerchantId, PaymentId, RefundId};
 use payments::PaymentError;
 use payments::model::{Change, Payment, Refund};
 use payments::ports::{
-    AccountScope, CpmOrder, Outcome, PaymentFilter, PaymentStore, QrCreated, QrOrder, RefundOrder,
-    Upstream, UpstreamMerchant, UpstreamOrder,
+    AccountScope, CpmOrder, Outcome, PaymentFilter, PaymentStore, QrCreated, QrOrder, RefundFilter,
+    RefundOrder, Upstream, UpstreamMerchant, UpstreamOrder,
 };
 use payments::sql_store::SqlPaymentStore;
 use payments::{Engine, EngineConfig, SystemClock};
@@ -90,6 +90,13 @@ impl PaymentStore for CountingPayments {
         limit: usize,
     ) -> Result<Vec<Payment>, PaymentError> {
         self.inner.list_payments(f, limit).await
+    }
+    async fn list_refunds(
+        &self,
+        f: &RefundFilter,
+        limit: usize,
+    ) -> Result<Vec<Refund>, PaymentError> {
+        self.inner.list_refunds(f, limit).await
     }
     async fn commit(&self, change: Change) -> Result<(), PaymentError> {
         self.commits.fetch_add(1, Ordering::SeqCst);

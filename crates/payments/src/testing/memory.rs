@@ -3,7 +3,7 @@
 
 use crate::error::{PaymentError, Result};
 use crate::model::{AuditNote, Change, NewEvent, NewJob, Payment, Refund};
-use crate::ports::{AccountScope, PaymentFilter, PaymentStore};
+use crate::ports::{AccountScope, PaymentFilter, PaymentStore, RefundFilter};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{MerchantId, PaymentId, RefundId};
@@ -161,6 +161,55 @@ impl PaymentStore for MemoryPaymentStore {
             .filter(|p| f.status.is_none_or(|st| p.status == st))
             .filter(|p| f.created_gte.is_none_or(|t| p.created_at >= t))
             .filter(|p| f.created_lt.is_none_or(|t| p.created_at < t))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn list_refunds(&self, f: &RefundFilter, limit: usize) -> Result<Vec<Refund>> {
+        let s = self.state.lock();
+        let payment = |r: &Refund| s.payments.get(r.payment_id.as_str());
+        Ok(s.refunds
+            .values()
+            .rev()
+            .filter(|r| f.merchant_id.as_ref().is_none_or(|m| &r.merchant_id == m))
+            .filter(|r| f.payment_id.as_ref().is_none_or(|p| &r.payment_id == p))
+            .filter(|r| f.status.is_none_or(|st| r.status == st))
+            .filter(|r| {
+                f.merchant_refund_id
+                    .as_ref()
+                    .is_none_or(|m| &r.merchant_refund_id == m)
+            })
+            .filter(|r| f.store_id.is_none() || r.store_id == f.store_id)
+            .filter(|r| f.terminal_id.is_none() || r.terminal_id == f.terminal_id)
+            .filter(|r| {
+                f.wallet
+                    .is_none_or(|w| payment(r).is_some_and(|p| p.wallet == w))
+            })
+            .filter(|r| {
+                f.mode
+                    .is_none_or(|m| payment(r).is_some_and(|p| p.mode == m))
+            })
+            .filter(|r| {
+                f.merchant_order_id
+                    .as_ref()
+                    .is_none_or(|o| payment(r).is_some_and(|p| &p.merchant_order_id == o))
+            })
+            .filter(|r| f.currency.is_none_or(|c| r.amount.currency() == c))
+            .filter(|r| f.amount_gte.is_none_or(|a| r.amount.minor() >= a))
+            .filter(|r| f.amount_lte.is_none_or(|a| r.amount.minor() <= a))
+            .filter(|r| {
+                f.merchant_order_no
+                    .as_ref()
+                    .is_none_or(|o| &r.merchant_order_no == o)
+            })
+            .filter(|r| f.trans_no.is_none() || r.trans_no == f.trans_no)
+            .filter(|r| {
+                f.gateway_account_id.is_none() || r.gateway_account_id == f.gateway_account_id
+            })
+            .filter(|r| f.created_gte.is_none_or(|t| r.created_at >= t))
+            .filter(|r| f.created_lt.is_none_or(|t| r.created_at < t))
+            .filter(|r| f.starting_after.as_ref().is_none_or(|c| r.id < *c))
             .take(limit)
             .cloned()
             .collect())

@@ -75,8 +75,7 @@ pub fn insert(conn: &mut DbConnection, event: &Event) -> StoreResult<()> {
     on_backend!(conn, |c| diesel::insert_into(events::table)
         .values(event)
         .execute(c))?;
-    let merchant = MerchantId::parse(&event.merchant_id)?;
-    let subscribers = webhook_endpoints::subscribers(conn, &merchant, event.event_type()?)?;
+    let subscribers = subscribers_of(conn, event)?;
     if subscribers.len() <= INLINE_FANOUT_MAX {
         create_deliveries(conn, event, subscribers, event.created_at)?;
     } else {
@@ -195,9 +194,43 @@ pub fn list(
 /// [`fan_out_later`] after the commit), so no writer of an event can forget its deliveries.
 /// Idempotent: a second call creates nothing (UNIQUE(event, endpoint)). Returns how many.
 pub fn fan_out(conn: &mut DbConnection, event: &Event, now_ms: i64) -> StoreResult<usize> {
-    let merchant = MerchantId::parse(&event.merchant_id)?;
-    let subscribers = webhook_endpoints::subscribers(conn, &merchant, event.event_type()?)?;
+    let subscribers = subscribers_of(conn, event)?;
     create_deliveries(conn, event, subscribers, now_ms)
+}
+
+/// The endpoints `event` goes to: the merchant's enabled endpoints subscribed to its type,
+/// less those bound to a store other than the event's ([`for_store`]).
+pub fn subscribers_of(
+    conn: &mut DbConnection,
+    event: &Event,
+) -> StoreResult<Vec<webhook_endpoints::WebhookEndpoint>> {
+    let merchant = MerchantId::parse(&event.merchant_id)?;
+    let all = webhook_endpoints::subscribers(conn, &merchant, event.event_type()?)?;
+    Ok(for_store(all, event))
+}
+
+/// The store an event is about: the `store_id` of the object in its payload (a payment or
+/// refund taken at a store carries it); `None` for an event without one.
+pub fn store_of(event: &Event) -> Option<String> {
+    let payload: serde_json::Value = serde_json::from_str(&event.payload).ok()?;
+    payload.get("store_id")?.as_str().map(str::to_owned)
+}
+
+/// `endpoints` less those bound to a store other than the event's: an endpoint with a store
+/// filter receives only that store's events, and an event about no store reaches only the
+/// endpoints without a store filter.
+pub fn for_store(
+    endpoints: Vec<webhook_endpoints::WebhookEndpoint>,
+    event: &Event,
+) -> Vec<webhook_endpoints::WebhookEndpoint> {
+    if endpoints.iter().all(|e| e.store_id.is_none()) {
+        return endpoints;
+    }
+    let store = store_of(event);
+    endpoints
+        .into_iter()
+        .filter(|e| e.store_id.is_none() || e.store_id == store)
+        .collect()
 }
 
 /// One pending delivery and its job per endpoint of `subscribers` that has none yet.

@@ -216,3 +216,134 @@ pub fn list_pending(
         .select(Refund::as_select())
         .load(c))?)
 }
+
+/// Filters of the refund list. Every filter is optional; `merchant_id` is what scopes a
+/// merchant's own list (an operator's search may leave it out). The `payment_*` filters match
+/// the refunded payment (a refund row has no wallet, mode or merchant order id of its own).
+#[derive(Debug, Clone, Default)]
+pub struct RefundFilter {
+    /// Only this merchant's.
+    pub merchant_id: Option<String>,
+    /// Only refunds of this payment.
+    pub payment_id: Option<String>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this merchant refund id.
+    pub merchant_refund_id: Option<String>,
+    /// Only this store's.
+    pub store_id: Option<String>,
+    /// Only this terminal's.
+    pub terminal_id: Option<String>,
+    /// Only this currency.
+    pub currency: Option<String>,
+    /// Amount at least (minor units).
+    pub amount_gte: Option<i64>,
+    /// Amount at most (minor units).
+    pub amount_lte: Option<i64>,
+    /// Only the refund CodePay knows by this `merchant_order_no` (its refund number).
+    pub upstream_order_no: Option<String>,
+    /// Only the refund CodePay numbered with this `trans_no`.
+    pub trans_no: Option<String>,
+    /// Only refunds carried by this gateway account.
+    pub gateway_account_id: Option<String>,
+    /// Only refunds of payments in this wallet (payfac's name).
+    pub payment_wallet: Option<String>,
+    /// Only refunds of payments of this mode (`mpm`/`cpm`).
+    pub payment_mode: Option<String>,
+    /// Only refunds of the payment with this merchant order id.
+    pub payment_merchant_order_id: Option<String>,
+    /// Created at or after (unix ms).
+    pub created_gte: Option<i64>,
+    /// Created before (unix ms).
+    pub created_lt: Option<i64>,
+}
+
+/// Refunds matching `filter`, newest first (a merchant's list when `filter.merchant_id` is
+/// set, an operator's search across merchants otherwise).
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &RefundFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Refund>> {
+    use crate::schema::payments;
+    let limit = page.effective_limit();
+    let f = filter;
+    let rows = on_backend!(conn, |c| {
+        let mut q = refunds::table.select(Refund::as_select()).into_boxed();
+        if let Some(v) = &f.merchant_id {
+            q = q.filter(refunds::merchant_id.eq(v));
+        }
+        if let Some(v) = &f.payment_id {
+            q = q.filter(refunds::payment_id.eq(v));
+        }
+        if let Some(v) = &f.status {
+            q = q.filter(refunds::status.eq(v));
+        }
+        if let Some(v) = &f.merchant_refund_id {
+            q = q.filter(refunds::merchant_refund_id.eq(v));
+        }
+        if let Some(v) = &f.store_id {
+            q = q.filter(refunds::store_id.eq(v));
+        }
+        if let Some(v) = &f.terminal_id {
+            q = q.filter(refunds::terminal_id.eq(v));
+        }
+        if let Some(v) = &f.currency {
+            q = q.filter(refunds::currency.eq(v));
+        }
+        if let Some(v) = f.amount_gte {
+            q = q.filter(refunds::amount_minor.ge(v));
+        }
+        if let Some(v) = f.amount_lte {
+            q = q.filter(refunds::amount_minor.le(v));
+        }
+        if let Some(v) = &f.upstream_order_no {
+            q = q.filter(refunds::upstream_order_no.eq(v));
+        }
+        if let Some(v) = &f.trans_no {
+            q = q.filter(refunds::trans_no.eq(v));
+        }
+        if let Some(v) = &f.gateway_account_id {
+            q = q.filter(refunds::gateway_account_id.eq(v));
+        }
+        // The payment's own columns: one subquery each (only when asked for).
+        if let Some(v) = &f.payment_wallet {
+            q = q.filter(
+                refunds::payment_id.eq_any(
+                    payments::table
+                        .filter(payments::wallet.eq(v.clone()))
+                        .select(payments::id),
+                ),
+            );
+        }
+        if let Some(v) = &f.payment_mode {
+            q = q.filter(
+                refunds::payment_id.eq_any(
+                    payments::table
+                        .filter(payments::mode.eq(v.clone()))
+                        .select(payments::id),
+                ),
+            );
+        }
+        if let Some(v) = &f.payment_merchant_order_id {
+            q = q.filter(
+                refunds::payment_id.eq_any(
+                    payments::table
+                        .filter(payments::merchant_order_id.eq(v.clone()))
+                        .select(payments::id),
+                ),
+            );
+        }
+        if let Some(t) = f.created_gte {
+            q = q.filter(refunds::created_at.ge(t));
+        }
+        if let Some(t) = f.created_lt {
+            q = q.filter(refunds::created_at.lt(t));
+        }
+        if let Some(after) = &page.starting_after {
+            q = q.filter(refunds::id.lt(after));
+        }
+        q.order(refunds::id.desc()).limit(limit + 1).load(c)
+    })?;
+    Ok(Page::from_rows(rows, limit))
+}

@@ -219,7 +219,7 @@ pub fn redeliver_event(
 ) -> StoreResult<Vec<String>> {
     let ev = crate::repo::events::get(conn, merchant, event)?;
     let mut ids = Vec::new();
-    for endpoint in webhook_endpoints::subscribers(conn, merchant, ev.event_type()?)? {
+    for endpoint in crate::repo::events::subscribers_of(conn, &ev)? {
         let d = deliveries::Delivery::new(event, &endpoint.endpoint_id()?, merchant, now);
         deliveries::insert(conn, &d)?;
     }
@@ -326,9 +326,19 @@ pub fn recover_endpoint_limited(
     let types = subscribed_types(&ep)?;
     let start = since.max(ep.created_at);
     let (page, next_since) = events_in_range(conn, merchant, &types, start, until, max_events)?;
-    out.events = page.len();
     out.next_since = next_since;
-    let event_ids: Vec<String> = page.into_iter().map(|(id, _)| id).collect();
+    let mut event_ids: Vec<String> = page.into_iter().map(|(id, _)| id).collect();
+    if let Some(store) = &ep.store_id {
+        // A store-filtered endpoint recovers only its store's events, as fan-out sends them.
+        let of_store: std::collections::HashSet<String> =
+            crate::repo::events::get_many_any(conn, &event_ids)?
+                .into_iter()
+                .filter(|e| crate::repo::events::store_of(e).as_deref() == Some(store.as_str()))
+                .map(|e| e.id)
+                .collect();
+        event_ids.retain(|id| of_store.contains(id));
+    }
+    out.events = event_ids.len();
 
     // Deliveries for the events that have none: fan-out skipped the endpoint while disabled.
     let have: std::collections::HashSet<String> =

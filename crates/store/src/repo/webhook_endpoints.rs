@@ -123,6 +123,8 @@ pub struct EndpointPatch {
     pub enabled: Option<bool>,
     /// Reason (cleared with `Some(None)` when re-enabling).
     pub disabled_reason: Option<Option<String>>,
+    /// Only this store's events (`Some(None)` clears the filter).
+    pub store_id: Option<Option<String>>,
     /// Set by [`update`].
     pub updated_at: Option<i64>,
 }

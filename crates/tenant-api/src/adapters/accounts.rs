@@ -1,6 +1,7 @@
 //! [`AccountStore`] over the `store` crate's merchants and api_keys repositories.
 
 use super::gateway_accounts::SqlGatewayAccountStore;
+use super::locations::SqlLocationStore;
 use crate::accounts::{AccountStore, ApiKeyRecord, MerchantRecord, MerchantStatus};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
@@ -10,17 +11,22 @@ use std::sync::Arc;
 use store::sealing::MasterKeyring;
 use store::{Database, PageRequest, StoreError};
 
-/// Merchants and keys in PostgreSQL or SQLite.
+/// Merchants and keys (and their stores and terminals) in PostgreSQL or SQLite.
 #[derive(Clone)]
 pub struct SqlAccountStore {
     db: Database,
     gateway: Option<SqlGatewayAccountStore>,
+    locations: SqlLocationStore,
 }
 
 impl SqlAccountStore {
     /// Over a connected, migrated database (no gateway accounts until [`Self::with_keyring`]).
     pub fn new(db: Database) -> Self {
-        Self { db, gateway: None }
+        Self {
+            locations: SqlLocationStore::new(db.clone()),
+            db,
+            gateway: None,
+        }
     }
 
     /// Also serves operator gateway accounts, their private keys sealed with `keyring`.
@@ -119,6 +125,8 @@ fn key_from_row(k: store::api_keys::ApiKey) -> Result<ApiKeyRecord> {
         created_at: at(k.created_at),
         revoked_at: k.revoked_at.map(at),
         expires_at: k.expires_at.map(at),
+        binding: crate::auth::Binding::from_parts(k.store_id.as_deref(), k.terminal_id.as_deref())
+            .map_err(|()| corrupt(format!("binding of key {}", k.id)))?,
     })
 }
 
@@ -199,8 +207,12 @@ impl AccountStore for SqlAccountStore {
             last_used_at: None,
             revoked_at: k.revoked_at.map(ms),
             expires_at: k.expires_at.map(ms),
-            store_id: None,
-            terminal_id: None,
+            store_id: k.binding.as_ref().map(|b| b.store_id.to_string()),
+            terminal_id: k
+                .binding
+                .as_ref()
+                .and_then(|b| b.terminal_id.as_ref())
+                .map(ToString::to_string),
         };
         self.db
             .write(move |c| store::api_keys::insert(c, &row))
@@ -304,5 +316,9 @@ impl AccountStore for SqlAccountStore {
         self.gateway
             .as_ref()
             .map(|g| g as &dyn crate::gateway_accounts::GatewayAccountStore)
+    }
+
+    fn locations(&self) -> Option<&dyn crate::locations::LocationStore> {
+        Some(&self.locations)
     }
 }

@@ -215,6 +215,10 @@ impl AccountStore for CachedAccountStore {
     fn gateway_accounts(&self) -> Option<&dyn crate::gateway_accounts::GatewayAccountStore> {
         self.inner.gateway_accounts()
     }
+
+    fn locations(&self) -> Option<&dyn crate::locations::LocationStore> {
+        self.inner.locations()
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +239,7 @@ mod tests {
             created_at: Utc::now(),
             revoked_at: None,
             expires_at: None,
+            binding: None,
         };
         (secret, rec)
     }

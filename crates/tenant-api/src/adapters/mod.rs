@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod cached_accounts;
 pub mod gateway_accounts;
 pub mod idempotency;
+pub mod locations;
 pub mod rate_limit;
 pub mod webhooks;
 pub mod wiring;

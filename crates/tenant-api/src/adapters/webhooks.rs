@@ -85,6 +85,7 @@ impl WebhookStore for SqlWebhookStore {
             description: endpoint.description,
             enabled: endpoint.enabled,
             disabled_reason: endpoint.disabled_reason,
+            store_id: endpoint.store_id,
             ..WebhookEndpoint::new(
                 endpoint.id.as_str(),
                 merchant.as_str(),

@@ -23,6 +23,8 @@ pub const ALL_SCOPES: &[&str] = &[
     "webhooks:read",
     "webhooks:write",
     "keys:write",
+    "stores:read",
+    "stores:write",
 ];
 
 /// What "all scopes" was before the webhook scopes existed: a key stored with exactly this set
@@ -34,12 +36,25 @@ const LEGACY_ALL_SCOPES: &[&str] = &[
     "refunds:write",
 ];
 
-/// The scopes a stored key actually holds (see `LEGACY_ALL_SCOPES`).
+/// What "all scopes" was before the store scopes existed: a key stored with exactly this set
+/// was issued with the default, which now includes managing the merchant's stores.
+const PRE_STORES_ALL_SCOPES: &[&str] = &[
+    "payments:read",
+    "payments:write",
+    "refunds:read",
+    "refunds:write",
+    "webhooks:read",
+    "webhooks:write",
+    "keys:write",
+];
+
+/// The scopes a stored key actually holds (see `LEGACY_ALL_SCOPES` and
+/// `PRE_STORES_ALL_SCOPES`): a key stored with an earlier default set holds today's.
 pub fn effective_scopes(stored: Vec<String>) -> Vec<String> {
-    let legacy_default = stored.len() == LEGACY_ALL_SCOPES.len()
-        && LEGACY_ALL_SCOPES
-            .iter()
-            .all(|l| stored.iter().any(|s| s == l));
+    let is = |set: &[&str]| {
+        stored.len() == set.len() && set.iter().all(|l| stored.iter().any(|s| s == l))
+    };
+    let legacy_default = is(LEGACY_ALL_SCOPES) || is(PRE_STORES_ALL_SCOPES);
     if legacy_default {
         ALL_SCOPES.iter().map(|s| (*s).to_owned()).collect()
     } else {
@@ -64,6 +79,12 @@ pub struct Claims {
     pub iss: String,
     /// Audience, always [`AUDIENCE`].
     pub aud: String,
+    /// The store the token is bound to (`store_…`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
+    /// The terminal the token is bound to (`term_…`), if any (with its store in `store_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_id: Option<String>,
 }
 
 /// Signs and verifies tokens with a set of HS256 keys by `kid`.
@@ -156,6 +177,8 @@ mod tests {
             exp: now + exp_in,
             iss: "payfac".into(),
             aud: AUDIENCE.into(),
+            store_id: None,
+            terminal_id: None,
         }
     }
 
@@ -168,6 +191,7 @@ mod tests {
         let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         let legacy = v(LEGACY_ALL_SCOPES);
         assert_eq!(effective_scopes(legacy), v(ALL_SCOPES));
+        assert_eq!(effective_scopes(v(PRE_STORES_ALL_SCOPES)), v(ALL_SCOPES));
         let narrow = v(&["payments:read", "payments:write"]);
         assert_eq!(effective_scopes(narrow.clone()), narrow);
         let current = v(ALL_SCOPES);

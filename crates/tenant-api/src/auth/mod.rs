@@ -1,6 +1,8 @@
 //! Who is calling: operator keys, merchant secret keys, and scoped tokens, resolved into a
-//! [`Principal`] by an actix extractor that also applies the per-key rate limit.
+//! [`Principal`] by an actix extractor that also applies the per-key rate limit. A merchant
+//! credential may be bound to a store or a terminal ([`binding`]).
 
+pub mod binding;
 pub mod jwt;
 pub mod keys;
 pub mod rate_limit;
@@ -8,6 +10,7 @@ pub mod rate_limit;
 use crate::AppState;
 use crate::error::{Error, Result};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+pub use binding::{Access, Binding, MerchantCaller};
 use domain::{ApiKeyId, MerchantId};
 use std::future::Future;
 use std::pin::Pin;
@@ -30,14 +33,52 @@ pub enum Principal {
         scopes: Vec<String>,
         /// True when authenticated by a token rather than the secret key.
         via_token: bool,
+        /// The store or terminal the credential is bound to (`None`: the whole merchant).
+        binding: Option<Binding>,
     },
 }
 
 impl Principal {
-    /// The merchant, if it holds `scope`; operators get 403 (they act on merchants, not as them).
+    /// The merchant, if it holds `scope` and is not bound to a store or terminal; operators
+    /// get 403 (they act on merchants, not as them). This is what a route that knows nothing of
+    /// bindings uses, so a bound credential is refused there (403 `credential_bound`) rather
+    /// than let through to the whole merchant; routes that honour a binding use
+    /// [`Self::caller`] or [`Self::access`].
     pub fn merchant(&self, scope: &str) -> Result<&MerchantId> {
+        let caller = self.scoped(scope)?;
+        match caller.1 {
+            None => Ok(caller.0),
+            Some(b) => Err(b.refusal("this endpoint")),
+        }
+    }
+
+    /// The merchant credential with `scope`, bound or not (the route enforces the binding);
+    /// operators get 403 `merchant_key_required`.
+    pub fn caller(&self, scope: &str) -> Result<MerchantCaller> {
+        let (id, binding) = self.scoped(scope)?;
+        Ok(MerchantCaller {
+            id: id.clone(),
+            binding: binding.cloned(),
+        })
+    }
+
+    /// What the caller may read with `scope`: everything for an operator (operators hold no
+    /// scopes and need none), or the merchant's objects within its binding.
+    pub fn access(&self, scope: &str) -> Result<Access> {
         match self {
-            Principal::Merchant { id, scopes, .. } if scopes.iter().any(|s| s == scope) => Ok(id),
+            Principal::Operator { .. } => Ok(Access::Operator),
+            Principal::Merchant { .. } => self.caller(scope).map(Access::Merchant),
+        }
+    }
+
+    fn scoped(&self, scope: &str) -> Result<(&MerchantId, Option<&Binding>)> {
+        match self {
+            Principal::Merchant {
+                id,
+                scopes,
+                binding,
+                ..
+            } if scopes.iter().any(|s| s == scope) => Ok((id, binding.as_ref())),
             Principal::Merchant { .. } => Err(Error::Forbidden {
                 code: "insufficient_scope",
                 message: format!("this credential lacks the `{scope}` scope"),
@@ -96,6 +137,7 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
                 key_id: key.id,
                 scopes: jwt::effective_scopes(key.scopes),
                 via_token: false,
+                binding: key.binding,
             }),
             _ => Err(unauthenticated("unknown API key")),
         };
@@ -112,6 +154,15 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
         .filter(|k| k.merchant_id.as_ref() == Some(&merchant))
         .ok_or_else(|| unauthenticated("the key behind this token is revoked"))?;
     touch_last_used(state, &key.id, now);
+    // A token is bound as it was minted, never wider than its key: a key's binding is fixed at
+    // its creation, so a token claiming more was not minted by it.
+    let claimed = Binding::from_parts(claims.store_id.as_deref(), claims.terminal_id.as_deref())
+        .map_err(|()| unauthenticated("invalid token"))?;
+    let binding = match (claimed, key.binding) {
+        (Some(c), Some(k)) if !k.contains(&c) => return Err(unauthenticated("invalid token")),
+        (Some(c), _) => Some(c),
+        (None, k) => k,
+    };
     let key_scopes = jwt::effective_scopes(key.scopes);
     Ok(Principal::Merchant {
         id: merchant,
@@ -123,6 +174,7 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal> {
             .map(str::to_owned)
             .collect(),
         via_token: true,
+        binding,
     })
 }
 

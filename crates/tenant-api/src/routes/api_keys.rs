@@ -1,11 +1,16 @@
 //! Key lifecycle beside the operator's `/v1/merchants/{id}/api-keys`: operators manage operator
 //! keys (`/v1/operator/api-keys`), and merchants manage their own secret keys (`/v1/api-keys`)
 //! with a key holding `keys:write`. Every listed key shows when it was last used.
+//!
+//! A merchant key may be bound to a store or a terminal (`store_id` / `terminal_id` on create).
+//! A bound key managing keys stays inside its binding: the keys it creates are bound within it
+//! (to its own binding when the request names none), and it lists and revokes only keys bound
+//! within it.
 
 use super::list::List;
 use super::merchants::{ApiKeyObject, NewKey, issue_key, key_objects, revoked_key};
 use crate::AppState;
-use crate::auth::{Principal, keys};
+use crate::auth::{Binding, MerchantCaller, Principal, keys};
 use crate::error::{Error, Result};
 use crate::{idempotency, json};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -41,6 +46,11 @@ pub struct OwnKeyRequest {
     /// Seconds until the key stops working by itself (60 … 5 × 366 days; default: never).
     #[schema(minimum = 60, maximum = 158112000)]
     pub expires_in: Option<i64>,
+    /// Bind the key to this store (`store_…`); a bound calling key may only name its own.
+    pub store_id: Option<String>,
+    /// Bind the key to this terminal (`term_…`, implies its store); within the calling key's
+    /// binding.
+    pub terminal_id: Option<String>,
 }
 
 fn body_or_default<T: Default + serde::de::DeserializeOwned>(body: &web::Bytes) -> Result<T> {
@@ -53,6 +63,21 @@ fn body_or_default<T: Default + serde::de::DeserializeOwned>(body: &web::Bytes) 
 
 fn parse_key_id(id: &str) -> Result<ApiKeyId> {
     ApiKeyId::parse(id).map_err(|_| Error::not_found("api key", id))
+}
+
+/// The binding a key request names (`store_id` / `terminal_id`), checked against `merchant`:
+/// `None` when it names neither; a missing or foreign store or terminal is a 404.
+pub(crate) async fn key_binding(
+    state: &AppState,
+    merchant: &domain::MerchantId,
+    store_id: Option<&str>,
+    terminal_id: Option<&str>,
+) -> Result<Option<Binding>> {
+    if store_id.is_none() && terminal_id.is_none() {
+        return Ok(None);
+    }
+    let locations = crate::locations::locations(state)?;
+    crate::locations::binding_of(locations, merchant, store_id, terminal_id).await
 }
 
 /// List operator keys (never their secrets).
@@ -95,6 +120,7 @@ pub async fn create_operator_key(
             label: b.label,
             scopes: Vec::new(),
             expires_at: None,
+            binding: None,
         };
         issue_key(&state, new).await
     })
@@ -122,16 +148,16 @@ pub async fn revoke_operator_key(
     revoked_key(&state, revoked, &key_id, None).await
 }
 
-/// The merchant behind a secret key holding `keys:write`. Tokens are refused: a key created
-/// with a token would outlive the token's hour.
-fn key_manager(principal: &Principal) -> Result<(domain::MerchantId, Vec<String>)> {
-    let id = principal.merchant("keys:write")?.clone();
+/// The merchant (and its binding) behind a secret key holding `keys:write`. Tokens are
+/// refused: a key created with a token would outlive the token's hour.
+fn key_manager(principal: &Principal) -> Result<(MerchantCaller, Vec<String>)> {
+    let caller = principal.caller("keys:write")?;
     match principal {
         Principal::Merchant {
             via_token: false,
             scopes,
             ..
-        } => Ok((id, scopes.clone())),
+        } => Ok((caller, scopes.clone())),
         _ => Err(Error::Forbidden {
             code: "secret_key_required",
             message: "managing API keys needs the secret key, not a token".to_owned(),
@@ -147,8 +173,9 @@ pub async fn list_own_keys(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<HttpResponse> {
-    let (merchant, _) = key_manager(&principal)?;
-    let keys = state.accounts.api_keys_of(&merchant).await?;
+    let (caller, _) = key_manager(&principal)?;
+    let mut keys = state.accounts.api_keys_of(&caller.id).await?;
+    keys.retain(|k| Binding::within(k.binding.as_ref(), caller.binding.as_ref()));
     Ok(List::all(key_objects(&state, &keys).await?).respond())
 }
 
@@ -169,7 +196,8 @@ pub async fn create_own_key(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let (merchant, held) = key_manager(&principal)?;
+    let (caller, held) = key_manager(&principal)?;
+    let merchant = caller.id.clone();
     let b: OwnKeyRequest = body_or_default(&body)?;
     let scopes = match b.scopes {
         None => held,
@@ -197,7 +225,22 @@ pub async fn create_own_key(
             ));
         }
     };
-    let scope = format!("merchant:{merchant}:keys");
+    let named = key_binding(
+        &state,
+        &merchant,
+        b.store_id.as_deref(),
+        b.terminal_id.as_deref(),
+    )
+    .await?;
+    // A bound key creates keys within its binding only: its own when none is named.
+    let binding = match (named, &caller.binding) {
+        (None, own) => own.clone(),
+        (Some(n), Some(own)) if !own.contains(&n) => {
+            return Err(own.refusal(&format!("a key bound to {}", n.describe())));
+        }
+        (Some(n), _) => Some(n),
+    };
+    let scope = caller.idempotency_scope(&format!("merchant:{merchant}:keys"));
     idempotency::run_resuming(state.idempotency.as_ref(), &req, &scope, &body, |_| async {
         let new = NewKey {
             merchant: Some(merchant.clone()),
@@ -205,6 +248,7 @@ pub async fn create_own_key(
             label: b.label,
             scopes,
             expires_at,
+            binding,
         };
         issue_key(&state, new).await
     })
@@ -222,12 +266,22 @@ pub async fn revoke_own_key(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let (merchant, _) = key_manager(&principal)?;
+    let (caller, _) = key_manager(&principal)?;
     let kid = path.into_inner();
     let key_id = parse_key_id(&kid)?;
+    if caller.binding.is_some() {
+        // A bound key revokes only keys bound within it; any other key is "no such key".
+        let within = state.accounts.api_key(&key_id).await?.is_some_and(|k| {
+            k.merchant_id.as_ref() == Some(&caller.id)
+                && Binding::within(k.binding.as_ref(), caller.binding.as_ref())
+        });
+        if !within {
+            return Err(Error::not_found("api key", kid.as_str()));
+        }
+    }
     let revoked = state
         .accounts
-        .revoke_api_key(&merchant, &key_id, Utc::now())
+        .revoke_api_key(&caller.id, &key_id, Utc::now())
         .await?;
-    revoked_key(&state, revoked, &key_id, Some(&merchant)).await
+    revoked_key(&state, revoked, &key_id, Some(&caller.id)).await
 }

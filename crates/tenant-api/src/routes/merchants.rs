@@ -169,6 +169,10 @@ pub struct ApiKeyRequest {
     /// Scopes (default: all).
     #[schema(value_type = Option<Vec<ScopeName>>)]
     pub scopes: Option<Vec<String>>,
+    /// Bind the key to this store of the merchant (`store_…`): it acts only there.
+    pub store_id: Option<String>,
+    /// Bind the key to this terminal of the merchant (`term_…`; implies its store).
+    pub terminal_id: Option<String>,
 }
 
 /// An API key; `secret` appears only in the create response (and never in `Debug`).
@@ -187,6 +191,10 @@ pub struct ApiKeyObject {
     pub label: Option<String>,
     /// Scopes.
     pub scopes: Vec<String>,
+    /// The store the key is bound to (with `terminal_id`: the terminal's store), if any.
+    pub store_id: Option<String>,
+    /// The terminal the key is bound to, if any.
+    pub terminal_id: Option<String>,
     /// Creation.
     pub created_at: DateTime<Utc>,
     /// Revocation time.
@@ -205,6 +213,8 @@ impl std::fmt::Debug for ApiKeyObject {
             .field("prefix", &self.prefix)
             .field("label", &self.label)
             .field("scopes", &self.scopes)
+            .field("store_id", &self.store_id)
+            .field("terminal_id", &self.terminal_id)
             .field("created_at", &self.created_at)
             .field("revoked_at", &self.revoked_at)
             .field("expires_at", &self.expires_at)
@@ -221,6 +231,7 @@ pub(crate) struct NewKey {
     pub(crate) label: Option<String>,
     pub(crate) scopes: Vec<String>,
     pub(crate) expires_at: Option<chrono::DateTime<Utc>>,
+    pub(crate) binding: Option<crate::auth::Binding>,
 }
 
 /// Mints a key, stores its hash and answers 201 with its secret (shown in this response only).
@@ -239,6 +250,7 @@ pub(crate) async fn issue_key(
         created_at: Utc::now(),
         revoked_at: None,
         expires_at: new.expires_at,
+        binding: new.binding,
     };
     state.accounts.insert_api_key(&k).await?;
     Ok((
@@ -272,6 +284,12 @@ pub(crate) fn key_object(k: &ApiKeyRecord, secret: Option<String>) -> ApiKeyObje
         prefix: k.prefix.clone(),
         label: k.label.clone(),
         scopes: k.scopes.clone(),
+        store_id: k.binding.as_ref().map(|b| b.store_id.to_string()),
+        terminal_id: k
+            .binding
+            .as_ref()
+            .and_then(|b| b.terminal_id.as_ref())
+            .map(ToString::to_string),
         created_at: k.created_at,
         revoked_at: k.revoked_at,
         expires_at: k.expires_at,
@@ -738,6 +756,13 @@ pub async fn create_api_key(
             s
         }
     };
+    let binding = super::api_keys::key_binding(
+        &state,
+        &m.id,
+        b.store_id.as_deref(),
+        b.terminal_id.as_deref(),
+    )
+    .await?;
     let scope = format!("operator:{}", principal.key_id());
     idempotency::run_resuming(state.idempotency.as_ref(), &req, &scope, &body, |_| async {
         let new = NewKey {
@@ -746,6 +771,7 @@ pub async fn create_api_key(
             label: b.label,
             scopes,
             expires_at: None,
+            binding,
         };
         issue_key(&state, new).await
     })

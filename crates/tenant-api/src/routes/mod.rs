@@ -25,6 +25,9 @@ pub mod payments;
 pub mod public;
 pub mod responses;
 pub mod schemas;
+pub mod search;
+pub mod stores;
+pub mod terminals;
 pub mod tokens;
 pub mod webhooks;
 
@@ -51,6 +54,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         payments::cancel_payment, payments::qr_svg, payments::qr_png,
         payments::create_refund, payments::list_refunds, payments::get_refund,
         tokens::create_token,
+        payments::search_refunds,
+        stores::create_store, stores::list_stores, stores::get_store, stores::update_store,
+        terminals::create_terminal, terminals::list_terminals, terminals::get_terminal,
+        terminals::update_terminal,
         gateway_accounts::create_gateway_account, gateway_accounts::list_gateway_accounts,
         gateway_accounts::get_gateway_account, gateway_accounts::update_gateway_account,
         webhooks::create_endpoint, webhooks::list_endpoints, webhooks::get_endpoint,
@@ -162,6 +169,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
             web::scope("/v1")
                 .configure(v1_routes)
                 .configure(gateway_accounts::configure)
+                .configure(stores::configure)
                 .configure(webhooks::configure)
                 .default_service(web::to(not_found)),
         );
@@ -194,6 +202,7 @@ route_table! {
     post "/payments/{id}/refunds" => payments::create_refund,
     get "/payments/{id}/refunds" => payments::list_refunds,
     get "/refunds/{id}" => payments::get_refund,
+    get "/refunds" => payments::search_refunds,
     post "/tokens" => tokens::create_token,
 }
 
@@ -202,6 +211,7 @@ pub fn mounted_v1_routes() -> impl Iterator<Item = (&'static str, &'static str)>
     V1_ROUTES
         .iter()
         .chain(gateway_accounts::ROUTES)
+        .chain(stores::ROUTES)
         .chain(webhooks::ROUTES)
         .copied()
 }

@@ -1,20 +1,25 @@
-//! `/v1/payments…` and `/v1/refunds/{id}`: thin handlers that parse, authorise, call the engine
+//! `/v1/payments…` and `/v1/refunds…`: thin handlers that parse, authorise, call the engine
 //! and render.
+//!
+//! Every handler reads the payment or refund it acts on through [`visible_payment`] or
+//! [`visible_refund`], which apply the caller's [`Access`]: another merchant's object, or one
+//! beyond a store- or terminal-bound credential's binding, is a 404 like a missing one.
+//! Operators read any merchant's payments and refunds (and search them) but create nothing.
 
 use crate::AppState;
-use crate::auth::Principal;
+use crate::auth::{Access, MerchantCaller, Principal};
 use crate::error::{Error, Result};
 use crate::idempotency::Attempt;
 use crate::{idempotency, json};
 use ::payments::create::{CreateOnce, NewPayment};
 use ::payments::idempotency::IdempotentCreate;
-use ::payments::model::Payment;
+use ::payments::model::{Location, Payment, Refund};
 use ::payments::objects::{PaymentObject, RefundObject};
-use ::payments::ports::PaymentFilter;
+use ::payments::ports::{PaymentFilter, RefundFilter};
 use ::payments::refunds::NewRefund;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::{Currency, PaymentId, PaymentMode, PaymentStatus, RefundId, Secret, Wallet};
+use domain::{Currency, PaymentId, PaymentMode, RefundId, Secret, Wallet};
 use serde::Deserialize;
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
@@ -23,9 +28,7 @@ use super::params::{IdempotencyKey, PaymentPath, RefundPath};
 use super::responses::{
     Authenticated, BadQuery, Conflict, Idempotent, JsonBody, Lookup, Refused, Upstream,
 };
-use super::schemas::{
-    CreatePaymentBody, CurrencyCode, PaymentIdText, PaymentModeName, PaymentStatusName, WalletName,
-};
+use super::schemas::{CreatePaymentBody, CurrencyCode, PaymentModeName, WalletName};
 
 /// Longest `?wait=` a POS may block on create.
 const MAX_WAIT_SECS: u64 = 60;
@@ -64,6 +67,11 @@ pub struct CreatePaymentRequest {
     /// Your key/value data: at most 50 keys and 8 KB as JSON.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The store it is taken at (`store_…`; filled in for a store- or terminal-bound credential).
+    pub store_id: Option<String>,
+    /// The terminal it is taken at (`term_…`; implies its store; filled in for a terminal-bound
+    /// credential).
+    pub terminal_id: Option<String>,
 }
 
 impl std::fmt::Debug for CreatePaymentRequest {
@@ -78,6 +86,8 @@ impl std::fmt::Debug for CreatePaymentRequest {
             .field("auth_code", &self.auth_code.as_ref().map(|_| "***"))
             .field("expires_in", &self.expires_in)
             .field("metadata", &self.metadata.as_ref().map(|m| m.len()))
+            .field("store_id", &self.store_id)
+            .field("terminal_id", &self.terminal_id)
             .finish()
     }
 }
@@ -104,29 +114,7 @@ fn wait_schema() -> utoipa::openapi::schema::Object {
         .build()
 }
 
-/// Query of `GET /v1/payments`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// Exact reference.
-    #[param(nullable = false)]
-    pub merchant_order_id: Option<String>,
-    /// Exact status.
-    #[param(value_type = PaymentStatusName, inline, required = false)]
-    pub status: Option<String>,
-    /// Created at or after (RFC 3339).
-    #[param(nullable = false)]
-    pub created_gte: Option<chrono::DateTime<chrono::Utc>>,
-    /// Created before (RFC 3339).
-    #[param(nullable = false)]
-    pub created_lt: Option<chrono::DateTime<chrono::Utc>>,
-    /// 1 … 100 (default 10).
-    #[param(minimum = 1, maximum = 100, nullable = false)]
-    pub limit: Option<usize>,
-    /// Cursor: a payment id from the previous page.
-    #[param(value_type = PaymentIdText, inline, required = false)]
-    pub starting_after: Option<String>,
-}
+pub use super::search::{ListQuery, RefundListQuery};
 
 pub use super::list::List;
 use super::list::{page_limit, split_page};
@@ -153,6 +141,102 @@ pub struct CreateRefundRequest {
 fn parse_payment_id(id: &str) -> Result<PaymentId> {
     // A malformed id is "no such payment", like a foreign one.
     PaymentId::parse(id).map_err(|_| Error::not_found("payment", id))
+}
+
+/// The payment `id` (as given) if `access` sees it: every payment route reads through here, so
+/// none can forget the merchant or the binding. Anything else is a 404 like a missing one.
+pub(crate) async fn visible_payment(
+    state: &AppState,
+    access: &Access,
+    id: &str,
+) -> Result<Payment> {
+    match state.engine.store().payment(&parse_payment_id(id)?).await? {
+        Some(p) if access.sees(&p.merchant_id, p.store_id.as_ref(), p.terminal_id.as_ref()) => {
+            Ok(p)
+        }
+        _ => Err(Error::not_found("payment", id)),
+    }
+}
+
+/// The refund `id` (as given) if `access` sees it (see [`visible_payment`]).
+pub(crate) async fn visible_refund(state: &AppState, access: &Access, id: &str) -> Result<Refund> {
+    let missing = || Error::not_found("refund", id);
+    let rid = RefundId::parse(id).map_err(|_| missing())?;
+    match state.engine.store().refund(&rid).await? {
+        Some(r) if access.sees(&r.merchant_id, r.store_id.as_ref(), r.terminal_id.as_ref()) => {
+            Ok(r)
+        }
+        _ => Err(missing()),
+    }
+}
+
+/// Where a payment of `caller` is taken: the store and terminal the request names, filled in
+/// from a bound credential's binding. A bound credential naming another store (or, bound to a
+/// terminal, another terminal; or, bound to a store, a terminal elsewhere) is refused with 403
+/// `credential_bound`. A missing or foreign store or terminal is a 404; a disabled one is 422
+/// `store_disabled` / `terminal_disabled`.
+async fn payment_location(
+    state: &AppState,
+    caller: &MerchantCaller,
+    store_id: Option<String>,
+    terminal_id: Option<String>,
+) -> Result<Option<Location>> {
+    let (store_id, terminal_id) = match &caller.binding {
+        None => (store_id, terminal_id),
+        Some(b) => {
+            if let Some(s) = store_id.as_deref().filter(|s| *s != b.store_id.as_str()) {
+                return Err(b.refusal(&format!("store {s}")));
+            }
+            if let (Some(bound), Some(t)) = (&b.terminal_id, terminal_id.as_deref())
+                && t != bound.as_str()
+            {
+                return Err(b.refusal(&format!("terminal {t}")));
+            }
+            let terminal = terminal_id.or_else(|| b.terminal_id.as_ref().map(|t| t.to_string()));
+            // A terminal named by a store-bound credential implies its store: checked below.
+            let store = store_id.or_else(|| terminal.is_none().then(|| b.store_id.to_string()));
+            (store, terminal)
+        }
+    };
+    if store_id.is_none() && terminal_id.is_none() {
+        return Ok(None);
+    }
+    let locations = crate::locations::locations(state)?;
+    let Some((store, terminal)) = crate::locations::resolve(
+        locations,
+        &caller.id,
+        store_id.as_deref(),
+        terminal_id.as_deref(),
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    if let Some(b) = &caller.binding
+        && !b.covers(Some(&store.id), terminal.as_ref().map(|t| &t.id))
+    {
+        return Err(b.refusal(&format!("store {}", store.id)));
+    }
+    if !store.enabled {
+        return Err(Error::unprocessable(
+            "store_disabled",
+            format!("store {} is disabled", store.id),
+            Some("store_id"),
+        ));
+    }
+    if let Some(t) = terminal.as_ref().filter(|t| !t.enabled) {
+        return Err(Error::unprocessable(
+            "terminal_disabled",
+            format!("terminal {} is disabled", t.id),
+            Some("terminal_id"),
+        ));
+    }
+    Ok(Some(Location {
+        store_no: store.store_no,
+        store_id: store.id,
+        terminal_id: terminal.as_ref().map(|t| t.id.clone()),
+        terminal_sn: terminal.map(|t| t.terminal_sn),
+    }))
 }
 
 fn to_new_payment(body: CreatePaymentRequest) -> Result<NewPayment> {
@@ -237,10 +321,14 @@ pub async fn create_payment(
     query: web::Query<CreateQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let merchant_id = principal.merchant("payments:write")?.clone();
-    let parsed = to_new_payment(json::parse::<CreatePaymentRequest>(&body)?)?;
+    let caller = principal.caller("payments:write")?;
+    let merchant_id = caller.id.clone();
+    let mut request = json::parse::<CreatePaymentRequest>(&body)?;
+    let (store_id, terminal_id) = (request.store_id.take(), request.terminal_id.take());
+    let mut parsed = to_new_payment(request)?;
+    parsed.location = payment_location(&state, &caller, store_id, terminal_id).await?;
     let wait = query.wait.unwrap_or(0).min(MAX_WAIT_SECS);
-    let scope = merchant_id.to_string();
+    let scope = caller.idempotency_scope(merchant_id.as_str());
     if wait == 0
         && state.engine.folds_idempotency()
         && let Some(key) = idempotency::key_of(&req)?
@@ -317,9 +405,9 @@ pub async fn create_payment(
 }
 
 /// The payment a dead attempt of this create committed: the merchant's payment with this
-/// `merchant_order_id`, if it is the one asked for (mode, wallet, amount and currency agree;
-/// the key's fingerprint already says the body is the same). Another payment under that
-/// reference stays a `merchant_order_id_taken` conflict.
+/// `merchant_order_id`, if it is the one asked for (mode, wallet, amount, currency, store and
+/// terminal agree; the key's fingerprint already says the body is the same). Another payment
+/// under that reference stays a `merchant_order_id_taken` conflict.
 async fn earlier_payment(
     state: &AppState,
     merchant: &domain::MerchantId,
@@ -343,6 +431,8 @@ async fn earlier_payment(
             && p.wallet == asked.wallet
             && p.amount.minor() == asked.amount_minor
             && asked.currency.is_none_or(|c| c == p.amount.currency())
+            && p.store_id == asked.location.as_ref().map(|l| l.store_id.clone())
+            && p.terminal_id == asked.location.as_ref().and_then(|l| l.terminal_id.clone())
     }))
 }
 
@@ -396,11 +486,8 @@ pub async fn get_payment(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant("payments:read")?;
-    let p = state
-        .engine
-        .payment_for(merchant, &parse_payment_id(&path)?)
-        .await?;
+    let access = principal.access("payments:read")?;
+    let p = visible_payment(&state, &access, &path).await?;
     Ok(HttpResponse::Ok().json(state.engine.payment_object(&p)))
 }
 
@@ -415,34 +502,10 @@ pub async fn list_payments(
     principal: Principal,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant("payments:read")?;
+    let access = principal.access("payments:read")?;
     let q = query.into_inner();
     let limit = page_limit(q.limit)?;
-    let filter = PaymentFilter {
-        merchant_id: Some(merchant.clone()),
-        merchant_order_id: q.merchant_order_id,
-        status: q
-            .status
-            .as_deref()
-            .map(str::parse::<PaymentStatus>)
-            .transpose()
-            .map_err(|_| Error::invalid("parameter_invalid", "unknown status", Some("status")))?,
-        created_gte: q.created_gte,
-        created_lt: q.created_lt,
-        starting_after: q
-            .starting_after
-            .as_deref()
-            .map(PaymentId::parse)
-            .transpose()
-            .map_err(|_| {
-                Error::invalid(
-                    "parameter_invalid",
-                    "starting_after must be a payment id",
-                    Some("starting_after"),
-                )
-            })?,
-        ..PaymentFilter::default()
-    };
+    let filter: PaymentFilter = super::search::payment_filter(&access, q)?;
     let rows = state
         .engine
         .store()
@@ -469,11 +532,9 @@ pub async fn cancel_payment(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant("payments:write")?;
-    let p = state
-        .engine
-        .cancel_payment(merchant, &parse_payment_id(&path)?)
-        .await?;
+    let caller = principal.caller("payments:write")?;
+    let p = visible_payment(&state, &Access::Merchant(caller.clone()), &path).await?;
+    let p = state.engine.cancel_payment(&caller.id, &p.id).await?;
     Ok(HttpResponse::Ok().json(state.engine.payment_object(&p)))
 }
 
@@ -490,15 +551,18 @@ pub async fn create_refund(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant("refunds:write")?.clone();
-    let payment_id = parse_payment_id(&path)?;
+    let caller = principal.caller("refunds:write")?;
+    let merchant = caller.id.clone();
+    let payment_id = visible_payment(&state, &Access::Merchant(caller.clone()), &path)
+        .await?
+        .id;
     let b = json::parse::<CreateRefundRequest>(&body)?;
     let new = NewRefund {
         amount_minor: b.amount,
         merchant_refund_id: b.merchant_refund_id,
         reason: b.reason,
     };
-    let scope = merchant.to_string();
+    let scope = caller.idempotency_scope(merchant.as_str());
     let state = &*state;
     idempotency::run_resuming(
         state.idempotency.as_ref(),
@@ -560,11 +624,8 @@ pub async fn list_refunds(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant("refunds:read")?;
-    let p = state
-        .engine
-        .payment_for(merchant, &parse_payment_id(&path)?)
-        .await?;
+    let access = principal.access("refunds:read")?;
+    let p = visible_payment(&state, &access, &path).await?;
     let mut refunds = state.engine.store().refunds_of(&p.id).await?;
     refunds.reverse();
     let data = refunds.iter().map(RefundObject::from_refund).collect();
@@ -582,10 +643,35 @@ pub async fn get_refund(
     principal: Principal,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let merchant = principal.merchant("refunds:read")?;
-    let id = RefundId::parse(&path).map_err(|_| Error::not_found("refund", path.as_str()))?;
-    let r = state.engine.refund_for(merchant, &id).await?;
+    let access = principal.access("refunds:read")?;
+    let r = visible_refund(&state, &access, &path).await?;
     Ok(HttpResponse::Ok().json(RefundObject::from_refund(&r)))
+}
+
+/// List refunds, newest first: a merchant's own (within a bound credential's store or
+/// terminal), or, for an operator, every merchant's, filtered.
+#[utoipa::path(get, path = "/v1/refunds", tag = "refunds", params(RefundListQuery),
+    responses((status = 200, body = List<RefundObject>), (status = 400, body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn search_refunds(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<RefundListQuery>,
+) -> Result<HttpResponse> {
+    let access = principal.access("refunds:read")?;
+    let q = query.into_inner();
+    let limit = page_limit(q.limit)?;
+    let filter: RefundFilter = super::search::refund_filter(&access, q)?;
+    let rows = state
+        .engine
+        .store()
+        .list_refunds(&filter, limit + 1)
+        .await?;
+    let (rows, has_more) = split_page(rows, limit);
+    let data = rows.iter().map(RefundObject::from_refund).collect();
+    Ok(List::new(data, has_more).respond())
 }
 
 /// The payment's QR code as SVG.
@@ -628,10 +714,7 @@ pub async fn qr_png(
 
 /// The QR content of the caller's payment `id` (404 without one).
 async fn qr_content(state: &AppState, principal: &Principal, id: &str) -> Result<String> {
-    let merchant = principal.merchant("payments:read")?;
-    let p = state
-        .engine
-        .payment_for(merchant, &parse_payment_id(id)?)
-        .await?;
+    let access = principal.access("payments:read")?;
+    let p = visible_payment(state, &access, id).await?;
     p.qr_code.ok_or_else(|| Error::not_found("qr code", id))
 }

@@ -66,6 +66,7 @@ async fn setup_with_limit(per_second: u32) -> Setup {
                 created_at: now,
                 revoked_at: None,
                 expires_at: None,
+                binding: None,
             })
             .await
             .expect("key");

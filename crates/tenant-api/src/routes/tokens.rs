@@ -1,4 +1,6 @@
-//! `POST /v1/tokens`: a merchant key mints a short-lived token with a subset of its scopes.
+//! `POST /v1/tokens`: a merchant key mints a short-lived token with a subset of its scopes,
+//! optionally bound to a store or a terminal (a POS token). A token minted by a bound key is
+//! bound within the key's binding: to the key's own when the request names none, never wider.
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -27,6 +29,10 @@ pub struct TokenRequest {
     /// Lifetime in seconds (60 … 3600, default 900).
     #[schema(minimum = 60, maximum = 3600)]
     pub expires_in: Option<i64>,
+    /// Bind the token to this store of the merchant (`store_…`).
+    pub store_id: Option<String>,
+    /// Bind the token to this terminal of the merchant (`term_…`, implies its store).
+    pub terminal_id: Option<String>,
 }
 
 /// A minted token (its bearer value never appears in `Debug`).
@@ -38,6 +44,10 @@ pub struct TokenObject {
     pub token: String,
     /// Granted scopes.
     pub scopes: Vec<String>,
+    /// The store the token is bound to (also its claim `store_id`), if any.
+    pub store_id: Option<String>,
+    /// The terminal the token is bound to (also its claim `terminal_id`), if any.
+    pub terminal_id: Option<String>,
     /// Expiry (unix seconds).
     pub expires_at: i64,
 }
@@ -47,6 +57,8 @@ impl std::fmt::Debug for TokenObject {
         f.debug_struct("TokenObject")
             .field("token", &"***")
             .field("scopes", &self.scopes)
+            .field("store_id", &self.store_id)
+            .field("terminal_id", &self.terminal_id)
             .field("expires_at", &self.expires_at)
             .finish()
     }
@@ -68,6 +80,7 @@ pub async fn create_token(
         key_id,
         scopes,
         via_token,
+        binding: key_binding,
     } = &principal
     else {
         return Err(Error::Forbidden {
@@ -103,6 +116,21 @@ pub async fn create_token(
             Some("expires_in"),
         ));
     }
+    let named =
+        super::api_keys::key_binding(&state, id, b.store_id.as_deref(), b.terminal_id.as_deref())
+            .await?;
+    let binding = match (named, key_binding) {
+        (None, own) => own.clone(),
+        (Some(n), Some(own)) if !own.contains(&n) => {
+            return Err(own.refusal(&format!("a token bound to {}", n.describe())));
+        }
+        (Some(n), _) => Some(n),
+    };
+    let store_id = binding.as_ref().map(|b| b.store_id.to_string());
+    let terminal_id = binding
+        .as_ref()
+        .and_then(|b| b.terminal_id.as_ref())
+        .map(ToString::to_string);
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub: id.to_string(),
@@ -112,12 +140,16 @@ pub async fn create_token(
         exp: now + ttl,
         iss: "payfac".to_owned(),
         aud: crate::auth::jwt::AUDIENCE.to_owned(),
+        store_id: store_id.clone(),
+        terminal_id: terminal_id.clone(),
     };
     let token = state.tokens.mint(&claims)?;
     Ok(HttpResponse::Created().json(TokenObject {
         object: "token",
         token,
         scopes: b.scopes,
+        store_id,
+        terminal_id,
         expires_at: claims.exp,
     }))
 }

@@ -10,7 +10,9 @@
 //! Scopes: reading endpoints, events and attempts needs `webhooks:read`; creating, changing,
 //! deleting, rotating, recovering and redelivering needs `webhooks:write`. A secret key issued
 //! with the default scopes holds both; a token holds them only when minted with them (a POS
-//! token minted for payments cannot redirect the merchant's notifications).
+//! token minted for payments cannot redirect the merchant's notifications). Credentials bound to
+//! a store or terminal are refused here (403 `credential_bound`): endpoints belong to the whole
+//! merchant. An endpoint may itself be limited to one store's events (`store_id`).
 
 use crate::auth::Principal;
 use crate::error::{Error, Result};
@@ -152,6 +154,9 @@ pub struct CreateEndpointRequest {
     pub events: Option<Vec<String>>,
     /// Deliver to it (default true).
     pub enabled: Option<bool>,
+    /// Receive only the events of this store of yours (`store_…`): payments and refunds taken
+    /// there. Events about no store then do not reach it.
+    pub store_id: Option<String>,
 }
 
 /// `PATCH /v1/webhook-endpoints/{id}` body; omitted fields stay.
@@ -170,6 +175,10 @@ pub struct UpdateEndpointRequest {
     pub events: Option<Vec<String>>,
     /// Enable (also clears a failing streak) or disable.
     pub enabled: Option<bool>,
+    /// Receive only this store's events (`null`: every event again).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub store_id: Option<Option<String>>,
 }
 
 /// `POST /v1/webhook-endpoints/{id}/recover` body: the range `[since, until)` of event times.
@@ -337,6 +346,18 @@ fn check_description(d: Option<&String>) -> Result<()> {
     Ok(())
 }
 
+/// The store an endpoint request names, checked to be the merchant's (404 otherwise).
+async fn endpoint_store(
+    state: &AppState,
+    merchant: &domain::MerchantId,
+    store_id: Option<&str>,
+) -> Result<Option<String>> {
+    let Some(id) = store_id else { return Ok(None) };
+    let locations = crate::locations::locations(state)?;
+    let store = crate::locations::store_of(locations, merchant, id).await?;
+    Ok(Some(store.id.to_string()))
+}
+
 impl WebhookApi {
     fn url(&self, input: &str) -> Result<String> {
         if !is_webhook_url(input) {
@@ -375,6 +396,7 @@ pub async fn create_endpoint(
     let url = api.0.url(&b.url)?;
     let filter = event_filter(b.events)?;
     check_description(b.description.as_ref())?;
+    let store_id = endpoint_store(&state, &merchant, b.store_id.as_deref()).await?;
     let scope = merchant.to_string();
     idempotency::run_resuming(state.idempotency.as_ref(), &req, &scope, &body, |_| async {
         let secret = api.0.secret()?;
@@ -385,6 +407,7 @@ pub async fn create_endpoint(
             event_filter: filter,
             enabled: b.enabled.unwrap_or(true),
             disabled_reason: (b.enabled == Some(false)).then(|| "merchant".to_owned()),
+            store_id,
         };
         let row = api
             .store()
@@ -443,6 +466,7 @@ pub async fn get_endpoint(
         Authenticated, JsonBody, Lookup),
     security(("bearer" = [])))]
 pub async fn update_endpoint(
+    state: web::Data<AppState>,
     api: Webhooks,
     principal: Principal,
     path: web::Path<String>,
@@ -452,12 +476,17 @@ pub async fn update_endpoint(
     let id = endpoint_id(&path)?;
     let b: UpdateEndpointRequest = json::parse(&body)?;
     check_description(b.description.as_ref().and_then(Option::as_ref))?;
+    let store_id = match b.store_id {
+        Some(named) => Some(endpoint_store(&state, &merchant, named.as_deref()).await?),
+        None => None,
+    };
     let patch = EndpointPatch {
         url: b.url.as_deref().map(|u| api.0.url(u)).transpose()?,
         description: b.description,
         event_filter: b.events.map(|e| event_filter(Some(e))).transpose()?,
         enabled: b.enabled,
         disabled_reason: b.enabled.map(|on| (!on).then(|| "merchant".to_owned())),
+        store_id,
         updated_at: None,
     };
     let e = api.store().update_endpoint(&merchant, &id, patch).await?;

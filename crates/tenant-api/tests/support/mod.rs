@@ -312,6 +312,7 @@ impl TestApp {
                 created_at: chrono::Utc::now(),
                 revoked_at: None,
                 expires_at: None,
+                binding: None,
             })
             .await
             .expect("key");

@@ -30,6 +30,8 @@ pub struct WebhookEndpointObject {
     pub events: serde_json::Value,
     /// Whether deliveries are made.
     pub enabled: bool,
+    /// The one store whose events it receives (`null`: every event of the merchant).
+    pub store_id: Option<String>,
     /// Why it is disabled (`merchant`, `gone`, `failing`), when it is.
     pub disabled_reason: Option<String>,
     /// Start of the current failing streak.
@@ -63,6 +65,7 @@ pub fn endpoint_object(e: &WebhookEndpoint, secret: Option<&Secret>) -> WebhookE
         description: e.description.clone(),
         events: serde_json::from_str(&e.event_filter).unwrap_or_default(),
         enabled: e.enabled,
+        store_id: e.store_id.clone(),
         disabled_reason: e.disabled_reason.clone(),
         failing_since: e.failing_since.map(time),
         previous_secret_expires_at: e

@@ -35,6 +35,8 @@ pub struct NewEndpoint {
     pub enabled: bool,
     /// Why it starts disabled, when it does.
     pub disabled_reason: Option<String>,
+    /// The one store whose events it receives (checked to be the merchant's), if limited.
+    pub store_id: Option<String>,
 }
 
 /// Error code of a create refused because the merchant has reached
