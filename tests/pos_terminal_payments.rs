@@ -33,6 +33,8 @@ async fn a_terminal_token_pays_under_its_numbers_and_sees_no_other_terminal() {
             v["id"].as_str().expect("id").to_owned()
         }
     };
+    sim.register_store(&merchant_no, "HB-01", &["POS-A", "POS-B"])
+        .await;
     let store = created(
         format!("/v1/merchants/{merchant}/stores"),
         json!({"name": "Harbour", "codepay": {"store_no": "HB-01"}}),
@@ -85,14 +87,18 @@ async fn a_terminal_token_pays_under_its_numbers_and_sees_no_other_terminal() {
         ),
         (&json!("HB-01"), &json!("POS-A"))
     );
-    // ...and the order CodePay holds carries the store's number.
+    // ...and the order CodePay holds carries the store's and the terminal's numbers.
     let order_no = paid["codepay"]["merchant_order_no"].clone();
     let orders = sim.orders(&merchant_no).await;
     let order = orders
         .iter()
         .find(|o| o["merchant_order_no"] == order_no)
         .unwrap_or_else(|| panic!("order {order_no} at the simulator: {orders:?}"));
-    assert_eq!(order["store_no"], "HB-01", "{order}");
+    assert_eq!(
+        (&order["store_no"], &order["terminal_sn"]),
+        (&json!("HB-01"), &json!("POS-A")),
+        "{order}"
+    );
 
     // Till B's payment (taken with the back office key) is not till A's to see.
     let code = sim.auth_code("approve", None).await;

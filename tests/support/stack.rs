@@ -227,6 +227,27 @@ impl Sim {
         assert_eq!(status, 200, "sim merchant: {body}");
     }
 
+    /// Registers the store `store_no` of `merchant_no` and its `terminals` (CodePay refuses
+    /// orders naming a store or terminal it does not know).
+    pub async fn register_store(&self, merchant_no: &str, store_no: &str, terminals: &[&str]) {
+        let (status, body) = self
+            .post(
+                &format!("/sim/merchants/{merchant_no}/stores"),
+                json!({"store_no": store_no}),
+            )
+            .await;
+        assert_eq!(status, 200, "sim store: {body}");
+        for sn in terminals {
+            let (status, body) = self
+                .post(
+                    &format!("/sim/merchants/{merchant_no}/stores/{store_no}/terminals"),
+                    json!({"terminal_sn": sn}),
+                )
+                .await;
+            assert_eq!(status, 200, "sim terminal: {body}");
+        }
+    }
+
     /// The simulator's ledger entry for the order (or refund) numbered `merchant_order_no`.
     pub async fn order(&self, merchant_order_no: &str) -> Option<Value> {
         let v: Value = self

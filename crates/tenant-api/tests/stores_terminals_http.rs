@@ -344,17 +344,38 @@ async fn cpm(p: &TestApp, sim: &SimServer, key: &str, order: &str, extra: Value)
     p.post("/v1/payments", key, None, body).await
 }
 
+/// Registers `stores` (each with its terminals) for `merchant_no` at the simulator, which
+/// refuses orders naming a store or terminal CodePay does not know.
+fn at_the_simulator(sim: &SimServer, merchant_no: &str, stores: &[(&str, &[&str])]) {
+    for (store_no, terminals) in stores {
+        sim.sim
+            .register_store(merchant_no, Some(store_no))
+            .expect("store at the simulator");
+        for sn in *terminals {
+            sim.sim
+                .register_terminal(merchant_no, store_no, Some(sn))
+                .expect("terminal at the simulator");
+        }
+    }
+}
+
 async fn bound_credentials_act_only_at_their_store_or_terminal(db: store::Database) {
     let sim = SimServer::start(50);
     let p = TestApp::builder(db).simulator(&sim).start().await;
     let op = p.operator_key().await;
-    let (m, sk) = p.onboard(&op, &sim_merchant(&sim, json!({})).await).await;
+    let merchant_no = sim_merchant(&sim, json!({})).await;
+    let (m, sk) = p.onboard(&op, &merchant_no).await;
     let (other, _) = p.merchant_with_key().await;
     let s1 = p.store(&op, &m, "S1").await;
     let s2 = p.store(&op, &m, "S2").await;
     let t1 = p.terminal(&op, &s1, "POS-1").await;
     let t2 = p.terminal(&op, &s1, "POS-2").await;
     let t3 = p.terminal(&op, &s2, "POS-3").await;
+    at_the_simulator(
+        &sim,
+        &merchant_no,
+        &[("S1", &["POS-1", "POS-2"]), ("S2", &["POS-3"])],
+    );
     let foreign_store = p.store(&op, other.as_str(), "F1").await;
 
     // An operator issues a terminal-bound key; the key shows its binding and scopes.
@@ -440,7 +461,11 @@ async fn bound_credentials_act_only_at_their_store_or_terminal(db: store::Databa
         })
         .cloned()
         .unwrap_or_else(|| panic!("the order at the simulator: {orders}"));
-    assert_eq!(order["store_no"], "S1", "the store's number went upstream");
+    assert_eq!(
+        (&order["store_no"], &order["terminal_sn"]),
+        (&json!("S1"), &json!("POS-1")),
+        "the store's and terminal's numbers went upstream"
+    );
     // Naming anything else is refused.
     for extra in [
         json!({"terminal_id": t2}),
@@ -700,10 +725,12 @@ async fn operators_search_payments_and_refunds_across_merchants(db: store::Datab
     let sim = SimServer::start(50);
     let p = TestApp::builder(db).simulator(&sim).start().await;
     let op = p.operator_key().await;
-    let (a, sk_a) = p.onboard(&op, &sim_merchant(&sim, json!({})).await).await;
+    let merchant_no_a = sim_merchant(&sim, json!({})).await;
+    let (a, sk_a) = p.onboard(&op, &merchant_no_a).await;
     let (b, sk_b) = p.onboard(&op, &sim_merchant(&sim, json!({})).await).await;
     let store_a = p.store(&op, &a, "SA").await;
     let term_a = p.terminal(&op, &store_a, "TA").await;
+    at_the_simulator(&sim, &merchant_no_a, &[("SA", &["TA"])]);
     let (_, pa) = cpm(&p, &sim, &sk_a, "a-1", json!({"terminal_id": term_a})).await;
     let (_, pa_mpm) = p
         .post(
