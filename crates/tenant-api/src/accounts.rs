@@ -1,5 +1,6 @@
 //! Merchants and API keys as the API sees them, and the narrow storage trait behind them.
 
+use crate::audit::Audit;
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -138,39 +139,47 @@ pub struct ApiKeyRecord {
 /// What the API needs from storage for merchants and keys.
 #[async_trait]
 pub trait AccountStore: Send + Sync + 'static {
-    /// Inserts a merchant.
-    async fn insert_merchant(&self, m: &MerchantRecord) -> Result<()>;
+    /// Inserts a merchant, with `audit`'s entry in the same transaction.
+    async fn insert_merchant(&self, m: &MerchantRecord, audit: &Audit) -> Result<()>;
     /// A merchant by id.
     async fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>>;
-    /// Replaces a merchant row.
-    async fn update_merchant(&self, m: &MerchantRecord) -> Result<()>;
+    /// Replaces a merchant row, with `audit`'s entry in the same transaction.
+    async fn update_merchant(&self, m: &MerchantRecord, audit: &Audit) -> Result<()>;
     /// Merchants newest first, strictly older than `starting_after`.
     async fn list_merchants(
         &self,
         starting_after: Option<&MerchantId>,
         limit: usize,
     ) -> Result<Vec<MerchantRecord>>;
-    /// Inserts a key.
-    async fn insert_api_key(&self, k: &ApiKeyRecord) -> Result<()>;
+    /// Inserts a key, with `audit`'s entry in the same transaction.
+    async fn insert_api_key(&self, k: &ApiKeyRecord, audit: &Audit) -> Result<()>;
     /// A key by the hash of its secret.
     async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRecord>>;
     /// A key by id.
     async fn api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>>;
     /// A merchant's keys, newest first.
     async fn api_keys_of(&self, merchant: &MerchantId) -> Result<Vec<ApiKeyRecord>>;
-    /// Revokes a merchant's key; false when no such key belongs to that merchant.
+    /// Revokes a merchant's key (with `audit`'s entry in the same transaction); false when no
+    /// such key belongs to that merchant.
     async fn revoke_api_key(
         &self,
         merchant: &MerchantId,
         key: &ApiKeyId,
         at: DateTime<Utc>,
+        audit: &Audit,
     ) -> Result<bool>;
     /// Operator keys, newest first (the default store has none to list).
     async fn operator_keys(&self) -> Result<Vec<ApiKeyRecord>> {
         Ok(Vec::new())
     }
-    /// Revokes an operator key; false when no such active operator key exists.
-    async fn revoke_operator_key(&self, _key: &ApiKeyId, _at: DateTime<Utc>) -> Result<bool> {
+    /// Revokes an operator key (with `audit`'s entry in the same transaction); false when no
+    /// such active operator key exists.
+    async fn revoke_operator_key(
+        &self,
+        _key: &ApiKeyId,
+        _at: DateTime<Utc>,
+        _audit: &Audit,
+    ) -> Result<bool> {
         Ok(false)
     }
     /// Records that `key` authenticated a request at `at` (callers throttle it).
@@ -184,6 +193,18 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> Result<std::collections::HashMap<ApiKeyId, DateTime<Utc>>> {
         Ok(Default::default())
     }
+    /// A page of at most `limit` audit-log entries matching `filter`, newest first, strictly
+    /// older than `starting_after`, and whether more follow (503 where no log is kept).
+    async fn audit_events(
+        &self,
+        _filter: &store::audit::AuditFilter,
+        _starting_after: Option<&str>,
+        _limit: usize,
+    ) -> Result<(Vec<store::audit::AuditEntry>, bool)> {
+        Err(Error::Unavailable(
+            "this deployment keeps no audit log".to_owned(),
+        ))
+    }
     /// Operator gateway accounts, when this store can seal their keys (none: those routes
     /// answer 503 and merchants cannot name one).
     fn gateway_accounts(&self) -> Option<&dyn crate::gateway_accounts::GatewayAccountStore> {
@@ -196,7 +217,7 @@ pub trait AccountStore: Send + Sync + 'static {
     }
 }
 
-/// An in-memory [`AccountStore`] for tests.
+/// An in-memory [`AccountStore`] for tests (it keeps no audit log).
 #[derive(Default)]
 pub struct MemoryAccountStore {
     merchants: Mutex<BTreeMap<String, MerchantRecord>>,
@@ -205,14 +226,14 @@ pub struct MemoryAccountStore {
 
 #[async_trait]
 impl AccountStore for MemoryAccountStore {
-    async fn insert_merchant(&self, m: &MerchantRecord) -> Result<()> {
+    async fn insert_merchant(&self, m: &MerchantRecord, _audit: &Audit) -> Result<()> {
         self.merchants.lock().insert(m.id.to_string(), m.clone());
         Ok(())
     }
     async fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>> {
         Ok(self.merchants.lock().get(id.as_str()).cloned())
     }
-    async fn update_merchant(&self, m: &MerchantRecord) -> Result<()> {
+    async fn update_merchant(&self, m: &MerchantRecord, _audit: &Audit) -> Result<()> {
         match self.merchants.lock().get_mut(m.id.as_str()) {
             Some(slot) => {
                 *slot = m.clone();
@@ -236,7 +257,7 @@ impl AccountStore for MemoryAccountStore {
             .cloned()
             .collect())
     }
-    async fn insert_api_key(&self, k: &ApiKeyRecord) -> Result<()> {
+    async fn insert_api_key(&self, k: &ApiKeyRecord, _audit: &Audit) -> Result<()> {
         self.keys.lock().insert(k.id.to_string(), k.clone());
         Ok(())
     }
@@ -266,6 +287,7 @@ impl AccountStore for MemoryAccountStore {
         merchant: &MerchantId,
         key: &ApiKeyId,
         at: DateTime<Utc>,
+        _audit: &Audit,
     ) -> Result<bool> {
         match self.keys.lock().get_mut(key.as_str()) {
             Some(k) if k.merchant_id.as_ref() == Some(merchant) => {

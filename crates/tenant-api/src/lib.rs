@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod adapters;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod gateway_accounts;

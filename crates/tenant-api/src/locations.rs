@@ -2,6 +2,7 @@
 //! them, and the one resolver every route uses to turn a named `store_id` / `terminal_id` into
 //! rows of the caller's merchant.
 
+use crate::audit::Audit;
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -115,12 +116,13 @@ pub struct TerminalPatch {
     pub enabled: Option<bool>,
 }
 
-/// What the API needs from storage for stores and terminals. Lookups by id answer whoever owns
+/// What the API needs from storage for stores and terminals; every write carries its audit
+/// entry, written in the same transaction. Lookups by id answer whoever owns
 /// the row: callers check the merchant, so a foreign id and a missing one answer alike.
 #[async_trait]
 pub trait LocationStore: Send + Sync + 'static {
     /// Inserts a store (409 [`STORE_NO_TAKEN`] when the merchant already uses its `store_no`).
-    async fn insert_store(&self, s: &StoreRecord) -> Result<()>;
+    async fn insert_store(&self, s: &StoreRecord, audit: &Audit) -> Result<()>;
     /// A store by id.
     async fn store(&self, id: &StoreId) -> Result<Option<StoreRecord>>;
     /// A page of at most `limit` (≤ 100) of a merchant's stores, newest first, strictly older
@@ -132,10 +134,15 @@ pub trait LocationStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<(Vec<StoreRecord>, bool)>;
     /// Applies `patch`; the store as it now is (404 when gone).
-    async fn update_store(&self, id: &StoreId, patch: &StorePatch) -> Result<StoreRecord>;
+    async fn update_store(
+        &self,
+        id: &StoreId,
+        patch: &StorePatch,
+        audit: &Audit,
+    ) -> Result<StoreRecord>;
     /// Inserts a terminal (409 [`TERMINAL_SN_TAKEN`] when its store already uses its
     /// `terminal_sn`).
-    async fn insert_terminal(&self, t: &TerminalRecord) -> Result<()>;
+    async fn insert_terminal(&self, t: &TerminalRecord, audit: &Audit) -> Result<()>;
     /// A terminal by id.
     async fn terminal(&self, id: &TerminalId) -> Result<Option<TerminalRecord>>;
     /// A page of at most `limit` (≤ 100) of a store's terminals, newest first, strictly older
@@ -151,6 +158,7 @@ pub trait LocationStore: Send + Sync + 'static {
         &self,
         id: &TerminalId,
         patch: &TerminalPatch,
+        audit: &Audit,
     ) -> Result<TerminalRecord>;
 }
 

@@ -73,13 +73,59 @@ pub fn list(
     merchant_id: Option<&str>,
     page: &PageRequest,
 ) -> StoreResult<Page<AuditEntry>> {
+    let filter = AuditFilter {
+        merchant_id: merchant_id.map(str::to_owned),
+        ..AuditFilter::default()
+    };
+    search(conn, &filter, page)
+}
+
+/// Filters of the audit log's search; every one optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Entries about this merchant.
+    pub merchant_id: Option<String>,
+    /// This action (`merchant.suspend`, …).
+    pub action: Option<String>,
+    /// About this object.
+    pub target_id: Option<String>,
+    /// Done by this actor (an API key id).
+    pub actor: Option<String>,
+    /// At or after (Unix ms).
+    pub at_gte: Option<i64>,
+    /// Before (Unix ms).
+    pub at_lt: Option<i64>,
+}
+
+/// Entries matching `filter`, newest first.
+pub fn search(
+    conn: &mut DbConnection,
+    filter: &AuditFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<AuditEntry>> {
     let limit = page.effective_limit();
+    let f = filter;
     let rows = on_backend!(conn, |c| {
         let mut q = audit_log::table
             .select(AuditEntry::as_select())
             .into_boxed();
-        if let Some(m) = merchant_id {
+        if let Some(m) = &f.merchant_id {
             q = q.filter(audit_log::merchant_id.eq(m));
+        }
+        if let Some(a) = &f.action {
+            q = q.filter(audit_log::action.eq(a));
+        }
+        if let Some(t) = &f.target_id {
+            q = q.filter(audit_log::target_id.eq(t));
+        }
+        if let Some(a) = &f.actor {
+            q = q.filter(audit_log::actor.eq(a));
+        }
+        if let Some(t) = f.at_gte {
+            q = q.filter(audit_log::at.ge(t));
+        }
+        if let Some(t) = f.at_lt {
+            q = q.filter(audit_log::at.lt(t));
         }
         if let Some(after) = &page.starting_after {
             q = q.filter(audit_log::id.lt(after));

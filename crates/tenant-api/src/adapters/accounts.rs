@@ -3,10 +3,12 @@
 use super::gateway_accounts::SqlGatewayAccountStore;
 use super::locations::SqlLocationStore;
 use crate::accounts::{AccountStore, ApiKeyRecord, MerchantRecord, MerchantStatus};
+use crate::audit::Audit;
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{ApiKeyId, Currency, MerchantId};
+use serde_json::json;
 use std::sync::Arc;
 use store::sealing::MasterKeyring;
 use store::{Database, PageRequest, StoreError};
@@ -82,6 +84,18 @@ fn to_row(m: &MerchantRecord) -> store::merchants::Merchant {
     }
 }
 
+/// A merchant's audited fields (its public settings; it holds no secret).
+fn merchant_details(m: &MerchantRecord) -> serde_json::Value {
+    json!({
+        "name": m.name,
+        "status": m.status.as_str(),
+        "codepay_merchant_no": m.merchant_no,
+        "default_currency": m.default_currency.code(),
+        "allowed_wallets": m.allowed_wallets.iter().map(|w| w.name()).collect::<Vec<_>>(),
+        "max_amount": m.max_amount_minor,
+    })
+}
+
 fn from_row(r: store::merchants::Merchant) -> Result<MerchantRecord> {
     Ok(MerchantRecord {
         id: r.merchant_id().map_err(corrupt)?,
@@ -132,10 +146,20 @@ fn key_from_row(k: store::api_keys::ApiKey) -> Result<ApiKeyRecord> {
 
 #[async_trait]
 impl AccountStore for SqlAccountStore {
-    async fn insert_merchant(&self, m: &MerchantRecord) -> Result<()> {
+    async fn insert_merchant(&self, m: &MerchantRecord, audit: &Audit) -> Result<()> {
         let row = to_row(m);
+        let (audit, details) = (audit.clone(), merchant_details(m));
         self.db
-            .write(move |c| store::merchants::insert(c, &row))
+            .write(move |c| {
+                store::merchants::insert(c, &row)?;
+                audit.record(
+                    c,
+                    ("merchant", &row.id),
+                    Some(&row.id),
+                    &details,
+                    row.created_at,
+                )
+            })
             .await
             .map_err(store_error)
     }
@@ -149,7 +173,7 @@ impl AccountStore for SqlAccountStore {
         }
     }
 
-    async fn update_merchant(&self, m: &MerchantRecord) -> Result<()> {
+    async fn update_merchant(&self, m: &MerchantRecord, audit: &Audit) -> Result<()> {
         let row = to_row(m);
         let id = m.id.clone();
         let patch = store::merchants::MerchantPatch {
@@ -164,10 +188,19 @@ impl AccountStore for SqlAccountStore {
             ..Default::default()
         };
         let now = ms(m.updated_at);
+        let (audit, details) = (audit.clone(), merchant_details(m));
         self.db
-            .write(move |c| store::merchants::update(c, &id, &patch, now))
+            .write(move |c| {
+                store::merchants::update(c, &id, &patch, now)?;
+                audit.record(
+                    c,
+                    ("merchant", id.as_str()),
+                    Some(id.as_str()),
+                    &details,
+                    now,
+                )
+            })
             .await
-            .map(|_| ())
             .map_err(store_error)
     }
 
@@ -189,7 +222,7 @@ impl AccountStore for SqlAccountStore {
         p.items.into_iter().map(from_row).collect()
     }
 
-    async fn insert_api_key(&self, k: &ApiKeyRecord) -> Result<()> {
+    async fn insert_api_key(&self, k: &ApiKeyRecord, audit: &Audit) -> Result<()> {
         let row = store::api_keys::ApiKey {
             id: k.id.to_string(),
             merchant_id: k.merchant_id.as_ref().map(|m| m.to_string()),
@@ -214,8 +247,24 @@ impl AccountStore for SqlAccountStore {
                 .and_then(|b| b.terminal_id.as_ref())
                 .map(ToString::to_string),
         };
+        // What the key may do, never its secret or hash.
+        let details = json!({
+            "kind": row.kind, "label": row.label, "prefix": row.prefix, "scopes": k.scopes,
+            "store_id": row.store_id, "terminal_id": row.terminal_id,
+        });
+        let audit = audit.clone();
         self.db
-            .write(move |c| store::api_keys::insert(c, &row))
+            .write(move |c| {
+                store::api_keys::insert(c, &row)?;
+                let target = ("api_key", row.id.as_str());
+                audit.record(
+                    c,
+                    target,
+                    row.merchant_id.as_deref(),
+                    &details,
+                    row.created_at,
+                )
+            })
             .await
             .map_err(store_error)
     }
@@ -255,10 +304,18 @@ impl AccountStore for SqlAccountStore {
         merchant: &MerchantId,
         key: &ApiKeyId,
         when: DateTime<Utc>,
+        audit: &Audit,
     ) -> Result<bool> {
-        let (m, k) = (merchant.clone(), key.clone());
+        let (m, k, audit) = (merchant.clone(), key.clone(), audit.clone());
         self.db
-            .write(move |c| store::api_keys::revoke(c, Some(&m), &k, ms(when)))
+            .write(move |c| {
+                let revoked = store::api_keys::revoke(c, Some(&m), &k, ms(when))?;
+                if revoked {
+                    let target = ("api_key", k.as_str());
+                    audit.record(c, target, Some(m.as_str()), &json!({}), ms(when))?;
+                }
+                Ok(revoked)
+            })
             .await
             .map_err(store_error)
     }
@@ -272,10 +329,21 @@ impl AccountStore for SqlAccountStore {
         p.items.into_iter().map(key_from_row).collect()
     }
 
-    async fn revoke_operator_key(&self, key: &ApiKeyId, when: DateTime<Utc>) -> Result<bool> {
-        let k = key.clone();
+    async fn revoke_operator_key(
+        &self,
+        key: &ApiKeyId,
+        when: DateTime<Utc>,
+        audit: &Audit,
+    ) -> Result<bool> {
+        let (k, audit) = (key.clone(), audit.clone());
         self.db
-            .write(move |c| store::api_keys::revoke(c, None, &k, ms(when)))
+            .write(move |c| {
+                let revoked = store::api_keys::revoke(c, None, &k, ms(when))?;
+                if revoked {
+                    audit.record(c, ("api_key", k.as_str()), None, &json!({}), ms(when))?;
+                }
+                Ok(revoked)
+            })
             .await
             .map_err(store_error)
     }
@@ -310,6 +378,25 @@ impl AccountStore for SqlAccountStore {
             .into_iter()
             .filter_map(|k| Some((ApiKeyId::parse(&k.id).ok()?, at(k.last_used_at?))))
             .collect())
+    }
+
+    async fn audit_events(
+        &self,
+        filter: &store::audit::AuditFilter,
+        starting_after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<store::audit::AuditEntry>, bool)> {
+        let filter = filter.clone();
+        let page = PageRequest {
+            limit: i64::try_from(limit).unwrap_or(100),
+            starting_after: starting_after.map(str::to_owned),
+        };
+        let p = self
+            .db
+            .read(move |c| store::audit::search(c, &filter, &page))
+            .await
+            .map_err(store_error)?;
+        Ok((p.items, p.has_more))
     }
 
     fn gateway_accounts(&self) -> Option<&dyn crate::gateway_accounts::GatewayAccountStore> {

@@ -9,6 +9,7 @@
 //! guessing secrets cannot grow it; it is bounded by `MAX_ENTRIES` anyway.
 
 use crate::accounts::{AccountStore, ApiKeyRecord, MerchantRecord};
+use crate::audit::Audit;
 use crate::error::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -120,8 +121,8 @@ impl CachedAccountStore {
 
 #[async_trait]
 impl AccountStore for CachedAccountStore {
-    async fn insert_merchant(&self, m: &MerchantRecord) -> Result<()> {
-        let r = self.inner.insert_merchant(m).await;
+    async fn insert_merchant(&self, m: &MerchantRecord, audit: &Audit) -> Result<()> {
+        let r = self.inner.insert_merchant(m, audit).await;
         self.invalidate();
         r
     }
@@ -136,8 +137,8 @@ impl AccountStore for CachedAccountStore {
         .await
     }
 
-    async fn update_merchant(&self, m: &MerchantRecord) -> Result<()> {
-        let r = self.inner.update_merchant(m).await;
+    async fn update_merchant(&self, m: &MerchantRecord, audit: &Audit) -> Result<()> {
+        let r = self.inner.update_merchant(m, audit).await;
         self.invalidate();
         r
     }
@@ -150,8 +151,8 @@ impl AccountStore for CachedAccountStore {
         self.inner.list_merchants(starting_after, limit).await
     }
 
-    async fn insert_api_key(&self, k: &ApiKeyRecord) -> Result<()> {
-        let r = self.inner.insert_api_key(k).await;
+    async fn insert_api_key(&self, k: &ApiKeyRecord, audit: &Audit) -> Result<()> {
+        let r = self.inner.insert_api_key(k, audit).await;
         self.invalidate();
         r
     }
@@ -185,8 +186,9 @@ impl AccountStore for CachedAccountStore {
         merchant: &MerchantId,
         key: &ApiKeyId,
         at: DateTime<Utc>,
+        audit: &Audit,
     ) -> Result<bool> {
-        let r = self.inner.revoke_api_key(merchant, key, at).await;
+        let r = self.inner.revoke_api_key(merchant, key, at, audit).await;
         self.invalidate();
         r
     }
@@ -195,10 +197,24 @@ impl AccountStore for CachedAccountStore {
         self.inner.operator_keys().await
     }
 
-    async fn revoke_operator_key(&self, key: &ApiKeyId, at: DateTime<Utc>) -> Result<bool> {
-        let r = self.inner.revoke_operator_key(key, at).await;
+    async fn revoke_operator_key(
+        &self,
+        key: &ApiKeyId,
+        at: DateTime<Utc>,
+        audit: &Audit,
+    ) -> Result<bool> {
+        let r = self.inner.revoke_operator_key(key, at, audit).await;
         self.invalidate();
         r
+    }
+
+    async fn audit_events(
+        &self,
+        filter: &store::audit::AuditFilter,
+        starting_after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<store::audit::AuditEntry>, bool)> {
+        self.inner.audit_events(filter, starting_after, limit).await
     }
 
     async fn touch_api_key(&self, key: &ApiKeyId, at: DateTime<Utc>) -> Result<()> {
@@ -251,7 +267,10 @@ mod tests {
         let cache = CachedAccountStore::new(inner.clone(), ttl);
         let m = MerchantId::generate();
         let (secret, rec) = key(&m);
-        cache.insert_api_key(&rec).await.expect("insert");
+        cache
+            .insert_api_key(&rec, &Audit::system("api_key.create"))
+            .await
+            .expect("insert");
         let hash = keys::hash_secret(&secret);
         async fn read(c: &CachedAccountStore, hash: &str) -> Option<ApiKeyRecord> {
             c.api_key_by_hash(hash).await.expect("read")
@@ -264,7 +283,7 @@ mod tests {
 
         // Revoked by "another process" (straight in the inner store): stale for < ttl only.
         inner
-            .revoke_api_key(&m, &rec.id, Utc::now())
+            .revoke_api_key(&m, &rec.id, Utc::now(), &Audit::system("api_key.revoke"))
             .await
             .expect("revoke");
         assert!(
@@ -282,12 +301,15 @@ mod tests {
 
         // Revoked through the cache: refused at once.
         let (secret2, rec2) = key(&m);
-        cache.insert_api_key(&rec2).await.expect("insert");
+        cache
+            .insert_api_key(&rec2, &Audit::system("api_key.create"))
+            .await
+            .expect("insert");
         let hash2 = keys::hash_secret(&secret2);
         assert!(cache.api_key(&rec2.id).await.expect("read").is_some());
         assert!(cache.api_key_by_hash(&hash2).await.expect("read").is_some());
         cache
-            .revoke_api_key(&m, &rec2.id, Utc::now())
+            .revoke_api_key(&m, &rec2.id, Utc::now(), &Audit::system("api_key.revoke"))
             .await
             .expect("revoke");
         let by_hash = cache.api_key_by_hash(&hash2).await.expect("read");

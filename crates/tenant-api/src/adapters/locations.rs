@@ -1,6 +1,7 @@
 //! [`LocationStore`] over the `store` crate's stores and terminals repositories.
 
 use super::accounts::store_error;
+use crate::audit::Audit;
 use crate::error::{Error, Result};
 use crate::locations::{
     LocationStore, STORE_NO_TAKEN, StorePatch, StoreRecord, TERMINAL_SN_TAKEN, TerminalKind,
@@ -80,9 +81,25 @@ fn terminal_from(r: store::terminals::Terminal) -> Result<TerminalRecord> {
     })
 }
 
+/// A store's audited fields.
+fn store_details(s: &store::stores::Store) -> serde_json::Value {
+    serde_json::json!({
+        "name": s.name, "store_no": s.codepay_store_no, "address": s.address,
+        "timezone": s.timezone, "enabled": s.enabled,
+    })
+}
+
+/// A terminal's audited fields.
+fn terminal_details(t: &store::terminals::Terminal) -> serde_json::Value {
+    serde_json::json!({
+        "store_id": t.store_id, "name": t.name, "terminal_sn": t.codepay_terminal_sn,
+        "kind": t.kind, "enabled": t.enabled,
+    })
+}
+
 #[async_trait]
 impl LocationStore for SqlLocationStore {
-    async fn insert_store(&self, s: &StoreRecord) -> Result<()> {
+    async fn insert_store(&self, s: &StoreRecord, audit: &Audit) -> Result<()> {
         let row = store::stores::Store {
             id: s.id.to_string(),
             merchant_id: s.merchant_id.to_string(),
@@ -94,8 +111,18 @@ impl LocationStore for SqlLocationStore {
             created_at: ms(s.created_at),
             updated_at: ms(s.updated_at),
         };
+        let audit = audit.clone();
         self.db
-            .write(move |c| store::stores::insert(c, &row))
+            .write(move |c| {
+                store::stores::insert(c, &row)?;
+                audit.record(
+                    c,
+                    ("store", &row.id),
+                    Some(&row.merchant_id),
+                    &store_details(&row),
+                    row.created_at,
+                )
+            })
             .await
             .map_err(|e| taken(e, STORE_NO_TAKEN, "codepay.store_no"))
     }
@@ -131,7 +158,12 @@ impl LocationStore for SqlLocationStore {
         Ok((items, rows.has_more))
     }
 
-    async fn update_store(&self, id: &StoreId, patch: &StorePatch) -> Result<StoreRecord> {
+    async fn update_store(
+        &self,
+        id: &StoreId,
+        patch: &StorePatch,
+        audit: &Audit,
+    ) -> Result<StoreRecord> {
         let id = id.to_string();
         let update = store::stores::StoreUpdate {
             name: patch.name.clone(),
@@ -139,15 +171,26 @@ impl LocationStore for SqlLocationStore {
             timezone: patch.timezone.clone(),
             enabled: patch.enabled,
         };
+        let audit = audit.clone();
         let row = self
             .db
-            .write(move |c| store::stores::update(c, &id, &update, store::clock::now_ms()))
+            .write(move |c| {
+                let row = store::stores::update(c, &id, &update, store::clock::now_ms())?;
+                audit.record(
+                    c,
+                    ("store", &row.id),
+                    Some(&row.merchant_id),
+                    &store_details(&row),
+                    row.updated_at,
+                )?;
+                Ok(row)
+            })
             .await
             .map_err(store_error)?;
         store_from(row)
     }
 
-    async fn insert_terminal(&self, t: &TerminalRecord) -> Result<()> {
+    async fn insert_terminal(&self, t: &TerminalRecord, audit: &Audit) -> Result<()> {
         let row = store::terminals::Terminal {
             id: t.id.to_string(),
             store_id: t.store_id.to_string(),
@@ -159,8 +202,18 @@ impl LocationStore for SqlLocationStore {
             created_at: ms(t.created_at),
             updated_at: ms(t.updated_at),
         };
+        let audit = audit.clone();
         self.db
-            .write(move |c| store::terminals::insert(c, &row))
+            .write(move |c| {
+                store::terminals::insert(c, &row)?;
+                audit.record(
+                    c,
+                    ("terminal", &row.id),
+                    Some(&row.merchant_id),
+                    &terminal_details(&row),
+                    row.created_at,
+                )
+            })
             .await
             .map_err(|e| taken(e, TERMINAL_SN_TAKEN, "codepay.terminal_sn"))
     }
@@ -200,8 +253,9 @@ impl LocationStore for SqlLocationStore {
         &self,
         id: &TerminalId,
         patch: &TerminalPatch,
+        audit: &Audit,
     ) -> Result<TerminalRecord> {
-        let id = id.to_string();
+        let (id, audit) = (id.to_string(), audit.clone());
         let update = store::terminals::TerminalUpdate {
             name: patch.name.clone(),
             kind: patch.kind.map(|k| k.as_str().to_owned()),
@@ -209,7 +263,17 @@ impl LocationStore for SqlLocationStore {
         };
         let row = self
             .db
-            .write(move |c| store::terminals::update(c, &id, &update, store::clock::now_ms()))
+            .write(move |c| {
+                let row = store::terminals::update(c, &id, &update, store::clock::now_ms())?;
+                audit.record(
+                    c,
+                    ("terminal", &row.id),
+                    Some(&row.merchant_id),
+                    &terminal_details(&row),
+                    row.updated_at,
+                )?;
+                Ok(row)
+            })
             .await
             .map_err(store_error)?;
         terminal_from(row)

@@ -3,12 +3,14 @@
 //!
 //! Reads run in read transactions and changes in write ones, one transaction per call.
 
+use crate::audit::Audit;
 use crate::error::{Error, Result};
 use crate::routes::webhooks::port::{
     ENDPOINT, ENDPOINT_LIMIT_CODE, EVENT, NewEndpoint, REDELIVERY_LIMIT_CODE, WebhookStore,
 };
 use async_trait::async_trait;
 use domain::{EventId, MerchantId, Secret, WebhookEndpointId};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use store::deliveries::{self, Delivery, DeliveryAttempt};
@@ -61,6 +63,14 @@ fn store_error<'a>(what: &'static str, id: &'a str) -> impl Fn(StoreError) -> Er
     }
 }
 
+/// An endpoint's audited fields (its URL and filters; never its secret).
+fn endpoint_details(e: &WebhookEndpoint) -> serde_json::Value {
+    json!({
+        "url": e.url, "events": e.event_filter, "enabled": e.enabled,
+        "store_id": e.store_id, "description": e.description,
+    })
+}
+
 /// The audit action a redelivery records; counting them caps redeliveries per event.
 const REDELIVER_ACTION: &str = "event.redeliver";
 
@@ -72,6 +82,7 @@ impl WebhookStore for SqlWebhookStore {
         endpoint: NewEndpoint,
         secret: &Secret,
         max_endpoints: u32,
+        audit: &Audit,
     ) -> Result<WebhookEndpoint> {
         let sealed = self
             .keyring
@@ -96,7 +107,7 @@ impl WebhookStore for SqlWebhookStore {
             )
         };
         let stored = row.clone();
-        let m = merchant.clone();
+        let (m, audit) = (merchant.clone(), audit.clone());
         let created = self
             .write("merchant", merchant.as_str(), move |c| {
                 store::merchants::lock(c, &m)?;
@@ -104,6 +115,8 @@ impl WebhookStore for SqlWebhookStore {
                     return Ok(false);
                 }
                 we::insert(c, &stored)?;
+                let target = (ENDPOINT, stored.id.as_str());
+                audit.record(c, target, Some(m.as_str()), &endpoint_details(&stored), now)?;
                 Ok(true)
             })
             .await?;
@@ -144,8 +157,9 @@ impl WebhookStore for SqlWebhookStore {
         merchant: &MerchantId,
         id: &WebhookEndpointId,
         patch: EndpointPatch,
+        audit: &Audit,
     ) -> Result<WebhookEndpoint> {
-        let (m, i) = (merchant.clone(), id.clone());
+        let (m, i, audit) = (merchant.clone(), id.clone(), audit.clone());
         self.write(ENDPOINT, id.as_str(), move |c| {
             let now = clock::now_ms();
             if patch.enabled == Some(true) {
@@ -154,15 +168,28 @@ impl WebhookStore for SqlWebhookStore {
                 we::get(c, &m, &i)?;
                 we::set_failing_since(c, &i, None, now)?;
             }
-            we::update(c, &m, &i, &patch, now)
+            let e = we::update(c, &m, &i, &patch, now)?;
+            let target = (ENDPOINT, i.as_str());
+            audit.record(c, target, Some(m.as_str()), &endpoint_details(&e), now)?;
+            Ok(e)
         })
         .await
     }
 
-    async fn delete_endpoint(&self, merchant: &MerchantId, id: &WebhookEndpointId) -> Result<bool> {
-        let (m, i) = (merchant.clone(), id.clone());
+    async fn delete_endpoint(
+        &self,
+        merchant: &MerchantId,
+        id: &WebhookEndpointId,
+        audit: &Audit,
+    ) -> Result<bool> {
+        let (m, i, audit) = (merchant.clone(), id.clone(), audit.clone());
         self.write(ENDPOINT, id.as_str(), move |c| {
-            we::delete(c, &m, &i, clock::now_ms())
+            let now = clock::now_ms();
+            let deleted = we::delete(c, &m, &i, now)?;
+            if deleted {
+                audit.record(c, (ENDPOINT, i.as_str()), Some(m.as_str()), &json!({}), now)?;
+            }
+            Ok(deleted)
         })
         .await
     }
@@ -173,12 +200,18 @@ impl WebhookStore for SqlWebhookStore {
         id: &WebhookEndpointId,
         new_secret: &Secret,
         overlap: Duration,
+        audit: &Audit,
     ) -> Result<WebhookEndpoint> {
-        let (m, i) = (merchant.clone(), id.clone());
+        let (m, i, audit) = (merchant.clone(), id.clone(), audit.clone());
         let (keyring, text) = (self.keyring.clone(), new_secret.expose().to_owned());
         let overlap = clock::ms(overlap);
         self.write(ENDPOINT, id.as_str(), move |c| {
-            webhook_admin::rotate_sealed(c, &keyring, &m, &i, &text, overlap, clock::now_ms())
+            let now = clock::now_ms();
+            let e = webhook_admin::rotate_sealed(c, &keyring, &m, &i, &text, overlap, now)?;
+            // The new secret is never logged; only when the old one stops signing.
+            let details = json!({ "previous_secret_expires_at": e.previous_secret_expires_at });
+            audit.record(c, (ENDPOINT, i.as_str()), Some(m.as_str()), &details, now)?;
+            Ok(e)
         })
         .await
     }
@@ -189,10 +222,15 @@ impl WebhookStore for SqlWebhookStore {
         id: &WebhookEndpointId,
         since_ms: i64,
         until_ms: i64,
+        audit: &Audit,
     ) -> Result<Recovery> {
-        let (m, i) = (merchant.clone(), id.clone());
+        let (m, i, audit) = (merchant.clone(), id.clone(), audit.clone());
         self.write(ENDPOINT, id.as_str(), move |c| {
-            webhook_admin::recover_endpoint(c, &m, &i, since_ms, until_ms, clock::now_ms())
+            let now = clock::now_ms();
+            let r = webhook_admin::recover_endpoint(c, &m, &i, since_ms, until_ms, now)?;
+            let details = json!({ "since": since_ms, "until": until_ms });
+            audit.record(c, (ENDPOINT, i.as_str()), Some(m.as_str()), &details, now)?;
+            Ok(r)
         })
         .await
     }

@@ -10,6 +10,7 @@
 use super::list::List;
 use super::merchants::{ApiKeyObject, NewKey, issue_key, key_objects, revoked_key};
 use crate::AppState;
+use crate::audit::Audit;
 use crate::auth::{Binding, MerchantCaller, Principal, keys};
 use crate::error::{Error, Result};
 use crate::{idempotency, json};
@@ -121,6 +122,7 @@ pub async fn create_operator_key(
             scopes: Vec::new(),
             expires_at: None,
             binding: None,
+            audit: Audit::by(&principal, "operator_key.create"),
         };
         issue_key(&state, new).await
     })
@@ -143,7 +145,11 @@ pub async fn revoke_operator_key(
     let key_id = parse_key_id(&kid)?;
     let revoked = state
         .accounts
-        .revoke_operator_key(&key_id, Utc::now())
+        .revoke_operator_key(
+            &key_id,
+            Utc::now(),
+            &Audit::by(&principal, "operator_key.revoke"),
+        )
         .await?;
     revoked_key(&state, revoked, &key_id, None).await
 }
@@ -249,6 +255,7 @@ pub async fn create_own_key(
             scopes,
             expires_at,
             binding,
+            audit: Audit::by(&principal, "api_key.create"),
         };
         issue_key(&state, new).await
     })
@@ -281,7 +288,12 @@ pub async fn revoke_own_key(
     }
     let revoked = state
         .accounts
-        .revoke_api_key(&caller.id, &key_id, Utc::now())
+        .revoke_api_key(
+            &caller.id,
+            &key_id,
+            Utc::now(),
+            &Audit::by(&principal, "api_key.revoke"),
+        )
         .await?;
     revoked_key(&state, revoked, &key_id, Some(&caller.id)).await
 }

@@ -3,6 +3,7 @@
 use super::list::{List, page_limit, split_page};
 use crate::AppState;
 use crate::accounts::{ApiKeyRecord, MerchantRecord, MerchantStatus};
+use crate::audit::Audit;
 use crate::auth::{Principal, jwt::ALL_SCOPES, keys};
 use crate::error::{Error, Result};
 use crate::gateway_accounts::MerchantRouting;
@@ -232,6 +233,8 @@ pub(crate) struct NewKey {
     pub(crate) scopes: Vec<String>,
     pub(crate) expires_at: Option<chrono::DateTime<Utc>>,
     pub(crate) binding: Option<crate::auth::Binding>,
+    /// Who mints it, for the audit log.
+    pub(crate) audit: crate::audit::Audit,
 }
 
 /// Mints a key, stores its hash and answers 201 with its secret (shown in this response only).
@@ -252,7 +255,7 @@ pub(crate) async fn issue_key(
         expires_at: new.expires_at,
         binding: new.binding,
     };
-    state.accounts.insert_api_key(&k).await?;
+    state.accounts.insert_api_key(&k, &new.audit).await?;
     Ok((
         StatusCode::CREATED,
         json::value(&key_object(&k, Some(secret)))?,
@@ -584,7 +587,8 @@ pub async fn create_merchant(
         };
         check_merchant_no(&m.merchant_no)?;
         apply(&mut m, b)?;
-        state.accounts.insert_merchant(&m).await?;
+        let audit = Audit::by(&principal, "merchant.create");
+        state.accounts.insert_merchant(&m, &audit).await?;
         route(&state, &principal, &mut m, routing).await?;
         Ok((StatusCode::CREATED, json::value(&MerchantObject::from(&m))?))
     })
@@ -673,7 +677,8 @@ pub async fn update_merchant(
     route(&state, &principal, &mut m, routing).await?;
     // After the routing write: this write empties the process's merchant cache, so the next
     // payment here is routed by the new rules.
-    state.accounts.update_merchant(&m).await?;
+    let audit = Audit::by(&principal, "merchant.update");
+    state.accounts.update_merchant(&m, &audit).await?;
     Ok(HttpResponse::Ok().json(MerchantObject::from(&m)))
 }
 
@@ -687,7 +692,15 @@ async fn set_status(
     let mut m = load(state, id).await?;
     m.status = status;
     m.updated_at = Utc::now();
-    state.accounts.update_merchant(&m).await?;
+    let action = match status {
+        MerchantStatus::Active => "merchant.activate",
+        MerchantStatus::Suspended => "merchant.suspend",
+        MerchantStatus::Closed => "merchant.close",
+    };
+    state
+        .accounts
+        .update_merchant(&m, &Audit::by(principal, action))
+        .await?;
     Ok(HttpResponse::Ok().json(MerchantObject::from(&m)))
 }
 
@@ -772,6 +785,7 @@ pub async fn create_api_key(
             scopes,
             expires_at: None,
             binding,
+            audit: Audit::by(&principal, "api_key.create"),
         };
         issue_key(&state, new).await
     })
@@ -812,7 +826,12 @@ pub async fn revoke_api_key(
     let key_id = ApiKeyId::parse(&kid).map_err(|_| Error::not_found("api key", kid.as_str()))?;
     let revoked = state
         .accounts
-        .revoke_api_key(&m.id, &key_id, Utc::now())
+        .revoke_api_key(
+            &m.id,
+            &key_id,
+            Utc::now(),
+            &Audit::by(&principal, "api_key.revoke"),
+        )
         .await?;
     revoked_key(&state, revoked, &key_id, Some(&m.id)).await
 }

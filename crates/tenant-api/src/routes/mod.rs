@@ -17,6 +17,7 @@ macro_rules! route_table {
 pub(crate) use route_table;
 
 pub mod api_keys;
+pub mod audit;
 pub mod gateway_accounts;
 pub mod list;
 pub mod merchants;
@@ -55,6 +56,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         payments::create_refund, payments::list_refunds, payments::get_refund,
         tokens::create_token,
         payments::search_refunds,
+        audit::list_audit_events,
         stores::create_store, stores::list_stores, stores::get_store, stores::update_store,
         terminals::create_terminal, terminals::list_terminals, terminals::get_terminal,
         terminals::update_terminal,
@@ -203,6 +205,7 @@ route_table! {
     get "/payments/{id}/refunds" => payments::list_refunds,
     get "/refunds/{id}" => payments::get_refund,
     get "/refunds" => payments::search_refunds,
+    get "/audit-events" => audit::list_audit_events,
     post "/tokens" => tokens::create_token,
 }
 

@@ -534,7 +534,11 @@ pub async fn cancel_payment(
 ) -> Result<HttpResponse> {
     let caller = principal.caller("payments:write")?;
     let p = visible_payment(&state, &Access::Merchant(caller.clone()), &path).await?;
-    let p = state.engine.cancel_payment(&caller.id, &p.id).await?;
+    let actor = principal.key_id().to_string();
+    let p = state
+        .engine
+        .cancel_payment_by(&caller.id, &p.id, Some(&actor))
+        .await?;
     Ok(HttpResponse::Ok().json(state.engine.payment_object(&p)))
 }
 
@@ -563,6 +567,7 @@ pub async fn create_refund(
         reason: b.reason,
     };
     let scope = caller.idempotency_scope(merchant.as_str());
+    let actor = principal.key_id().to_string();
     let state = &*state;
     idempotency::run_resuming(
         state.idempotency.as_ref(),
@@ -582,7 +587,7 @@ pub async fn create_refund(
                 None => {
                     state
                         .engine
-                        .create_refund(&merchant, &payment_id, new)
+                        .create_refund_by(&merchant, &payment_id, new, Some(&actor))
                         .await?
                 }
             };

@@ -6,6 +6,7 @@
 
 use super::list::{List, page_limit};
 use crate::accounts::MerchantRecord;
+use crate::audit::Audit;
 use crate::auth::{Access, Principal};
 use crate::error::{Error, Result};
 use crate::locations::{self, StorePatch, StoreRecord};
@@ -291,7 +292,9 @@ pub async fn create_store(
             created_at: now,
             updated_at: now,
         };
-        locations.insert_store(&store).await?;
+        locations
+            .insert_store(&store, &Audit::by(&principal, "store.create"))
+            .await?;
         Ok((
             StatusCode::CREATED,
             json::value(&StoreObject::from(&store))?,
@@ -378,7 +381,7 @@ pub async fn update_store(
         enabled: b.enabled,
     };
     let s = locations::locations(&state)?
-        .update_store(&s.id, &patch)
+        .update_store(&s.id, &patch, &Audit::by(&principal, "store.update"))
         .await?;
     Ok(HttpResponse::Ok().json(StoreObject::from(&s)))
 }

@@ -5,6 +5,7 @@
 
 use super::list::{List, page_limit};
 use super::stores::{PageQuery, READ, check_name, create_scope, cursor, manager, visible_store};
+use crate::audit::Audit;
 use crate::auth::{Access, Principal};
 use crate::error::{Error, Result};
 use crate::locations::{self, TerminalKind, TerminalPatch, TerminalRecord};
@@ -178,7 +179,9 @@ pub async fn create_terminal(
             created_at: now,
             updated_at: now,
         };
-        locations.insert_terminal(&terminal).await?;
+        locations
+            .insert_terminal(&terminal, &Audit::by(&principal, "terminal.create"))
+            .await?;
         Ok((
             StatusCode::CREATED,
             json::value(&TerminalObject::from(&terminal))?,
@@ -267,7 +270,7 @@ pub async fn update_terminal(
         enabled: b.enabled,
     };
     let t = locations::locations(&state)?
-        .update_terminal(&t.id, &patch)
+        .update_terminal(&t.id, &patch, &Audit::by(&principal, "terminal.update"))
         .await?;
     Ok(HttpResponse::Ok().json(TerminalObject::from(&t)))
 }

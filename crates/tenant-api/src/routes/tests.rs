@@ -2,6 +2,7 @@
 //! scripted CodePay (the black-box suite over real databases and the simulator is separate).
 
 use crate::accounts::{AccountStore, ApiKeyRecord, MemoryAccountStore, MerchantRecord};
+use crate::audit::Audit;
 use crate::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
 use crate::idempotency::MemoryIdempotencyStore;
 use crate::{AppState, request_id};
@@ -37,13 +38,10 @@ async fn setup_with_limit(per_second: u32) -> Setup {
     let merchant = MerchantId::generate();
     let (now, usd) = (chrono::Utc::now(), Currency::from_code("USD").expect("usd"));
     accounts
-        .insert_merchant(&MerchantRecord::active(
-            merchant.clone(),
-            "Shop",
-            "M1",
-            usd,
-            now,
-        ))
+        .insert_merchant(
+            &MerchantRecord::active(merchant.clone(), "Shop", "M1", usd, now),
+            &Audit::system("merchant.create"),
+        )
         .await
         .expect("merchant");
     let mut secrets = Vec::new();
@@ -53,21 +51,24 @@ async fn setup_with_limit(per_second: u32) -> Setup {
     ] {
         let secret = keys::generate_secret(prefix);
         accounts
-            .insert_api_key(&ApiKeyRecord {
-                id: ApiKeyId::generate(),
-                merchant_id: owner,
-                secret_hash: keys::hash_secret(&secret),
-                prefix: keys::display_prefix(&secret),
-                label: None,
-                scopes: crate::auth::jwt::ALL_SCOPES
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect(),
-                created_at: now,
-                revoked_at: None,
-                expires_at: None,
-                binding: None,
-            })
+            .insert_api_key(
+                &ApiKeyRecord {
+                    id: ApiKeyId::generate(),
+                    merchant_id: owner,
+                    secret_hash: keys::hash_secret(&secret),
+                    prefix: keys::display_prefix(&secret),
+                    label: None,
+                    scopes: crate::auth::jwt::ALL_SCOPES
+                        .iter()
+                        .map(|s| (*s).to_owned())
+                        .collect(),
+                    created_at: now,
+                    revoked_at: None,
+                    expires_at: None,
+                    binding: None,
+                },
+                &Audit::system("api_key.create"),
+            )
             .await
             .expect("key");
         secrets.push(secret);

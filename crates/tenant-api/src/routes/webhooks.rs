@@ -14,6 +14,7 @@
 //! a store or terminal are refused here (403 `credential_bound`): endpoints belong to the whole
 //! merchant. An endpoint may itself be limited to one store's events (`store_id`).
 
+use crate::audit::Audit;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::routes::list::{List, page_limit};
@@ -411,7 +412,13 @@ pub async fn create_endpoint(
         };
         let row = api
             .store()
-            .create_endpoint(&merchant, endpoint, &secret, api.0.limits.max_endpoints)
+            .create_endpoint(
+                &merchant,
+                endpoint,
+                &secret,
+                api.0.limits.max_endpoints,
+                &Audit::by(&principal, "webhook_endpoint.create"),
+            )
             .await?;
         Ok((
             StatusCode::CREATED,
@@ -489,7 +496,11 @@ pub async fn update_endpoint(
         store_id,
         updated_at: None,
     };
-    let e = api.store().update_endpoint(&merchant, &id, patch).await?;
+    let audit = Audit::by(&principal, "webhook_endpoint.update");
+    let e = api
+        .store()
+        .update_endpoint(&merchant, &id, patch, &audit)
+        .await?;
     Ok(HttpResponse::Ok().json(endpoint_object(&e, None)))
 }
 
@@ -506,7 +517,8 @@ pub async fn delete_endpoint(
 ) -> Result<HttpResponse> {
     let merchant = api.for_merchant(&principal, WRITE)?;
     let id = endpoint_id(&path)?;
-    let deleted = api.store().delete_endpoint(&merchant, &id).await?;
+    let audit = Audit::by(&principal, "webhook_endpoint.delete");
+    let deleted = api.store().delete_endpoint(&merchant, &id, &audit).await?;
     if !deleted {
         return Err(Error::not_found(ENDPOINT, path.as_str()));
     }
@@ -540,7 +552,13 @@ pub async fn rotate_secret(
         let secret = api.0.secret()?;
         let e = api
             .store()
-            .rotate_secret(&merchant, &id, &secret, api.0.secret_overlap)
+            .rotate_secret(
+                &merchant,
+                &id,
+                &secret,
+                api.0.secret_overlap,
+                &Audit::by(&principal, "webhook_endpoint.rotate_secret"),
+            )
             .await?;
         Ok((
             StatusCode::OK,
@@ -576,6 +594,7 @@ pub async fn recover(
             &id,
             since.timestamp_millis(),
             until.timestamp_millis(),
+            &Audit::by(&principal, "webhook_endpoint.recover"),
         )
         .await?;
     Ok(HttpResponse::Accepted().json(RecoveryObject {

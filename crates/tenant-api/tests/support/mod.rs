@@ -28,6 +28,7 @@ use store::sealing::MasterKeyring;
 use tenant_api::accounts::{AccountStore, ApiKeyRecord, MerchantRecord};
 use tenant_api::adapters::accounts::SqlAccountStore;
 use tenant_api::adapters::wiring::{Wiring, app_state_from};
+use tenant_api::audit::Audit;
 use tenant_api::auth::{jwt::TokenIssuer, keys, rate_limit::LocalRateLimiter};
 use tenant_api::idempotency::IdempotencyStore;
 use tenant_api::routes::webhooks::WebhookApi;
@@ -302,18 +303,21 @@ impl TestApp {
         };
         let secret = keys::generate_secret(prefix);
         SqlAccountStore::new(self.db.clone())
-            .insert_api_key(&ApiKeyRecord {
-                id: ApiKeyId::generate(),
-                merchant_id: merchant.cloned(),
-                secret_hash: keys::hash_secret(&secret),
-                prefix: keys::display_prefix(&secret),
-                label: None,
-                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-                created_at: chrono::Utc::now(),
-                revoked_at: None,
-                expires_at: None,
-                binding: None,
-            })
+            .insert_api_key(
+                &ApiKeyRecord {
+                    id: ApiKeyId::generate(),
+                    merchant_id: merchant.cloned(),
+                    secret_hash: keys::hash_secret(&secret),
+                    prefix: keys::display_prefix(&secret),
+                    label: None,
+                    scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                    created_at: chrono::Utc::now(),
+                    revoked_at: None,
+                    expires_at: None,
+                    binding: None,
+                },
+                &Audit::system("api_key.create"),
+            )
             .await
             .expect("key");
         secret
@@ -324,16 +328,19 @@ impl TestApp {
         let id = MerchantId::generate();
         let now = chrono::Utc::now();
         SqlAccountStore::new(self.db.clone())
-            .insert_merchant(&MerchantRecord {
-                store_no: store_no.map(str::to_owned),
-                ..MerchantRecord::active(
-                    id.clone(),
-                    "Shop",
-                    "M1",
-                    Currency::from_code("USD").expect("usd"),
-                    now,
-                )
-            })
+            .insert_merchant(
+                &MerchantRecord {
+                    store_no: store_no.map(str::to_owned),
+                    ..MerchantRecord::active(
+                        id.clone(),
+                        "Shop",
+                        "M1",
+                        Currency::from_code("USD").expect("usd"),
+                        now,
+                    )
+                },
+                &Audit::system("merchant.create"),
+            )
             .await
             .expect("merchant");
         id

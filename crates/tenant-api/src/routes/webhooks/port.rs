@@ -5,6 +5,7 @@
 //! Errors are already the API's: a missing row is a 404 naming what the route was asked for
 //! (the endpoint or event id as given, `""` for lists), any other storage failure a 503.
 
+use crate::audit::Audit;
 use crate::error::Result;
 use async_trait::async_trait;
 use domain::{EventId, MerchantId, Secret, WebhookEndpointId};
@@ -65,7 +66,8 @@ impl Default for WebhookLimits {
     }
 }
 
-/// The webhook routes' port to storage.
+/// The webhook routes' port to storage. Every endpoint change carries its audit entry, written
+/// in the same transaction.
 #[async_trait]
 pub trait WebhookStore: Send + Sync + 'static {
     /// Stores a merchant's new endpoint with `secret` sealed; returns the row as stored. Refused
@@ -77,6 +79,7 @@ pub trait WebhookStore: Send + Sync + 'static {
         endpoint: NewEndpoint,
         secret: &Secret,
         max_endpoints: u32,
+        audit: &Audit,
     ) -> Result<WebhookEndpoint>;
 
     /// A merchant's live endpoints, newest first.
@@ -100,10 +103,16 @@ pub trait WebhookStore: Send + Sync + 'static {
         merchant: &MerchantId,
         id: &WebhookEndpointId,
         patch: EndpointPatch,
+        audit: &Audit,
     ) -> Result<WebhookEndpoint>;
 
     /// Soft-deletes an endpoint; `false` when there was no live one.
-    async fn delete_endpoint(&self, merchant: &MerchantId, id: &WebhookEndpointId) -> Result<bool>;
+    async fn delete_endpoint(
+        &self,
+        merchant: &MerchantId,
+        id: &WebhookEndpointId,
+        audit: &Audit,
+    ) -> Result<bool>;
 
     /// Makes `new_secret` the endpoint's secret, the current one signing beside it for
     /// `overlap`; returns the endpoint as it now is.
@@ -113,6 +122,7 @@ pub trait WebhookStore: Send + Sync + 'static {
         id: &WebhookEndpointId,
         new_secret: &Secret,
         overlap: Duration,
+        audit: &Audit,
     ) -> Result<WebhookEndpoint>;
 
     /// Re-enables the endpoint and delivers every event of `[since_ms, until_ms)` it subscribes
@@ -125,6 +135,7 @@ pub trait WebhookStore: Send + Sync + 'static {
         id: &WebhookEndpointId,
         since_ms: i64,
         until_ms: i64,
+        audit: &Audit,
     ) -> Result<Recovery>;
 
     /// A merchant's events, newest first, optionally by whether all their deliveries
