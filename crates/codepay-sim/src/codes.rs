@@ -30,6 +30,7 @@ pub const CODES: &[(ErrorKind, &Code)] = &[
     (ErrorKind::StaleTimestamp, &codes::E01004),
     (ErrorKind::UnknownApp, &codes::E01005),
     (ErrorKind::UnknownMerchant, &codes::E01006),
+    (ErrorKind::UnknownStoreOrTerminal, &codes::E01007),
     (ErrorKind::UnknownMethod, &codes::E07303),
     (ErrorKind::DuplicateOrderNo, &codes::E04101),
     (ErrorKind::InvalidAmount, &codes::E04103),
@@ -59,6 +60,9 @@ pub enum ErrorKind {
     StaleTimestamp,
     UnknownApp,
     UnknownMerchant,
+    /// A `store_no` the merchant does not have, a `terminal_sn` its store does not have, or a
+    /// `terminal_sn` without a `store_no`.
+    UnknownStoreOrTerminal,
     UnknownMethod,
     DuplicateOrderNo,
     InvalidAmount,

@@ -13,14 +13,35 @@ pub struct AppConfig {
     pub public_key: String,
 }
 
+/// The fee rate of a merchant registered without one: 60 basis points (0.60 %).
+pub const DEFAULT_FEE_BPS: u32 = 60;
+/// The highest fee rate accepted: 10 000 basis points, the whole amount.
+pub const MAX_FEE_BPS: u32 = 10_000;
+
 /// A merchant known to the gateway.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MerchantConfig {
     /// `merchant_no` (≤32 of `[A-Za-z0-9_-]`).
     pub merchant_no: String,
-    /// Optional `store_no`.
+    /// Optional `store_no`; it is one of the merchant's registered stores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_no: Option<String>,
+    /// CodePay's fee rate on this merchant's payments, basis points (0..=[`MAX_FEE_BPS`]). `None`
+    /// when registering: [`SimConfig::default_fee_bps`] for a new merchant, the current rate for
+    /// a known one. Merchants the simulator returns always have it set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_bps: Option<u32>,
+}
+
+impl MerchantConfig {
+    /// A merchant without store, at the default fee rate.
+    pub fn new(merchant_no: impl Into<String>) -> Self {
+        Self {
+            merchant_no: merchant_no.into(),
+            store_no: None,
+            fee_bps: None,
+        }
+    }
 }
 
 /// Everything a [`crate::Simulator`] is built from; [`SimConfig::default`] gives a working sandbox.
@@ -50,6 +71,8 @@ pub struct SimConfig {
     pub timestamp_window_secs: i64,
     /// Timeout for one notification POST (CodePay gives the receiver 5 s), real ms.
     pub notify_timeout_ms: u64,
+    /// Fee rate, basis points, of merchants registered without one.
+    pub default_fee_bps: u32,
 }
 
 impl Default for SimConfig {
@@ -66,6 +89,7 @@ impl Default for SimConfig {
             qr_base_url: "https://qr.sandbox.codepay.local".into(),
             timestamp_window_secs: 15 * 60,
             notify_timeout_ms: 5_000,
+            default_fee_bps: DEFAULT_FEE_BPS,
         }
     }
 }

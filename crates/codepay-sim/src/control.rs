@@ -12,6 +12,7 @@ use crate::refunds::refund_view;
 use crate::sim::Simulator;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 fn error(status: actix_web::http::StatusCode, msg: impl std::fmt::Display) -> HttpResponse {
@@ -20,6 +21,27 @@ fn error(status: actix_web::http::StatusCode, msg: impl std::fmt::Display) -> Ht
 
 fn bad_request(msg: impl std::fmt::Display) -> HttpResponse {
     error(actix_web::http::StatusCode::BAD_REQUEST, msg)
+}
+
+/// A refused registration: 404 for a merchant or store the gateway does not know, 400 else.
+fn refused(e: SimError) -> HttpResponse {
+    match e {
+        SimError::UnknownMerchant(_) | SimError::UnknownStore { .. } => {
+            error(actix_web::http::StatusCode::NOT_FOUND, e)
+        }
+        e => bad_request(e),
+    }
+}
+
+/// A body that may be left out (an empty body reads as `T::default()`), but that is refused
+/// like a malformed JSON body ([`BadBody`]) when it is there and does not parse: an
+/// `Option<web::Json<_>>` would quietly read a malformed body as absent and register something
+/// the caller did not ask for.
+fn optional_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, BadBody> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| BadBody(format!("Json deserialize error: {e}")))
 }
 
 /// A control request body that does not parse: 400 with `{"error": …}`.
@@ -65,9 +87,12 @@ pub(crate) async fn list_apps(sim: web::Data<Simulator>) -> HttpResponse {
 
 /// `POST /sim/merchants` body.
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct NewMerchant {
     merchant_no: Option<String>,
     store_no: Option<String>,
+    /// Fee rate, basis points; absent: the default for a new merchant, unchanged for a known one.
+    fee_bps: Option<u32>,
     /// `false`: the merchant's refunds must be whole (`E04132`); absent keeps the current
     /// setting (allowed for a new merchant).
     partial_refunds: Option<bool>,
@@ -78,25 +103,105 @@ fn merchant_view(sim: &Simulator, m: &MerchantConfig) -> Value {
     json!({
         "merchant_no": m.merchant_no,
         "store_no": m.store_no,
+        "fee_bps": m.fee_bps,
         "partial_refunds": sim.partial_refunds(&m.merchant_no),
     })
 }
 
 pub(crate) async fn register_merchant(
     sim: web::Data<Simulator>,
-    body: Option<web::Json<NewMerchant>>,
-) -> HttpResponse {
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    body: web::Bytes,
+) -> Result<HttpResponse, BadBody> {
+    let body: NewMerchant = optional_body(&body)?;
     let registered = sim
-        .register_merchant(body.merchant_no.as_deref(), body.store_no.as_deref())
+        .register_merchant_with_fee(
+            body.merchant_no.as_deref(),
+            body.store_no.as_deref(),
+            body.fee_bps,
+        )
         .and_then(|m| match body.partial_refunds {
             Some(allowed) => sim.set_partial_refunds(&m.merchant_no, allowed).map(|()| m),
             None => Ok(m),
         });
-    match registered {
+    Ok(match registered {
         Ok(m) => HttpResponse::Ok().json(merchant_view(&sim, &m)),
         Err(e) => bad_request(e),
+    })
+}
+
+/// `PATCH /sim/merchants/{merchant_no}` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MerchantChange {
+    fee_bps: u32,
+}
+
+pub(crate) async fn change_merchant(
+    sim: web::Data<Simulator>,
+    merchant_no: web::Path<String>,
+    body: web::Json<MerchantChange>,
+) -> HttpResponse {
+    if let Err(e) = sim.set_fee_bps(&merchant_no, body.fee_bps) {
+        return refused(e);
     }
+    match sim
+        .merchants()
+        .iter()
+        .find(|m| m.merchant_no == *merchant_no)
+    {
+        Some(m) => HttpResponse::Ok().json(merchant_view(&sim, m)),
+        None => refused(SimError::UnknownMerchant(merchant_no.into_inner())),
+    }
+}
+
+/// `POST /sim/merchants/{merchant_no}/stores` body.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewStore {
+    store_no: Option<String>,
+}
+
+pub(crate) async fn register_store(
+    sim: web::Data<Simulator>,
+    merchant_no: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, BadBody> {
+    let body: NewStore = optional_body(&body)?;
+    Ok(
+        match sim.register_store(&merchant_no, body.store_no.as_deref()) {
+            Ok(store_no) => HttpResponse::Ok().json(json!({
+                "merchant_no": merchant_no.as_str(),
+                "store_no": store_no,
+            })),
+            Err(e) => refused(e),
+        },
+    )
+}
+
+/// `POST /sim/merchants/{merchant_no}/stores/{store_no}/terminals` body.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewTerminal {
+    terminal_sn: Option<String>,
+}
+
+pub(crate) async fn register_terminal(
+    sim: web::Data<Simulator>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, BadBody> {
+    let body: NewTerminal = optional_body(&body)?;
+    let (merchant_no, store_no) = path.into_inner();
+    Ok(
+        match sim.register_terminal(&merchant_no, &store_no, body.terminal_sn.as_deref()) {
+            Ok(terminal_sn) => HttpResponse::Ok().json(json!({
+                "merchant_no": merchant_no,
+                "store_no": store_no,
+                "terminal_sn": terminal_sn,
+            })),
+            Err(e) => refused(e),
+        },
+    )
 }
 
 pub(crate) async fn list_merchants(sim: web::Data<Simulator>) -> HttpResponse {
@@ -221,6 +326,9 @@ pub(crate) async fn orders(sim: web::Data<Simulator>, q: web::Query<OrderFilter>
             };
             v.insert("amount_minor".into(), json!(o.amount_minor));
             v.insert("refunded_minor".into(), json!(o.refunded_minor));
+            v.insert("fee_minor".into(), json!(o.fee_minor));
+            v.insert("store_no".into(), json!(o.store_no));
+            v.insert("terminal_sn".into(), json!(o.terminal_sn));
             v.insert("app_id".into(), json!(o.app_id));
             Value::Object(v)
         })

@@ -144,9 +144,15 @@ impl Simulator {
         if !st.merchants.contains_key(merchant_no) {
             return Err(ErrorKind::UnknownMerchant.with(merchant_no));
         }
+        // Every operation may name a store and a terminal; the merchant must have them.
+        let store_no = req.opt_str_max("store_no", 32)?;
+        let terminal_sn = req.opt_str_max("terminal_sn", 32)?;
+        st.stores.check(merchant_no, store_no, terminal_sn)?;
         let ctx = Ctx {
             app_id,
             merchant_no,
+            store_no,
+            terminal_sn,
             now_ms,
             virtual_ms: self.inner.clock.virtual_ms(),
         };

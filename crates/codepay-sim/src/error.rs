@@ -8,9 +8,20 @@ pub enum SimError {
     /// A key (gateway private key or an app's public key) could not be read or generated.
     #[error("key: {0}")]
     Key(#[from] gateway_client::KeyError),
-    /// An identifier given for an app or merchant is malformed or already taken.
+    /// An identifier or setting given for an app, merchant, store or terminal is malformed.
     #[error("{0}")]
     Invalid(String),
+    /// The merchant is not registered.
+    #[error("merchant_no {0:?} is not registered")]
+    UnknownMerchant(String),
+    /// The merchant has no such store.
+    #[error("merchant_no {merchant_no:?} has no store_no {store_no:?}")]
+    UnknownStore {
+        /// The merchant.
+        merchant_no: String,
+        /// The store it does not have.
+        store_no: String,
+    },
     /// The customer's wallet does not know this MPM QR code.
     #[error("unknown qr_code")]
     UnknownQrCode,

@@ -30,8 +30,12 @@ pub struct Order {
     pub app_id: String,
     /// The merchant it belongs to.
     pub merchant_no: String,
-    /// Store, as sent.
+    /// Store, as sent (a refund: its sale's).
+    #[serde(default)]
     pub store_no: Option<String>,
+    /// Terminal, as sent (a refund: its sale's).
+    #[serde(default)]
+    pub terminal_sn: Option<String>,
     /// The merchant's number for this order (unique per merchant).
     pub merchant_order_no: String,
     /// `1` sale, `3` refund.
@@ -76,6 +80,10 @@ pub struct Order {
     pub pay_user_account_id: Option<String>,
     /// Wallet-side number once paid.
     pub pay_channel_trans_no: Option<String>,
+    /// CodePay's fee (`trans_fee_c`) in minor units: a sale's is fixed when it is paid and kept
+    /// if it is voided or refunded; a refund's is 0 (no fee is charged or returned on refunds).
+    #[serde(default)]
+    pub fee_minor: Option<i64>,
 }
 
 impl Order {
@@ -342,6 +350,7 @@ mod tests {
             app_id: "wz".into(),
             merchant_no: "M".into(),
             store_no: None,
+            terminal_sn: None,
             merchant_order_no: "o1".into(),
             trans_type,
             scenario: Some(Scenario::Mpm),
@@ -364,6 +373,7 @@ mod tests {
             refunded_minor: 0,
             pay_user_account_id: None,
             pay_channel_trans_no: None,
+            fee_minor: None,
         }
     }
 

@@ -14,6 +14,7 @@ mod control;
 mod entry;
 mod error;
 mod faults;
+mod fees;
 mod fields;
 mod ledger;
 mod notify;
@@ -21,10 +22,11 @@ mod ops;
 mod refunds;
 mod scheduler;
 mod sim;
+mod stores;
 
 pub use actions::WalletAction;
 pub use clock::MAX_TIME_SCALE;
-pub use config::{AppConfig, MerchantConfig, SimConfig};
+pub use config::{AppConfig, DEFAULT_FEE_BPS, MAX_FEE_BPS, MerchantConfig, SimConfig};
 pub use error::SimError;
 pub use faults::{Fault, FaultKind, NOTIFY_METHOD, REFUND_METHOD};
 pub use ledger::AuthScenario;
@@ -61,6 +63,18 @@ impl Simulator {
             .route("/sim/apps", web::get().to(control::list_apps))
             .route("/sim/merchants", web::post().to(control::register_merchant))
             .route("/sim/merchants", web::get().to(control::list_merchants))
+            .route(
+                "/sim/merchants/{merchant_no}",
+                web::patch().to(control::change_merchant),
+            )
+            .route(
+                "/sim/merchants/{merchant_no}/stores",
+                web::post().to(control::register_store),
+            )
+            .route(
+                "/sim/merchants/{merchant_no}/stores/{store_no}/terminals",
+                web::post().to(control::register_terminal),
+            )
             .route("/sim/gateway-key", web::get().to(control::gateway_key))
             .route("/sim/mpm/scan", mpm(WalletAction::Scan))
             .route("/sim/mpm/pay", mpm(WalletAction::Pay))
@@ -88,11 +102,13 @@ impl Simulator {
             out.push_str(&format!("app_id: {a}\n"));
         }
         for m in self.merchants() {
+            let fee = m.fee_bps.unwrap_or(self.inner.cfg.default_fee_bps);
             match m.store_no {
-                Some(s) => {
-                    out.push_str(&format!("merchant_no: {} (store_no {s})\n", m.merchant_no))
-                }
-                None => out.push_str(&format!("merchant_no: {}\n", m.merchant_no)),
+                Some(s) => out.push_str(&format!(
+                    "merchant_no: {} (store_no {s}, fee {fee} bps)\n",
+                    m.merchant_no
+                )),
+                None => out.push_str(&format!("merchant_no: {} (fee {fee} bps)\n", m.merchant_no)),
             }
         }
         out.push_str("gateway public key:\n");
@@ -102,8 +118,8 @@ impl Simulator {
 }
 
 /// True for the control routes that change or reveal the simulator's setup rather than act as a
-/// customer's wallet: apps (their keys), merchants, faults, the clock, the order ledger and the
-/// notification log. `path` is relative to where [`Simulator::configure`] was mounted. Wallet
+/// customer's wallet: apps (their keys), merchants (with their fee rates, stores and terminals),
+/// faults, the clock, the order ledger and the notification log. `path` is relative to where [`Simulator::configure`] was mounted. Wallet
 /// actions (`/sim/mpm/…`, `/sim/auth-codes`), the gateway's public key and `/api/entry` (which
 /// checks signatures itself) are not.
 pub fn is_operator_control_path(path: &str) -> bool {
@@ -135,4 +151,34 @@ fn standalone_server(
     let addr = server.addrs().first().copied().unwrap_or(listen);
     println!("{}", sim.summary(&format!("http://{addr}")));
     Ok(server.run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_operator_control_path;
+
+    #[test]
+    fn setup_routes_are_operator_only_and_wallet_routes_are_open() {
+        for path in [
+            "/sim/apps",
+            "/sim/merchants",
+            "/sim/merchants/800000000000001",
+            "/sim/merchants/800000000000001/stores",
+            "/sim/merchants/800000000000001/stores/S1/terminals",
+            "/sim/faults",
+            "/sim/orders",
+            "/sim/notifications",
+            "/sim/clock",
+        ] {
+            assert!(is_operator_control_path(path), "{path}");
+        }
+        for path in [
+            "/sim/mpm/pay",
+            "/sim/auth-codes",
+            "/sim/gateway-key",
+            "/api/entry",
+        ] {
+            assert!(!is_operator_control_path(path), "{path}");
+        }
+    }
 }

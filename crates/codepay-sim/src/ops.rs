@@ -6,7 +6,7 @@ use crate::codes::{ErrorKind, GatewayError};
 use crate::fields::{self, Req};
 use crate::ledger::{AuthScenario, Job, Order, Scenario, TRANS_TYPE_SALE};
 use crate::sim::{Simulator, State};
-use crate::{notify, refunds};
+use crate::{fees, notify, refunds};
 use domain::{Money, TransStatus};
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -29,6 +29,10 @@ const MAX_EXPIRES_SECS: u64 = 86_400;
 pub(crate) struct Ctx<'a> {
     pub app_id: &'a str,
     pub merchant_no: &'a str,
+    /// `store_no`, checked to be one of the merchant's stores.
+    pub store_no: Option<&'a str>,
+    /// `terminal_sn`, checked to be one of that store's terminals.
+    pub terminal_sn: Option<&'a str>,
     pub now_ms: i64,
     pub virtual_ms: i64,
 }
@@ -60,7 +64,6 @@ struct SaleRequest<'a> {
     description: Option<&'a str>,
     notify_url: Option<&'a str>,
     attach: Option<&'a str>,
-    store_no: Option<&'a str>,
 }
 
 fn sale_request<'a>(
@@ -90,7 +93,6 @@ fn sale_request<'a>(
         description: req.opt_str_max("description", 256)?,
         notify_url,
         attach: req.opt_str_max("attach", 512)?,
-        store_no: req.opt_str_max("store_no", 32)?,
     })
 }
 
@@ -105,7 +107,8 @@ fn new_sale(
         trans_no: sim.next_number(""),
         app_id: ctx.app_id.to_owned(),
         merchant_no: ctx.merchant_no.to_owned(),
-        store_no: r.store_no.map(str::to_owned),
+        store_no: ctx.store_no.map(str::to_owned),
+        terminal_sn: ctx.terminal_sn.map(str::to_owned),
         merchant_order_no: r.merchant_order_no.to_owned(),
         trans_type: TRANS_TYPE_SALE,
         scenario: Some(scenario),
@@ -128,6 +131,7 @@ fn new_sale(
         refunded_minor: 0,
         pay_user_account_id: None,
         pay_channel_trans_no: None,
+        fee_minor: None,
     }
 }
 
@@ -374,11 +378,15 @@ pub(crate) fn sale_view(o: &Order) -> Map<String, Value> {
         ("trans_error_msg", &o.error_msg),
         ("attach", &o.attach),
         ("store_no", &o.store_no),
+        ("terminal_sn", &o.terminal_sn),
     ];
     for (k, v) in optional {
         if let Some(v) = v {
             d.insert(k.into(), json!(v));
         }
+    }
+    if let Some(fee) = o.fee_minor {
+        d.insert("trans_fee_c".into(), json!(major(fee)));
     }
     d
 }
@@ -400,12 +408,22 @@ pub(crate) fn settle_sale(
     now_ms: i64,
 ) -> Result<(), GatewayError> {
     let channel_no = sim.next_number("W");
-    let o = st
-        .ledger
+    let State {
+        ledger, merchants, ..
+    } = st;
+    let o = ledger
         .orders
         .get_mut(trans_no)
         .ok_or_else(|| ErrorKind::OrderNotFound.err())?;
     o.transition(TransStatus::Succeeded, now_ms)?;
+    let fee_bps = merchants
+        .get(&o.merchant_no)
+        .and_then(|m| m.fee_bps)
+        .unwrap_or(sim.inner.cfg.default_fee_bps);
+    let amount = fields::currency(&o.currency)
+        .ok()
+        .and_then(|c| Money::new(o.amount_minor, c).ok());
+    o.fee_minor = amount.map(|a| fees::fee(a, fee_bps).minor());
     let user: u32 = rand::rng().random_range(0..10_000);
     o.pay_user_account_id = Some(format!("sandbox***{user:04}"));
     o.pay_channel_trans_no = Some(channel_no);

@@ -48,6 +48,7 @@ pub(crate) fn submit(
         app_id: ctx.app_id.to_owned(),
         merchant_no: ctx.merchant_no.to_owned(),
         store_no: orig.store_no.clone(),
+        terminal_sn: orig.terminal_sn.clone(),
         merchant_order_no: merchant_order_no.to_owned(),
         trans_type: TRANS_TYPE_REFUND,
         scenario: None,
@@ -71,6 +72,7 @@ pub(crate) fn submit(
         refunded_minor: 0,
         pay_user_account_id: None,
         pay_channel_trans_no: None,
+        fee_minor: Some(0),
     };
     if let Some(o) = st.ledger.orders.get_mut(&orig.trans_no) {
         o.refunded_minor = total;
@@ -174,10 +176,13 @@ pub(crate) fn query(
 
 /// A refund as `order.refund.query` shows it.
 pub(crate) fn refund_view(o: &Order) -> Map<String, Value> {
-    let amount = fields::currency(&o.currency)
-        .ok()
-        .and_then(|c| Money::new(o.amount_minor, c).ok())
-        .map(|m| m.to_major_string());
+    let major = |minor: i64| {
+        fields::currency(&o.currency)
+            .ok()
+            .and_then(|c| Money::new(minor, c).ok())
+            .map(|m| m.to_major_string())
+    };
+    let amount = major(o.amount_minor);
     let mut d = Map::new();
     d.insert("trans_no".into(), json!(o.trans_no));
     d.insert("merchant_order_no".into(), json!(o.merchant_order_no));
@@ -202,6 +207,14 @@ pub(crate) fn refund_view(o: &Order) -> Map<String, Value> {
     }
     if let Some(m) = &o.error_msg {
         d.insert("trans_error_msg".into(), json!(m));
+    }
+    for (k, v) in [("store_no", &o.store_no), ("terminal_sn", &o.terminal_sn)] {
+        if let Some(v) = v {
+            d.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(fee) = o.fee_minor {
+        d.insert("trans_fee_c".into(), json!(major(fee)));
     }
     d
 }

@@ -7,6 +7,7 @@ use crate::error::SimError;
 use crate::faults::Faults;
 use crate::ledger::Ledger;
 use crate::notify::AttemptRecord;
+use crate::stores::{StoreRecord, Stores};
 use gateway_client::{PrivateKey, PublicKey};
 use parking_lot::Mutex;
 use rand::Rng;
@@ -35,6 +36,8 @@ pub(crate) struct App {
 pub(crate) struct State {
     pub apps: BTreeMap<String, App>,
     pub merchants: BTreeMap<String, MerchantConfig>,
+    /// Each merchant's stores and their terminals.
+    pub stores: Stores,
     /// Merchants whose wallets refuse partial refunds (`E04132`). Kept apart from
     /// [`MerchantConfig`] so that code building that struct field by field keeps compiling.
     pub whole_refunds_only: BTreeSet<String>,
@@ -44,6 +47,29 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Adds or updates a merchant. Its `store_no` becomes one of its stores; an absent `fee_bps`
+    /// keeps the current rate of a known merchant and is `default_fee_bps` for a new one.
+    fn put_merchant(
+        &mut self,
+        mut m: MerchantConfig,
+        default_fee_bps: u32,
+    ) -> Result<MerchantConfig, SimError> {
+        check_identifier("merchant_no", &m.merchant_no)?;
+        if let Some(s) = &m.store_no {
+            check_identifier("store_no", s)?;
+        }
+        if let Some(bps) = m.fee_bps {
+            crate::fees::check_fee_bps(bps)?;
+        }
+        let current = self.merchants.get(&m.merchant_no).and_then(|c| c.fee_bps);
+        m.fee_bps = Some(m.fee_bps.or(current).unwrap_or(default_fee_bps));
+        if let Some(s) = &m.store_no {
+            self.stores.add_store(&m.merchant_no, s);
+        }
+        self.merchants.insert(m.merchant_no.clone(), m.clone());
+        Ok(m)
+    }
+
     pub fn log_attempt(&mut self, record: AttemptRecord) {
         if self.attempts.len() >= ATTEMPT_LOG_LIMIT {
             self.attempts.pop_front();
@@ -86,12 +112,14 @@ struct Snapshot {
     apps: Vec<AppConfig>,
     merchants: Vec<MerchantConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    stores: Vec<StoreRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     whole_refunds_only: Vec<String>,
     ledger: Ledger,
 }
 
-/// An identifier CodePay would accept for an app or merchant.
-fn check_identifier(what: &str, value: &str) -> Result<(), SimError> {
+/// An identifier CodePay would accept for an app, merchant, store or terminal.
+pub(crate) fn check_identifier(what: &str, value: &str) -> Result<(), SimError> {
     let ok = !value.is_empty()
         && value.len() <= 32
         && value
@@ -110,6 +138,7 @@ impl Simulator {
     /// Builds a simulator: loads the state file if there is one, else starts empty; registers
     /// the configured apps and merchants; generates the gateway key when none is given or saved.
     pub fn new(cfg: SimConfig) -> Result<Self, SimError> {
+        crate::fees::check_fee_bps(cfg.default_fee_bps)?;
         let snapshot = match &cfg.state_file {
             Some(path) if path.exists() => {
                 let text = std::fs::read(path).map_err(|source| SimError::StateFile {
@@ -136,6 +165,7 @@ impl Simulator {
         if let Some(s) = snapshot {
             apps = s.apps;
             merchants = s.merchants;
+            state.stores = Stores::from_records(s.stores);
             state.whole_refunds_only = s.whole_refunds_only.into_iter().collect();
             state.ledger = s.ledger;
             state.ledger.reindex();
@@ -153,9 +183,9 @@ impl Simulator {
                 },
             );
         }
+        // Saved merchants first: a configured one without a fee rate keeps its saved rate.
         for m in merchants {
-            check_identifier("merchant_no", &m.merchant_no)?;
-            state.merchants.insert(m.merchant_no.clone(), m);
+            state.put_merchant(m, cfg.default_fee_bps)?;
         }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(cfg.notify_timeout_ms))
@@ -205,23 +235,29 @@ impl Simulator {
         Ok(app_id)
     }
 
-    /// Registers a merchant (a fresh 15-digit number when none is given); registering a known
-    /// number again updates its store.
+    /// Registers a merchant (a fresh 15-digit number when none is given) at the default fee
+    /// rate; registering a known number again updates its store and keeps its rate. A given
+    /// `store_no` becomes one of its stores (stores are never unregistered).
     pub fn register_merchant(
         &self,
         merchant_no: Option<&str>,
         store_no: Option<&str>,
     ) -> Result<MerchantConfig, SimError> {
-        if let Some(s) = store_no {
-            check_identifier("store_no", s)?;
-        }
+        self.register_merchant_with_fee(merchant_no, store_no, None)
+    }
+
+    /// [`Simulator::register_merchant`] with a fee rate in basis points (0..=10 000; `None`:
+    /// [`SimConfig::default_fee_bps`] for a new merchant, unchanged for a known one).
+    pub fn register_merchant_with_fee(
+        &self,
+        merchant_no: Option<&str>,
+        store_no: Option<&str>,
+        fee_bps: Option<u32>,
+    ) -> Result<MerchantConfig, SimError> {
         let merchant = {
             let mut st = self.inner.state.lock();
             let merchant_no = match merchant_no {
-                Some(m) => {
-                    check_identifier("merchant_no", m)?;
-                    m.to_owned()
-                }
+                Some(m) => m.to_owned(),
                 None => loop {
                     let candidate = format!(
                         "8{:014}",
@@ -233,11 +269,11 @@ impl Simulator {
                 },
             };
             let m = MerchantConfig {
-                merchant_no: merchant_no.clone(),
+                merchant_no,
                 store_no: store_no.map(str::to_owned),
+                fee_bps,
             };
-            st.merchants.insert(merchant_no, m.clone());
-            m
+            st.put_merchant(m, self.inner.cfg.default_fee_bps)?
         };
         self.save_now()?;
         Ok(merchant)
@@ -249,9 +285,7 @@ impl Simulator {
         {
             let mut st = self.inner.state.lock();
             if !st.merchants.contains_key(merchant_no) {
-                return Err(SimError::Invalid(format!(
-                    "merchant_no {merchant_no:?} is not registered"
-                )));
+                return Err(SimError::UnknownMerchant(merchant_no.to_owned()));
             }
             if allowed {
                 st.whole_refunds_only.remove(merchant_no);
@@ -364,6 +398,7 @@ fn save(inner: &Inner) -> Result<(), SimError> {
                 })
                 .collect(),
             merchants: st.merchants.values().cloned().collect(),
+            stores: st.stores.to_records(),
             whole_refunds_only: st.whole_refunds_only.iter().cloned().collect(),
             ledger: st.ledger.clone(),
         };

@@ -28,7 +28,8 @@ pub enum CodeClass {
     RequestInvalid,
     /// The request's credentials were refused: signature, timestamp window, unknown `app_id`.
     AuthFailed,
-    /// The app may not do this: method not authorised, merchant unknown to the gateway.
+    /// The app may not do this: method not authorised, merchant unknown to the gateway, a store
+    /// or terminal the merchant does not have.
     NotPermitted,
     /// CodePay reported an internal failure; whether it applied the request is not stated.
     SystemBusy,
@@ -133,6 +134,14 @@ pub const E01006: Code = row(
     "E01006",
     C::NotPermitted,
     "merchant_no does not exist",
+    S::Simulator,
+);
+/// `store_no` not a store of the merchant, or `terminal_sn` not a terminal of that store (or sent
+/// without a `store_no`). CodePay's own code for this is not public: the simulator's guess.
+pub const E01007: Code = row(
+    "E01007",
+    C::NotPermitted,
+    "store_no or terminal_sn does not exist",
     S::Simulator,
 );
 /// Method not authorised (also what an unknown method gets).
@@ -266,6 +275,7 @@ pub const CODES: &[Code] = &[
     E01004,
     E01005,
     E01006,
+    E01007,
     E07303,
     E04101,
     E04103,
@@ -343,6 +353,9 @@ mod tests {
             assert_eq!(classify(code), CodeClass::AmountRefused, "{code}");
         }
         assert_eq!(classify("E07303"), CodeClass::NotPermitted);
+        // An unknown store or terminal: refused before anything was applied.
+        assert_eq!(classify("E01007"), CodeClass::NotPermitted);
+        assert!(classify("E01007").is_definitive());
         for code in ["E07303", "E04110", "E04111", "E04126", "E04130", "E04132"] {
             assert_eq!(lookup(code).map(|c| c.source), Some(Source::Seen), "{code}");
         }

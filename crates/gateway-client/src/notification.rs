@@ -41,6 +41,11 @@ pub struct Notification {
     pub trans_error_code: Option<String>,
     /// Failure text, when failed.
     pub trans_error_msg: Option<String>,
+    /// CodePay's fee on the transaction (`trans_fee_c`), when sent and readable; a malformed
+    /// value is `None` rather than a refused notification.
+    pub trans_fee_c: Option<Money>,
+    /// The app the order was placed by, when sent.
+    pub app_id: Option<String>,
     /// Every field as received, for the audit record.
     pub raw: Map<String, Value>,
 }
@@ -109,6 +114,57 @@ fn read(raw: Map<String, Value>) -> Result<Notification, FieldError> {
         pay_method_id: wire::opt_str(&raw, "pay_method_id")?,
         trans_error_code: wire::opt_str(&raw, "trans_error_code")?,
         trans_error_msg: wire::opt_str(&raw, "trans_error_msg")?,
+        trans_fee_c: wire::lenient_money(&raw, "trans_fee_c", currency),
+        app_id: wire::opt_str(&raw, "app_id")?,
         raw,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(extra: Value) -> Map<String, Value> {
+        let mut m = json!({
+            "method": NOTIFY_METHOD, "merchant_no": "M1", "merchant_order_no": "o1",
+            "trans_no": "T1", "trans_status": 2, "price_currency": "USD",
+            "order_amount": "1.00", "app_id": "wzabc",
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        if let Value::Object(extra) = extra {
+            m.extend(extra);
+        }
+        m
+    }
+
+    #[test]
+    fn fee_and_app_are_read_and_a_bad_fee_does_not_refuse_the_notification() {
+        let n = read(fields(json!({"trans_fee_c": "0.01"}))).unwrap();
+        assert_eq!(
+            n.trans_fee_c.map(|m| (m.minor(), m.currency().code())),
+            Some((1, "USD"))
+        );
+        assert_eq!(n.app_id.as_deref(), Some("wzabc"));
+        for bad in [
+            json!("0.001"),
+            json!("fee"),
+            json!({"x": 1}),
+            json!("-0.01"),
+        ] {
+            let n = read(fields(json!({ "trans_fee_c": bad }))).unwrap();
+            assert_eq!(n.trans_fee_c, None, "{bad}");
+            assert_eq!(
+                n.order_amount.map(|m| m.minor()),
+                Some(100),
+                "the rest is read"
+            );
+        }
+        let mut without = fields(json!({}));
+        without.remove("app_id");
+        let n = read(without).unwrap();
+        assert_eq!((n.trans_fee_c, n.app_id), (None, None));
+    }
 }

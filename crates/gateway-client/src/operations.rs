@@ -222,6 +222,9 @@ pub struct TransactionResult {
     pub trans_error_code: Option<String>,
     /// Human text of the failure.
     pub trans_error_msg: Option<String>,
+    /// CodePay's fee on the transaction (`trans_fee_c`), when reported and readable: a missing or
+    /// malformed value is `None` and does not fail the answer (see [`wire::lenient_money`]).
+    pub trans_fee_c: Option<Money>,
 }
 
 impl TransactionResult {
@@ -247,6 +250,7 @@ impl TransactionResult {
             pay_channel_trans_no: wire::opt_str(data, "pay_channel_trans_no")?,
             trans_error_code: wire::opt_str(data, "trans_error_code")?,
             trans_error_msg: wire::opt_str(data, "trans_error_msg")?,
+            trans_fee_c: wire::lenient_money(data, "trans_fee_c", currency),
         })
     }
 }

@@ -92,6 +92,27 @@ pub(crate) fn opt_money(
         .transpose()
 }
 
+/// An amount that only informs (a fee): read like [`opt_money`], but a malformed value, or one
+/// without a currency to read it in, is logged and taken as absent, so that it cannot make a
+/// whole answer or notification unreadable and leave its order unsettled.
+pub(crate) fn lenient_money(
+    map: &Map<String, Value>,
+    field: &'static str,
+    currency: Option<Currency>,
+) -> Option<Money> {
+    let read = match currency {
+        Some(c) => opt_money(map, field, c),
+        None => opt_str(map, field).and_then(|v| match v {
+            Some(_) => Err(bad(field, "amount without price_currency")),
+            None => Ok(None),
+        }),
+    };
+    read.unwrap_or_else(|e| {
+        tracing::warn!(field, error = %e.reason, "CodePay sent an unreadable amount; ignored");
+        None
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +132,24 @@ mod tests {
         assert_eq!(opt_money(&m, "c", jpy).unwrap().unwrap().minor(), 20);
         assert_eq!(opt_money(&m, "d", usd).unwrap(), None);
         assert_eq!(opt_money(&m, "e", usd).unwrap_err().field, "e");
+    }
+
+    #[test]
+    fn lenient_amounts_are_absent_when_unreadable() {
+        let usd = Currency::from_code("USD").unwrap();
+        let m = obj(json!({"ok": "0.01", "neg": "-1", "word": "abc", "deep": {"x": 1}}));
+        assert_eq!(
+            lenient_money(&m, "ok", Some(usd)).map(|m| m.minor()),
+            Some(1)
+        );
+        for field in ["neg", "word", "deep", "absent"] {
+            assert_eq!(lenient_money(&m, field, Some(usd)), None, "{field}");
+        }
+        assert_eq!(
+            lenient_money(&m, "ok", None),
+            None,
+            "no currency to read it in"
+        );
     }
 
     #[test]

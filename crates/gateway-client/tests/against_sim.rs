@@ -145,12 +145,16 @@ async fn mpm_create_pay_query() {
         panic!()
     };
     assert!(!created.qrcode_url.is_empty());
-    assert_eq!(sim.query("MPM1").await.trans_status, TransStatus::Created);
+    let unpaid = sim.query("MPM1").await;
+    assert_eq!(unpaid.trans_status, TransStatus::Created);
+    assert_eq!(unpaid.trans_fee_c, None, "no fee before payment");
     sim.control("/sim/mpm/pay", json!({"qr_code": created.qrcode_url}))
         .await;
     let paid = sim.wait_status("MPM1", TransStatus::Succeeded).await;
     assert_eq!(paid.trans_no, created.trans_no);
     assert_eq!(paid.order_amount, Some(usd(3450)));
+    // The simulator's default rate, 60 bps: 34.50 × 0.6 % = 0.207 → 0.21.
+    assert_eq!(paid.trans_fee_c, Some(usd(21)));
 }
 
 #[actix_web::test]

@@ -65,6 +65,12 @@ pub struct SimArgs {
     /// Register this merchant number at start (repeatable).
     #[arg(long = "merchant-no", value_name = "NO")]
     pub merchant_nos: Vec<String>,
+    /// CodePay's fee rate, basis points (60 = 0.60 %), of the merchants this simulator registers
+    /// without one: at start and later through `POST /sim/merchants`. Merchants kept in the
+    /// state file keep their rate.
+    #[arg(long, value_name = "N", default_value_t = codepay_sim::DEFAULT_FEE_BPS,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(codepay_sim::MAX_FEE_BPS)))]
+    pub fee_bps: u32,
 }
 
 /// `payfac codepay …`: each reads one JSON message on stdin.
@@ -217,4 +223,36 @@ fn run_codepay(cmd: &CodepayCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sim_args(args: &[&str]) -> Result<SimArgs, clap::Error> {
+        let argv = ["payfac", "sim"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Some(Command::Sim(a)) => Ok(a),
+            other => panic!("not `sim`: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sim_takes_a_default_fee_rate_in_basis_points() {
+        let defaults = sim_args(&[]).expect("no args");
+        assert_eq!(defaults.fee_bps, codepay_sim::DEFAULT_FEE_BPS);
+        assert_eq!(defaults.listen, "127.0.0.1:8090");
+        let set = sim_args(&["--fee-bps", "125", "--merchant-no", "M1"]).expect("fee");
+        assert_eq!(
+            (set.fee_bps, set.merchant_nos),
+            (125, vec!["M1".to_owned()])
+        );
+        assert!(
+            sim_args(&["--fee-bps", "10000"]).is_ok(),
+            "100 % is the most"
+        );
+        for bad in ["10001", "-1", "0.6"] {
+            assert!(sim_args(&["--fee-bps", bad]).is_err(), "{bad}");
+        }
+    }
 }

@@ -21,6 +21,7 @@ pub fn run_standalone(args: SimArgs) -> anyhow::Result<ExitCode> {
     let mut config = SimConfig {
         state_file: args.state_file.clone(),
         time_scale: args.time_scale,
+        default_fee_bps: args.fee_bps,
         ..SimConfig::default()
     };
     if let Some(path) = &args.gateway_private_key {
@@ -32,14 +33,7 @@ pub fn run_standalone(args: SimArgs) -> anyhow::Result<ExitCode> {
             public_key: read(path)?,
         });
     }
-    config.merchants = args
-        .merchant_nos
-        .iter()
-        .map(|no| MerchantConfig {
-            merchant_no: no.clone(),
-            store_no: None,
-        })
-        .collect();
+    config.merchants = args.merchant_nos.iter().map(MerchantConfig::new).collect();
     let sim = Simulator::new(config).context("cannot start the simulator")?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -187,6 +187,31 @@ impl TestSim {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .patch(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("control call");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The ledger's entry (`GET /sim/orders`) for one of the merchant's order numbers.
+    pub async fn ledger_entry(&self, order_no: &str) -> Value {
+        let v = self
+            .get(&format!(
+                "/sim/orders?merchant_no={}&merchant_order_no={order_no}",
+                self.merchant_no
+            ))
+            .await;
+        let list = v["orders"].as_array().expect("orders");
+        assert_eq!(list.len(), 1, "{v}");
+        list[0].clone()
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         self.http
             .get(format!("{}{path}", self.base))

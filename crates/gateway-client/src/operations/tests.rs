@@ -108,3 +108,40 @@ fn query_reads_amounts_in_the_stated_currency_and_refuses_bad_ones() {
     );
     assert_eq!(op.parse(&too_precise).unwrap_err().field, "order_amount");
 }
+
+#[test]
+fn the_fee_is_read_when_there_and_readable_and_never_fails_the_answer() {
+    let op = OrderQuery {
+        merchant: MerchantRef::new("m"),
+        order: OrderRef::MerchantOrderNo("PF01".into()),
+        currency: None,
+    };
+    let answer = |fee: Value| {
+        let mut d = obj(
+            json!({"trans_no": "T", "trans_status": 2, "price_currency": "JPY",
+            "order_amount": "1000", "paid_amount": "1000"}),
+        );
+        if !fee.is_null() {
+            d.insert("trans_fee_c".into(), fee);
+        }
+        op.parse(&d).unwrap()
+    };
+    assert_eq!(
+        answer(json!("6"))
+            .trans_fee_c
+            .map(|m| (m.minor(), m.currency().code())),
+        Some((6, "JPY"))
+    );
+    assert_eq!(answer(json!(6)).trans_fee_c.map(|m| m.minor()), Some(6));
+    assert_eq!(answer(Value::Null).trans_fee_c, None);
+    for bad in [json!("6.5"), json!("six"), json!(true), json!("-1")] {
+        let r = answer(bad.clone());
+        assert_eq!(r.trans_fee_c, None, "{bad}");
+        assert_eq!(
+            r.paid_amount.map(|m| m.minor()),
+            Some(1000),
+            "{bad}: the rest is read"
+        );
+        assert_eq!(r.trans_status, TransStatus::Succeeded);
+    }
+}
