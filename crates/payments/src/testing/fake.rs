@@ -67,6 +67,9 @@ pub struct FakeCodePay {
     pub refund_answers_lost: AtomicBool,
     /// The next N refund queries wrongly answer "not found".
     pub refund_not_found_queries: AtomicUsize,
+    /// CodePay's fee in basis points of a paid order's amount, reported as `trans_fee_c` on
+    /// payment answers (0: no fee reported).
+    pub fee_bps: AtomicI64,
 }
 
 impl Default for FakeCodePay {
@@ -91,6 +94,7 @@ impl FakeCodePay {
             cpm_amount_skew: AtomicI64::new(0),
             refund_answers_lost: AtomicBool::new(false),
             refund_not_found_queries: AtomicUsize::new(0),
+            fee_bps: AtomicI64::new(0),
         }
     }
     /// Sets an order's status, as if the customer or CodePay acted.
@@ -108,7 +112,20 @@ impl FakeCodePay {
             end_time: None,
             error_code: None,
             error_msg: None,
+            fee: None,
         }
+    }
+
+    /// A payment answer with CodePay's fee on it when the order is paid and `fee_bps` is set.
+    fn with_fee(&self, mut o: UpstreamOrder) -> UpstreamOrder {
+        let bps = self.fee_bps.load(Ordering::SeqCst);
+        if bps > 0
+            && o.status == TransStatus::Succeeded
+            && let Some(a) = o.amount
+        {
+            o.fee = Money::new(a.minor() * bps / 10_000, a.currency()).ok();
+        }
+        o
     }
 }
 
@@ -155,7 +172,7 @@ impl Upstream for FakeCodePay {
                 let skew = self.cpm_amount_skew.load(Ordering::SeqCst);
                 let answered =
                     Money::new(o.amount.minor() + skew, o.amount.currency()).unwrap_or(o.amount);
-                Outcome::Success(Self::order(status, answered))
+                Outcome::Success(self.with_fee(Self::order(status, answered)))
             }
         }
     }
@@ -166,7 +183,7 @@ impl Upstream for FakeCodePay {
             return Outcome::unknown("timeout");
         }
         match self.orders.lock().get(no) {
-            Some((s, a)) => Outcome::Success(Self::order(*s, *a)),
+            Some((s, a)) => Outcome::Success(self.with_fee(Self::order(*s, *a))),
             None => not_found(),
         }
     }
