@@ -17,11 +17,16 @@ macro_rules! route_table {
 pub(crate) use route_table;
 
 pub mod api_keys;
+pub mod books;
 pub mod gateway_accounts;
+pub mod ledger;
 pub mod list;
 pub mod merchants;
 pub mod payments;
+pub mod pricing;
 pub mod public;
+pub mod reconciliation;
+pub mod settlements;
 pub mod tokens;
 pub mod webhooks;
 
@@ -55,6 +60,11 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         webhooks::recover, webhooks::list_events, webhooks::get_event, webhooks::list_attempts,
         webhooks::redeliver,
         webhooks::operator::operator_deliveries, webhooks::operator::operator_endpoints,
+        pricing::set_pricing, pricing::get_pricing,
+        ledger::list_entries, ledger::create_adjustment, ledger::get_balance,
+        settlements::list_settlements, settlements::run_settlement, settlements::get_settlement,
+        settlements::settlement_lines,
+        reconciliation::list_breaks, reconciliation::run_reconciliation,
     ),
     modifiers(&Bearer),
 )]
@@ -108,6 +118,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                 .configure(v1_routes)
                 .configure(gateway_accounts::configure)
                 .configure(webhooks::configure)
+                .configure(pricing::configure)
+                .configure(ledger::configure)
+                .configure(settlements::configure)
+                .configure(reconciliation::configure)
                 .default_service(web::to(not_found)),
         );
 }
@@ -148,6 +162,10 @@ pub fn mounted_v1_routes() -> impl Iterator<Item = (&'static str, &'static str)>
         .iter()
         .chain(gateway_accounts::ROUTES)
         .chain(webhooks::ROUTES)
+        .chain(pricing::ROUTES)
+        .chain(ledger::ROUTES)
+        .chain(settlements::ROUTES)
+        .chain(reconciliation::ROUTES)
         .copied()
 }
 
