@@ -108,7 +108,10 @@ impl BreakGauge {
             .await
             .map_err(|e| crate::PaymentError::Unavailable(e.to_string()))?;
         for kind in BREAK_KINDS {
-            let n = counts.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
+            let n = counts
+                .iter()
+                .find(|(k, _)| k == kind)
+                .map_or(0, |(_, n)| *n);
             self.open.with_label_values(&[kind]).set(n);
         }
         Ok(())

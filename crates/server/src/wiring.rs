@@ -107,8 +107,7 @@ pub fn register_books_jobs(runner: &mut Runner, engine: &Engine, books: &BooksAp
             let (engine, books, recon) = (engine.clone(), books.clone(), recon.clone());
             Box::pin(async move {
                 let subject = job.dedupe_key.clone().unwrap_or_default();
-                match payment_jobs::handle_books(&engine, &books, &recon, &job.kind, &subject)
-                    .await
+                match payment_jobs::handle_books(&engine, &books, &recon, &job.kind, &subject).await
                 {
                     JobOutcome::Done => Outcome::Done,
                     JobOutcome::RetryAt(at) => Outcome::RetryAt {

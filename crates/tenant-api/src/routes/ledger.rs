@@ -272,14 +272,15 @@ pub async fn get_balance(
     query: web::Query<BalanceQuery>,
 ) -> Result<HttpResponse> {
     let merchant = match &principal {
-        Principal::Operator { .. } => merchant_filter(query.merchant_id.as_deref())?
-            .ok_or_else(|| {
+        Principal::Operator { .. } => {
+            merchant_filter(query.merchant_id.as_deref())?.ok_or_else(|| {
                 Error::invalid(
                     "parameter_missing",
                     "an operator names the merchant: merchant_id",
                     Some("merchant_id"),
                 )
-            })?,
+            })?
+        }
         Principal::Merchant { .. } => {
             if query.merchant_id.is_some() {
                 return Err(Error::invalid(
