@@ -323,3 +323,31 @@ async fn a_merchant_without_pricing_pays_no_fee() {
     let fee = b.payment(&p).await.fee.expect("snapshot");
     assert_eq!((fee.total(), fee.pricing_version), (money(0), None));
 }
+
+#[tokio::test]
+async fn a_statement_file_shows_only_the_orders_payfac_never_saw() {
+    use crate::recon::StatementRecord;
+    let b = books();
+    let p = b.pay(PaymentMode::Cpm, 1000, "c1").await;
+    b.refund(&p, 400, "r1").await;
+    let refund = b.store.refunds_of(&p.id).await.expect("refunds")[0].clone();
+    let record = |no: &str| StatementRecord {
+        merchant_no: "M1".into(),
+        merchant_order_no: no.into(),
+        trans_no: None,
+        status: TransStatus::Succeeded,
+        amount: money(1000),
+        fee: None,
+    };
+    let file = [
+        record(&p.merchant_order_no),
+        record(&refund.merchant_order_no),
+        record("P_NOT_OURS"),
+    ];
+    let unknown = b
+        .engine
+        .orders_unknown_to_payfac(&file)
+        .await
+        .expect("compared");
+    assert_eq!(unknown, [record("P_NOT_OURS")]);
+}

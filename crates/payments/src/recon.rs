@@ -460,6 +460,55 @@ impl Engine {
     }
 }
 
+/// One line of a CodePay statement file (CodePay's own list of a day's orders), as whoever
+/// reads the file parses it. Querying finds every order payfac knows; only such a file can
+/// show an order payfac never saw (an order placed with payfac's credentials by something
+/// else, or one whose create payfac never recorded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementRecord {
+    /// CodePay `merchant_no`.
+    pub merchant_no: String,
+    /// The order's `merchant_order_no` (a payment's or a refund's).
+    pub merchant_order_no: String,
+    /// CodePay `trans_no`.
+    pub trans_no: Option<String>,
+    /// CodePay's `trans_status`.
+    pub status: TransStatus,
+    /// The order's amount.
+    pub amount: domain::Money,
+    /// CodePay's fee, when the file has one.
+    pub fee: Option<domain::Money>,
+}
+
+impl Engine {
+    /// The seam for importing a CodePay statement file: the records that match no payment and
+    /// no refund of payfac, by CodePay merchant and `merchant_order_no`. The orders payfac
+    /// knows are compared by [`Engine::reconcile_day`] already; these are what only the file
+    /// can reveal, for an operator to look into.
+    pub async fn orders_unknown_to_payfac(
+        &self,
+        records: &[StatementRecord],
+    ) -> Result<Vec<StatementRecord>> {
+        let mut unknown = Vec::new();
+        for r in records {
+            let known = self
+                .store
+                .payment_by_order_no(&r.merchant_no, &r.merchant_order_no)
+                .await?
+                .is_some()
+                || self
+                    .store
+                    .refund_by_order_no(&r.merchant_no, &r.merchant_order_no)
+                    .await?
+                    .is_some();
+            if !known {
+                unknown.push(r.clone());
+            }
+        }
+        Ok(unknown)
+    }
+}
+
 /// What a break is about.
 struct Subject {
     kind: &'static str,
