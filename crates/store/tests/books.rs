@@ -389,7 +389,7 @@ async fn one_open_break_per_subject_and_kind(db: Database) {
     let open = || {
         let db = db.clone();
         async move {
-            db.read(|c| reconciliation::count_open_by_kind(c))
+            db.read(reconciliation::count_open_by_kind)
                 .await
                 .expect("count")
         }
