@@ -440,23 +440,32 @@ impl Engine {
                 updated_at: now,
             })
             .collect();
-        let subject_id = subject.id.clone();
-        books
-            .db()
-            .write(move |c| {
-                let open: Vec<&str> = breaks
-                    .iter()
-                    .filter(|b| b.status == repo::OPEN)
-                    .map(|b| b.kind.as_str())
-                    .collect();
-                repo::resolve_others(c, &subject_id, &open, now)?;
-                for b in &breaks {
-                    repo::record(c, b)?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(unavailable)
+        // A concurrent run may open the same break first (one open break per subject and
+        // kind): the retry then brings that one up to date.
+        let mut attempts = 0;
+        loop {
+            let (subject_id, breaks) = (subject.id.clone(), breaks.clone());
+            let written = books
+                .db()
+                .write(move |c| {
+                    let open: Vec<&str> = breaks
+                        .iter()
+                        .filter(|b| b.status == repo::OPEN)
+                        .map(|b| b.kind.as_str())
+                        .collect();
+                    repo::resolve_others(c, &subject_id, &open, now)?;
+                    for b in &breaks {
+                        repo::record(c, b)?;
+                    }
+                    Ok(())
+                })
+                .await;
+            attempts += 1;
+            match written {
+                Err(e) if e.is_conflict() && attempts < 3 => continue,
+                other => return other.map_err(unavailable),
+            }
+        }
     }
 }
 

@@ -458,19 +458,20 @@ impl Context {
         let (db, coordinator, grace) =
             (&self.backends.db, &self.backends.coordinator, self.grace());
         let owner = format!("{}:{instance}", hostname());
+        let lease = self.fanout.job_lease().max(Duration::from_secs(60));
         let runner = self.role.runs_workers().then(|| {
             let mut runner = runner::Runner::new(
                 db.clone(),
                 coordinator.clone(),
                 runner::RunnerConfig {
                     owner: owner.clone(),
-                    lease: self.fanout.job_lease().max(Duration::from_secs(60)),
+                    lease,
                     concurrency: usize::try_from(self.config.worker_concurrency).unwrap_or(32),
                     poll_interval: Duration::from_millis(500),
                 },
             );
             wiring::register_payment_jobs(&mut runner, engine);
-            wiring::register_books_jobs(&mut runner, engine, books);
+            wiring::register_books_jobs(&mut runner, engine, books, lease);
             wiring::register_fanout_job(&mut runner, db);
             tokio::spawn(runner.run(stopped.clone(), grace))
         });

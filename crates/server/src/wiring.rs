@@ -100,15 +100,33 @@ pub fn books_api(config: &Config, db: &Database) -> anyhow::Result<BooksApi> {
 }
 
 /// Registers the books' jobs (`settlement.close_day`, `reconciliation.run`) on the runner.
-pub fn register_books_jobs(runner: &mut Runner, engine: &Engine, books: &BooksApi) {
+/// A reconciliation paced per gateway account can outlast the runner's `lease`, so while a
+/// books job runs its lease is extended every third of it: no other runner takes the job over
+/// while this one is alive.
+pub fn register_books_jobs(
+    runner: &mut Runner,
+    engine: &Engine,
+    books: &BooksApi,
+    lease: Duration,
+) {
     for kind in payment_jobs::BOOKS_KINDS {
         let (engine, books, recon) = (engine.clone(), books.books.clone(), books.recon.clone());
         let handler: Handler = Arc::new(move |job| {
             let (engine, books, recon) = (engine.clone(), books.clone(), recon.clone());
             Box::pin(async move {
                 let subject = job.dedupe_key.clone().unwrap_or_default();
-                match payment_jobs::handle_books(&engine, &books, &recon, &job.kind, &subject).await
-                {
+                let work = payment_jobs::handle_books(&engine, &books, &recon, &job.kind, &subject);
+                let outcome = tokio::select! {
+                    outcome = work => outcome,
+                    () = keep_lease(books.db(), &job, lease) => {
+                        // The lease was lost: another runner owns the job now.
+                        return Outcome::RetryAt {
+                            at_ms: store::clock::now_ms(),
+                            error: "lease lost".into(),
+                        };
+                    }
+                };
+                match outcome {
                     JobOutcome::Done => Outcome::Done,
                     JobOutcome::RetryAt(at) => Outcome::RetryAt {
                         at_ms: at.timestamp_millis(),
@@ -118,6 +136,26 @@ pub fn register_books_jobs(runner: &mut Runner, engine: &Engine, books: &BooksAp
             })
         });
         runner.register(kind, handler);
+    }
+}
+
+/// Extends `job`'s lease by `lease` every third of it; returns only when the lease is lost.
+async fn keep_lease(db: &Database, job: &store::jobs::Job, lease: Duration) {
+    let Some(owner) = job.lease_owner.clone() else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        let (id, owner) = (job.id.clone(), owner.clone());
+        let held = db
+            .write(move |c| {
+                store::jobs::extend_lease(c, &id, &owner, lease, store::clock::now_ms())
+            })
+            .await;
+        // A storage hiccup is not a lost lease: try again at the next beat.
+        if let Ok(false) = held {
+            return;
+        }
     }
 }
 

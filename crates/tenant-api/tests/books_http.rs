@@ -13,6 +13,7 @@ on_both_backends!(
     pricing_is_versioned_audited_and_refuses_bad_rates_by_name,
     the_books_routes_answer_typed_errors_to_the_wrong_caller_and_bad_input,
     an_adjustment_moves_the_balance_and_lands_in_the_statement,
+    the_daily_job_closes_yesterday_queues_its_reconciliation_and_waits_for_the_next_cutoff,
 );
 
 fn error(body: &Value) -> (&str, &str) {
@@ -394,4 +395,88 @@ async fn an_adjustment_moves_the_balance_and_lands_in_the_statement(db: store::D
         balance["balances"],
         json!([{"currency": "USD", "pending": 0, "settled": 380}])
     );
+}
+
+async fn the_daily_job_closes_yesterday_queues_its_reconciliation_and_waits_for_the_next_cutoff(
+    db: store::Database,
+) {
+    use payments::jobs::{CLOSE_DAY_KIND, JobOutcome, RECONCILE_DAY_KIND};
+    let app = TestApp::start(db.clone()).await;
+    let (merchant, sk) = app.merchant_with_key().await;
+    let cutoff = ledger::Cutoff::midnight_utc();
+    let books = payments::books::Books::new(db.clone(), cutoff);
+    assert_eq!(
+        payments::jobs::seed_books_jobs(&db, &cutoff)
+            .await
+            .expect("seed"),
+        1
+    );
+    assert_eq!(
+        payments::jobs::seed_books_jobs(&db, &cutoff)
+            .await
+            .expect("seed"),
+        0,
+        "one close-day job however often it is seeded"
+    );
+    let now = chrono::Utc::now();
+    let today = now.date_naive();
+    let yesterday = today.pred_opt().expect("yesterday");
+    let midnight = today.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    // A credit booked yesterday evening, one booked today.
+    for (at, amount) in [(midnight - chrono::Duration::hours(2), 700), (now, 50)] {
+        let j = ledger::postings::adjustment(
+            &merchant,
+            &format!("adj_{}", ulid::Ulid::new()),
+            domain::Currency::from_code("USD").expect("usd"),
+            amount,
+            "test",
+            at,
+        )
+        .expect("journal");
+        let (header, entries) = payments::posting::stored_rows(&j, at);
+        db.write(move |c| store::ledger::insert(c, &header, &entries))
+            .await
+            .expect("posted");
+    }
+    let outcome = payments::jobs::handle_books(
+        &app.engine,
+        &books,
+        &payments::recon::ReconConfig::default(),
+        CLOSE_DAY_KIND,
+        payments::jobs::CLOSE_DAY_SUBJECT,
+    )
+    .await;
+    let next = midnight + chrono::Duration::days(1);
+    assert_eq!(
+        outcome,
+        JobOutcome::RetryAt(next),
+        "due again at the next cut-off"
+    );
+    let listed = app.get("/v1/settlements", &sk).await;
+    let statements = listed["data"].as_array().expect("data");
+    assert_eq!(statements.len(), 1, "{listed}");
+    assert_eq!(statements[0]["business_date"], yesterday.to_string());
+    assert_eq!(
+        statements[0]["net"], 700,
+        "today's credit waits for today's close"
+    );
+    let balance = app.get("/v1/balance", &sk).await;
+    assert_eq!(
+        balance["balances"],
+        json!([{"currency": "USD", "pending": 50, "settled": 700}])
+    );
+    let day = yesterday.to_string();
+    let queued = db
+        .read(move |c| {
+            use diesel::prelude::*;
+            use store::schema::jobs;
+            Ok(store::on_backend!(c, |c| jobs::table
+                .filter(jobs::kind.eq(RECONCILE_DAY_KIND))
+                .filter(jobs::dedupe_key.eq(&day))
+                .count()
+                .get_result::<i64>(c))?)
+        })
+        .await
+        .expect("jobs");
+    assert_eq!(queued, 1, "yesterday's reconciliation is queued");
 }
