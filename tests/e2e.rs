@@ -4,6 +4,7 @@
 
 mod support;
 
+mod books;
 mod create_killed_mid_call;
 mod fault_matrix;
 mod graceful_shutdown;

@@ -37,6 +37,7 @@ async fn metrics_after_a_payment_flow_show_every_series() {
         "payfac_upstream_call_duration_seconds_bucket{method=\"cscanb.pay.getqrcode\",le=",
         "payfac_payment_transitions_total{from=\"pending\",to=\"succeeded\"}",
         "payfac_jobs_queue_depth{kind=",
+        "payfac_reconciliation_breaks_open{kind=\"status_mismatch\"} 0",
     ] {
         assert!(text.contains(series), "missing {series} in:\n{text}");
     }

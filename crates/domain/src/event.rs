@@ -29,11 +29,14 @@ pub enum EventType {
     /// One of the merchant's webhook endpoints was disabled.
     #[serde(rename = "endpoint.disabled")]
     EndpointDisabled,
+    /// A daily settlement statement of the merchant was closed.
+    #[serde(rename = "settlement.created")]
+    SettlementCreated,
 }
 
 impl EventType {
     /// All types.
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 8] = [
         EventType::PaymentProcessing,
         EventType::PaymentSucceeded,
         EventType::PaymentFailed,
@@ -41,6 +44,7 @@ impl EventType {
         EventType::RefundSucceeded,
         EventType::RefundFailed,
         EventType::EndpointDisabled,
+        EventType::SettlementCreated,
     ];
 
     /// The wire name (`payment.succeeded`).
@@ -53,6 +57,7 @@ impl EventType {
             EventType::RefundSucceeded => "refund.succeeded",
             EventType::RefundFailed => "refund.failed",
             EventType::EndpointDisabled => "endpoint.disabled",
+            EventType::SettlementCreated => "settlement.created",
         }
     }
 

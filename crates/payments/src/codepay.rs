@@ -87,6 +87,7 @@ fn order_of(t: TransactionResult) -> UpstreamOrder {
         end_time: parse_time(t.trans_end_time.as_deref()),
         error_code: t.trans_error_code,
         error_msg: t.trans_error_msg,
+        fee: t.trans_fee_c,
     }
 }
 
@@ -98,6 +99,7 @@ fn refund_of(t: TransactionResult) -> UpstreamOrder {
         end_time: parse_time(t.trans_end_time.as_deref()),
         error_code: t.trans_error_code,
         error_msg: t.trans_error_msg,
+        fee: None,
     }
 }
 

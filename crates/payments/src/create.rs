@@ -236,6 +236,7 @@ impl Engine {
             version: 1,
             created_at: now,
             updated_at: now,
+            fee: None,
         })
     }
 

@@ -137,6 +137,7 @@ impl NotificationIntake for CodePayIntake {
                 end_time: parse_time(n.trans_end_time.as_deref()),
                 error_code: n.trans_error_code,
                 error_msg: n.trans_error_msg,
+                fee: n.trans_fee_c,
             },
             verified: true,
             scope,

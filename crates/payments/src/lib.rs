@@ -12,6 +12,7 @@
 //! `order.query` if payfac dies before it records CodePay's answer. A second charge is
 //! impossible because a retry never generates a new `merchant_order_no` for the same payment.
 
+pub mod books;
 pub mod codepay;
 pub mod create;
 pub mod error;
@@ -23,6 +24,8 @@ pub mod metrics;
 pub mod model;
 pub mod objects;
 pub mod ports;
+pub mod posting;
+pub mod recon;
 pub mod refunds;
 pub mod settle;
 pub mod sql_store;
@@ -278,7 +281,7 @@ impl Engine {
     /// commit so refund changes serialise with refund creation on that payment.
     async fn update_refund<F>(&self, id: &domain::RefundId, mut edit: F) -> Result<Refund>
     where
-        F: FnMut(&mut Refund, &mut Payment) -> bool + Send,
+        F: FnMut(&mut Refund, &mut Payment, &mut Change) -> Result<bool> + Send,
     {
         for _ in 0..CAS_RETRIES {
             let current = self
@@ -293,7 +296,8 @@ impl Engine {
                 .ok_or_else(|| PaymentError::not_found("payment", current.payment_id.as_str()))?;
             let mut next = current.clone();
             let mut next_payment = payment.clone();
-            if !edit(&mut next, &mut next_payment) {
+            let mut change = Change::default();
+            if !edit(&mut next, &mut next_payment, &mut change)? {
                 return Ok(current);
             }
             let now = self.now();
@@ -301,7 +305,6 @@ impl Engine {
             next.updated_at = now;
             next_payment.version = payment.version + 1;
             next_payment.updated_at = now;
-            let mut change = Change::default();
             if next.status != current.status {
                 change.events.extend(self.refund_event(&next));
             }
@@ -359,5 +362,7 @@ fn upstream_text(code: &str, msg: &str) -> String {
     format!("CodePay {code}: {msg}")
 }
 
+#[cfg(test)]
+mod posting_tests;
 #[cfg(test)]
 mod tests;

@@ -67,3 +67,53 @@ impl TransitionMetrics {
         self.anomalies.with_label_values(&[kind]).inc();
     }
 }
+
+/// `payfac_reconciliation_breaks_open{kind}`: reconciliation breaks left open for an operator
+/// (docs/books.md), refreshed from the database.
+#[derive(Clone, Debug)]
+pub struct BreakGauge {
+    open: prometheus::IntGaugeVec,
+}
+
+/// The break kinds the gauge always reports (0 when none is open), so an alert can tell "no
+/// break" from "no data".
+const BREAK_KINDS: [&str; 4] = [
+    "missing_upstream",
+    "status_mismatch",
+    "amount_mismatch",
+    "fee_mismatch",
+];
+
+impl BreakGauge {
+    /// Creates the gauge and registers it on `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let open = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "payfac_reconciliation_breaks_open",
+                "Reconciliation breaks with CodePay left open for an operator, by kind.",
+            ),
+            &["kind"],
+        )?;
+        registry.register(Box::new(open.clone()))?;
+        for kind in BREAK_KINDS {
+            open.with_label_values(&[kind]).set(0);
+        }
+        Ok(Self { open })
+    }
+
+    /// Reads the open breaks per kind from `db` and sets the gauge.
+    pub async fn refresh(&self, db: &store::Database) -> crate::Result<()> {
+        let counts = db
+            .read(store::reconciliation::count_open_by_kind)
+            .await
+            .map_err(|e| crate::PaymentError::Unavailable(e.to_string()))?;
+        for kind in BREAK_KINDS {
+            let n = counts
+                .iter()
+                .find(|(k, _)| k == kind)
+                .map_or(0, |(_, n)| *n);
+            self.open.with_label_values(&[kind]).set(n);
+        }
+        Ok(())
+    }
+}

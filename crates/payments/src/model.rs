@@ -107,6 +107,34 @@ pub struct Payment {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The platform's fee, snapshotted in the change that marks the payment succeeded (none
+    /// before, and for a payment that never succeeded).
+    pub fee: Option<FeeSnapshot>,
+}
+
+/// What a payment was charged when it succeeded, in the payment's currency (docs/books.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeeSnapshot {
+    /// The platform's percentage part, rounded half up.
+    pub percent_part: Money,
+    /// The platform's fixed part.
+    pub fixed_part: Money,
+    /// The pricing version the fee was computed with (`None`: the merchant had no pricing in
+    /// force at the payment's creation, so no fee).
+    pub pricing_version: Option<i64>,
+    /// CodePay's own fee (`trans_fee_c`) as CodePay reported it with the success, if it did.
+    pub codepay_fee: Option<Money>,
+}
+
+impl FeeSnapshot {
+    /// The platform's fee: percentage part + fixed part.
+    pub fn total(&self) -> Money {
+        // Both parts are in the payment's currency and were added once already by the ledger
+        // crate when the fee was computed; a sum that no longer fits cannot have been stored.
+        self.percent_part
+            .checked_add(self.fixed_part)
+            .unwrap_or(self.percent_part)
+    }
 }
 
 /// One refund of a payment, as stored.
@@ -146,6 +174,9 @@ pub struct Refund {
     pub failure_code: Option<String>,
     /// Human text with CodePay's code/msg.
     pub failure_message: Option<String>,
+    /// The share of the payment's fee given back, set when the refund succeeds (none for the
+    /// automatic late-success refund, which is booked as one journal with its payment).
+    pub fee_return: Option<Money>,
     /// Optimistic-concurrency version; also the event `sequence`.
     pub version: i64,
     /// Creation time.
@@ -241,6 +272,10 @@ pub struct Change {
     pub events: Vec<NewEvent>,
     /// Timers.
     pub jobs: Vec<NewJob>,
+    /// Ledger journals the state change posts (docs/books.md), each balanced by construction.
+    pub journals: Vec<ledger::Journal>,
+    /// The payment's fee snapshot, stored with the change that marks it succeeded.
+    pub payment_fee: Option<(PaymentId, FeeSnapshot)>,
     /// An `Idempotency-Key` record claimed or completed in the same transaction (only sent to a
     /// store built to keep them: `SqlPaymentStore::with_idempotency`).
     pub idempotency: Option<IdempotencyWrite>,

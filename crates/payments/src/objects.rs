@@ -55,10 +55,31 @@ pub struct PaymentObject {
     pub terminal_id: Option<String>,
     /// The CodePay order this payment is, to match a CodePay record one to one.
     pub codepay: CodePayOrder,
+    /// The platform's fee, fixed when the payment succeeded (`null` before); see
+    /// docs/books.md.
+    pub fee: Option<MoneyObject>,
     /// Creation time (RFC 3339, UTC).
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+}
+
+/// An amount in minor units of a currency.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct MoneyObject {
+    /// Minor units.
+    pub amount: i64,
+    /// ISO 4217.
+    pub currency: String,
+}
+
+impl From<domain::Money> for MoneyObject {
+    fn from(m: domain::Money) -> Self {
+        Self {
+            amount: m.minor(),
+            currency: m.currency().code().to_owned(),
+        }
+    }
 }
 
 /// A payment's identity at CodePay.
@@ -127,6 +148,7 @@ impl PaymentObject {
                 merchant_order_no: p.merchant_order_no.clone(),
                 trans_no: p.trans_no.clone(),
             },
+            fee: p.fee.as_ref().map(|f| f.total().into()),
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -164,6 +186,9 @@ pub struct RefundObject {
     pub terminal_id: Option<String>,
     /// The CodePay refund order, to match a CodePay record one to one.
     pub codepay: CodePayRefund,
+    /// The share of the payment's fee given back, fixed when the refund succeeded (`null`
+    /// before, and for payfac's automatic late-success refund); see docs/books.md.
+    pub fee_return: Option<MoneyObject>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -194,6 +219,7 @@ impl RefundObject {
                 refund_no: r.merchant_order_no.clone(),
                 trans_no: r.trans_no.clone(),
             },
+            fee_return: r.fee_return.map(MoneyObject::from),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }

@@ -50,6 +50,13 @@ pub trait PaymentStore: Send + Sync + 'static {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Refund>, PaymentError>;
+    /// The price list of `merchant` in force at `at` (a payment's creation): the newest version
+    /// effective then; `None` before the merchant's first one.
+    async fn price_list_at(
+        &self,
+        merchant: &MerchantId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ledger::PriceList>, PaymentError>;
     /// Payments matching `filter` (scoped to a merchant by `filter.merchant_id`), newest
     /// first, with `id < starting_after` when given.
     async fn list_payments(
@@ -243,6 +250,8 @@ pub struct UpstreamOrder {
     pub error_code: Option<String>,
     /// `trans_error_msg`.
     pub error_msg: Option<String>,
+    /// CodePay's own fee on the order (`trans_fee_c`), when it reports one.
+    pub fee: Option<Money>,
 }
 
 impl UpstreamOrder {
@@ -277,6 +286,7 @@ impl UpstreamOrder {
             end_time: None,
             error_code,
             error_msg,
+            fee: None,
         }
     }
 }

@@ -5,7 +5,7 @@ use super::ports::{
     Outcome, RefundOrder, UpstreamOrder, is_duplicate_order_no, is_order_not_found,
 };
 use super::settle::JobOutcome;
-use super::{CAS_RETRIES, Engine, new_order_no, upstream_merchant, upstream_text};
+use super::{CAS_RETRIES, Engine, new_order_no, posting, upstream_merchant, upstream_text};
 use crate::error::{PaymentError, Result};
 use domain::payment::Step;
 use domain::refund::{RefundRefusal, check_refund};
@@ -190,6 +190,7 @@ impl Engine {
             trans_no: None,
             failure_code: None,
             failure_message: None,
+            fee_return: None,
             version: 1,
             created_at: now,
             updated_at: now,
@@ -233,12 +234,12 @@ impl Engine {
         };
         match self.upstream.submit_refund(&order).await {
             Outcome::Success(trans_no) => {
-                self.update_refund(&refund.id, |r, _| {
+                self.update_refund(&refund.id, |r, _, _| {
                     let fill = r.trans_no.is_none() && trans_no.is_some();
                     if fill {
                         r.trans_no = trans_no.clone();
                     }
-                    fill
+                    Ok(fill)
                 })
                 .await
             }
@@ -267,7 +268,8 @@ impl Engine {
         answer: &UpstreamOrder,
     ) -> Result<Refund> {
         let target = answer.status.refund_status();
-        self.update_refund(id, |r, p| match r.status.transition(target) {
+        let now = self.now();
+        self.update_refund(id, |r, p, change| match r.status.transition(target) {
             Ok(Step::Moved) => {
                 r.status = target;
                 if r.trans_no.is_none() {
@@ -275,6 +277,10 @@ impl Engine {
                 }
                 match target {
                     RefundStatus::Succeeded => {
+                        // Booked with the success, from the payment as it stood before it.
+                        let (fee_return, journals) = posting::refund_journals(p, r, now)?;
+                        r.fee_return = fee_return;
+                        change.journals.extend(journals);
                         p.amount_refunded = p.amount_refunded.saturating_add(r.amount.minor());
                     }
                     RefundStatus::Failed => {
@@ -286,9 +292,9 @@ impl Engine {
                     }
                     RefundStatus::Pending => {}
                 }
-                true
+                Ok(true)
             }
-            Ok(Step::Unchanged) | Err(_) => false,
+            Ok(Step::Unchanged) | Err(_) => Ok(false),
         })
         .await
     }

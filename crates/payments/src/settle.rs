@@ -22,7 +22,7 @@
 
 use super::model::{AuditNote, JobKind, NewJob, Payment};
 use super::ports::{Outcome, UpstreamOrder, is_order_not_found};
-use super::{Engine, upstream_merchant, upstream_text};
+use super::{Engine, posting, upstream_merchant, upstream_text};
 use crate::error::{PaymentError, Result};
 use chrono::{DateTime, Utc};
 use domain::payment::Step;
@@ -126,6 +126,25 @@ impl Engine {
         let mut mismatch = false;
         let now = self.now();
         let requested_close = close;
+        // A success is priced by the list in force at the payment's creation, which no later
+        // change of pricing touches: read once, before the compare-and-swap loop.
+        let (known, prices) = if answer.status == TransStatus::Succeeded {
+            let p = match known {
+                Some(p) => p,
+                None => self
+                    .store
+                    .payment(id)
+                    .await?
+                    .ok_or_else(|| PaymentError::not_found("payment", id.as_str()))?,
+            };
+            let prices = self
+                .store
+                .price_list_at(&p.merchant_id, p.created_at)
+                .await?;
+            (Some(p), prices)
+        } else {
+            (known, None)
+        };
         let (updated, stored) = self
             .update_payment_from(id, known, once, |p, change| {
                 let close = close.or_else(|| expired_upstream(p, answer, now));
@@ -177,6 +196,14 @@ impl Engine {
                         match target {
                             PaymentStatus::Succeeded => {
                                 p.paid_at = Some(answer.end_time.unwrap_or(now));
+                                // The fee snapshot and the capture's journals commit with
+                                // the success itself (docs/books.md).
+                                let fee = posting::fee_of(p, prices.as_ref(), answer.fee)?;
+                                change
+                                    .journals
+                                    .extend(posting::capture_journals(p, &fee, now)?);
+                                change.payment_fee = Some((p.id.clone(), fee.clone()));
+                                p.fee = Some(fee);
                             }
                             PaymentStatus::Failed if mismatched => {}
                             PaymentStatus::Failed => {

@@ -4,7 +4,7 @@
 
 use crate::error::{PaymentError, Result};
 use crate::idempotency;
-use crate::model::{Change, IdempotencyWrite, Payment, Refund};
+use crate::model::{Change, FeeSnapshot, IdempotencyWrite, Payment, Refund};
 use crate::ports::{AccountScope, PaymentFilter, PaymentStore, RefundFilter};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
@@ -109,11 +109,27 @@ fn payment_row(p: &Payment) -> store::payments::Payment {
 
 fn payment_from(
     r: store::payments::Payment,
+    fee: Option<store::pricing::PaymentFee>,
     cpm_deadline: chrono::Duration,
 ) -> StoreResult<Payment> {
     let mode = r.mode()?;
     let created_at = at(r.created_at);
+    let currency = Currency::from_code(&r.currency)?;
+    let fee = fee
+        .map(|f| -> StoreResult<FeeSnapshot> {
+            Ok(FeeSnapshot {
+                percent_part: Money::new(f.fee_percent_minor, currency)?,
+                fixed_part: Money::new(f.fee_fixed_minor, currency)?,
+                pricing_version: f.pricing_version,
+                codepay_fee: f
+                    .codepay_fee_minor
+                    .map(|m| Money::new(m, currency))
+                    .transpose()?,
+            })
+        })
+        .transpose()?;
     Ok(Payment {
+        fee,
         id: r.payment_id()?,
         merchant_id: r.merchant()?,
         amount: r.amount()?,
@@ -157,18 +173,45 @@ fn payment_from(
     })
 }
 
+/// Payments with their fee snapshots (read in the same transaction).
 fn payments_from(
+    c: &mut DbConnection,
     rows: Vec<store::payments::Payment>,
     d: chrono::Duration,
 ) -> StoreResult<Vec<Payment>> {
-    rows.into_iter().map(|r| payment_from(r, d)).collect()
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut fees: std::collections::HashMap<String, store::pricing::PaymentFee> =
+        store::pricing::payment_fees(c, &ids)?
+            .into_iter()
+            .map(|f| (f.payment_id.clone(), f))
+            .collect();
+    rows.into_iter()
+        .map(|r| {
+            let fee = fees.remove(&r.id);
+            payment_from(r, fee, d)
+        })
+        .collect()
 }
 
 fn one_payment(
+    c: &mut DbConnection,
     row: Option<store::payments::Payment>,
     d: chrono::Duration,
 ) -> StoreResult<Option<Payment>> {
-    row.map(|r| payment_from(r, d)).transpose()
+    Ok(payments_from(c, row.into_iter().collect(), d)?.pop())
+}
+
+/// The stored form of a fee snapshot.
+fn fee_row(payment: &PaymentId, f: &FeeSnapshot, now: DateTime<Utc>) -> store::pricing::PaymentFee {
+    store::pricing::PaymentFee {
+        payment_id: payment.to_string(),
+        fee_minor: f.total().minor(),
+        fee_percent_minor: f.percent_part.minor(),
+        fee_fixed_minor: f.fixed_part.minor(),
+        pricing_version: f.pricing_version,
+        codepay_fee_minor: f.codepay_fee.map(|m| m.minor()),
+        created_at: ms(now),
+    }
 }
 
 fn refund_row(r: &Refund) -> store::refunds::Refund {
@@ -194,6 +237,7 @@ fn refund_row(r: &Refund) -> store::refunds::Refund {
         gateway_account_id: r.gateway_account_id.as_ref().map(|a| a.to_string()),
         codepay_store_no: r.upstream_store_no.clone(),
         codepay_terminal_sn: r.upstream_terminal_sn.clone(),
+        fee_return_minor: r.fee_return.map(|m| m.minor()),
     }
 }
 
@@ -229,6 +273,10 @@ fn refund_from(r: store::refunds::Refund) -> StoreResult<Refund> {
         trans_no: r.trans_no,
         failure_code: r.failure_code,
         failure_message: r.failure_message,
+        fee_return: r
+            .fee_return_minor
+            .map(|m| Money::new(m, currency))
+            .transpose()?,
         version: r.version,
         created_at: at(r.created_at),
         updated_at: at(r.updated_at),
@@ -237,6 +285,12 @@ fn refund_from(r: store::refunds::Refund) -> StoreResult<Refund> {
 
 fn get_payment(c: &mut DbConnection, id: &str) -> StoreResult<Option<store::payments::Payment>> {
     store::payments::find(c, id)
+}
+
+/// A stored pricing version as the ledger crate's price list (its rates checked again).
+pub fn price_list(v: &store::pricing::PricingVersion) -> StoreResult<ledger::PriceList> {
+    let rates: Vec<ledger::Rate> = serde_json::from_str(&v.rates)?;
+    ledger::PriceList::new(v.version, at(v.effective_at), rates).map_err(corrupt)
 }
 
 /// Marks a uniqueness failure so `commit` can report which reference was taken.
@@ -255,7 +309,7 @@ impl PaymentStore for SqlPaymentStore {
         self.db
             .read(move |c| {
                 let row = get_payment(c, &id)?;
-                one_payment(row, d)
+                one_payment(c, row, d)
             })
             .await
             .map_err(store_error)
@@ -272,7 +326,7 @@ impl PaymentStore for SqlPaymentStore {
             .db
             .read(move |c| {
                 let row = store::payments::find_by_upstream_order_no(c, &m, &no)?;
-                one_payment(row, d)
+                one_payment(c, row, d)
             })
             .await
             .map_err(store_error)?;
@@ -347,7 +401,7 @@ impl PaymentStore for SqlPaymentStore {
         self.db
             .read(move |c| {
                 let rows = store::payments::list_unsettled(c, before, limit)?;
-                payments_from(rows, d)
+                payments_from(c, rows, d)
             })
             .await
             .map_err(store_error)
@@ -364,6 +418,20 @@ impl PaymentStore for SqlPaymentStore {
             })
             .await
             .map_err(store_error)
+    }
+
+    async fn price_list_at(
+        &self,
+        merchant: &MerchantId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ledger::PriceList>> {
+        let (m, at) = (merchant.to_string(), ms(at));
+        let row = self
+            .db
+            .read(move |c| store::pricing::in_force_at(c, &m, at))
+            .await
+            .map_err(store_error)?;
+        row.map(|v| price_list(&v)).transpose().map_err(store_error)
     }
 
     async fn list_payments(&self, f: &PaymentFilter, limit: usize) -> Result<Vec<Payment>> {
@@ -396,7 +464,7 @@ impl PaymentStore for SqlPaymentStore {
             .db
             .read(move |c| {
                 let p = store::payments::list(c, &filter, &page)?;
-                let rows = payments_from(p.items, d)?;
+                let rows = payments_from(c, p.items, d)?;
                 Ok((rows, p.has_more))
             })
             .await
@@ -535,6 +603,13 @@ fn write_change(
         let mut row = refund_row(r);
         row.version = *expected;
         store::refunds::save(c, &row, ms(r.updated_at))?;
+    }
+    if let Some((id, fee)) = &change.payment_fee {
+        store::pricing::insert_payment_fee(c, &fee_row(id, fee, now))?;
+    }
+    for j in &change.journals {
+        let (header, entries) = crate::posting::stored_rows(j, now);
+        store::ledger::insert(c, &header, &entries)?;
     }
     for e in &change.events {
         insert_event(c, e)?;

@@ -154,6 +154,11 @@ pub struct Config {
     pub retention_interval: String,
     /// Rows deleted per retention transaction (500): small, so API writes never wait long.
     pub retention_batch_size: u32,
+    /// When a business day ends for settlement statements: a local time and an IANA time zone
+    /// (`00:00 UTC`, `18:30 Asia/Shanghai`); docs/books.md.
+    pub settlement_cutoff: String,
+    /// Reconciliation queries per second to CodePay, per gateway account.
+    pub reconciliation_queries_per_second: u32,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// Log filter (`info`, `payfac=debug,info`, …).
@@ -210,6 +215,8 @@ impl Default for Config {
             retention_upstream_notifications: "30d".into(),
             retention_interval: "10m".into(),
             retention_batch_size: 500,
+            settlement_cutoff: "00:00 UTC".into(),
+            reconciliation_queries_per_second: 10,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -314,7 +321,22 @@ impl Config {
                 reason: "must be at least 1".into(),
             });
         }
+        self.settlement_cutoff()?;
+        if self.reconciliation_queries_per_second == 0 {
+            return Err(ConfigError::Value {
+                key: "reconciliation_queries_per_second",
+                reason: "must be at least 1".into(),
+            });
+        }
         Ok(())
+    }
+
+    /// The settlement cut-off (`settlement_cutoff`).
+    pub fn settlement_cutoff(&self) -> Result<ledger::Cutoff, ConfigError> {
+        ledger::Cutoff::parse(&self.settlement_cutoff).map_err(|e| ConfigError::Value {
+            key: "settlement_cutoff",
+            reason: e.to_string(),
+        })
     }
 
     /// The address to bind.

@@ -17,6 +17,7 @@ use std::time::Duration;
 use store::sealing::MasterKeyring;
 use store::{Coordinator, Database, InProcessCoordinator, RedisCoordinator};
 use tenant_api::AppState;
+use tenant_api::routes::books::BooksApi;
 use tenant_api::routes::webhooks::WebhookApi;
 use tokio::task::JoinHandle;
 use webhook_fanout::{DeliveryWorker, FanoutConfig};
@@ -170,6 +171,7 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
             registry: metrics.registry.clone(),
             http_metrics: metrics.http,
             webhooks: app.webhooks,
+            books: app.books.clone(),
             state: app.state,
             sandbox: app.sandbox,
             runs_api: role.runs_api(),
@@ -184,15 +186,32 @@ async fn serve_async(config: Config, role: Role) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let gauges = tokio::spawn(metrics.queue.refresh_loop(
-        ctx.backends.db.clone(),
-        Duration::from_secs(5),
-        stopped.clone(),
-    ));
+    let gauges = tokio::spawn({
+        let queue = metrics.queue.refresh_loop(
+            ctx.backends.db.clone(),
+            Duration::from_secs(5),
+            stopped.clone(),
+        );
+        let breaks = wiring::break_gauge_loop(
+            metrics.breaks,
+            ctx.backends.db.clone(),
+            Duration::from_secs(30),
+            stopped.clone(),
+        );
+        async move {
+            tokio::join!(queue, breaks);
+        }
+    });
     let running = Running {
         http,
         stop,
-        workers: ctx.start_workers(&app.engine, delivery_worker, stopped, heartbeat.id()),
+        workers: ctx.start_workers(
+            &app.engine,
+            &app.books,
+            delivery_worker,
+            stopped,
+            heartbeat.id(),
+        ),
         sandbox: sandbox_server,
         ops,
         gauges,
@@ -264,6 +283,7 @@ struct Metrics {
     gateway: gateway_client::GatewayMetrics,
     queue: runner::QueueGauges,
     webhooks: webhook_fanout::WebhookMetrics,
+    breaks: payments::metrics::BreakGauge,
 }
 
 impl Metrics {
@@ -275,6 +295,7 @@ impl Metrics {
             gateway: gateway_client::GatewayMetrics::new(&registry)?,
             queue: runner::QueueGauges::register(&registry)?,
             webhooks: webhook_fanout::WebhookMetrics::register(&registry)?,
+            breaks: payments::metrics::BreakGauge::register(&registry)?,
             registry,
         })
     }
@@ -285,6 +306,7 @@ struct BuiltApp {
     state: web::Data<AppState>,
     engine: Engine,
     webhooks: web::Data<WebhookApi>,
+    books: web::Data<BooksApi>,
     sandbox: Option<Simulator>,
 }
 
@@ -392,6 +414,10 @@ impl Context {
         payments::jobs::seed_jobs(&backends.db)
             .await
             .map_err(|e| anyhow::anyhow!("cannot seed the reconciliation job: {e}"))?;
+        let books = wiring::books_api(config, &backends.db)?;
+        payments::jobs::seed_books_jobs(&backends.db, books.books.cutoff())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot seed the settlement job: {e}"))?;
         let webhooks = wiring::webhook_api(
             backends.db.clone(),
             keyring.clone(),
@@ -402,6 +428,7 @@ impl Context {
             engine: state.engine.clone(),
             state,
             webhooks: web::Data::new(webhooks),
+            books: web::Data::new(books),
             sandbox,
         })
     }
@@ -426,6 +453,7 @@ impl Context {
     fn start_workers(
         &self,
         engine: &Engine,
+        books: &BooksApi,
         delivery_worker: Arc<DeliveryWorker>,
         stopped: tokio::sync::watch::Receiver<bool>,
         instance: &str,
@@ -433,18 +461,20 @@ impl Context {
         let (db, coordinator, grace) =
             (&self.backends.db, &self.backends.coordinator, self.grace());
         let owner = format!("{}:{instance}", hostname());
+        let lease = self.fanout.job_lease().max(Duration::from_secs(60));
         let runner = self.role.runs_workers().then(|| {
             let mut runner = runner::Runner::new(
                 db.clone(),
                 coordinator.clone(),
                 runner::RunnerConfig {
                     owner: owner.clone(),
-                    lease: self.fanout.job_lease().max(Duration::from_secs(60)),
+                    lease,
                     concurrency: usize::try_from(self.config.worker_concurrency).unwrap_or(32),
                     poll_interval: Duration::from_millis(500),
                 },
             );
             wiring::register_payment_jobs(&mut runner, engine);
+            wiring::register_books_jobs(&mut runner, engine, books, lease);
             wiring::register_fanout_job(&mut runner, db);
             tokio::spawn(runner.run(stopped.clone(), grace))
         });
@@ -491,6 +521,7 @@ struct AppParts {
     registry: prometheus::Registry,
     http_metrics: HttpMetrics,
     webhooks: web::Data<WebhookApi>,
+    books: web::Data<BooksApi>,
     state: web::Data<AppState>,
     sandbox: Option<Simulator>,
     runs_api: bool,
@@ -512,6 +543,7 @@ fn start_http(
             .app_data(web::Data::new(parts.registry))
             .app_data(web::Data::new(parts.http_metrics))
             .app_data(parts.webhooks)
+            .app_data(parts.books)
             .wrap(middleware::from_fn(telemetry::request_span))
             .wrap(middleware::from_fn(metrics::record))
             .wrap(middleware::from_fn(tenant_api::request_id::middleware))

@@ -5,7 +5,9 @@ use crate::run::Backends;
 use crate::runner::{Handler, Outcome, Runner};
 use crate::upstream::Upstream;
 use domain::Secret;
+use payments::books::Books;
 use payments::jobs::{self as payment_jobs, JobOutcome};
+use payments::recon::ReconConfig;
 use payments::{Engine, EngineConfig};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use store::Database;
 use store::sealing::MasterKeyring;
 use tenant_api::adapters::wiring::{Wiring, app_state_from};
 use tenant_api::auth::jwt::TokenIssuer;
+use tenant_api::routes::books::BooksApi;
 use tenant_api::routes::webhooks::{WebhookApi, WebhookLimits};
 use tenant_api::{AppState, SandboxRegistrar};
 use webhook_fanout::{DeliveryWorker, FanoutConfig, Pump, PumpConfig, WebhookSecret};
@@ -80,6 +83,100 @@ pub fn register_payment_jobs(runner: &mut Runner, engine: &Engine) {
             })
         });
         runner.register(kind, handler);
+    }
+}
+
+/// The books' routes' state: SQL books with the configured settlement cut-off, and how an
+/// on-demand reconciliation paces its queries.
+pub fn books_api(config: &Config, db: &Database) -> anyhow::Result<BooksApi> {
+    let cutoff = config
+        .settlement_cutoff()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(BooksApi {
+        books: Books::new(db.clone(), cutoff),
+        recon: ReconConfig {
+            per_account_per_second: config.reconciliation_queries_per_second,
+            ..ReconConfig::default()
+        },
+    })
+}
+
+/// Registers the books' jobs (`settlement.close_day`, `reconciliation.run`) on the runner.
+/// A reconciliation paced per gateway account can outlast the runner's `lease`, so while a
+/// books job runs its lease is extended every third of it: no other runner takes the job over
+/// while this one is alive.
+pub fn register_books_jobs(
+    runner: &mut Runner,
+    engine: &Engine,
+    books: &BooksApi,
+    lease: Duration,
+) {
+    for kind in payment_jobs::BOOKS_KINDS {
+        let (engine, books, recon) = (engine.clone(), books.books.clone(), books.recon.clone());
+        let handler: Handler = Arc::new(move |job| {
+            let (engine, books, recon) = (engine.clone(), books.clone(), recon.clone());
+            Box::pin(async move {
+                let subject = job.dedupe_key.clone().unwrap_or_default();
+                let work = payment_jobs::handle_books(&engine, &books, &recon, &job.kind, &subject);
+                let outcome = tokio::select! {
+                    outcome = work => outcome,
+                    () = keep_lease(books.db(), &job, lease) => {
+                        // The lease was lost: another runner owns the job now.
+                        return Outcome::RetryAt {
+                            at_ms: store::clock::now_ms(),
+                            error: "lease lost".into(),
+                        };
+                    }
+                };
+                match outcome {
+                    JobOutcome::Done => Outcome::Done,
+                    JobOutcome::RetryAt(at) => Outcome::RetryAt {
+                        at_ms: at.timestamp_millis(),
+                        error: "next cut-off".into(),
+                    },
+                }
+            })
+        });
+        runner.register(kind, handler);
+    }
+}
+
+/// Extends `job`'s lease by `lease` every third of it; returns only when the lease is lost.
+async fn keep_lease(db: &Database, job: &store::jobs::Job, lease: Duration) {
+    let Some(owner) = job.lease_owner.clone() else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        let (id, owner) = (job.id.clone(), owner.clone());
+        let held = db
+            .write(move |c| {
+                store::jobs::extend_lease(c, &id, &owner, lease, store::clock::now_ms())
+            })
+            .await;
+        // A storage hiccup is not a lost lease: try again at the next beat.
+        if let Ok(false) = held {
+            return;
+        }
+    }
+}
+
+/// Keeps `payfac_reconciliation_breaks_open` current: read from the database every `every`
+/// until `shutdown` (every process, so whichever one Prometheus scrapes reports it).
+pub async fn break_gauge_loop(
+    gauge: payments::metrics::BreakGauge,
+    db: Database,
+    every: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        if let Err(e) = gauge.refresh(&db).await {
+            tracing::debug!(error = %e, "cannot refresh the reconciliation break gauge");
+        }
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            _ = tokio::time::sleep(every) => {}
+        }
     }
 }
 

@@ -111,6 +111,7 @@ diesel::table! {
         gateway_account_id -> Nullable<Text>,
         codepay_store_no -> Nullable<Text>,
         codepay_terminal_sn -> Nullable<Text>,
+        fee_return_minor -> Nullable<BigInt>,
     }
 }
 
@@ -274,6 +275,122 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    payment_fees (payment_id) {
+        payment_id -> Text,
+        fee_minor -> BigInt,
+        fee_percent_minor -> BigInt,
+        fee_fixed_minor -> BigInt,
+        pricing_version -> Nullable<BigInt>,
+        codepay_fee_minor -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    pricing_versions (merchant_id, version) {
+        merchant_id -> Text,
+        version -> BigInt,
+        effective_at -> BigInt,
+        rates -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_journals (id) {
+        id -> Text,
+        kind -> Text,
+        subject_type -> Text,
+        subject_id -> Text,
+        merchant_id -> Text,
+        currency -> Text,
+        occurred_at -> BigInt,
+        memo -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_entries (id) {
+        id -> Text,
+        journal_id -> Text,
+        kind -> Text,
+        subject_id -> Text,
+        merchant_id -> Text,
+        debit_account -> Text,
+        credit_account -> Text,
+        currency -> Text,
+        amount_minor -> BigInt,
+        occurred_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    settlements (id) {
+        id -> Text,
+        merchant_id -> Text,
+        currency -> Text,
+        business_date -> Text,
+        window_start -> BigInt,
+        window_end -> BigInt,
+        payment_count -> BigInt,
+        refund_count -> BigInt,
+        adjustment_count -> BigInt,
+        gross_minor -> BigInt,
+        refunds_minor -> BigInt,
+        fees_minor -> BigInt,
+        fee_returns_minor -> BigInt,
+        adjustments_minor -> BigInt,
+        net_minor -> BigInt,
+        line_count -> BigInt,
+        cutoff -> Text,
+        lines_csv -> Text,
+        lines_digest -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    settlement_entries (entry_id) {
+        entry_id -> Text,
+        settlement_id -> Text,
+    }
+}
+
+diesel::table! {
+    reconciliation_runs (id) {
+        id -> Text,
+        business_date -> Text,
+        started_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+        checked -> BigInt,
+        breaks_found -> BigInt,
+        repaired -> BigInt,
+    }
+}
+
+diesel::table! {
+    reconciliation_breaks (id) {
+        id -> Text,
+        run_id -> Text,
+        business_date -> Text,
+        subject_type -> Text,
+        subject_id -> Text,
+        merchant_id -> Text,
+        gateway_account_id -> Nullable<Text>,
+        kind -> Text,
+        status -> Text,
+        ours -> Text,
+        theirs -> Text,
+        detail -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(api_keys -> merchants (merchant_id));
 diesel::joinable!(payments -> merchants (merchant_id));
 diesel::joinable!(refunds -> payments (payment_id));
@@ -281,6 +398,10 @@ diesel::joinable!(deliveries -> events (event_id));
 diesel::joinable!(deliveries -> webhook_endpoints (endpoint_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
 diesel::joinable!(terminals -> stores (store_id));
+diesel::joinable!(payment_fees -> payments (payment_id));
+diesel::joinable!(ledger_entries -> ledger_journals (journal_id));
+diesel::joinable!(settlement_entries -> ledger_entries (entry_id));
+diesel::joinable!(settlement_entries -> settlements (settlement_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     gateway_accounts,
@@ -299,4 +420,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     stores,
     terminals,
+    payment_fees,
+    pricing_versions,
+    ledger_journals,
+    ledger_entries,
+    settlements,
+    settlement_entries,
+    reconciliation_runs,
+    reconciliation_breaks,
 );

@@ -391,6 +391,7 @@ async fn refunds_count_pending_and_succeeded_against_the_capture(db: Database) {
                         gateway_account_id: None,
                         codepay_store_no: None,
                         codepay_terminal_sn: None,
+                        fee_return_minor: None,
                     },
                 )?;
             }

@@ -1,6 +1,7 @@
 //! The create path's storage round trips, on SQLite and PostgreSQL: a payment created with an
 //! `Idempotency-Key` is two payment commits and nothing else (the key is claimed in the first,
-//! its response stored in the second, no re-read), and the guarantees hold: when CodePay is
+//! its response stored in the second, no re-read of the payment; a success reads the price
+//! list in force at the payment's creation once, to book its fee), and the guarantees hold: when CodePay is
 //! called the payment row, its settling job and the in-flight claim are already committed;
 //! replays, a reused key, a taken `merchant_order_id` and a declined order answer as before.
 
@@ -97,6 +98,14 @@ impl PaymentStore for CountingPayments {
         limit: usize,
     ) -> Result<Vec<Refund>, PaymentError> {
         self.inner.list_refunds(f, limit).await
+    }
+    async fn price_list_at(
+        &self,
+        m: &MerchantId,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<ledger::PriceList>, PaymentError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.price_list_at(m, at).await
     }
     async fn commit(&self, change: Change) -> Result<(), PaymentError> {
         self.commits.fetch_add(1, Ordering::SeqCst);
@@ -334,7 +343,8 @@ async fn create_round_trips(db: store::Database) {
     let replay: Value = resp.json().await.expect("json");
     assert_eq!(replay, declined);
 
-    // CPM approve: two commits, the success event written with the second.
+    // CPM approve: two commits, the success event and its journals written with the second;
+    // one read: the merchant's price list in force at the payment's creation.
     let (c0, r0, i0, _) = counts();
     let cpm = json!({"mode":"cpm","amount":800,"currency":"USD","merchant_order_id":"o-3","wallet":"alipay","auth_code":"2800001"});
     let resp = post("o-3", cpm).await;
@@ -350,7 +360,7 @@ async fn create_round_trips(db: store::Database) {
         .expect("row");
     assert_eq!(row.codepay_store_no.as_deref(), Some("S1"));
     let (c1, r1, i1, _) = counts();
-    assert_eq!((c1 - c0, r1 - r0, i1 - i0), (2, 0, 0));
+    assert_eq!((c1 - c0, r1 - r0, i1 - i0), (2, 1, 0));
     assert_eq!(
         upstream.seen.lock().last().cloned(),
         Some((true, true, Some("in_flight".to_owned())))

@@ -77,6 +77,9 @@ pub struct FakeCodePay {
     pub default_account: Mutex<Option<GatewayAccountId>>,
     /// Accounts that take no new payment.
     pub disabled: Mutex<HashSet<GatewayAccountId>>,
+    /// CodePay's fee in basis points of a paid order's amount, reported as `trans_fee_c` on
+    /// payment answers (0: no fee reported).
+    pub fee_bps: AtomicI64,
 }
 
 impl Default for FakeCodePay {
@@ -104,6 +107,7 @@ impl FakeCodePay {
             calls: Mutex::new(Vec::new()),
             default_account: Mutex::new(None),
             disabled: Mutex::new(HashSet::new()),
+            fee_bps: AtomicI64::new(0),
         }
     }
     /// The accounts the calls of `operation` went through, in order.
@@ -133,7 +137,20 @@ impl FakeCodePay {
             end_time: None,
             error_code: None,
             error_msg: None,
+            fee: None,
         }
+    }
+
+    /// A payment answer with CodePay's fee on it when the order is paid and `fee_bps` is set.
+    fn with_fee(&self, mut o: UpstreamOrder) -> UpstreamOrder {
+        let bps = self.fee_bps.load(Ordering::SeqCst);
+        if bps > 0
+            && o.status == TransStatus::Succeeded
+            && let Some(a) = o.amount
+        {
+            o.fee = Money::new(a.minor() * bps / 10_000, a.currency()).ok();
+        }
+        o
     }
 }
 
@@ -198,7 +215,7 @@ impl Upstream for FakeCodePay {
                 let skew = self.cpm_amount_skew.load(Ordering::SeqCst);
                 let answered =
                     Money::new(o.amount.minor() + skew, o.amount.currency()).unwrap_or(o.amount);
-                Outcome::Success(Self::order(status, answered))
+                Outcome::Success(self.with_fee(Self::order(status, answered)))
             }
         }
     }
@@ -210,7 +227,7 @@ impl Upstream for FakeCodePay {
             return Outcome::unknown("timeout");
         }
         match self.orders.lock().get(no) {
-            Some((s, a)) => Outcome::Success(Self::order(*s, *a)),
+            Some((s, a)) => Outcome::Success(self.with_fee(Self::order(*s, *a))),
             None => not_found(),
         }
     }

@@ -17,6 +17,23 @@ struct State {
     events: Vec<NewEvent>,
     jobs: Vec<NewJob>,
     audit: Vec<AuditNote>,
+    journals: Vec<ledger::Journal>,
+    posted: Vec<Posted>,
+    prices: BTreeMap<String, Vec<ledger::PriceList>>,
+}
+
+/// What one commit that carried journals wrote beside them, so tests can check that a state
+/// change and its journals were committed together.
+#[derive(Clone, Debug)]
+pub struct Posted {
+    /// The payment row the commit wrote, if any.
+    pub payment: Option<Payment>,
+    /// The refund row the commit wrote, if any.
+    pub refund: Option<Refund>,
+    /// The events it wrote.
+    pub events: Vec<NewEvent>,
+    /// Its journals.
+    pub journals: Vec<ledger::Journal>,
 }
 
 /// Payments, refunds, events and jobs in a mutex.
@@ -44,6 +61,26 @@ impl MemoryPaymentStore {
     /// Every job scheduled so far, in order.
     pub fn jobs(&self) -> Vec<NewJob> {
         self.state.lock().jobs.clone()
+    }
+
+    /// Every journal posted so far, in order.
+    pub fn journals(&self) -> Vec<ledger::Journal> {
+        self.state.lock().journals.clone()
+    }
+
+    /// Every commit that carried journals, in order, with what it wrote beside them.
+    pub fn posted(&self) -> Vec<Posted> {
+        self.state.lock().posted.clone()
+    }
+
+    /// Adds a price list version of `merchant`.
+    pub fn add_prices(&self, merchant: &MerchantId, list: ledger::PriceList) {
+        self.state
+            .lock()
+            .prices
+            .entry(merchant.to_string())
+            .or_default()
+            .push(list);
     }
 }
 
@@ -128,6 +165,19 @@ impl PaymentStore for MemoryPaymentStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn price_list_at(
+        &self,
+        merchant: &MerchantId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ledger::PriceList>> {
+        let s = self.state.lock();
+        let lists = s
+            .prices
+            .get(merchant.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        Ok(ledger::pricing::pick_version(lists, at).cloned())
     }
 
     async fn list_payments(&self, f: &PaymentFilter, limit: usize) -> Result<Vec<Payment>> {
@@ -249,6 +299,23 @@ impl PaymentStore for MemoryPaymentStore {
         {
             return Err(PaymentError::VersionConflict);
         }
+        // As the ledger table: one journal per kind and subject.
+        let posted_twice = change.journals.iter().any(|j| {
+            s.journals
+                .iter()
+                .any(|o| o.kind() == j.kind() && o.subject() == j.subject())
+        });
+        if posted_twice {
+            return Err(PaymentError::VersionConflict);
+        }
+        if !change.journals.is_empty() {
+            s.posted.push(Posted {
+                payment: change.payment.as_ref().map(|(p, _)| p.clone()),
+                refund: change.refund_update.as_ref().map(|(r, _)| r.clone()),
+                events: change.events.clone(),
+                journals: change.journals.clone(),
+            });
+        }
         for p in change
             .insert_payment
             .into_iter()
@@ -266,6 +333,7 @@ impl PaymentStore for MemoryPaymentStore {
         s.events.extend(change.events);
         s.audit.extend(change.audit);
         s.jobs.extend(change.jobs);
+        s.journals.extend(change.journals);
         Ok(())
     }
 }

@@ -52,6 +52,8 @@ pub struct Refund {
     pub codepay_store_no: Option<String>,
     /// The payment's CodePay `terminal_sn`.
     pub codepay_terminal_sn: Option<String>,
+    /// The share of the payment's fee given back, set when the refund succeeds.
+    pub fee_return_minor: Option<i64>,
 }
 
 impl Refund {
@@ -186,6 +188,7 @@ pub fn save(conn: &mut DbConnection, refund: &Refund, now: i64) -> StoreResult<R
         refunds::trans_no.eq(&r.trans_no),
         refunds::failure_code.eq(&r.failure_code),
         refunds::failure_message.eq(&r.failure_message),
+        refunds::fee_return_minor.eq(r.fee_return_minor),
         refunds::version.eq(r.version + 1),
         refunds::updated_at.eq(now),
     ))

@@ -18,15 +18,20 @@ pub(crate) use route_table;
 
 pub mod api_keys;
 pub mod audit;
+pub mod books;
 pub mod gateway_accounts;
+pub mod ledger;
 pub mod list;
 pub mod merchants;
 pub mod params;
 pub mod payments;
+pub mod pricing;
 pub mod public;
+pub mod reconciliation;
 pub mod responses;
 pub mod schemas;
 pub mod search;
+pub mod settlements;
 pub mod stores;
 pub mod terminals;
 pub mod tokens;
@@ -67,6 +72,11 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         webhooks::recover, webhooks::list_events, webhooks::get_event, webhooks::list_attempts,
         webhooks::redeliver,
         webhooks::operator::operator_deliveries, webhooks::operator::operator_endpoints,
+        pricing::set_pricing, pricing::get_pricing,
+        ledger::list_entries, ledger::create_adjustment, ledger::get_balance,
+        settlements::list_settlements, settlements::run_settlement, settlements::get_settlement,
+        settlements::settlement_lines,
+        reconciliation::list_breaks, reconciliation::run_reconciliation,
     ),
     // The error body is named by the response bundles, the optional bodies by `ref(…)`: neither
     // registers its schema itself.
@@ -173,6 +183,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                 .configure(gateway_accounts::configure)
                 .configure(stores::configure)
                 .configure(webhooks::configure)
+                .configure(pricing::configure)
+                .configure(ledger::configure)
+                .configure(settlements::configure)
+                .configure(reconciliation::configure)
                 .default_service(web::to(not_found)),
         );
 }
@@ -216,6 +230,10 @@ pub fn mounted_v1_routes() -> impl Iterator<Item = (&'static str, &'static str)>
         .chain(gateway_accounts::ROUTES)
         .chain(stores::ROUTES)
         .chain(webhooks::ROUTES)
+        .chain(pricing::ROUTES)
+        .chain(ledger::ROUTES)
+        .chain(settlements::ROUTES)
+        .chain(reconciliation::ROUTES)
         .copied()
 }
 

@@ -186,11 +186,17 @@ impl Builder {
         let engine = state.engine.clone();
         let state = actix_web::web::Data::new(state);
         let webhooks = actix_web::web::Data::new(webhook_api(&self.db, &keyring));
+        // The books as the server registers them, with its default cut-off (00:00 UTC).
+        let books = actix_web::web::Data::new(tenant_api::routes::books::BooksApi {
+            books: payments::books::Books::new(self.db.clone(), ledger::Cutoff::midnight_utc()),
+            recon: payments::recon::ReconConfig::default(),
+        });
         let server = actix_web::HttpServer::new(move || {
             let state = state.clone();
             actix_web::App::new()
                 .wrap(actix_web::middleware::from_fn(request_id::middleware))
                 .app_data(webhooks.clone())
+                .app_data(books.clone())
                 .configure(move |cfg| tenant_api::configure(cfg, state))
         })
         .workers(2)

@@ -1,0 +1,561 @@
+//! The books over SQL: pricing versions, balances, the ledger's entries, manual adjustments and
+//! daily settlement statements (docs/books.md). The payment engine posts the journals of its
+//! state changes itself (`crate::posting`); this service is what operators, merchants and the
+//! settlement job read and run.
+//!
+//! # Statements
+//! A run for business date `D` at `now` looks at the payable entries of every merchant that are
+//! in no statement yet and were recorded before `end = min(window(D).end, now)`, groups them by
+//! merchant, currency and business date, and stores one immutable statement per group (each
+//! with `window_end = end`), with a `settlement.created` event, in one transaction per
+//! statement. So a run for today closes what has happened so far, and what happens later today
+//! goes into the next statement; a run that finds nothing new creates nothing (idempotent); and
+//! an entry recorded late for a day already closed goes into a new statement of its own day.
+
+use crate::error::{PaymentError, Result};
+use crate::posting;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use domain::{Currency, EventType, MerchantId};
+use ledger::{Cutoff, LineKind, PriceList, Rate, Statement, StatementLine};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use store::ledger::{Entry, EntryFilter, MERCHANT_PAYABLE, PayableBalance};
+use store::settlements::{Settlement, SettlementFilter};
+use store::{Database, Page, PageRequest, StoreError};
+use utoipa::ToSchema;
+
+/// How many times a statement or pricing write that lost a race is tried again.
+const RACE_RETRIES: usize = 5;
+
+/// The SQL side of the books.
+#[derive(Clone)]
+pub struct Books {
+    db: Database,
+    cutoff: Cutoff,
+}
+
+fn unavailable(e: StoreError) -> PaymentError {
+    PaymentError::Unavailable(e.to_string())
+}
+
+fn ms_time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// A statement as merchants and operators see it (API responses and the `settlement.created`
+/// payload).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SettlementObject {
+    /// `stl_…`.
+    pub id: String,
+    /// Always `settlement`.
+    pub object: &'static str,
+    /// The merchant.
+    pub merchant_id: String,
+    /// ISO 4217: every amount's currency.
+    pub currency: String,
+    /// The business date (`YYYY-MM-DD`) under `cutoff`.
+    pub business_date: String,
+    /// The settlement cut-off the date was read with (`00:00 UTC`).
+    pub cutoff: String,
+    /// The business day's first instant.
+    pub window_start: DateTime<Utc>,
+    /// What the statement covers: the merchant's entries recorded before this instant that
+    /// were in no earlier statement.
+    pub window_end: DateTime<Utc>,
+    /// Payment lines.
+    pub payment_count: i64,
+    /// Refund lines.
+    pub refund_count: i64,
+    /// Adjustment lines.
+    pub adjustment_count: i64,
+    /// Σ captured, minor units.
+    pub gross: i64,
+    /// Σ refunded.
+    pub refunds: i64,
+    /// Σ platform fees.
+    pub fees: i64,
+    /// Σ fees given back.
+    pub fee_returns: i64,
+    /// Σ adjustments (signed).
+    pub adjustments: i64,
+    /// gross − refunds − fees + fee_returns + adjustments: what the statement adds to the
+    /// merchant's settled balance.
+    pub net: i64,
+    /// Lines of `lines.csv`.
+    pub line_count: i64,
+    /// `sha-256=:<base64>:` (RFC 9530) of `lines.csv`.
+    pub lines_digest: String,
+    /// When it was closed.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Settlement> for SettlementObject {
+    fn from(s: &Settlement) -> Self {
+        Self {
+            id: s.id.clone(),
+            object: "settlement",
+            merchant_id: s.merchant_id.clone(),
+            currency: s.currency.clone(),
+            business_date: s.business_date.clone(),
+            cutoff: s.cutoff.clone(),
+            window_start: ms_time(s.window_start),
+            window_end: ms_time(s.window_end),
+            payment_count: s.payment_count,
+            refund_count: s.refund_count,
+            adjustment_count: s.adjustment_count,
+            gross: s.gross_minor,
+            refunds: s.refunds_minor,
+            fees: s.fees_minor,
+            fee_returns: s.fee_returns_minor,
+            adjustments: s.adjustments_minor,
+            net: s.net_minor,
+            line_count: s.line_count,
+            lines_digest: s.lines_digest.clone(),
+            created_at: ms_time(s.created_at),
+        }
+    }
+}
+
+/// A manual adjustment of a merchant's balance, as asked.
+#[derive(Clone, Debug)]
+pub struct NewAdjustment {
+    /// The merchant.
+    pub merchant_id: MerchantId,
+    /// The currency.
+    pub currency: Currency,
+    /// Minor units: positive credits the merchant, negative debits it; never zero.
+    pub amount: i64,
+    /// Why (kept on the journal).
+    pub memo: String,
+}
+
+impl Books {
+    /// Over a migrated database, with the settlement cut-off.
+    pub fn new(db: Database, cutoff: Cutoff) -> Self {
+        Self { db, cutoff }
+    }
+
+    /// The settlement cut-off.
+    pub fn cutoff(&self) -> &Cutoff {
+        &self.cutoff
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// Stores a new pricing version of `merchant`, in force from now, with an audit entry in
+    /// the same transaction. `rates` are checked by the ledger crate's rules; a refusal names
+    /// the rate (`rates[1].percent_bps`).
+    pub async fn set_pricing(
+        &self,
+        merchant: &MerchantId,
+        rates: Vec<Rate>,
+        actor: &str,
+    ) -> Result<PriceList> {
+        let now = Utc::now();
+        PriceList::new(0, now, rates.clone()).map_err(rates_error)?;
+        let text = serde_json::to_string(&rates)
+            .map_err(|e| PaymentError::Unavailable(format!("cannot store rates: {e}")))?;
+        for _ in 0..RACE_RETRIES {
+            let (m, text, actor) = (merchant.clone(), text.clone(), actor.to_owned());
+            let stored = self
+                .db
+                .write(move |c| {
+                    store::merchants::get(c, &m)?;
+                    let row = store::pricing::insert_next(
+                        c,
+                        m.as_str(),
+                        &text,
+                        &actor,
+                        now.timestamp_millis(),
+                    )?;
+                    store::audit::record(
+                        c,
+                        &actor,
+                        "merchant.pricing.update",
+                        ("merchant", m.as_str()),
+                        Some(m.as_str()),
+                        &serde_json::json!({
+                            "version": row.version,
+                            "rates": serde_json::from_str::<serde_json::Value>(&text)?,
+                        }),
+                        now.timestamp_millis(),
+                    )?;
+                    Ok(row)
+                })
+                .await;
+            match stored {
+                Ok(row) => {
+                    return crate::sql_store::price_list(&row).map_err(unavailable);
+                }
+                Err(StoreError::NotFound) => {
+                    return Err(PaymentError::not_found("merchant", merchant.as_str()));
+                }
+                // Another change took the same version number first: number this one after it.
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Err(PaymentError::VersionConflict)
+    }
+
+    /// Every pricing version of `merchant`, newest first (404 for an unknown merchant).
+    pub async fn pricing(&self, merchant: &MerchantId) -> Result<Vec<PriceList>> {
+        let m = merchant.clone();
+        let rows = self
+            .db
+            .read(move |c| {
+                store::merchants::get(c, &m)?;
+                store::pricing::history(c, m.as_str())
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => PaymentError::not_found("merchant", merchant.as_str()),
+                e => unavailable(e),
+            })?;
+        rows.iter()
+            .map(|r| crate::sql_store::price_list(r).map_err(unavailable))
+            .collect()
+    }
+
+    /// The merchant's payable per currency: pending (in no statement yet) and settled.
+    pub async fn balance(&self, merchant: &MerchantId) -> Result<Vec<PayableBalance>> {
+        let m = merchant.to_string();
+        self.db
+            .read(move |c| store::ledger::payable_balances(c, &m))
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Ledger entries, newest first.
+    pub async fn entries(&self, filter: EntryFilter, page: PageRequest) -> Result<Page<Entry>> {
+        self.db
+            .read(move |c| store::ledger::list(c, &filter, &page))
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Posts a manual adjustment (one balanced journal, its memo kept) with an audit entry, in
+    /// one transaction. Returns the journal's id and its entries.
+    pub async fn adjust(&self, a: NewAdjustment, actor: &str) -> Result<(String, Vec<Entry>)> {
+        let now = Utc::now();
+        let reference = format!("adj_{}", ulid::Ulid::new());
+        let journal = ledger::postings::adjustment(
+            &a.merchant_id,
+            &reference,
+            a.currency,
+            a.amount,
+            &a.memo,
+            now,
+        )
+        .map_err(|e| match e {
+            ledger::LedgerError::EmptyText { field } => PaymentError::invalid(
+                "parameter_invalid",
+                format!("{field} must not be empty"),
+                Some(field),
+            ),
+            other => PaymentError::invalid("parameter_invalid", other.to_string(), Some("amount")),
+        })?;
+        let (header, entries) = posting::stored_rows(&journal, now);
+        let (m, actor) = (a.merchant_id.clone(), actor.to_owned());
+        let out = (header.id.clone(), entries.clone());
+        let details = serde_json::json!({
+            "journal_id": header.id, "currency": a.currency.code(), "amount": a.amount,
+            "memo": a.memo,
+        });
+        self.db
+            .write(move |c| {
+                store::merchants::get(c, &m)?;
+                store::ledger::insert(c, &header, &entries)?;
+                store::audit::record(
+                    c,
+                    &actor,
+                    "ledger.adjustment",
+                    ("ledger_journal", &header.id),
+                    Some(m.as_str()),
+                    &details,
+                    now.timestamp_millis(),
+                )?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => PaymentError::not_found("merchant", a.merchant_id.as_str()),
+                e => unavailable(e),
+            })?;
+        Ok(out)
+    }
+
+    /// Closes business date `date` as of `now` (see the module doc); returns every statement
+    /// of that date, the ones closed before included.
+    pub async fn close_day(&self, date: NaiveDate, now: DateTime<Utc>) -> Result<Vec<Settlement>> {
+        let window = self.cutoff.window(date).map_err(date_error)?;
+        if window.start > now {
+            return Err(PaymentError::invalid(
+                "date_in_future",
+                format!("business date {date} has not started yet"),
+                Some("date"),
+            ));
+        }
+        let end = window.end.min(now).timestamp_millis();
+        let pairs = self
+            .db
+            .read(move |c| store::ledger::unstated_pairs(c, end))
+            .await
+            .map_err(unavailable)?;
+        for (merchant, currency) in pairs {
+            self.close_pair(&merchant, &currency, end, now).await?;
+        }
+        let date = date.to_string();
+        self.db
+            .read(move |c| {
+                let mut all = Vec::new();
+                let mut page = PageRequest::first(100);
+                loop {
+                    let filter = SettlementFilter {
+                        business_date: Some(date.clone()),
+                        ..SettlementFilter::default()
+                    };
+                    let got = store::settlements::list(c, &filter, &page)?;
+                    let last = got.items.last().map(|s| s.id.clone());
+                    all.extend(got.items);
+                    match (got.has_more, last) {
+                        (true, Some(last)) => page.starting_after = Some(last),
+                        _ => break,
+                    }
+                }
+                Ok(all)
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    /// The statements of one merchant and currency up to `end`: one per business date of its
+    /// unstated entries. A concurrent run that claimed the same entries first makes this one
+    /// read again and find less (or nothing) to do.
+    async fn close_pair(
+        &self,
+        merchant: &str,
+        currency: &str,
+        end: i64,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        for _ in 0..RACE_RETRIES {
+            let (m, cur) = (merchant.to_owned(), currency.to_owned());
+            let entries = self
+                .db
+                .read(move |c| store::ledger::unstated_payable(c, &m, &cur, end))
+                .await
+                .map_err(unavailable)?;
+            if entries.is_empty() {
+                return Ok(());
+            }
+            let mut lost_race = false;
+            for (date, group) in self.by_business_date(entries)? {
+                let (settlement, event, ids) =
+                    self.statement_of(merchant, currency, date, &group, end, now)?;
+                let written = self
+                    .db
+                    .write(move |c| {
+                        store::settlements::insert(c, &settlement, &ids)?;
+                        store::events::insert(c, &event)
+                    })
+                    .await;
+                match written {
+                    Ok(()) => {}
+                    Err(e) if e.is_conflict() => lost_race = true,
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+            if !lost_race {
+                return Ok(());
+            }
+        }
+        Err(PaymentError::VersionConflict)
+    }
+
+    fn by_business_date(&self, entries: Vec<Entry>) -> Result<BTreeMap<NaiveDate, Vec<Entry>>> {
+        let mut groups: BTreeMap<NaiveDate, Vec<Entry>> = BTreeMap::new();
+        for e in entries {
+            let date = self
+                .cutoff
+                .business_date(ms_time(e.occurred_at))
+                .map_err(date_error)?;
+            groups.entry(date).or_default().push(e);
+        }
+        Ok(groups)
+    }
+
+    /// The statement row, its event and the entry ids it claims, for one merchant, currency and
+    /// business date.
+    fn statement_of(
+        &self,
+        merchant: &str,
+        currency: &str,
+        date: NaiveDate,
+        entries: &[Entry],
+        end: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(Settlement, store::events::Event, Vec<String>)> {
+        let corrupt = |what: String| PaymentError::Unavailable(format!("books: {what}"));
+        let merchant_id = MerchantId::parse(merchant).map_err(|e| corrupt(e.to_string()))?;
+        let cur = Currency::from_code(currency).map_err(|e| corrupt(e.to_string()))?;
+        let lines = statement_lines(entries).map_err(corrupt)?;
+        let adjustments = lines
+            .iter()
+            .filter(|l| l.kind == LineKind::Adjustment)
+            .count();
+        let statement = Statement::build(merchant_id, cur, date, &self.cutoff, lines)
+            .map_err(|e| corrupt(e.to_string()))?;
+        let csv = ledger::csv::render(cur, statement.lines());
+        let totals = statement.totals();
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let settlement = Settlement {
+            id: format!("stl_{}", ulid::Ulid::new()),
+            merchant_id: merchant.to_owned(),
+            currency: currency.to_owned(),
+            business_date: date.to_string(),
+            window_start: statement.window().start.timestamp_millis(),
+            window_end: end,
+            payment_count: count(totals.count_payments),
+            refund_count: count(totals.count_refunds),
+            adjustment_count: count(adjustments as u64),
+            gross_minor: totals.gross,
+            refunds_minor: totals.refunds,
+            fees_minor: totals.fees,
+            fee_returns_minor: totals.fee_returns,
+            adjustments_minor: totals.adjustments,
+            net_minor: totals.net,
+            line_count: count(statement.lines().len() as u64),
+            cutoff: cutoff_text(&self.cutoff),
+            lines_digest: ledger::csv::digest_header(csv.as_bytes()),
+            lines_csv: csv,
+            created_at: now.timestamp_millis(),
+        };
+        let object = SettlementObject::from(&settlement);
+        let event = store::events::Event {
+            id: domain::EventId::generate().into_string(),
+            merchant_id: merchant.to_owned(),
+            event_type: EventType::SettlementCreated.as_str().to_owned(),
+            object_id: settlement.id.clone(),
+            // A statement never changes: its one event is sequence 1.
+            payload: crate::objects::event_payload(&object, 1).to_string(),
+            created_at: now.timestamp_millis(),
+        };
+        Ok((
+            settlement,
+            event,
+            entries.iter().map(|e| e.id.clone()).collect(),
+        ))
+    }
+
+    /// Statements, newest first, without their CSV.
+    pub async fn statements(
+        &self,
+        filter: SettlementFilter,
+        page: PageRequest,
+    ) -> Result<Page<Settlement>> {
+        self.db
+            .read(move |c| store::settlements::list(c, &filter, &page))
+            .await
+            .map_err(unavailable)
+    }
+
+    /// One statement with its CSV; with `merchant`, only that merchant's (another's is a 404).
+    pub async fn statement(&self, id: &str, merchant: Option<&MerchantId>) -> Result<Settlement> {
+        let (sid, m) = (id.to_owned(), merchant.map(|m| m.to_string()));
+        self.db
+            .read(move |c| store::settlements::find(c, &sid, m.as_deref()))
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| PaymentError::not_found("settlement", id))
+    }
+}
+
+/// `HH:MM Zone`, as configured.
+pub fn cutoff_text(c: &Cutoff) -> String {
+    format!("{} {}", c.time().format("%H:%M"), c.zone_name())
+}
+
+/// One line per payment, refund or adjustment of `entries` (the payable entries of one
+/// merchant, currency and business date):
+///
+/// - a payment: its capture is the gross, its fee the fee;
+/// - a refund: its refund and fee return;
+/// - an adjustment (and a reversal, which the engine never posts): the net effect on the
+///   payable, as an adjustment line;
+/// - a late success refunded automatically moves the payable in and out by the same amount:
+///   its entries are covered by the statement (so they leave the pending balance) but it has
+///   no line, as it adds nothing.
+pub fn statement_lines(entries: &[Entry]) -> std::result::Result<Vec<StatementLine>, String> {
+    #[derive(Default)]
+    struct Parts {
+        line: Option<LineKind>,
+        at: i64,
+        gross: i64,
+        fee: i64,
+        refund: i64,
+        fee_return: i64,
+        other: i64,
+    }
+    let mut by_subject: BTreeMap<&str, Parts> = BTreeMap::new();
+    for e in entries {
+        let parts = by_subject.entry(&e.subject_id).or_default();
+        parts.at = parts.at.max(e.occurred_at);
+        let effect = e.payable_effect();
+        let kind = ledger::JournalKind::parse(&e.kind)
+            .ok_or_else(|| format!("entry {} has an unknown kind `{}`", e.id, e.kind))?;
+        use ledger::JournalKind as K;
+        match kind {
+            K::Capture => (parts.line, parts.gross) = (Some(LineKind::Payment), e.amount_minor),
+            K::Fee => (parts.line, parts.fee) = (Some(LineKind::Payment), e.amount_minor),
+            K::Refund => (parts.line, parts.refund) = (Some(LineKind::Refund), e.amount_minor),
+            K::FeeReturn => {
+                (parts.line, parts.fee_return) = (Some(LineKind::Refund), e.amount_minor)
+            }
+            K::Adjustment | K::Reversal => {
+                parts.line = Some(LineKind::Adjustment);
+                parts.other += effect;
+            }
+            K::LateSuccessRefund | K::CodePayFee => {}
+        }
+        if e.debit_account != MERCHANT_PAYABLE && e.credit_account != MERCHANT_PAYABLE {
+            return Err(format!("entry {} does not move a payable", e.id));
+        }
+    }
+    let mut lines = Vec::new();
+    for (id, p) in by_subject {
+        let at = ms_time(p.at);
+        let line = match p.line {
+            None => continue,
+            Some(LineKind::Payment) => StatementLine::payment(id, at, p.gross, p.fee),
+            Some(LineKind::Refund) => StatementLine::refund(id, at, p.refund, p.fee_return),
+            Some(LineKind::Adjustment) if p.other == 0 => continue,
+            Some(LineKind::Adjustment) => StatementLine::adjustment(id, at, p.other),
+        };
+        lines.push(line.map_err(|e| format!("{id}: {e}"))?);
+    }
+    Ok(lines)
+}
+
+fn date_error(e: ledger::LedgerError) -> PaymentError {
+    PaymentError::invalid("parameter_invalid", e.to_string(), Some("date"))
+}
+
+/// A refused price list as the API's error: the rate's index and field as `param`.
+fn rates_error(e: ledger::LedgerError) -> PaymentError {
+    use ledger::LedgerError as L;
+    let param = match &e {
+        L::InvalidRate {
+            index: Some(i),
+            field,
+            ..
+        } => format!("rates[{i}].{field}"),
+        L::DuplicateRate { index, .. } => format!("rates[{index}]"),
+        _ => "rates".to_owned(),
+    };
+    PaymentError::invalid("parameter_invalid", e.to_string(), Some(param.as_str()))
+}

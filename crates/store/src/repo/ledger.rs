@@ -1,0 +1,287 @@
+//! The double-entry ledger: journals and their entries, append-only.
+//!
+//! A journal (one business event of one merchant in one currency) is stored as one
+//! `ledger_journals` row and its postings as **transfers**: each `ledger_entries` row debits one
+//! account and credits another by the same positive amount (`CHECK (amount_minor > 0)`,
+//! `CHECK (debit_account <> credit_account)`), so every row, every journal and the whole ledger
+//! balance by construction, in the database as well as in code. `(kind, subject_id)` is unique
+//! per journal: an event is posted once, whoever tries twice.
+//!
+//! There is no update and no delete here, and the database refuses both (triggers): a
+//! correction is a new journal.
+
+use crate::page::{Page, PageRequest};
+use crate::schema::{ledger_entries as le, ledger_journals as lj, settlement_entries as se};
+use crate::{DbConnection, StoreResult, on_backend};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+/// The account kind of a merchant's payable (its merchant is the entry's `merchant_id`).
+pub const MERCHANT_PAYABLE: &str = "merchant_payable";
+
+/// A journal row.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = lj)]
+pub struct Journal {
+    /// `jrn_<ulid>`.
+    pub id: String,
+    /// `capture`, `fee`, `refund`, `fee_return`, `late_success_refund`, `reversal`,
+    /// `codepay_fee`, `adjustment`.
+    pub kind: String,
+    /// `payment`, `refund` or `adjustment`.
+    pub subject_type: String,
+    /// The payment, refund or adjustment id.
+    pub subject_id: String,
+    /// The merchant.
+    pub merchant_id: String,
+    /// ISO 4217, every entry's.
+    pub currency: String,
+    /// Unix ms: when payfac recorded the event (the commit that changed the state).
+    pub occurred_at: i64,
+    /// The operator's note (adjustments).
+    pub memo: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// One transfer of a journal: `amount_minor` debited to `debit_account` and credited to
+/// `credit_account`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = le)]
+pub struct Entry {
+    /// `le_<ulid>`.
+    pub id: String,
+    /// Its journal.
+    pub journal_id: String,
+    /// The journal's kind (copied, for filtering).
+    pub kind: String,
+    /// The journal's subject (copied).
+    pub subject_id: String,
+    /// The journal's merchant (the merchant of a `merchant_payable` leg).
+    pub merchant_id: String,
+    /// Account kind debited.
+    pub debit_account: String,
+    /// Account kind credited.
+    pub credit_account: String,
+    /// ISO 4217.
+    pub currency: String,
+    /// Minor units, `> 0`.
+    pub amount_minor: i64,
+    /// The journal's `occurred_at`.
+    pub occurred_at: i64,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+impl Entry {
+    /// The entry's effect on the merchant's payable: `+amount` when it credits the payable,
+    /// `-amount` when it debits it, 0 when it does not touch it.
+    pub fn payable_effect(&self) -> i64 {
+        if self.credit_account == MERCHANT_PAYABLE {
+            self.amount_minor
+        } else if self.debit_account == MERCHANT_PAYABLE {
+            -self.amount_minor
+        } else {
+            0
+        }
+    }
+}
+
+/// Appends a journal and its entries (in the caller's transaction). A second journal of the
+/// same kind about the same subject is a [`crate::StoreError::Conflict`].
+pub fn insert(conn: &mut DbConnection, journal: &Journal, entries: &[Entry]) -> StoreResult<()> {
+    on_backend!(conn, |c| diesel::insert_into(lj::table)
+        .values(journal)
+        .execute(c))?;
+    on_backend!(conn, |c| diesel::insert_into(le::table)
+        .values(entries)
+        .execute(c))?;
+    Ok(())
+}
+
+/// The journals about a payment, refund or adjustment, oldest first.
+pub fn journals_of(conn: &mut DbConnection, subject_id: &str) -> StoreResult<Vec<Journal>> {
+    Ok(on_backend!(conn, |c| lj::table
+        .filter(lj::subject_id.eq(subject_id))
+        .order(lj::id.asc())
+        .select(Journal::as_select())
+        .load(c))?)
+}
+
+/// The entries of journals about `subject_id`, oldest first.
+pub fn entries_of(conn: &mut DbConnection, subject_id: &str) -> StoreResult<Vec<Entry>> {
+    Ok(on_backend!(conn, |c| le::table
+        .filter(le::subject_id.eq(subject_id))
+        .order(le::id.asc())
+        .select(Entry::as_select())
+        .load(c))?)
+}
+
+/// Filters of the entry list. All optional.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    /// Only this merchant's.
+    pub merchant_id: Option<String>,
+    /// Only entries debiting or crediting this account kind.
+    pub account: Option<String>,
+    /// Only this currency.
+    pub currency: Option<String>,
+    /// Only this journal kind.
+    pub kind: Option<String>,
+    /// Only about this payment, refund or adjustment.
+    pub subject_id: Option<String>,
+    /// Occurred at or after (unix ms).
+    pub occurred_gte: Option<i64>,
+    /// Occurred before (unix ms).
+    pub occurred_lt: Option<i64>,
+}
+
+/// Entries matching `filter`, newest first, cursor on the id.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &EntryFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Entry>> {
+    let limit = page.effective_limit();
+    let f = filter;
+    let rows = on_backend!(conn, |c| {
+        let mut q = le::table.select(Entry::as_select()).into_boxed();
+        if let Some(m) = &f.merchant_id {
+            q = q.filter(le::merchant_id.eq(m));
+        }
+        if let Some(a) = &f.account {
+            q = q.filter(le::debit_account.eq(a).or(le::credit_account.eq(a)));
+        }
+        if let Some(v) = &f.currency {
+            q = q.filter(le::currency.eq(v));
+        }
+        if let Some(v) = &f.kind {
+            q = q.filter(le::kind.eq(v));
+        }
+        if let Some(v) = &f.subject_id {
+            q = q.filter(le::subject_id.eq(v));
+        }
+        if let Some(t) = f.occurred_gte {
+            q = q.filter(le::occurred_at.ge(t));
+        }
+        if let Some(t) = f.occurred_lt {
+            q = q.filter(le::occurred_at.lt(t));
+        }
+        if let Some(after) = &page.starting_after {
+            q = q.filter(le::id.lt(after));
+        }
+        q.order(le::id.desc()).limit(limit + 1).load(c)
+    })?;
+    Ok(Page::from_rows(rows, limit))
+}
+
+/// A merchant's payable in one currency: in no statement yet (`pending`) and in statements
+/// (`settled`), minor units, positive when the platform owes the merchant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayableBalance {
+    /// ISO 4217.
+    pub currency: String,
+    /// Entries not yet in a statement.
+    pub pending_minor: i64,
+    /// Entries in statements.
+    pub settled_minor: i64,
+}
+
+#[derive(QueryableByName)]
+struct PayableRow {
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = BigInt)]
+    stated: i64,
+    #[diesel(sql_type = BigInt)]
+    net: i64,
+}
+
+/// The merchant's payable per currency, split by whether its entries are in a statement;
+/// currencies ascending.
+pub fn payable_balances(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+) -> StoreResult<Vec<PayableBalance>> {
+    let sql = |p: &str| {
+        format!(
+            "SELECT e.currency AS currency, \
+               CAST(CASE WHEN s.entry_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS stated, \
+               CAST(COALESCE(SUM(CASE WHEN e.credit_account = '{MERCHANT_PAYABLE}' \
+                 THEN e.amount_minor ELSE -e.amount_minor END), 0) AS BIGINT) AS net \
+             FROM ledger_entries e LEFT JOIN settlement_entries s ON s.entry_id = e.id \
+             WHERE e.merchant_id = {p} AND (e.debit_account = '{MERCHANT_PAYABLE}' \
+               OR e.credit_account = '{MERCHANT_PAYABLE}') \
+             GROUP BY e.currency, CASE WHEN s.entry_id IS NULL THEN 0 ELSE 1 END \
+             ORDER BY e.currency"
+        )
+    };
+    let rows: Vec<PayableRow> = match conn {
+        DbConnection::Postgresql(c) => diesel::sql_query(sql("$1"))
+            .bind::<Text, _>(merchant_id)
+            .load(c)?,
+        DbConnection::Sqlite(c) => diesel::sql_query(sql("?1"))
+            .bind::<Text, _>(merchant_id)
+            .load(c)?,
+    };
+    let mut out: Vec<PayableBalance> = Vec::new();
+    for r in rows {
+        if out.last().is_none_or(|b| b.currency != r.currency) {
+            out.push(PayableBalance {
+                currency: r.currency.clone(),
+                pending_minor: 0,
+                settled_minor: 0,
+            });
+        }
+        if let Some(b) = out.last_mut() {
+            if r.stated == 0 {
+                b.pending_minor = r.net;
+            } else {
+                b.settled_minor = r.net;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The (merchant, currency) pairs having payable entries in no statement that occurred
+/// before `before` (unix ms).
+pub fn unstated_pairs(conn: &mut DbConnection, before: i64) -> StoreResult<Vec<(String, String)>> {
+    Ok(on_backend!(conn, |c| le::table
+        .left_join(se::table)
+        .filter(se::entry_id.nullable().is_null())
+        .filter(le::occurred_at.lt(before))
+        .filter(
+            le::debit_account
+                .eq(MERCHANT_PAYABLE)
+                .or(le::credit_account.eq(MERCHANT_PAYABLE))
+        )
+        .select((le::merchant_id, le::currency))
+        .distinct()
+        .order((le::merchant_id.asc(), le::currency.asc()))
+        .load(c))?)
+}
+
+/// The merchant's payable entries in `currency` that are in no statement and occurred before
+/// `before` (unix ms), oldest first.
+pub fn unstated_payable(
+    conn: &mut DbConnection,
+    merchant_id: &str,
+    currency: &str,
+    before: i64,
+) -> StoreResult<Vec<Entry>> {
+    Ok(on_backend!(conn, |c| le::table
+        .left_join(se::table)
+        .filter(se::entry_id.nullable().is_null())
+        .filter(le::merchant_id.eq(merchant_id))
+        .filter(le::currency.eq(currency))
+        .filter(le::occurred_at.lt(before))
+        .filter(
+            le::debit_account
+                .eq(MERCHANT_PAYABLE)
+                .or(le::credit_account.eq(MERCHANT_PAYABLE))
+        )
+        .order((le::occurred_at.asc(), le::id.asc()))
+        .select(Entry::as_select())
+        .load(c))?)
+}
