@@ -138,7 +138,7 @@ pub struct RefundListQuery {
     #[param(value_type = DateTime<Utc>, required = false)]
     pub created_lt: Option<String>,
     /// 1 … 100 (default 10).
-    #[param(nullable = false)]
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<usize>,
     /// Cursor: a refund id from the previous page.
     #[param(value_type = RefundIdText, inline, required = false)]
