@@ -93,14 +93,14 @@ api() {
 
 mkdir -p "$OUT"
 status=0
-# `run LABEL KEY [schemathesis args…]`
+# `run LABEL KEY CONFIG [schemathesis args…]`
 run() {
-  local label=$1 key=$2 start=$SECONDS rc=0
-  shift 2
+  local label=$1 key=$2 config=$3 start=$SECONDS rc=0
+  shift 3
   echo "== schemathesis ($label key) over $BASE/openapi.json" >&2
   # From the work dir: whatever schemathesis or hypothesis keep on disk stays in the throwaway.
   (cd "$WORK" && SCHEMATHESIS_HOOKS="$ROOT/scripts/schemathesis_hooks.py" \
-    "$VENV/bin/schemathesis" --config-file "$ROOT/scripts/schemathesis.toml" \
+    "$VENV/bin/schemathesis" --config-file "$config" \
     run "$BASE/openapi.json" \
     --checks all \
     --header "Authorization: Bearer $key" \
@@ -120,13 +120,22 @@ run() {
 # A server per run: the operator run suspends merchants and revokes keys it finds, the merchant
 # run gets a merchant and a key of its own.
 start_payfac operator
-run operator "$OP_KEY" "$@"
+run operator "$OP_KEY" "$ROOT/scripts/schemathesis.toml" "$@"
 stop_payfac
 
 start_payfac merchant
 MER=$(api POST /v1/merchants "$OP_KEY" '{"name":"Schemathesis Shop","default_currency":"USD"}' id)
 SK=$(api POST "/v1/merchants/$MER/api-keys" "$OP_KEY" '{"label":"schemathesis"}' secret)
-run merchant "$SK" "$@"
+# A merchant key names no merchant but its own in `/v1/merchants/{id}/stores` (any other is a
+# 404): the merchant run pins that `id`, so its store and terminal routes are fuzzed past the
+# lookup.
+MERCHANT_CONFIG=$WORK/merchant.toml
+{
+  cat "$ROOT/scripts/schemathesis.toml"
+  printf '\n[[operations]]\ninclude-path = "/v1/merchants/{id}/stores"\n'
+  printf 'parameters = { "path.id" = "%s" }\n' "$MER"
+} >"$MERCHANT_CONFIG"
+run merchant "$SK" "$MERCHANT_CONFIG" "$@"
 stop_payfac
 
 if [ "$status" -ne 0 ]; then

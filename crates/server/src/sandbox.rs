@@ -3,7 +3,7 @@
 
 use crate::cli::SimArgs;
 use anyhow::Context;
-use codepay_sim::{AppConfig, MerchantConfig, SimConfig, Simulator};
+use codepay_sim::{AppConfig, MerchantConfig, SimConfig, SimError, Simulator};
 use domain::Secret;
 use std::process::ExitCode;
 
@@ -64,7 +64,7 @@ impl tenant_api::SandboxRegistrar for SimulatorRegistrar {
     ) -> tenant_api::Result<String> {
         self.0
             .register_store(merchant_no, store_no)
-            .map_err(|e| unavailable("store", e))
+            .map_err(|e| refused("store", e))
     }
 
     async fn register_terminal(
@@ -75,11 +75,28 @@ impl tenant_api::SandboxRegistrar for SimulatorRegistrar {
     ) -> tenant_api::Result<String> {
         self.0
             .register_terminal(merchant_no, store_no, terminal_sn)
-            .map_err(|e| unavailable("terminal", e))
+            .map_err(|e| refused("terminal", e))
     }
 }
 
-/// The sandbox's refusal to register a `what`, as the API's 502.
+/// The sandbox's refusal to register a store or terminal (`what`): 422
+/// `sandbox_merchant_unknown` when it does not know the merchant (or store) the new one belongs
+/// to — a merchant onboarded with a `merchant_no` of its own is not registered with the
+/// sandbox, and no retry changes that — otherwise the API's 502.
+fn refused(what: &str, e: SimError) -> tenant_api::Error {
+    match e {
+        SimError::UnknownMerchant(_) | SimError::UnknownStore { .. } => {
+            tenant_api::Error::unprocessable(
+                "sandbox_merchant_unknown",
+                format!("the sandbox cannot register a {what}: {e}"),
+                None,
+            )
+        }
+        e => unavailable(what, e),
+    }
+}
+
+/// The sandbox's failure to register a `what`, as the API's 502.
 fn unavailable(what: &str, e: impl std::fmt::Display) -> tenant_api::Error {
     tenant_api::Error::Upstream {
         code: "sandbox_unavailable",
@@ -130,3 +147,45 @@ pub async fn guard_control(
 
 /// Where payfac mounts the in-process simulator in sandbox mode.
 pub const SANDBOX_PREFIX: &str = "/sandbox/codepay";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenant_api::SandboxRegistrar;
+
+    fn status_and_code(e: &tenant_api::Error) -> (u16, String) {
+        use actix_web::ResponseError;
+        (e.status_code().as_u16(), e.body().error.code)
+    }
+
+    #[tokio::test]
+    async fn a_store_of_a_merchant_the_sandbox_does_not_know_is_a_422_not_a_502() {
+        let sim = Simulator::new(SimConfig::default()).expect("simulator");
+        let registrar = SimulatorRegistrar(sim);
+        let e = registrar
+            .register_store("not-registered", None)
+            .await
+            .expect_err("an unknown merchant has no stores");
+        assert_eq!(
+            status_and_code(&e),
+            (422, "sandbox_merchant_unknown".to_owned())
+        );
+        let merchant_no = registrar.register_merchant("shop").await.expect("merchant");
+        let e = registrar
+            .register_terminal(&merchant_no, "S-unknown", None)
+            .await
+            .expect_err("an unknown store has no terminals");
+        assert_eq!(
+            status_and_code(&e),
+            (422, "sandbox_merchant_unknown".to_owned())
+        );
+        let store_no = registrar
+            .register_store(&merchant_no, None)
+            .await
+            .expect("a registered merchant's store");
+        registrar
+            .register_terminal(&merchant_no, &store_no, None)
+            .await
+            .expect("a registered store's terminal");
+    }
+}

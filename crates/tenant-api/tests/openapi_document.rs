@@ -131,6 +131,33 @@ fn problems(method: &str, path: &str, op: &Value) -> Vec<String> {
     wrong
 }
 
+/// `schema` with its `$ref` followed (once) in `doc`.
+fn resolved<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => doc
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or(&Value::Null),
+        None => schema,
+    }
+}
+
+/// The property names of an operation's JSON request body (of every `oneOf` branch).
+fn body_fields(doc: &Value, op: &Value) -> Vec<String> {
+    let schema = resolved(
+        doc,
+        &op["requestBody"]["content"]["application/json"]["schema"],
+    );
+    let branches = match schema["oneOf"].as_array() {
+        Some(items) => items.iter().map(|s| resolved(doc, s)).collect(),
+        None => vec![schema],
+    };
+    branches
+        .iter()
+        .filter_map(|b| b["properties"].as_object())
+        .flat_map(|p| p.keys().cloned())
+        .collect()
+}
+
 /// Every `$ref` under `value` that names nothing in `doc`.
 fn dangling<'a>(doc: &Value, value: &'a Value, out: &mut Vec<&'a str>) {
     match value {
@@ -163,11 +190,39 @@ async fn every_operation_documents_the_statuses_it_can_answer_with_the_error_bod
         "the document has every route: {}",
         ops.len()
     );
-    let wrong: Vec<String> = ops
+    let mut wrong: Vec<String> = ops
         .iter()
         .flat_map(|(method, path, op)| problems(method, path, op))
         .collect();
+    // A body naming a store or terminal is looked up like a path id: another merchant's (or a
+    // malformed) one is a 404.
+    for (method, path, op) in &ops {
+        let fields = body_fields(&doc, op);
+        if fields.iter().any(|f| f == "store_id" || f == "terminal_id")
+            && op["responses"].get("404").is_none()
+        {
+            wrong.push(format!(
+                "{method} {path}: no 404 (its body names a store or terminal: `Lookup`)"
+            ));
+        }
+    }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let bodies_naming_stores = ops
+        .iter()
+        .filter(|(_, _, op)| body_fields(&doc, op).iter().any(|f| f == "store_id"))
+        .count();
+    assert!(
+        bodies_naming_stores >= 5,
+        "payments, keys, tokens and webhook endpoints name stores: {bodies_naming_stores}"
+    );
+    // What a bound credential gets beyond its binding is said where every 403 is described.
+    let forbidden = &doc["paths"]["/v1/payments"]["post"]["responses"]["403"]["description"];
+    assert!(
+        forbidden
+            .as_str()
+            .is_some_and(|d| d.contains("`credential_bound`")),
+        "{forbidden}"
+    );
     let mut refs = Vec::new();
     dangling(&doc, &doc, &mut refs);
     assert!(refs.is_empty(), "references to nothing: {refs:?}");
@@ -234,6 +289,58 @@ async fn the_enums_of_the_document_are_what_validation_accepts() {
     );
     assert_eq!(values("Scope"), tenant_api::auth::jwt::ALL_SCOPES.to_vec());
 
+    // Every paged list documents the `limit` that `page_limit` checks, and every filter of an
+    // enumerated value its enumeration.
+    let mut lists = 0;
+    for (method, path, op) in operations(&doc) {
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            if p["in"] != "query" {
+                continue;
+            }
+            let schema = &p["schema"];
+            if p["name"] == "limit" {
+                lists += 1;
+                assert_eq!(
+                    (schema["minimum"].as_i64(), schema["maximum"].as_i64()),
+                    (Some(1), Some(100)),
+                    "{method} {path}: limit {schema}"
+                );
+            }
+            assert_ne!(
+                schema["type"],
+                json!(["string", "null"]),
+                "{method} {path}: query parameter {} is not nullable",
+                p["name"]
+            );
+            // (The operator's delivery `status` is free text: another value matches nothing.)
+            let name = p["name"].as_str().unwrap_or("");
+            let validated = ["wallet", "mode", "currency"].contains(&name)
+                || (name == "status" && ["/v1/payments", "/v1/refunds"].contains(&path.as_str()));
+            if validated {
+                assert!(
+                    schema["enum"].is_array(),
+                    "{method} {path}: {} is an enumeration: {schema}",
+                    p["name"]
+                );
+            }
+        }
+    }
+    assert!(lists >= 7, "paged lists: {lists}");
+    let refund_statuses: Vec<&str> = doc["paths"]["/v1/refunds"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .find(|p| p["name"] == "status")
+        .and_then(|p| p["schema"]["enum"].as_array())
+        .expect("the refund status is an enum")
+        .iter()
+        .map(|v| v.as_str().expect("string"))
+        .collect();
+    assert_eq!(
+        refund_statuses,
+        domain::RefundStatus::ALL.map(|s| s.as_str()).to_vec()
+    );
+
     // Over HTTP, the documented bounds are the validated ones.
     let m = app.merchant(None).await;
     let sk = app.key(Some(&m), tenant_api::auth::jwt::ALL_SCOPES).await;
@@ -283,6 +390,21 @@ async fn the_enums_of_the_document_are_what_validation_accepts() {
         .json(Method::GET, "/v1/payments?status=paid", &sk, None)
         .await;
     assert_eq!(got, 400, "an undocumented status is refused");
+    for (query, status) in [
+        ("status=failed", 200),
+        ("status=canceled", 400),
+        ("limit=100", 200),
+        ("limit=101", 400),
+        ("amount_gte=0", 200),
+        ("amount_gte=-1", 400),
+        ("starting_after=ref_01J0000000000000000000000A", 200),
+        ("starting_after=pay_01J0000000000000000000000A", 400),
+    ] {
+        let (got, body) = app
+            .json(Method::GET, &format!("/v1/refunds?{query}"), &sk, None)
+            .await;
+        assert_eq!(got, status, "/v1/refunds?{query}: {body}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,8 +21,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::params::{IdempotencyKey, KeyPath};
-use super::responses::{Authenticated, Idempotent, JsonBody, Lookup};
-use super::schemas::ScopeName;
+use super::responses::{Authenticated, Idempotent, JsonBody, Lookup, Refused};
+use super::schemas::{ScopeName, StoreIdText, TerminalIdText};
 
 /// Longest lifetime a merchant may give a key it creates itself (`expires_in`).
 const MAX_EXPIRES_IN_SECS: i64 = 5 * 366 * 86_400;
@@ -48,9 +48,11 @@ pub struct OwnKeyRequest {
     #[schema(minimum = 60, maximum = 158112000)]
     pub expires_in: Option<i64>,
     /// Bind the key to this store (`store_…`); a bound calling key may only name its own.
+    #[schema(value_type = Option<StoreIdText>)]
     pub store_id: Option<String>,
     /// Bind the key to this terminal (`term_…`, implies its store); within the calling key's
     /// binding.
+    #[schema(value_type = Option<TerminalIdText>)]
     pub terminal_id: Option<String>,
 }
 
@@ -194,7 +196,7 @@ pub async fn list_own_keys(
     responses(
         (status = 201, description = "The key, with its secret (shown this once).",
             body = ApiKeyObject),
-        Authenticated, JsonBody, Idempotent),
+        Authenticated, JsonBody, Lookup, Idempotent, Refused),
     security(("bearer" = [])))]
 pub async fn create_own_key(
     state: web::Data<AppState>,

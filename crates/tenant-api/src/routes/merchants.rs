@@ -17,7 +17,10 @@ use utoipa::ToSchema;
 
 use super::params::{IdempotencyKey, MerchantKeyPath, MerchantPath};
 use super::responses::{Authenticated, BadQuery, Idempotent, JsonBody, Lookup, Refused, Upstream};
-use super::schemas::{CreateMerchantBody, CurrencyCode, MerchantIdText, ScopeName, WalletName};
+use super::schemas::{
+    CreateMerchantBody, CurrencyCode, GatewayAccountIdText, MerchantIdText, ScopeName, StoreIdText,
+    TerminalIdText, WalletName,
+};
 
 /// CodePay identifiers of a merchant.
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
@@ -58,12 +61,14 @@ pub struct MerchantRequest {
     /// Contact e-mail.
     pub contact_email: Option<String>,
     /// The operator gateway account (`gwa_…`) this merchant's payments go through unless a
-    /// routing rule says otherwise; `null` clears it (the platform's default account).
+    /// routing rule says otherwise (it must exist: 422 `gateway_account_unknown` otherwise);
+    /// `null` clears it (the platform's default account).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<GatewayAccountIdText>)]
     pub gateway_account_id: Option<Option<String>>,
     /// Ordered routing rules (at most 32; the first match wins), replacing the merchant's
     /// rules; `[]` clears them.
+    #[schema(max_items = 32)]
     pub routing: Option<Vec<RoutingRuleRequest>>,
 }
 
@@ -86,11 +91,14 @@ pub const MAX_ROUTING_RULES: usize = 32;
 pub struct RoutingRuleRequest {
     /// ISO 4217 code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<CurrencyCode>)]
     pub currency: Option<String>,
     /// Wallet name (`alipay`, `wechat_pay`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<WalletName>)]
     pub wallet: Option<String>,
-    /// The gateway account (`gwa_…`).
+    /// The gateway account (`gwa_…`): it must exist and be enabled (422 otherwise).
+    #[schema(value_type = GatewayAccountIdText)]
     pub gateway_account_id: String,
 }
 
@@ -171,8 +179,10 @@ pub struct ApiKeyRequest {
     #[schema(value_type = Option<Vec<ScopeName>>)]
     pub scopes: Option<Vec<String>>,
     /// Bind the key to this store of the merchant (`store_…`): it acts only there.
+    #[schema(value_type = Option<StoreIdText>)]
     pub store_id: Option<String>,
     /// Bind the key to this terminal of the merchant (`term_…`; implies its store).
+    #[schema(value_type = Option<TerminalIdText>)]
     pub terminal_id: Option<String>,
 }
 
@@ -740,7 +750,7 @@ pub async fn activate_merchant(
     responses(
         (status = 201, description = "The key, with its secret (shown this once).",
             body = ApiKeyObject),
-        Authenticated, Lookup, JsonBody, Idempotent),
+        Authenticated, Lookup, JsonBody, Idempotent, Refused),
     security(("bearer" = [])))]
 pub async fn create_api_key(
     state: web::Data<AppState>,

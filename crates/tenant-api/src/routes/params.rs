@@ -59,6 +59,24 @@ path_params! {
         /// The event (`evt_…`); a malformed or another merchant's id is a 404.
         id
     }
+    /// `{id}` of a store.
+    StorePath {
+        /// The store (`store_…`); a malformed or another merchant's id, or another store than a
+        /// bound credential's own, is a 404.
+        id
+    }
+    /// `{id}` of a terminal.
+    TerminalPath {
+        /// The terminal (`term_…`); a malformed or another merchant's id, or one beyond a bound
+        /// credential's store or terminal, is a 404.
+        id
+    }
+    /// `{id}` of a merchant whose stores a route reads or adds.
+    MerchantStoresPath {
+        /// The merchant (`mer_…`): any for an operator, the caller's own for a merchant
+        /// credential (another merchant's is a 404).
+        id
+    }
 }
 
 /// The `Idempotency-Key` header of a create run under [`crate::idempotency::run_resuming`]

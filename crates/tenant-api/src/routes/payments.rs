@@ -28,7 +28,9 @@ use super::params::{IdempotencyKey, PaymentPath, RefundPath};
 use super::responses::{
     Authenticated, BadQuery, Conflict, Idempotent, JsonBody, Lookup, Refused, Upstream,
 };
-use super::schemas::{CreatePaymentBody, CurrencyCode, PaymentModeName, WalletName};
+use super::schemas::{
+    CreatePaymentBody, CurrencyCode, PaymentModeName, StoreIdText, TerminalIdText, WalletName,
+};
 
 /// Longest `?wait=` a POS may block on create.
 const MAX_WAIT_SECS: u64 = 60;
@@ -68,9 +70,11 @@ pub struct CreatePaymentRequest {
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// The store it is taken at (`store_…`; filled in for a store- or terminal-bound credential).
+    #[schema(value_type = Option<StoreIdText>)]
     pub store_id: Option<String>,
     /// The terminal it is taken at (`term_…`; implies its store; filled in for a terminal-bound
     /// credential).
+    #[schema(value_type = Option<TerminalIdText>)]
     pub terminal_id: Option<String>,
 }
 
@@ -312,7 +316,7 @@ fn to_new_payment(body: CreatePaymentRequest) -> Result<NewPayment> {
 #[utoipa::path(post, path = "/v1/payments", tag = "payments",
     request_body = CreatePaymentBody, params(CreateQuery, IdempotencyKey),
     responses((status = 201, description = "The payment.", body = PaymentObject), Authenticated,
-        JsonBody, BadQuery, Idempotent, Conflict, Refused, Upstream),
+        JsonBody, BadQuery, Lookup, Idempotent, Conflict, Refused, Upstream),
     security(("bearer" = [])))]
 pub async fn create_payment(
     state: web::Data<AppState>,
@@ -655,10 +659,10 @@ pub async fn get_refund(
 
 /// List refunds, newest first: a merchant's own (within a bound credential's store or
 /// terminal), or, for an operator, every merchant's, filtered.
-#[utoipa::path(get, path = "/v1/refunds", tag = "refunds", params(RefundListQuery),
-    responses((status = 200, body = List<RefundObject>), (status = 400, body = crate::error::ErrorBody),
-        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 429, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)),
+#[utoipa::path(get, path = "/v1/refunds", tag = "refunds",
+    params(RefundListQuery),
+    responses((status = 200, description = "A page of refunds.", body = List<RefundObject>),
+        Authenticated, BadQuery),
     security(("bearer" = [])))]
 pub async fn search_refunds(
     state: web::Data<AppState>,

@@ -16,11 +16,11 @@
 //! | [`Authenticated`] | 401 403 429 503 | takes a [`crate::auth::Principal`] (every `/v1` one) |
 //! | [`JsonBody`]      | 400 413         | parses a JSON body ([`crate::json::parse`])          |
 //! | [`BadQuery`]      | 400             | takes a `web::Query` (unknown or bad parameters)     |
-//! | [`Lookup`]        | 404             | looks up an id of its path                           |
+//! | [`Lookup`]        | 404             | looks up an id of its path (or a store of its body)  |
 //! | [`Idempotent`]    | 400 409 422     | runs under [`crate::idempotency::run_resuming`]      |
 //! | [`Conflict`]      | 409             | can be refused by a state or a taken reference       |
 //! | [`Refused`]       | 422             | can be refused by a business rule                    |
-//! | [`Upstream`]      | 502             | calls CodePay on the request's path                  |
+//! | [`Upstream`]      | 502             | calls CodePay (or the sandbox) on the request's path |
 //!
 //! Bundles may overlap (400 of a body and of a query): a status has one description whichever
 //! bundle brings it.
@@ -48,11 +48,14 @@ pub fn description(status: u16) -> &'static str {
         403 => {
             "The credential may not do this: a scope it lacks (`insufficient_scope`), the wrong \
              kind of key (`operator_key_required`, `merchant_key_required`, \
-             `secret_key_required`) or a suspended merchant (`merchant_suspended`)."
+             `secret_key_required`), a suspended merchant (`merchant_suspended`), or a \
+             credential bound to a store or terminal naming or managing what lies beyond its \
+             binding (`credential_bound`)."
         }
         404 => {
-            "No such object for this caller (`resource_missing`): a malformed id, or another \
-             merchant's, is a 404 too."
+            "No such object for this caller (`resource_missing`): a malformed id, another \
+             merchant's, or one beyond a bound credential's store or terminal is a 404 too; so \
+             is a `store_id` or `terminal_id` the request names that is not the merchant's."
         }
         409 => {
             "The object's state, a reference already taken or a concurrent request forbids this \
@@ -62,11 +65,16 @@ pub fn description(status: u16) -> &'static str {
         413 => "The body is larger than 64 KiB (`payload_too_large`).",
         422 => {
             "Well-formed, but refused by a business rule or by other objects' state (`code` says \
-             which), or an `Idempotency-Key` used before with another request \
-             (`idempotency_key_reused`)."
+             which: e.g. `store_disabled`, `terminal_disabled`, `terminal_store_mismatch`, \
+             `gateway_account_unknown`, `gateway_account_disabled`), or an `Idempotency-Key` \
+             used before with another request (`idempotency_key_reused`)."
         }
         429 => "Over the per-key request rate (`rate_limited`); retry after `Retry-After` seconds.",
-        502 => "CodePay gave no usable answer (`upstream_error`); the body says what stands.",
+        502 => {
+            "CodePay (in the sandbox: the simulator) gave no usable answer, or the gateway \
+             account the request is routed to cannot be used (`gateway_account_unavailable`); \
+             the error `type` is `upstream_error` and the body says what stands."
+        }
         503 => {
             "Storage or another dependency is unavailable (`service_unavailable`); nothing was \
              done, retry later."
@@ -139,7 +147,8 @@ bundle! {
     JsonBody: 400, 413;
     /// A route with query parameters: an unknown or bad one (400).
     BadQuery: 400;
-    /// A route that looks up the id in its path (404 for a missing, malformed or foreign one).
+    /// A route that looks up the id in its path, or a `store_id` / `terminal_id` its body
+    /// names (404 for a missing, malformed or foreign one).
     Lookup: 404;
     /// A create under `Idempotency-Key`: a bad key (400), the same key still running (409), the
     /// key used with another request (422).
@@ -148,6 +157,6 @@ bundle! {
     Conflict: 409;
     /// A route a business rule can refuse (422).
     Refused: 422;
-    /// A route that calls CodePay before it answers (502).
+    /// A route that calls CodePay (or registers with the sandbox) before it answers (502).
     Upstream: 502;
 }

@@ -6,7 +6,8 @@
 //! `#[param(value_type = …)]`; bodies with `request_body = …`.
 
 use crate::auth::jwt::ALL_SCOPES;
-use domain::{Currency, EventType, PaymentMode, PaymentStatus, Wallet};
+use crate::locations::TerminalKind;
+use domain::{Currency, EventType, PaymentMode, PaymentStatus, RefundStatus, Wallet};
 use std::borrow::Cow;
 use std::sync::OnceLock;
 use utoipa::openapi::RefOr;
@@ -66,6 +67,12 @@ string_enum! {
     /// A scope of a merchant key or token (`ALL_SCOPES`).
     ScopeName as "Scope", "A permission of a merchant key or token.",
         ALL_SCOPES.iter().copied();
+    /// A refund status as `RefundStatus::from_str` accepts it.
+    RefundStatusName as "RefundStatus", "Where a refund stands.",
+        RefundStatus::ALL.map(RefundStatus::as_str);
+    /// A terminal kind as `TerminalKind::parse` accepts it.
+    TerminalKindName as "TerminalKind", "What a terminal is.",
+        TerminalKind::ALL.map(TerminalKind::as_str);
 }
 
 /// Every code `Currency::from_code` accepts, sorted. ISO 4217 alphabetic codes are three
@@ -126,7 +133,96 @@ id_schema! {
     PaymentIdText for domain::PaymentId;
     /// A merchant id (`mer_…`).
     MerchantIdText for domain::MerchantId;
+    /// A refund id (`ref_…`).
+    RefundIdText for domain::RefundId;
+    /// A store id (`store_…`).
+    StoreIdText for domain::StoreId;
+    /// A terminal id (`term_…`).
+    TerminalIdText for domain::TerminalId;
+    /// A gateway account id (`gwa_…`).
+    GatewayAccountIdText for domain::GatewayAccountId;
 }
+
+/// The characters `char::is_whitespace` (Unicode White_Space) takes, as the body of a regex
+/// character class: what `str::trim` removes.
+const WHITE_SPACE: &str =
+    r"\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+
+/// The pattern of a text that `str::trim`s to 1 … `max` characters (`max` ≥ 2): what the
+/// store and terminal checks (`check_name`, the address check) accept. A `maxLength` would
+/// count the surrounding white space they ignore.
+pub fn trimmed_pattern(max: usize) -> String {
+    let ws = WHITE_SPACE;
+    format!(
+        "^[{ws}]*[^{ws}]([\\s\\S]{{0,{}}}[^{ws}])?[{ws}]*$",
+        max.saturating_sub(2)
+    )
+}
+
+/// A string schema of text that trims to 1 … `max` characters; `nullable` adds `null`.
+fn trimmed_text(description: &str, max: usize, nullable: bool) -> Object {
+    let kind = if nullable {
+        SchemaType::Array(vec![Type::String, Type::Null])
+    } else {
+        SchemaType::Type(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .description(Some(description))
+        .pattern(Some(trimmed_pattern(max)))
+        .build()
+}
+
+/// A store's or terminal's `name`: 1 to 100 characters once trimmed (`stores::check_name`).
+pub fn location_name() -> Object {
+    trimmed_text(
+        "Display name: 1 to 100 characters once trimmed.",
+        100,
+        false,
+    )
+}
+
+/// A store's or terminal's new `name` (absent or `null`: unchanged).
+pub fn location_name_update() -> Object {
+    trimmed_text(
+        "New display name: 1 to 100 characters once trimmed (`null`: unchanged).",
+        100,
+        true,
+    )
+}
+
+/// A store's `address`: 1 to 200 characters once trimmed; `null` for none.
+pub fn store_address() -> Object {
+    trimmed_text(
+        "Free-text address: 1 to 200 characters once trimmed (`null`: none).",
+        200,
+        true,
+    )
+}
+
+/// The shape `locations::is_timezone_name` accepts: `UTC`, or two or three `/`-separated
+/// segments each starting with an upper-case letter, then letters, digits, `_`, `-`, `+`.
+pub const TIMEZONE_PATTERN: &str = r"^(UTC|[A-Z][A-Za-z0-9_+-]*(/[A-Z][A-Za-z0-9_+-]*){1,2})$";
+
+/// The longest time zone name `locations::is_timezone_name` accepts, in bytes.
+pub const TIMEZONE_MAX_LEN: usize = 64;
+
+/// A store's `timezone`: an IANA-shaped name; `null` for none.
+pub fn store_timezone() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Array(vec![Type::String, Type::Null]))
+        .description(Some(
+            "IANA time zone name such as `Asia/Hong_Kong` or `UTC` (checked for its shape, not \
+             looked up; informational); `null`: none.",
+        ))
+        .max_length(Some(TIMEZONE_MAX_LEN))
+        .pattern(Some(TIMEZONE_PATTERN))
+        .build()
+}
+
+/// CodePay's identifier alphabet (`merchant_no`, `store_no`, `terminal_sn`), as
+/// `locations::check_codepay_identifier` checks it.
+pub const CODEPAY_IDENTIFIER_PATTERN: &str = r"^[A-Za-z0-9_-]{1,32}$";
 
 /// A webhook endpoint URL as the API accepts it, checked with this very pattern: `http(s)://`,
 /// a host name (whose last label starts with a letter) or a dotted IPv4 address, an optional

@@ -15,47 +15,67 @@ use domain::{
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::schemas::{
+    CurrencyCode, GatewayAccountIdText, MerchantIdText, PaymentIdText, PaymentModeName,
+    PaymentStatusName, RefundIdText, RefundStatusName, StoreIdText, TerminalIdText, WalletName,
+};
+
 /// Query of `GET /v1/payments`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Operators: only this merchant's (`mer_…`). A merchant's list is always its own.
+    #[param(value_type = MerchantIdText, inline, required = false)]
     pub merchant_id: Option<String>,
-    /// Only payments taken at this store (`store_…`).
+    /// Only payments taken at this store (`store_…`); a bound credential may name its own
+    /// store only (403 `credential_bound`).
+    #[param(value_type = StoreIdText, inline, required = false)]
     pub store_id: Option<String>,
-    /// Only payments taken at this terminal (`term_…`).
+    /// Only payments taken at this terminal (`term_…`); a terminal-bound credential may name
+    /// its own terminal only (403 `credential_bound`).
+    #[param(value_type = TerminalIdText, inline, required = false)]
     pub terminal_id: Option<String>,
     /// Exact status.
+    #[param(value_type = PaymentStatusName, inline, required = false)]
     pub status: Option<String>,
     /// Wallet name (`alipay`, `wechat_pay`, …).
+    #[param(value_type = WalletName, inline, required = false)]
     pub wallet: Option<String>,
     /// `mpm` or `cpm`.
+    #[param(value_type = PaymentModeName, inline, required = false)]
     pub mode: Option<String>,
     /// ISO 4217.
+    #[param(value_type = CurrencyCode, inline, required = false)]
     pub currency: Option<String>,
-    /// Amount at least, minor units.
-    #[param(value_type = Option<i64>)]
+    /// Amount at least, minor units (not above `amount_lte`).
+    #[param(value_type = i64, required = false, minimum = 0, maximum = 9223372036854775807i64)]
     pub amount_gte: Option<String>,
-    /// Amount at most, minor units.
-    #[param(value_type = Option<i64>)]
+    /// Amount at most, minor units (not below `amount_gte`).
+    #[param(value_type = i64, required = false, minimum = 0, maximum = 9223372036854775807i64)]
     pub amount_lte: Option<String>,
     /// Exact reference.
+    #[param(nullable = false, min_length = 1, max_length = 256)]
     pub merchant_order_id: Option<String>,
     /// CodePay's `merchant_order_no` of the order (payfac generated it; `codepay.merchant_order_no`).
+    #[param(nullable = false, min_length = 1, max_length = 256)]
     pub codepay_merchant_order_no: Option<String>,
     /// CodePay's `trans_no` (`codepay.trans_no`).
+    #[param(nullable = false, min_length = 1, max_length = 256)]
     pub codepay_trans_no: Option<String>,
     /// Only payments routed through this gateway account (`gwa_…`).
+    #[param(value_type = GatewayAccountIdText, inline, required = false)]
     pub gateway_account_id: Option<String>,
     /// Created at or after (RFC 3339).
-    #[param(value_type = Option<DateTime<Utc>>)]
+    #[param(value_type = DateTime<Utc>, required = false)]
     pub created_gte: Option<String>,
-    /// Created before (RFC 3339).
-    #[param(value_type = Option<DateTime<Utc>>)]
+    /// Created before (RFC 3339; after `created_gte`).
+    #[param(value_type = DateTime<Utc>, required = false)]
     pub created_lt: Option<String>,
     /// 1 … 100 (default 10).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<usize>,
     /// Cursor: a payment id from the previous page.
+    #[param(value_type = PaymentIdText, inline, required = false)]
     pub starting_after: Option<String>,
 }
 
@@ -65,46 +85,63 @@ pub struct ListQuery {
 #[serde(deny_unknown_fields)]
 pub struct RefundListQuery {
     /// Operators: only this merchant's (`mer_…`). A merchant's list is always its own.
+    #[param(value_type = MerchantIdText, inline, required = false)]
     pub merchant_id: Option<String>,
     /// Only refunds of this payment (`pay_…`).
+    #[param(value_type = PaymentIdText, inline, required = false)]
     pub payment_id: Option<String>,
-    /// Only refunds of payments taken at this store (`store_…`).
+    /// Only refunds of payments taken at this store (`store_…`); a bound credential may name
+    /// its own store only (403 `credential_bound`).
+    #[param(value_type = StoreIdText, inline, required = false)]
     pub store_id: Option<String>,
-    /// Only refunds of payments taken at this terminal (`term_…`).
+    /// Only refunds of payments taken at this terminal (`term_…`); a terminal-bound credential
+    /// may name its own terminal only (403 `credential_bound`).
+    #[param(value_type = TerminalIdText, inline, required = false)]
     pub terminal_id: Option<String>,
-    /// Exact refund status (`pending`, `succeeded`, `failed`).
+    /// Exact refund status.
+    #[param(value_type = RefundStatusName, inline, required = false)]
     pub status: Option<String>,
     /// The refunded payment's wallet.
+    #[param(value_type = WalletName, inline, required = false)]
     pub wallet: Option<String>,
-    /// The refunded payment's mode (`mpm`, `cpm`).
+    /// The refunded payment's mode.
+    #[param(value_type = PaymentModeName, inline, required = false)]
     pub mode: Option<String>,
     /// ISO 4217.
+    #[param(value_type = CurrencyCode, inline, required = false)]
     pub currency: Option<String>,
-    /// Amount at least, minor units.
-    #[param(value_type = Option<i64>)]
+    /// Amount at least, minor units (not above `amount_lte`).
+    #[param(value_type = i64, required = false, minimum = 0, maximum = 9223372036854775807i64)]
     pub amount_gte: Option<String>,
-    /// Amount at most, minor units.
-    #[param(value_type = Option<i64>)]
+    /// Amount at most, minor units (not below `amount_gte`).
+    #[param(value_type = i64, required = false, minimum = 0, maximum = 9223372036854775807i64)]
     pub amount_lte: Option<String>,
     /// The refunded payment's reference.
+    #[param(nullable = false, min_length = 1, max_length = 256)]
     pub merchant_order_id: Option<String>,
     /// Your refund reference.
+    #[param(nullable = false, min_length = 1, max_length = 256)]
     pub merchant_refund_id: Option<String>,
     /// The refund order's CodePay `merchant_order_no` (`codepay.refund_no`).
+    #[param(nullable = false, min_length = 1, max_length = 256)]
     pub codepay_merchant_order_no: Option<String>,
     /// The refund's CodePay `trans_no` (`codepay.trans_no`).
+    #[param(nullable = false, min_length = 1, max_length = 256)]
     pub codepay_trans_no: Option<String>,
     /// Only refunds carried by this gateway account (`gwa_…`).
+    #[param(value_type = GatewayAccountIdText, inline, required = false)]
     pub gateway_account_id: Option<String>,
     /// Created at or after (RFC 3339).
-    #[param(value_type = Option<DateTime<Utc>>)]
+    #[param(value_type = DateTime<Utc>, required = false)]
     pub created_gte: Option<String>,
-    /// Created before (RFC 3339).
-    #[param(value_type = Option<DateTime<Utc>>)]
+    /// Created before (RFC 3339; after `created_gte`).
+    #[param(value_type = DateTime<Utc>, required = false)]
     pub created_lt: Option<String>,
     /// 1 … 100 (default 10).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<usize>,
     /// Cursor: a refund id from the previous page.
+    #[param(value_type = RefundIdText, inline, required = false)]
     pub starting_after: Option<String>,
 }
 

@@ -18,6 +18,10 @@ use domain::{MerchantId, StoreId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::params::{IdempotencyKey, MerchantStoresPath, StorePath};
+use super::responses::{Authenticated, BadQuery, Conflict, Idempotent, JsonBody, Lookup, Upstream};
+use super::schemas::StoreIdText;
+
 /// Reading stores and terminals.
 pub const READ: &str = "stores:read";
 /// Creating and changing them.
@@ -29,6 +33,7 @@ pub const WRITE: &str = "stores:write";
 pub struct StoreCodepay {
     /// CodePay `store_no`: 1 to 32 letters, digits, `_` or `-`, unique per merchant (sandbox:
     /// assigned when omitted).
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub store_no: Option<String>,
 }
 
@@ -37,13 +42,16 @@ pub struct StoreCodepay {
 #[serde(deny_unknown_fields)]
 pub struct CreateStoreRequest {
     /// Display name, 1 to 100 characters.
+    #[schema(schema_with = super::schemas::location_name)]
     pub name: String,
     /// CodePay identity (`store_no` required outside sandbox mode).
     pub codepay: Option<StoreCodepay>,
     /// Free-text address, up to 200 characters.
+    #[schema(schema_with = super::schemas::store_address)]
     pub address: Option<String>,
     /// IANA time zone name such as `Asia/Hong_Kong` (checked for its shape: `UTC` or
     /// `Area/Location`); informational.
+    #[schema(schema_with = super::schemas::store_timezone)]
     pub timezone: Option<String>,
     /// Whether payments may name it (default true).
     pub enabled: Option<bool>,
@@ -54,14 +62,15 @@ pub struct CreateStoreRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateStoreRequest {
     /// New name.
+    #[schema(schema_with = super::schemas::location_name_update)]
     pub name: Option<String>,
     /// New address (`null` clears it).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = super::schemas::store_address)]
     pub address: Option<Option<String>>,
     /// New time zone (`null` clears it).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = super::schemas::store_timezone)]
     pub timezone: Option<Option<String>>,
     /// Enable or disable (a disabled store takes no new payment; its history stays).
     pub enabled: Option<bool>,
@@ -111,13 +120,15 @@ impl From<&StoreRecord> for StoreObject {
     }
 }
 
-/// Cursor of the store and terminal lists.
+/// Cursor of the store list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// 1 … 100 (default 10).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<usize>,
-    /// Cursor: an id from the previous page.
+    /// Cursor: a store id from the previous page.
+    #[param(value_type = StoreIdText, inline, required = false)]
     pub starting_after: Option<String>,
 }
 
@@ -236,14 +247,10 @@ pub(crate) fn cursor<T>(
 /// Create a store for a merchant (operators: any merchant; merchants: their own, with
 /// `stores:write`). In sandbox mode it is registered with the simulator, which assigns the
 /// `store_no` when none is given.
-#[utoipa::path(post, path = "/v1/merchants/{id}/stores", tag = "stores", request_body = CreateStoreRequest,
-    params(("id" = String, Path, description = "the merchant (`mer_…`)"),
-        ("Idempotency-Key" = Option<String>, Header, description = "replay protection")),
-    responses((status = 201, body = StoreObject), (status = 400, body = crate::error::ErrorBody),
-        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 502, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)),
+#[utoipa::path(post, path = "/v1/merchants/{id}/stores", tag = "stores",
+    request_body = CreateStoreRequest, params(MerchantStoresPath, IdempotencyKey),
+    responses((status = 201, description = "The store.", body = StoreObject), Authenticated,
+        Lookup, JsonBody, Idempotent, Conflict, Upstream),
     security(("bearer" = [])))]
 pub async fn create_store(
     state: web::Data<AppState>,
@@ -306,11 +313,9 @@ pub async fn create_store(
 /// List a merchant's stores, newest first (a store- or terminal-bound credential sees its own
 /// store only).
 #[utoipa::path(get, path = "/v1/merchants/{id}/stores", tag = "stores",
-    params(("id" = String, Path, description = "the merchant (`mer_…`)"), PageQuery),
-    responses((status = 200, body = List<StoreObject>), (status = 400, body = crate::error::ErrorBody),
-        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)),
+    params(MerchantStoresPath, PageQuery),
+    responses((status = 200, description = "A page of stores.", body = List<StoreObject>),
+        Authenticated, Lookup, BadQuery),
     security(("bearer" = [])))]
 pub async fn list_stores(
     state: web::Data<AppState>,
@@ -342,10 +347,9 @@ pub async fn list_stores(
 
 /// Read a store.
 #[utoipa::path(get, path = "/v1/stores/{id}", tag = "stores",
-    params(("id" = String, Path, description = "the store (`store_…`)")),
-    responses((status = 200, body = StoreObject), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
-        (status = 429, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)),
+    params(StorePath),
+    responses((status = 200, description = "The store.", body = StoreObject), Authenticated,
+        Lookup),
     security(("bearer" = [])))]
 pub async fn get_store(
     state: web::Data<AppState>,
@@ -358,12 +362,10 @@ pub async fn get_store(
 }
 
 /// Change a store's name, address, time zone or enabled flag (its `store_no` never changes).
-#[utoipa::path(patch, path = "/v1/stores/{id}", tag = "stores", request_body = UpdateStoreRequest,
-    params(("id" = String, Path, description = "the store (`store_…`)")),
-    responses((status = 200, body = StoreObject), (status = 400, body = crate::error::ErrorBody),
-        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)),
+#[utoipa::path(patch, path = "/v1/stores/{id}", tag = "stores",
+    request_body = UpdateStoreRequest, params(StorePath),
+    responses((status = 200, description = "The store as updated.", body = StoreObject),
+        Authenticated, JsonBody, Lookup),
     security(("bearer" = [])))]
 pub async fn update_store(
     state: web::Data<AppState>,
@@ -397,4 +399,115 @@ crate::routes::route_table! {
     get "/stores/{id}/terminals" => super::terminals::list_terminals,
     get "/terminals/{id}" => super::terminals::get_terminal,
     patch "/terminals/{id}" => super::terminals::update_terminal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::schemas::{
+        CODEPAY_IDENTIFIER_PATTERN, TIMEZONE_MAX_LEN, TIMEZONE_PATTERN, trimmed_pattern,
+    };
+    use utoipa::PartialSchema;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+
+    fn matches(pattern: &str, text: &str) -> bool {
+        regex::Regex::new(pattern)
+            .expect("the pattern compiles")
+            .is_match(text)
+    }
+
+    /// The `pattern` of `field` in `T`'s derived schema.
+    fn field_pattern<T: PartialSchema>(field: &str) -> String {
+        let RefOr::T(Schema::Object(object)) = T::schema() else {
+            panic!("an object schema");
+        };
+        match object.properties.get(field) {
+            Some(RefOr::T(Schema::Object(f))) => f.pattern.clone().expect("a pattern"),
+            _ => panic!("{field} is a string schema"),
+        }
+    }
+
+    #[test]
+    fn the_documented_name_and_address_patterns_are_what_the_checks_accept() {
+        let long = |n: usize| "x".repeat(n);
+        let samples = [
+            String::new(),
+            " ".to_owned(),
+            "\t\n\u{0B}\u{0C}\r".to_owned(),
+            "a".to_owned(),
+            " a ".to_owned(),
+            "a b".to_owned(),
+            "\u{3000}shop\u{85}".to_owned(),
+            "\u{1C}".to_owned(),
+            "a\u{0}b".to_owned(),
+            long(99),
+            long(100),
+            format!("  {}\t", long(100)),
+            long(101),
+            format!(" {} ", long(101)),
+            "é".repeat(100),
+            "é".repeat(101),
+            long(199),
+            long(200),
+            format!("\n{}\n", long(200)),
+            long(201),
+        ];
+        for s in &samples {
+            assert_eq!(
+                matches(&trimmed_pattern(100), s),
+                check_name(s).is_ok(),
+                "name {s:?}"
+            );
+            assert_eq!(
+                matches(&trimmed_pattern(200), s),
+                check_address(Some(s.clone())).is_ok(),
+                "address {s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_documented_timezone_and_identifier_patterns_are_what_the_checks_accept() {
+        for tz in [
+            "UTC",
+            "utc",
+            "UTC/X",
+            "Asia/Hong_Kong",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+8",
+            "America/Port-au-Prince",
+            "A/B/C/D",
+            "Asia/",
+            "/Asia",
+            "asia/hong_kong",
+            "Europe/../etc",
+            "Hong Kong",
+            &format!("A/B{}", "b".repeat(61)),
+            &format!("A/B{}", "b".repeat(62)),
+        ] {
+            let documented =
+                matches(TIMEZONE_PATTERN, tz) && tz.chars().count() <= TIMEZONE_MAX_LEN;
+            assert_eq!(
+                documented,
+                check_timezone(Some(tz.to_owned())).is_ok(),
+                "{tz:?}"
+            );
+        }
+        for no in ["S-01_a", "", "a b", "ü", &"x".repeat(32), &"x".repeat(33)] {
+            assert_eq!(
+                matches(CODEPAY_IDENTIFIER_PATTERN, no),
+                locations::check_codepay_identifier(no, "codepay.store_no").is_ok(),
+                "{no:?}"
+            );
+        }
+        assert_eq!(
+            field_pattern::<StoreCodepay>("store_no"),
+            CODEPAY_IDENTIFIER_PATTERN
+        );
+        assert_eq!(
+            field_pattern::<super::super::terminals::TerminalCodepay>("terminal_sn"),
+            CODEPAY_IDENTIFIER_PATTERN
+        );
+    }
 }

@@ -4,7 +4,7 @@
 //! terminal-bound one its own terminal only, and neither changes any.
 
 use super::list::{List, page_limit};
-use super::stores::{PageQuery, READ, check_name, create_scope, cursor, manager, visible_store};
+use super::stores::{READ, check_name, create_scope, cursor, manager, visible_store};
 use crate::audit::Audit;
 use crate::auth::{Access, Principal};
 use crate::error::{Error, Result};
@@ -15,7 +15,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use domain::TerminalId;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
+
+use super::params::{IdempotencyKey, StorePath, TerminalPath};
+use super::responses::{Authenticated, BadQuery, Conflict, Idempotent, JsonBody, Lookup, Upstream};
+use super::schemas::{TerminalIdText, TerminalKindName};
 
 /// A terminal's CodePay identity.
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
@@ -23,6 +27,7 @@ use utoipa::ToSchema;
 pub struct TerminalCodepay {
     /// CodePay `terminal_sn`: 1 to 32 letters, digits, `_` or `-`, unique per store (sandbox:
     /// assigned when omitted).
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub terminal_sn: Option<String>,
 }
 
@@ -31,10 +36,12 @@ pub struct TerminalCodepay {
 #[serde(deny_unknown_fields)]
 pub struct CreateTerminalRequest {
     /// Display name, 1 to 100 characters.
+    #[schema(schema_with = super::schemas::location_name)]
     pub name: String,
     /// CodePay identity (`terminal_sn` required outside sandbox mode).
     pub codepay: Option<TerminalCodepay>,
     /// `pos` (default), `counter`, `kiosk` or `other`.
+    #[schema(value_type = Option<TerminalKindName>)]
     pub kind: Option<String>,
     /// Whether payments may name it (default true).
     pub enabled: Option<bool>,
@@ -45,8 +52,10 @@ pub struct CreateTerminalRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateTerminalRequest {
     /// New name.
+    #[schema(schema_with = super::schemas::location_name_update)]
     pub name: Option<String>,
     /// New kind.
+    #[schema(value_type = Option<TerminalKindName>)]
     pub kind: Option<String>,
     /// Enable or disable (a disabled terminal takes no new payment).
     pub enabled: Option<bool>,
@@ -68,6 +77,7 @@ pub struct TerminalObject {
     /// CodePay identity.
     pub codepay: TerminalCodepay,
     /// `pos`, `counter`, `kiosk` or `other`.
+    #[schema(value_type = TerminalKindName)]
     pub kind: String,
     /// Whether payments may name it.
     pub enabled: bool,
@@ -96,6 +106,18 @@ impl From<&TerminalRecord> for TerminalObject {
     }
 }
 
+/// Cursor of the terminal list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// 1 … 100 (default 10).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
+    pub limit: Option<usize>,
+    /// Cursor: a terminal id from the previous page.
+    #[param(value_type = TerminalIdText, inline, required = false)]
+    pub starting_after: Option<String>,
+}
+
 fn kind(value: &str) -> Result<TerminalKind> {
     TerminalKind::parse(value).ok_or_else(|| {
         Error::invalid(
@@ -119,14 +141,10 @@ async fn visible_terminal(state: &AppState, access: &Access, id: &str) -> Result
 
 /// Add a terminal to a store. In sandbox mode it is registered with the simulator, which
 /// assigns the `terminal_sn` when none is given.
-#[utoipa::path(post, path = "/v1/stores/{id}/terminals", tag = "stores", request_body = CreateTerminalRequest,
-    params(("id" = String, Path, description = "the store (`store_…`)"),
-        ("Idempotency-Key" = Option<String>, Header, description = "replay protection")),
-    responses((status = 201, body = TerminalObject), (status = 400, body = crate::error::ErrorBody),
-        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 502, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)),
+#[utoipa::path(post, path = "/v1/stores/{id}/terminals", tag = "stores",
+    request_body = CreateTerminalRequest, params(StorePath, IdempotencyKey),
+    responses((status = 201, description = "The terminal.", body = TerminalObject),
+        Authenticated, Lookup, JsonBody, Idempotent, Conflict, Upstream),
     security(("bearer" = [])))]
 pub async fn create_terminal(
     state: web::Data<AppState>,
@@ -192,11 +210,9 @@ pub async fn create_terminal(
 
 /// List a store's terminals, newest first (a terminal-bound credential sees its own only).
 #[utoipa::path(get, path = "/v1/stores/{id}/terminals", tag = "stores",
-    params(("id" = String, Path, description = "the store (`store_…`)"), PageQuery),
-    responses((status = 200, body = List<TerminalObject>), (status = 400, body = crate::error::ErrorBody),
-        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)),
+    params(StorePath, PageQuery),
+    responses((status = 200, description = "A page of terminals.", body = List<TerminalObject>),
+        Authenticated, Lookup, BadQuery),
     security(("bearer" = [])))]
 pub async fn list_terminals(
     state: web::Data<AppState>,
@@ -232,10 +248,9 @@ pub async fn list_terminals(
 
 /// Read a terminal.
 #[utoipa::path(get, path = "/v1/terminals/{id}", tag = "stores",
-    params(("id" = String, Path, description = "the terminal (`term_…`)")),
-    responses((status = 200, body = TerminalObject), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
-        (status = 429, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)),
+    params(TerminalPath),
+    responses((status = 200, description = "The terminal.", body = TerminalObject),
+        Authenticated, Lookup),
     security(("bearer" = [])))]
 pub async fn get_terminal(
     state: web::Data<AppState>,
@@ -248,12 +263,10 @@ pub async fn get_terminal(
 }
 
 /// Change a terminal's name, kind or enabled flag (its `terminal_sn` never changes).
-#[utoipa::path(patch, path = "/v1/terminals/{id}", tag = "stores", request_body = UpdateTerminalRequest,
-    params(("id" = String, Path, description = "the terminal (`term_…`)")),
-    responses((status = 200, body = TerminalObject), (status = 400, body = crate::error::ErrorBody),
-        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)),
+#[utoipa::path(patch, path = "/v1/terminals/{id}", tag = "stores",
+    request_body = UpdateTerminalRequest, params(TerminalPath),
+    responses((status = 200, description = "The terminal as updated.", body = TerminalObject),
+        Authenticated, JsonBody, Lookup),
     security(("bearer" = [])))]
 pub async fn update_terminal(
     state: web::Data<AppState>,

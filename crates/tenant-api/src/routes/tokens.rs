@@ -11,8 +11,8 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::responses::{Authenticated, JsonBody};
-use super::schemas::ScopeName;
+use super::responses::{Authenticated, JsonBody, Lookup, Refused};
+use super::schemas::{ScopeName, StoreIdText, TerminalIdText};
 
 /// Longest token life, seconds.
 const MAX_TTL: i64 = 3600;
@@ -30,8 +30,10 @@ pub struct TokenRequest {
     #[schema(minimum = 60, maximum = 3600)]
     pub expires_in: Option<i64>,
     /// Bind the token to this store of the merchant (`store_…`).
+    #[schema(value_type = Option<StoreIdText>)]
     pub store_id: Option<String>,
     /// Bind the token to this terminal of the merchant (`term_…`, implies its store).
+    #[schema(value_type = Option<TerminalIdText>)]
     pub terminal_id: Option<String>,
 }
 
@@ -68,7 +70,7 @@ impl std::fmt::Debug for TokenObject {
 #[utoipa::path(post, path = "/v1/tokens", tag = "auth",
     request_body = TokenRequest,
     responses((status = 201, description = "The token.", body = TokenObject), Authenticated,
-        JsonBody),
+        JsonBody, Lookup, Refused),
     security(("bearer" = [])))]
 pub async fn create_token(
     state: web::Data<AppState>,

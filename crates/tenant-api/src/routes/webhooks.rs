@@ -36,7 +36,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::params::{EndpointPath, EventPath, IdempotencyKey};
 use super::responses::{Authenticated, BadQuery, Idempotent, JsonBody, Lookup, Refused};
-use super::schemas::{EventFilterName, EventTypeName, WebhookUrl, is_webhook_url};
+use super::schemas::{EventFilterName, EventTypeName, StoreIdText, WebhookUrl, is_webhook_url};
 
 mod access;
 pub mod objects;
@@ -157,6 +157,7 @@ pub struct CreateEndpointRequest {
     pub enabled: Option<bool>,
     /// Receive only the events of this store of yours (`store_…`): payments and refunds taken
     /// there. Events about no store then do not reach it.
+    #[schema(value_type = Option<StoreIdText>)]
     pub store_id: Option<String>,
 }
 
@@ -178,7 +179,7 @@ pub struct UpdateEndpointRequest {
     pub enabled: Option<bool>,
     /// Receive only this store's events (`null`: every event again).
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<StoreIdText>)]
     pub store_id: Option<Option<String>>,
 }
 
@@ -383,7 +384,7 @@ impl WebhookApi {
     responses(
         (status = 201, description = "The endpoint, with its secret (shown this once).",
             body = WebhookEndpointObject),
-        Authenticated, JsonBody, Idempotent, Refused),
+        Authenticated, JsonBody, Lookup, Idempotent, Refused),
     security(("bearer" = [])))]
 pub async fn create_endpoint(
     state: web::Data<AppState>,
