@@ -10,6 +10,28 @@ use payments::recon::ReconConfig;
 use std::future::{Ready, ready};
 use store::PageRequest;
 
+/// Declares the documented schema of a query filter that accepts a fixed set of strings: a unit
+/// type whose schema is a string enumeration of `$values` (the very list the handler checks),
+/// named in the query type with `#[param(value_type = $ty, inline, required = false)]`.
+macro_rules! filter_enum {
+    ($($(#[$doc:meta])* $ty:ident = $values:expr;)+) => {$(
+        $(#[$doc])*
+        pub struct $ty;
+
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some($values))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $ty {}
+    )+};
+}
+pub(crate) use filter_enum;
+
 /// What the books' routes need; the server registers it with `app_data(web::Data::new(…))`.
 pub struct BooksApi {
     /// Pricing, balances, entries, adjustments and statements over SQL.

@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 use store::ledger::{Entry, EntryFilter};
 use utoipa::{IntoParams, ToSchema};
 
+use super::params::IdempotencyKey;
+use super::responses::{Authenticated, BadQuery, Idempotent, JsonBody, Lookup};
+use super::schemas::{CurrencyCode, MerchantIdText};
+
 /// The account kinds an entry filter may name.
 const ACCOUNTS: [&str; 5] = [
     "gateway_clearing",
@@ -23,6 +27,13 @@ const ACCOUNTS: [&str; 5] = [
     "codepay_fee_expense",
     "platform_adjustments",
 ];
+
+super::books::filter_enum! {
+    /// `account` of the entry filter: one of `ACCOUNTS`.
+    AccountName = ACCOUNTS;
+    /// `kind` of the entry filter: a journal kind `ledger::JournalKind::parse` accepts.
+    JournalKindName = ledger::JournalKind::ALL.map(ledger::JournalKind::as_str);
+}
 
 fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
@@ -76,33 +87,40 @@ fn entry_object(e: &Entry) -> LedgerEntryObject {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct EntryQuery {
-    /// Only this merchant's.
+    /// Only this merchant's (`mer_…`).
+    #[param(value_type = MerchantIdText, inline, required = false)]
     pub merchant_id: Option<String>,
     /// Only entries moving this account (`gateway_clearing`, `merchant_payable`,
     /// `platform_fee_revenue`, `codepay_fee_expense`, `platform_adjustments`).
+    #[param(value_type = AccountName, inline, required = false)]
     pub account: Option<String>,
-    /// Only this currency.
+    /// Only this currency (ISO 4217).
+    #[param(value_type = CurrencyCode, required = false)]
     pub currency: Option<String>,
     /// Only this journal kind.
+    #[param(value_type = JournalKindName, inline, required = false)]
     pub kind: Option<String>,
     /// Only about this payment, refund or adjustment.
+    #[param(nullable = false)]
     pub subject_id: Option<String>,
     /// Occurred at or after (RFC 3339).
+    #[param(nullable = false)]
     pub occurred_gte: Option<DateTime<Utc>>,
     /// Occurred before (RFC 3339).
+    #[param(nullable = false)]
     pub occurred_lt: Option<DateTime<Utc>>,
     /// 1 … 100 (default 10).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<usize>,
     /// Cursor: an entry id from the previous page.
+    #[param(nullable = false)]
     pub starting_after: Option<String>,
 }
 
 /// List ledger entries, newest first.
 #[utoipa::path(get, path = "/v1/ledger/entries", tag = "ledger", params(EntryQuery),
-    responses((status = 200, body = List<LedgerEntryObject>),
-        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)),
+    responses((status = 200, description = "A page of ledger entries.", body = List<LedgerEntryObject>),
+        Authenticated, BadQuery),
     security(("bearer" = [])))]
 pub async fn list_entries(
     books: BooksData,
@@ -158,11 +176,13 @@ pub struct AdjustmentRequest {
     /// The merchant (`mer_…`).
     pub merchant_id: String,
     /// ISO 4217.
+    #[schema(value_type = CurrencyCode)]
     pub currency: String,
     /// Minor units: positive credits the merchant (the platform pays), negative debits it;
     /// never 0.
     pub amount: i64,
-    /// Why: kept on the journal and in the audit log.
+    /// Why: kept on the journal and in the audit log; not blank, at most 500 characters.
+    #[schema(min_length = 1, max_length = 500)]
     pub memo: String,
 }
 
@@ -180,13 +200,12 @@ pub struct JournalObject {
 }
 
 /// Post a manual adjustment of a merchant's balance (one balanced journal, audited).
-#[utoipa::path(post, path = "/v1/ledger/adjustments", tag = "ledger", request_body = AdjustmentRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "replay protection")),
-    responses((status = 201, body = JournalObject),
-        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)),
+///
+/// A malformed or unknown `merchant_id` is a 404.
+#[utoipa::path(post, path = "/v1/ledger/adjustments", tag = "ledger",
+    request_body = AdjustmentRequest, params(IdempotencyKey),
+    responses((status = 201, description = "The posted journal.", body = JournalObject),
+        Authenticated, JsonBody, Lookup, Idempotent),
     security(("bearer" = [])))]
 pub async fn create_adjustment(
     state: web::Data<AppState>,
@@ -255,16 +274,16 @@ pub struct BalanceObject {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct BalanceQuery {
-    /// Operators: whose balance (required for them; merchants see their own).
+    /// Operators: whose balance (`mer_…`; required for them). A merchant sees its own and
+    /// may not name one.
+    #[param(value_type = MerchantIdText, inline, required = false)]
     pub merchant_id: Option<String>,
 }
 
 /// The merchant's payable per currency: pending (in no statement yet) and settled.
 #[utoipa::path(get, path = "/v1/balance", tag = "ledger", params(BalanceQuery),
-    responses((status = 200, body = BalanceObject),
-        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)),
+    responses((status = 200, description = "The merchant's balance.", body = BalanceObject),
+        Authenticated, BadQuery),
     security(("bearer" = [])))]
 pub async fn get_balance(
     books: BooksData,

@@ -13,6 +13,10 @@ use ledger::{PriceList, Rate};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::params::{IdempotencyKey, MerchantPath};
+use super::responses::{Authenticated, Idempotent, JsonBody, Lookup};
+use super::schemas::{CurrencyCode, WalletName};
+
 /// Most rates one price list may hold.
 const MAX_RATES: usize = 100;
 
@@ -21,7 +25,9 @@ const MAX_RATES: usize = 100;
 #[serde(deny_unknown_fields)]
 pub struct PricingRequest {
     /// The rates; the most specific match applies to a payment (wallet + currency, then
-    /// currency, then wallet, then the catch-all). An empty list charges nothing.
+    /// currency, then wallet, then the catch-all). An empty list charges nothing. At most
+    /// one rate per wallet and currency pair.
+    #[schema(max_items = 100)]
     pub rates: Vec<RateRequest>,
 }
 
@@ -30,12 +36,16 @@ pub struct PricingRequest {
 #[serde(deny_unknown_fields)]
 pub struct RateRequest {
     /// Wallet name; `null`: every wallet.
+    #[schema(value_type = Option<WalletName>)]
     pub wallet: Option<String>,
     /// ISO 4217; `null`: every currency (then `fixed` must be 0).
+    #[schema(value_type = Option<CurrencyCode>)]
     pub currency: Option<String>,
     /// Percentage in basis points, 0 … 10000 (290 = 2.9 %).
+    #[schema(minimum = 0, maximum = 10000)]
     pub percent_bps: i64,
     /// Fixed part in minor units of `currency`, ≥ 0.
+    #[schema(minimum = 0, maximum = 9223372036854775807i64)]
     pub fixed: i64,
 }
 
@@ -149,13 +159,11 @@ fn rates(body: PricingRequest) -> Result<Vec<Rate>> {
 }
 
 /// Set a merchant's pricing: a new version, in force for payments created from now on.
-#[utoipa::path(put, path = "/v1/merchants/{id}/pricing", tag = "operator", request_body = PricingRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "replay protection")),
-    responses((status = 200, body = PricingObject),
-        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)),
+#[utoipa::path(put, path = "/v1/merchants/{id}/pricing", tag = "operator",
+    request_body = PricingRequest, params(MerchantPath, IdempotencyKey),
+    responses((status = 200, description = "The merchant's pricing, with the new version in force.",
+            body = PricingObject),
+        Authenticated, JsonBody, Lookup, Idempotent),
     security(("bearer" = [])))]
 pub async fn set_pricing(
     state: web::Data<AppState>,
@@ -183,10 +191,9 @@ pub async fn set_pricing(
 
 /// Read a merchant's pricing: the version in force and every version.
 #[utoipa::path(get, path = "/v1/merchants/{id}/pricing", tag = "operator",
-    responses((status = 200, body = PricingObject),
-        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)),
+    params(MerchantPath),
+    responses((status = 200, description = "The merchant's pricing.", body = PricingObject),
+        Authenticated, Lookup),
     security(("bearer" = [])))]
 pub async fn get_pricing(
     books: BooksData,

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use store::reconciliation::{Break, BreakFilter, Run};
 use utoipa::{IntoParams, ToSchema};
 
+use super::responses::{Authenticated, BadQuery, Conflict, JsonBody};
+use super::schemas::MerchantIdText;
+
 const KINDS: [&str; 4] = [
     "missing_upstream",
     "status_mismatch",
@@ -18,6 +21,13 @@ const KINDS: [&str; 4] = [
     "fee_mismatch",
 ];
 const STATUSES: [&str; 3] = ["open", "repaired", "resolved"];
+
+super::books::filter_enum! {
+    /// `status` of the break filter: one of `STATUSES`.
+    BreakStatusName = STATUSES;
+    /// `kind` of the break filter: one of `KINDS`.
+    BreakKindName = KINDS;
+}
 
 fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
@@ -90,16 +100,22 @@ fn break_object(b: &Break) -> BreakObject {
 #[serde(deny_unknown_fields)]
 pub struct BreakQuery {
     /// `open`, `repaired` or `resolved`.
+    #[param(value_type = BreakStatusName, inline, required = false)]
     pub status: Option<String>,
     /// `missing_upstream`, `status_mismatch`, `amount_mismatch` or `fee_mismatch`.
+    #[param(value_type = BreakKindName, inline, required = false)]
     pub kind: Option<String>,
-    /// Only this merchant's.
+    /// Only this merchant's (`mer_…`).
+    #[param(value_type = MerchantIdText, inline, required = false)]
     pub merchant_id: Option<String>,
     /// Only this business date (`YYYY-MM-DD`).
+    #[param(value_type = Option<chrono::NaiveDate>, nullable = false)]
     pub business_date: Option<String>,
     /// 1 … 100 (default 10).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<usize>,
     /// Cursor: a break id from the previous page.
+    #[param(nullable = false)]
     pub starting_after: Option<String>,
 }
 
@@ -116,10 +132,8 @@ fn one_of(value: Option<String>, allowed: &[&str], param: &str) -> Result<Option
 
 /// List reconciliation breaks, newest first.
 #[utoipa::path(get, path = "/v1/reconciliation/breaks", tag = "reconciliation", params(BreakQuery),
-    responses((status = 200, body = List<BreakObject>),
-        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)),
+    responses((status = 200, description = "A page of reconciliation breaks.", body = List<BreakObject>),
+        Authenticated, BadQuery),
     security(("bearer" = [])))]
 pub async fn list_breaks(
     books: BooksData,
@@ -153,7 +167,9 @@ pub async fn list_breaks(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReconcileRequest {
-    /// The business date whose payments and refunds are checked (`YYYY-MM-DD`).
+    /// The business date whose payments and refunds are checked (`YYYY-MM-DD`); a date not
+    /// yet started is refused (`date_in_future`).
+    #[schema(value_type = chrono::NaiveDate)]
     pub date: String,
 }
 
@@ -194,11 +210,13 @@ fn run_object(r: &Run) -> ReconciliationRunObject {
 
 /// Reconcile one business day with CodePay now and wait for the result (queries are paced per
 /// gateway account, so a busy day takes a while; the daily job does the same after each close).
-#[utoipa::path(post, path = "/v1/reconciliation/run", tag = "reconciliation", request_body = ReconcileRequest,
-    responses((status = 200, body = ReconciliationRunObject),
-        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)),
+///
+/// CodePay not answering about an order is no error: the order is left for the next run. A
+/// repair that loses a race with a concurrent change of the same payment is a 409.
+#[utoipa::path(post, path = "/v1/reconciliation/run", tag = "reconciliation",
+    request_body = ReconcileRequest,
+    responses((status = 200, description = "The finished run.", body = ReconciliationRunObject),
+        Authenticated, JsonBody, Conflict),
     security(("bearer" = [])))]
 pub async fn run_reconciliation(
     state: web::Data<AppState>,

@@ -13,6 +13,17 @@ use serde::{Deserialize, Serialize};
 use store::settlements::SettlementFilter;
 use utoipa::{IntoParams, ToSchema};
 
+use super::responses::{Authenticated, BadQuery, Conflict, JsonBody, Lookup};
+use super::schemas::{CurrencyCode, MerchantIdText};
+
+/// `{id}` of a settlement statement.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SettlementPath {
+    /// The statement (`stl_…`); a malformed or another merchant's id is a 404.
+    pub id: String,
+}
+
 /// Who may read which statements: a merchant its own (scope `payments:read`), an operator any.
 fn reader(principal: &Principal) -> Result<Option<MerchantId>> {
     match principal {
@@ -25,24 +36,29 @@ fn reader(principal: &Principal) -> Result<Option<MerchantId>> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SettlementQuery {
-    /// Operators: only this merchant's.
+    /// Operators: only this merchant's (`mer_…`). A merchant lists its own and may not name
+    /// one.
+    #[param(value_type = MerchantIdText, inline, required = false)]
     pub merchant_id: Option<String>,
     /// Only this business date (`YYYY-MM-DD`).
+    #[param(value_type = Option<chrono::NaiveDate>, nullable = false)]
     pub business_date: Option<String>,
-    /// Only this currency.
+    /// Only this currency (ISO 4217).
+    #[param(value_type = CurrencyCode, required = false)]
     pub currency: Option<String>,
     /// 1 … 100 (default 10).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<usize>,
     /// Cursor: a statement id from the previous page.
+    #[param(nullable = false)]
     pub starting_after: Option<String>,
 }
 
 /// List settlement statements, newest first.
 #[utoipa::path(get, path = "/v1/settlements", tag = "settlements", params(SettlementQuery),
-    responses((status = 200, body = List<SettlementObject>),
-        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)),
+    responses((status = 200, description = "A page of settlement statements.",
+            body = List<SettlementObject>),
+        Authenticated, BadQuery),
     security(("bearer" = [])))]
 pub async fn list_settlements(
     books: BooksData,
@@ -86,11 +102,9 @@ pub async fn list_settlements(
 }
 
 /// Read a settlement statement (its totals; the lines are `lines.csv`).
-#[utoipa::path(get, path = "/v1/settlements/{id}", tag = "settlements",
-    responses((status = 200, body = SettlementObject),
-        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)),
+#[utoipa::path(get, path = "/v1/settlements/{id}", tag = "settlements", params(SettlementPath),
+    responses((status = 200, description = "The statement.", body = SettlementObject),
+        Authenticated, Lookup),
     security(("bearer" = [])))]
 pub async fn get_settlement(
     books: BooksData,
@@ -106,12 +120,12 @@ pub async fn get_settlement(
 /// fixed when the statement is closed; `Digest` (RFC 3230) and `Content-Digest` (RFC 9530)
 /// carry its SHA-256.
 #[utoipa::path(get, path = "/v1/settlements/{id}/lines.csv", tag = "settlements",
-    responses((status = 200, content_type = "text/csv", body = String,
+    params(SettlementPath),
+    responses((status = 200, description = "The statement's lines, CSV with a header row.",
+            content_type = "text/csv", body = String,
             headers(("Digest" = String, description = "sha-256=<base64 of the body's SHA-256>"),
                 ("Content-Digest" = String, description = "sha-256=:<base64 of the body's SHA-256>:"))),
-        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)),
+        Authenticated, Lookup),
     security(("bearer" = [])))]
 pub async fn settlement_lines(
     books: BooksData,
@@ -143,7 +157,9 @@ pub async fn settlement_lines(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
-    /// The business date to close (`YYYY-MM-DD`); today closes what happened so far.
+    /// The business date to close (`YYYY-MM-DD`); today closes what happened so far, a date
+    /// not yet started is refused (`date_in_future`).
+    #[schema(value_type = chrono::NaiveDate)]
     pub date: String,
 }
 
@@ -161,10 +177,8 @@ pub struct SettlementRunObject {
 /// Close a business day now, for every merchant (idempotent: a second run adds only entries
 /// recorded since).
 #[utoipa::path(post, path = "/v1/settlements/run", tag = "settlements", request_body = RunRequest,
-    responses((status = 200, body = SettlementRunObject),
-        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
-        (status = 429, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)),
+    responses((status = 200, description = "Every statement of the date.", body = SettlementRunObject),
+        Authenticated, JsonBody, Conflict),
     security(("bearer" = [])))]
 pub async fn run_settlement(
     books: BooksData,
