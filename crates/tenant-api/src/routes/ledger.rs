@@ -95,7 +95,7 @@ pub struct EntryQuery {
     #[param(value_type = AccountName, inline, required = false)]
     pub account: Option<String>,
     /// Only this currency (ISO 4217).
-    #[param(value_type = CurrencyCode, required = false)]
+    #[param(value_type = CurrencyCode, inline, required = false)]
     pub currency: Option<String>,
     /// Only this journal kind.
     #[param(value_type = JournalKindName, inline, required = false)]

@@ -44,7 +44,7 @@ pub struct SettlementQuery {
     #[param(value_type = Option<chrono::NaiveDate>, nullable = false)]
     pub business_date: Option<String>,
     /// Only this currency (ISO 4217).
-    #[param(value_type = CurrencyCode, required = false)]
+    #[param(value_type = CurrencyCode, inline, required = false)]
     pub currency: Option<String>,
     /// 1 … 100 (default 10).
     #[param(minimum = 1, maximum = 100, nullable = false)]
