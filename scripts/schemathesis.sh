@@ -25,6 +25,8 @@ OUT=${SCHEMATHESIS_OUT:-$TARGET_DIR/schemathesis}
 
 if [ ! -x "$VENV/bin/schemathesis" ] || ! "$VENV/bin/schemathesis" --version | grep -q "version $VERSION\$"; then
   echo "== installing schemathesis $VERSION into $VENV" >&2
+  # A venv moved or copied from elsewhere has scripts pointing at its old path: start afresh.
+  rm -rf "$VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$VERSION"
 fi

@@ -15,6 +15,7 @@ mod pos_terminal_payments;
 mod readiness_follows_the_database;
 mod routing_two_gateways;
 mod sandbox_control;
+mod sandbox_routing;
 mod secrets_stay_out_of_logs;
 mod webhook_delivery;
 mod webhook_endpoint_management;

@@ -545,7 +545,9 @@ fn date_error(e: ledger::LedgerError) -> PaymentError {
     PaymentError::invalid("parameter_invalid", e.to_string(), Some("date"))
 }
 
-/// A refused price list as the API's error: the rate's index and field as `param`.
+/// A refused price list as the API's error: the rate's index and field as `param`. Each field
+/// was well-formed (the API checks those first), so what is left is a rule across fields (a
+/// fixed amount without a currency, two rates for one wallet and currency): a 422.
 fn rates_error(e: ledger::LedgerError) -> PaymentError {
     use ledger::LedgerError as L;
     let param = match &e {
@@ -557,5 +559,5 @@ fn rates_error(e: ledger::LedgerError) -> PaymentError {
         L::DuplicateRate { index, .. } => format!("rates[{index}]"),
         _ => "rates".to_owned(),
     };
-    PaymentError::invalid("parameter_invalid", e.to_string(), Some(param.as_str()))
+    PaymentError::unprocessable("pricing_invalid", e.to_string(), Some(param.as_str()))
 }

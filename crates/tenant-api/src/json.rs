@@ -7,6 +7,25 @@ use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::marker::PhantomData;
 
+/// Reads a JSON number that is a whole number as an `i64`: `249` and `249.0` alike, since JSON
+/// (and the OpenAPI document's `integer`) does not tell them apart. A fraction or a value
+/// beyond 2^53 written with a fraction part is refused too: there a float no longer holds every
+/// whole number exactly, and an amount must never be rounded on its way in.
+pub fn whole_number<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    // 2^53: up to it every whole number has its own f64, so `x.0` is exactly `x`.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && (-EXACT..=EXACT).contains(&f) => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!(
+            "invalid type: `{n}` is not a whole number"
+        ))),
+    }
+}
+
 /// A response object as the JSON value that handlers answer and the idempotency store keeps;
 /// a failure to encode is a 503, never an empty body.
 pub fn value<T: serde::Serialize>(object: &T) -> Result<serde_json::Value> {

@@ -115,7 +115,7 @@ impl WebhookStore for SqlWebhookStore {
                     return Ok(false);
                 }
                 we::insert(c, &stored)?;
-                let target = (ENDPOINT, stored.id.as_str());
+                let target = ("webhook_endpoint", stored.id.as_str());
                 audit.record(c, target, Some(m.as_str()), &endpoint_details(&stored), now)?;
                 Ok(true)
             })
@@ -169,7 +169,7 @@ impl WebhookStore for SqlWebhookStore {
                 we::set_failing_since(c, &i, None, now)?;
             }
             let e = we::update(c, &m, &i, &patch, now)?;
-            let target = (ENDPOINT, i.as_str());
+            let target = ("webhook_endpoint", i.as_str());
             audit.record(c, target, Some(m.as_str()), &endpoint_details(&e), now)?;
             Ok(e)
         })
@@ -187,7 +187,13 @@ impl WebhookStore for SqlWebhookStore {
             let now = clock::now_ms();
             let deleted = we::delete(c, &m, &i, now)?;
             if deleted {
-                audit.record(c, (ENDPOINT, i.as_str()), Some(m.as_str()), &json!({}), now)?;
+                audit.record(
+                    c,
+                    ("webhook_endpoint", i.as_str()),
+                    Some(m.as_str()),
+                    &json!({}),
+                    now,
+                )?;
             }
             Ok(deleted)
         })
@@ -210,7 +216,13 @@ impl WebhookStore for SqlWebhookStore {
             let e = webhook_admin::rotate_sealed(c, &keyring, &m, &i, &text, overlap, now)?;
             // The new secret is never logged; only when the old one stops signing.
             let details = json!({ "previous_secret_expires_at": e.previous_secret_expires_at });
-            audit.record(c, (ENDPOINT, i.as_str()), Some(m.as_str()), &details, now)?;
+            audit.record(
+                c,
+                ("webhook_endpoint", i.as_str()),
+                Some(m.as_str()),
+                &details,
+                now,
+            )?;
             Ok(e)
         })
         .await
@@ -229,7 +241,13 @@ impl WebhookStore for SqlWebhookStore {
             let now = clock::now_ms();
             let r = webhook_admin::recover_endpoint(c, &m, &i, since_ms, until_ms, now)?;
             let details = json!({ "since": since_ms, "until": until_ms });
-            audit.record(c, (ENDPOINT, i.as_str()), Some(m.as_str()), &details, now)?;
+            audit.record(
+                c,
+                ("webhook_endpoint", i.as_str()),
+                Some(m.as_str()),
+                &details,
+                now,
+            )?;
             Ok(r)
         })
         .await

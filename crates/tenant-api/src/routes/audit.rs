@@ -4,6 +4,7 @@
 
 use super::list::{List, page_limit};
 use super::responses::{Authenticated, BadQuery};
+use super::schemas::MerchantIdText;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
@@ -18,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only entries about this merchant (operators; a merchant always reads its own).
-    #[param(nullable = false)]
+    #[param(value_type = MerchantIdText, inline, required = false)]
     pub merchant_id: Option<String>,
     /// Only this action (`merchant.suspend`, `api_key.revoke`, `refund.create`, …).
     #[param(nullable = false, max_length = 64)]
@@ -105,20 +106,35 @@ pub async fn list_audit_events(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse> {
     let q = query.into_inner();
-    let merchant_id = match principal {
-        Principal::Operator { .. } => q
-            .merchant_id
-            .as_deref()
-            .map(|m| {
-                MerchantId::parse(m).map_err(|_| {
-                    Error::invalid(
-                        "parameter_invalid",
-                        "merchant_id must be a merchant id",
-                        Some("merchant_id"),
-                    )
-                })
+    for (param, value) in [
+        ("action", &q.action),
+        ("target_id", &q.target_id),
+        ("actor", &q.actor),
+        ("starting_after", &q.starting_after),
+    ] {
+        if value.as_ref().is_some_and(|v| v.len() > 64) {
+            return Err(Error::invalid(
+                "parameter_invalid",
+                format!("{param} is at most 64 characters"),
+                Some(param),
+            ));
+        }
+    }
+    let named = q
+        .merchant_id
+        .as_deref()
+        .map(|m| {
+            MerchantId::parse(m).map_err(|_| {
+                Error::invalid(
+                    "parameter_invalid",
+                    "merchant_id must be a merchant id",
+                    Some("merchant_id"),
+                )
             })
-            .transpose()?,
+        })
+        .transpose()?;
+    let merchant_id = match principal {
+        Principal::Operator { .. } => named,
         Principal::Merchant { .. } => Some(principal.merchant("keys:write")?.clone()),
     };
     let limit = page_limit(q.limit)?;

@@ -16,7 +16,7 @@ use store::ledger::{Entry, EntryFilter};
 use utoipa::{IntoParams, ToSchema};
 
 use super::params::IdempotencyKey;
-use super::responses::{Authenticated, BadQuery, Idempotent, JsonBody, Lookup};
+use super::responses::{Authenticated, BadQuery, Idempotent, JsonBody, Lookup, Refused};
 use super::schemas::{CurrencyCode, MerchantIdText};
 
 /// The account kinds an entry filter may name.
@@ -283,7 +283,7 @@ pub struct BalanceQuery {
 /// The merchant's payable per currency: pending (in no statement yet) and settled.
 #[utoipa::path(get, path = "/v1/balance", tag = "ledger", params(BalanceQuery),
     responses((status = 200, description = "The merchant's balance.", body = BalanceObject),
-        Authenticated, BadQuery),
+        Authenticated, BadQuery, Refused),
     security(("bearer" = [])))]
 pub async fn get_balance(
     books: BooksData,
@@ -293,7 +293,8 @@ pub async fn get_balance(
     let merchant = match &principal {
         Principal::Operator { .. } => {
             merchant_filter(query.merchant_id.as_deref())?.ok_or_else(|| {
-                Error::invalid(
+                // Well-formed without it; what is missing depends on who asks: a 422.
+                Error::unprocessable(
                     "parameter_missing",
                     "an operator names the merchant: merchant_id",
                     Some("merchant_id"),
@@ -302,11 +303,11 @@ pub async fn get_balance(
         }
         Principal::Merchant { .. } => {
             if query.merchant_id.is_some() {
-                return Err(Error::invalid(
-                    "parameter_invalid",
-                    "merchant_id is for operators; a merchant sees its own balance",
-                    Some("merchant_id"),
-                ));
+                return Err(Error::Forbidden {
+                    code: "operator_key_required",
+                    message: "merchant_id is for operators; a merchant sees its own balance"
+                        .to_owned(),
+                });
             }
             principal.merchant("payments:read")?.clone()
         }

@@ -246,10 +246,17 @@ async fn openapi_json() -> actix_web::HttpResponse {
 /// does not exist.
 pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, Error> {
     use actix_web::HttpMessage;
-    let allowed: std::collections::BTreeSet<String> = mounted_v1_routes()
+    let matching: Vec<_> = mounted_v1_routes()
         .filter(|(_, path)| {
             actix_web::dev::ResourceDef::new(format!("/v1{path}")).is_match(req.path())
         })
+        .collect();
+    // A literal path (`/settlements/run`) is its own resource even where a pattern
+    // (`/settlements/{id}`) would match it too: only its own methods are allowed.
+    let literal = matching.iter().any(|(_, path)| !path.contains('{'));
+    let allowed: std::collections::BTreeSet<String> = matching
+        .into_iter()
+        .filter(|(_, path)| !literal || !path.contains('{'))
         .map(|(method, _)| method.to_ascii_uppercase())
         .collect();
     if allowed.is_empty() {

@@ -43,9 +43,11 @@ pub struct RateRequest {
     pub currency: Option<String>,
     /// Percentage in basis points, 0 … 10000 (290 = 2.9 %).
     #[schema(minimum = 0, maximum = 10000)]
+    #[serde(deserialize_with = "crate::json::whole_number")]
     pub percent_bps: i64,
-    /// Fixed part in minor units of `currency`, ≥ 0.
-    #[schema(minimum = 0, maximum = 9223372036854775807i64)]
+    /// Fixed part in minor units of `currency`, 0 … 2^53 − 1.
+    #[schema(minimum = 0, maximum = 9007199254740991i64)]
+    #[serde(deserialize_with = "crate::json::whole_number")]
     pub fixed: i64,
 }
 
@@ -148,6 +150,13 @@ fn rates(body: PricingRequest) -> Result<Vec<Rate>> {
                 .ok()
                 .filter(|b| *b <= ledger::pricing::BPS_PER_UNIT)
                 .ok_or_else(|| bad("percent_bps", "must be between 0 and 10000".to_owned()))?;
+            // The largest whole number JSON carries exactly everywhere (2^53 − 1).
+            if !(0..=9_007_199_254_740_991).contains(&r.fixed) {
+                return Err(bad(
+                    "fixed",
+                    "must be between 0 and 9007199254740991".to_owned(),
+                ));
+            }
             Ok(Rate {
                 wallet,
                 currency,

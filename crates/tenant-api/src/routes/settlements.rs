@@ -68,11 +68,11 @@ pub async fn list_settlements(
     let q = query.into_inner();
     let merchant = match reader(&principal)? {
         Some(_) if q.merchant_id.is_some() => {
-            return Err(Error::invalid(
-                "parameter_invalid",
-                "merchant_id is for operators; a merchant lists its own statements",
-                Some("merchant_id"),
-            ));
+            return Err(Error::Forbidden {
+                code: "operator_key_required",
+                message: "merchant_id is for operators; a merchant lists its own statements"
+                    .to_owned(),
+            });
         }
         Some(own) => Some(own),
         None => merchant_filter(q.merchant_id.as_deref())?,
