@@ -181,7 +181,9 @@ async fn an_event_is_posted_once(db: Database) {
     let e = entry(&again, "gateway_clearing", "merchant_payable", 1000);
     let err = post(&db, again, vec![e]).await.expect_err("second capture");
     assert!(err.is_conflict(), "{err}");
-    // A refund of the same payment is another event.
+    // A refund of the same payment is another event (a millisecond later: ids of one
+    // millisecond do not sort by time).
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     let r = journal(&m, "refund", "ref_1", 12);
     let e = entry(&r, "merchant_payable", "gateway_clearing", 400);
     post(&db, r, vec![e]).await.expect("refund");

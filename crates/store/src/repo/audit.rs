@@ -27,6 +27,20 @@ pub struct AuditEntry {
     pub details: String,
 }
 
+/// A fresh entry id that sorts after every id this process made before, even within one
+/// millisecond (plain ULIDs of one millisecond sort at random), so the log lists one process's
+/// entries in the order they were written.
+fn next_id() -> ulid::Ulid {
+    static GENERATOR: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+    let mut guard = GENERATOR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    guard
+        .get_or_insert_with(ulid::Generator::new)
+        .generate()
+        .unwrap_or_else(|_| ulid::Ulid::new())
+}
+
 /// Appends an entry; returns its id.
 pub fn record(
     conn: &mut DbConnection,
@@ -38,7 +52,7 @@ pub fn record(
     now: i64,
 ) -> StoreResult<String> {
     let entry = AuditEntry {
-        id: format!("aud_{}", ulid::Ulid::new()),
+        id: format!("aud_{}", next_id()),
         at: now,
         actor: actor.to_owned(),
         action: action.to_owned(),
