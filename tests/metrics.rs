@@ -38,8 +38,36 @@ async fn metrics_after_a_payment_flow_show_every_series() {
         "payfac_payment_transitions_total{from=\"pending\",to=\"succeeded\"}",
         "payfac_jobs_queue_depth{kind=",
         "payfac_reconciliation_breaks_open{kind=\"status_mismatch\"} 0",
+        "payfac_http_own_seconds_bucket{method=\"POST\",route=\"/v1/payments\",le=",
     ] {
         assert!(text.contains(series), "missing {series} in:\n{text}");
     }
+    // payfac's own time is the request's time less its waits on the database and CodePay:
+    // a create waited on both, and its own time is less than its whole time.
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("missing {series} in:\n{text}"))
+    };
+    let create = "method=\"POST\",route=\"/v1/payments\"";
+    let waited_db = value(&format!(
+        "payfac_http_wait_seconds_total{{method=\"POST\",on=\"database\",route=\"/v1/payments\"}}"
+    ));
+    let waited_up = value(&format!(
+        "payfac_http_wait_seconds_total{{method=\"POST\",on=\"upstream\",route=\"/v1/payments\"}}"
+    ));
+    let own = value(&format!("payfac_http_own_seconds_sum{{{create}}}"));
+    let whole = value(&format!(
+        "payfac_http_request_duration_seconds_sum{{{create}}}"
+    ));
+    assert!(
+        waited_db > 0.0 && waited_up > 0.0,
+        "{waited_db} {waited_up}"
+    );
+    assert!(own > 0.0 && own < whole, "own {own} of {whole}");
+    assert!(
+        (own + waited_db + waited_up - whole).abs() < 0.005,
+        "own {own} + waits {waited_db} + {waited_up} ≠ {whole}"
+    );
     assert!(!text.contains(&id), "no ids in labels");
 }

@@ -61,6 +61,7 @@ pub struct GatewayClient {
     endpoint: reqwest::Url,
     http: reqwest::Client,
     metrics: Option<GatewayMetrics>,
+    wait_hook: Option<fn(Duration)>,
 }
 
 impl GatewayClient {
@@ -85,7 +86,16 @@ impl GatewayClient {
             endpoint,
             http,
             metrics,
+            wait_hook: None,
         })
+    }
+
+    /// Calls `hook` with the time each call spent waiting on CodePay's HTTP answer (from
+    /// sending to the last byte of the body; signing and verifying excluded), so the caller
+    /// can tell its own time from CodePay's.
+    pub fn with_wait_hook(mut self, hook: fn(Duration)) -> Self {
+        self.wait_hook = Some(hook);
+        self
     }
 
     /// The configuration (keys print masked).
@@ -157,6 +167,12 @@ impl GatewayClient {
         outcome
     }
 
+    fn waited(&self, since: Instant) {
+        if let Some(hook) = self.wait_hook {
+            hook(since.elapsed());
+        }
+    }
+
     async fn call_inner<O: Operation>(&self, op: &O) -> CallOutcome<O::Response> {
         let request = build_request(
             &self.config.app_id,
@@ -170,6 +186,7 @@ impl GatewayClient {
             Ok(b) => b,
             Err(e) => return unknown(UnknownReason::Unparsable(e.to_string())),
         };
+        let waiting = Instant::now();
         let sent = self
             .http
             .post(self.endpoint.clone())
@@ -183,13 +200,19 @@ impl GatewayClient {
             .await;
         let response = match sent {
             Ok(r) => r,
-            Err(e) => return unknown(transport_reason(&e)),
+            Err(e) => {
+                self.waited(waiting);
+                return unknown(transport_reason(&e));
+            }
         };
         let status = response.status();
         if status.is_server_error() {
+            self.waited(waiting);
             return unknown(UnknownReason::HttpStatus(status.as_u16()));
         }
-        let bytes = match read_body(response).await {
+        let bytes = read_body(response).await;
+        self.waited(waiting);
+        let bytes = match bytes {
             Ok(b) => b,
             Err(reason) => return unknown(reason),
         };

@@ -360,7 +360,8 @@ fn build(source: &AccountSource, row: &GatewayAccount) -> Result<Gateway, String
     config.timeout =
         Duration::from_millis(u64::try_from(row.request_timeout_ms.max(1)).unwrap_or(1));
     let client = GatewayClient::new(config, source.metrics.clone())
-        .map_err(|e| format!("its client cannot be built: {e}"))?;
+        .map_err(|e| format!("its client cannot be built: {e}"))?
+        .with_wait_hook(store::waits::upstream);
     let notify_url = format!("{}/callbacks/codepay/{}", source.public_url, row.id);
     Ok(Gateway {
         upstream: CodePayUpstream::new(client, Some(notify_url)),

@@ -78,7 +78,9 @@ pub async fn setup(
             .context("sandbox gateway key")?;
         let mut gw = GatewayConfig::new(sim_base, app_id, private_key, gateway_public_key.clone());
         gw.timeout = timeout;
-        let client = GatewayClient::new(gw, metrics.clone()).context("CodePay client")?;
+        let client = GatewayClient::new(gw, metrics.clone())
+            .context("CodePay client")?
+            .with_wait_hook(store::waits::upstream);
         return Ok(Upstream {
             client,
             gateway_public_key,
@@ -138,7 +140,9 @@ pub async fn setup(
     let default_account = upsert_default_account(db, keyring, &gw, config.codepay_timeout_ms)
         .await
         .context("cannot write the `default` gateway account")?;
-    let client = GatewayClient::new(gw, metrics.clone()).context("CodePay client")?;
+    let client = GatewayClient::new(gw, metrics.clone())
+        .context("CodePay client")?
+        .with_wait_hook(store::waits::upstream);
     Ok(Upstream {
         client,
         gateway_public_key,

@@ -366,10 +366,10 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
     {
         let pool = self.pool.clone();
-        blocking(move || {
+        crate::waits::timed_database(blocking(move || {
             let mut conn = checkout(&pool)?;
             f(&mut conn)
-        })
+        }))
         .await
     }
 

@@ -18,9 +18,11 @@ pub mod retention;
 pub mod rewrap;
 pub mod schema;
 pub mod sealing;
+pub mod waits;
 
 pub use coord::{
-    Coordinator, InProcessCoordinator, LockToken, RateDecision, RedisCoordinator, WakeReceiver,
+    Coordinator, InProcessCoordinator, LockToken, RateCount, RateDecision, RedisCoordinator,
+    WakeReceiver,
 };
 pub use db::{Backend, Database, DbConnection, EnqueueHook};
 pub use error::{StoreError, StoreResult};

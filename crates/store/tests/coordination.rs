@@ -42,6 +42,7 @@ on_both_coordinators!(
     a_held_lock_is_refused_and_released_only_by_its_owner,
     a_lock_expires_after_its_ttl,
     rate_limit_refuses_over_the_limit_with_retry_after,
+    rate_add_counts_batches_in_one_window,
     wake_reaches_a_subscriber,
     ping_answers,
 );
@@ -106,6 +107,29 @@ async fn a_lock_expires_after_its_ttl(c: Arc<dyn Coordinator>) {
         "old owner cannot release"
     );
     assert!(c.unlock("short", &second).await.expect("unlock"));
+}
+
+async fn rate_add_counts_batches_in_one_window(c: Arc<dyn Coordinator>) {
+    let window = Duration::from_millis(600);
+    let first = c.rate_add("batched", 7, window).await.expect("add");
+    assert_eq!(first.count, 7);
+    assert!(first.window_left > Duration::ZERO && first.window_left <= window);
+    assert_eq!(
+        c.rate_add("batched", 5, window).await.expect("add").count,
+        12
+    );
+    // rate_limit counts in the same window as rate_add.
+    assert!(
+        !c.rate_limit("batched", 12, window)
+            .await
+            .expect("rate")
+            .allowed
+    );
+    tokio::time::sleep(first.window_left + Duration::from_millis(50)).await;
+    assert_eq!(
+        c.rate_add("batched", 2, window).await.expect("add").count,
+        2
+    );
 }
 
 async fn rate_limit_refuses_over_the_limit_with_retry_after(c: Arc<dyn Coordinator>) {

@@ -174,3 +174,19 @@ fn aws_lc_and_rsa_crate_make_identical_signatures() {
         assert_eq!(key().sign(data), key().sign_with_rsa_crate(data));
     }
 }
+
+#[test]
+fn aws_lc_and_rsa_crate_verify_alike() {
+    let public = key().public_key();
+    let other = PrivateKey::generate_2048().unwrap();
+    for data in [&b""[..], b"123456789", "中文 & = []".as_bytes()] {
+        let good = key().sign(data);
+        let foreign = other.sign(data);
+        assert!(public.verify(data, &good));
+        assert!(public.verify_with_rsa_crate(data, &good));
+        assert!(!public.verify(data, &foreign));
+        assert!(!public.verify_with_rsa_crate(data, &foreign));
+        assert!(!public.verify(b"tampered", &good));
+        assert!(!public.verify_with_rsa_crate(b"tampered", &good));
+    }
+}

@@ -1,6 +1,6 @@
 //! Coordination inside one process: a mutex'd map and tokio broadcast channels.
 
-use super::{Coordinator, LockToken, RateDecision, WakeInner, WakeReceiver};
+use super::{Coordinator, LockToken, RateCount, RateDecision, WakeInner, WakeReceiver};
 use crate::StoreResult;
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -66,6 +66,11 @@ impl Coordinator for InProcessCoordinator {
         limit: u32,
         window: Duration,
     ) -> StoreResult<RateDecision> {
+        let c = self.rate_add(key, 1, window).await?;
+        Ok(RateDecision::from_count(c.count, limit, c.window_left))
+    }
+
+    async fn rate_add(&self, key: &str, calls: u32, window: Duration) -> StoreResult<RateCount> {
         let now = Instant::now();
         let mut s = self.state.lock();
         if s.windows.len() > SWEEP_ABOVE {
@@ -75,9 +80,11 @@ impl Coordinator for InProcessCoordinator {
         if entry.0 + entry.1 <= now {
             *entry = (now, window, 0);
         }
-        entry.2 += 1;
-        let left = (entry.0 + entry.1).saturating_duration_since(now);
-        Ok(RateDecision::from_count(entry.2, limit, left))
+        entry.2 += u64::from(calls);
+        Ok(RateCount {
+            count: entry.2,
+            window_left: (entry.0 + entry.1).saturating_duration_since(now),
+        })
     }
 
     async fn wake(&self, channel: &str) {

@@ -36,6 +36,15 @@ impl LockToken {
     }
 }
 
+/// A shared rate-limit count ([`Coordinator::rate_add`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateCount {
+    /// Calls counted in the current window, by every process.
+    pub count: u64,
+    /// Time until the window ends.
+    pub window_left: Duration,
+}
+
 /// The answer of a rate limiter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateDecision {
@@ -122,6 +131,11 @@ pub trait Coordinator: Send + Sync {
         limit: u32,
         window: Duration,
     ) -> StoreResult<RateDecision>;
+
+    /// Adds `calls` to `key`'s count in the current fixed `window` (starting at the first
+    /// call) and returns the count so far; how a limiter shares its counts between processes
+    /// without a round trip per request.
+    async fn rate_add(&self, key: &str, calls: u32, window: Duration) -> StoreResult<RateCount>;
 
     /// Wakes every subscriber of `channel`; best-effort, never fails the caller.
     async fn wake(&self, channel: &str);

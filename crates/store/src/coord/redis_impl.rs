@@ -1,6 +1,6 @@
 //! Coordination on Redis, through a reconnecting `ConnectionManager`.
 
-use super::{Coordinator, LockToken, RateDecision, WakeInner, WakeReceiver};
+use super::{Coordinator, LockToken, RateCount, RateDecision, WakeInner, WakeReceiver};
 use crate::{StoreError, StoreResult, clock};
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -19,8 +19,8 @@ return 0
 /// Fixed window from the first call: INCR, arm the expiry on the first hit, report count and
 /// time left. Re-arms a key that somehow lost its TTL so it cannot block forever.
 const RATE: &str = r"
-local c = redis.call('INCR', KEYS[1])
-if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local c = redis.call('INCRBY', KEYS[1], ARGV[2])
+if c == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -75,7 +75,8 @@ impl RedisCoordinator {
         &self,
         fut: impl Future<Output = redis::RedisResult<T>> + Send,
     ) -> StoreResult<T> {
-        match tokio::time::timeout(self.op_timeout, fut).await {
+        // A Redis round trip is request time spent waiting on a store, like SQL.
+        match crate::waits::timed_database(tokio::time::timeout(self.op_timeout, fut)).await {
             Ok(result) => Ok(result?),
             Err(_) => Err(StoreError::CoordinationTimeout(self.op_timeout)),
         }
@@ -111,16 +112,21 @@ impl Coordinator for RedisCoordinator {
         limit: u32,
         window: Duration,
     ) -> StoreResult<RateDecision> {
+        let c = self.rate_add(key, 1, window).await?;
+        Ok(RateDecision::from_count(c.count, limit, c.window_left))
+    }
+
+    async fn rate_add(&self, key: &str, calls: u32, window: Duration) -> StoreResult<RateCount> {
         let mut conn = self.conn.clone();
         let mut inv = self.rate.prepare_invoke();
-        inv.key(self.key("rl", key)).arg(clock::ms(window).max(1));
+        inv.key(self.key("rl", key))
+            .arg(clock::ms(window).max(1))
+            .arg(calls);
         let (count, ttl_ms): (i64, i64) = self.timed(inv.invoke_async(&mut conn)).await?;
-        let left = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0));
-        Ok(RateDecision::from_count(
-            u64::try_from(count).unwrap_or(0),
-            limit,
-            left,
-        ))
+        Ok(RateCount {
+            count: u64::try_from(count).unwrap_or(0),
+            window_left: Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0)),
+        })
     }
 
     async fn wake(&self, channel: &str) {

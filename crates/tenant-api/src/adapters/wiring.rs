@@ -96,10 +96,7 @@ pub fn app_state_from(w: Wiring) -> Result<AppState> {
         )),
         idempotency: Arc::new(idempotency),
         tokens: Arc::new(TokenIssuer::new(w.token_keys)?),
-        rate_limiter: Arc::new(CoordinatedRateLimiter::new(
-            w.coordinator.clone(),
-            w.rate_limit_per_sec,
-        )),
+        rate_limiter: CoordinatedRateLimiter::new(w.coordinator.clone(), w.rate_limit_per_sec),
         notifications: Some(Arc::new(CodePayIntake::for_accounts(
             gateways,
             Some(Arc::new(SqlNotificationRecorder(w.db))),
