@@ -1,7 +1,7 @@
 //! Taking a payment: validate, commit the local row and its settling job, then call CodePay.
 
 use super::idempotency::IdempotentCreate;
-use super::model::{Change, JobKind, MerchantProfile, NewJob, Payment};
+use super::model::{Change, JobKind, MerchantProfile, NewJob, Payment, Prices};
 use super::ports::{CpmOrder, Outcome, PaymentOrder, QrOrder, UpstreamOrder};
 use super::{Engine, check_reference, new_order_no, upstream_merchant, upstream_text};
 use crate::error::{PaymentError, Result};
@@ -62,11 +62,25 @@ impl Engine {
     ) -> Result<Payment> {
         let payment = self.admitted(merchant, &req).await?;
         let change = self.creation(&payment);
-        match self.store.commit(change).await {
-            Ok(()) => {}
+        let prices = match self.commit_creation(change, &payment).await {
+            Ok(prices) => prices,
             Err(e) => return Err(order_taken(e, &payment)),
+        };
+        self.call_upstream(payment, &req, None, prices).await.0
+    }
+
+    /// Commits a payment's creation. A CPM payment, which CodePay may answer paid at once,
+    /// reads the price list in force in the same transaction (`Some`), so its success is priced
+    /// without a read of its own; an MPM one reads nothing (`None`).
+    async fn commit_creation(&self, change: Change, payment: &Payment) -> Result<Option<Prices>> {
+        match payment.mode {
+            PaymentMode::Cpm => Ok(Some(
+                self.store
+                    .commit_and_price(change, &payment.merchant_id, payment.created_at)
+                    .await?,
+            )),
+            PaymentMode::Mpm => self.store.commit(change).await.map(|()| None),
         }
-        self.call_upstream(payment, &req, None).await.0
     }
 
     /// [`Engine::create_payment`] with its `Idempotency-Key` folded into its two transactions:
@@ -89,10 +103,11 @@ impl Engine {
         };
         let mut change = self.creation(&payment);
         change.idempotency = Some(once.claim());
-        if let Err(e) = self.store.commit(change).await {
-            return CreateOnce::NotClaimed(order_taken(e, &payment));
-        }
-        let (result, stored) = self.call_upstream(payment, &req, Some(once)).await;
+        let prices = match self.commit_creation(change, &payment).await {
+            Ok(prices) => prices,
+            Err(e) => return CreateOnce::NotClaimed(order_taken(e, &payment)),
+        };
+        let (result, stored) = self.call_upstream(payment, &req, Some(once), prices).await;
         CreateOnce::Claimed {
             result: Box::new(result),
             stored,
@@ -104,12 +119,13 @@ impl Engine {
         payment: Payment,
         req: &NewPayment,
         once: Option<&IdempotentCreate>,
+        prices: Option<Prices>,
     ) -> (Result<Payment>, bool) {
         let outcome = match payment.mode {
             PaymentMode::Mpm => self.request_qr(payment, req, once).await,
             PaymentMode::Cpm => {
                 let auth_code = req.auth_code.clone().unwrap_or_default();
-                self.submit_cpm(payment, req, auth_code, once).await
+                self.submit_cpm(payment, req, auth_code, once, prices).await
             }
         };
         match outcome {
@@ -353,6 +369,7 @@ impl Engine {
         req: &NewPayment,
         auth_code: Secret,
         once: Option<&IdempotentCreate>,
+        prices: Option<Prices>,
     ) -> Result<(Payment, bool)> {
         let order = CpmOrder {
             order: payment_order(req, &payment),
@@ -361,12 +378,12 @@ impl Engine {
         let id = payment.id.clone();
         match self.upstream.submit_cpm(&order).await {
             Outcome::Success(answer) => {
-                self.apply_payment_answer_from(&id, Some(payment), once, &answer, None)
+                self.apply_payment_answer_priced(&id, Some(payment), once, &answer, None, prices)
                     .await
             }
             Outcome::Declined { code, msg } => {
                 let declined = UpstreamOrder::declined(code, msg);
-                self.apply_payment_answer_from(&id, Some(payment), once, &declined, None)
+                self.apply_payment_answer_priced(&id, Some(payment), once, &declined, None, prices)
                     .await
             }
             Outcome::Unknown { reason } => {

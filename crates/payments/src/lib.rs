@@ -28,6 +28,7 @@ pub mod posting;
 pub mod recon;
 pub mod refunds;
 pub mod settle;
+mod settled;
 pub mod sql_store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -35,7 +36,7 @@ pub mod testing;
 use chrono::{DateTime, Utc};
 use domain::{EventType, PaymentId};
 pub use error::{PaymentError, Result};
-use model::{Change, NewEvent, Payment, Refund};
+use model::{Change, JobKind, NewEvent, Payment, Refund};
 use objects::{PaymentObject, RefundObject, event_payload};
 use ports::{PaymentStore, Upstream, UpstreamMerchant};
 use std::sync::Arc;
@@ -102,6 +103,7 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     metrics: Option<Arc<metrics::TransitionMetrics>>,
     idempotent_creates: bool,
+    paid: Arc<settled::PaidPayments>,
 }
 
 /// How many times a lost compare-and-swap is retried before giving up with 409.
@@ -122,6 +124,7 @@ impl Engine {
             clock,
             metrics: None,
             idempotent_creates: false,
+            paid: Arc::default(),
         }
     }
 
@@ -258,6 +261,16 @@ impl Engine {
             if next.status != current.status {
                 change.events.extend(self.payment_event(&next));
             }
+            if next.status.is_final() && !current.status.is_final() {
+                // A CPM payment has only a poll job; an MPM one its expiry and maybe a poll.
+                let kinds: &[JobKind] = match next.mode {
+                    domain::PaymentMode::Cpm => &[JobKind::PollPayment],
+                    domain::PaymentMode::Mpm => &[JobKind::ExpirePayment, JobKind::PollPayment],
+                };
+                for kind in kinds {
+                    change.retire_jobs.push((*kind, next.id.to_string()));
+                }
+            }
             change.idempotency = once.and_then(|o| o.completion(&self.payment_object(&next)));
             let stored = change.idempotency.is_some();
             change.payment = Some((next.clone(), current.version));
@@ -268,6 +281,7 @@ impl Engine {
                     {
                         m.payment(current.status, next.status);
                     }
+                    self.remember_if_paid(&next);
                     return Ok((next, stored));
                 }
                 Err(PaymentError::VersionConflict) => continue,
@@ -275,6 +289,22 @@ impl Engine {
             }
         }
         Err(PaymentError::VersionConflict)
+    }
+
+    /// Remembers a paid payment for the notification shortcut ([`settled`]).
+    fn remember_if_paid(&self, p: &Payment) {
+        if p.status == domain::PaymentStatus::Succeeded {
+            self.paid.remember(
+                &p.merchant_order_no,
+                settled::Paid {
+                    id: p.id.clone(),
+                    merchant_no: p.upstream_merchant_no.clone(),
+                    account: p.gateway_account_id.clone(),
+                    amount: p.amount,
+                    has_trans_no: p.trans_no.is_some(),
+                },
+            );
+        }
     }
 
     /// Like [`Engine::update_payment`] for a refund; the payment's version is bumped in the same

@@ -272,6 +272,10 @@ pub struct Change {
     pub events: Vec<NewEvent>,
     /// Timers.
     pub jobs: Vec<NewJob>,
+    /// Queued timers this change makes pointless, retired with it (kind, subject): a payment
+    /// that became final retires its poll and expiry jobs instead of leaving them to wake up,
+    /// find it final and finish.
+    pub retire_jobs: Vec<(JobKind, String)>,
     /// Ledger journals the state change posts (docs/books.md), each balanced by construction.
     pub journals: Vec<ledger::Journal>,
     /// The payment's fee snapshot, stored with the change that marks it succeeded.
@@ -326,3 +330,6 @@ pub enum IdempotencyWrite {
         body: String,
     },
 }
+
+/// The price list in force for a payment, as read (`None`: the merchant had none yet).
+pub(crate) type Prices = Option<ledger::PriceList>;

@@ -74,6 +74,18 @@ pub trait PaymentStore: Send + Sync + 'static {
     /// Commits a change atomically (see [`Change`]): `VersionConflict` when a compare-and-swap
     /// lost, `Duplicate` when a unique reference is taken, `Unavailable` when storage failed.
     async fn commit(&self, change: Change) -> Result<(), PaymentError>;
+    /// Commits `change` and reads the price list of `merchant` in force at `at` in the same
+    /// transaction where the store can: a CPM create, which CodePay may answer paid at once,
+    /// then needs no read of its own to price the success. The default commits, then reads.
+    async fn commit_and_price(
+        &self,
+        change: Change,
+        merchant: &MerchantId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ledger::PriceList>, PaymentError> {
+        self.commit(change).await?;
+        self.price_list_at(merchant, at).await
+    }
 }
 
 /// Filters of `GET /v1/payments` (a merchant's own list, or an operator's search).

@@ -20,7 +20,7 @@
 //! paid order. The close resolves itself (revoke, then query) and the state committed is what
 //! CodePay holds after the revoke. A revoke whose outcome is unknown is retried by the poll job.
 
-use super::model::{AuditNote, JobKind, NewJob, Payment};
+use super::model::{AuditNote, JobKind, NewJob, Payment, Prices};
 use super::ports::{Outcome, UpstreamOrder, is_order_not_found};
 use super::{Engine, posting, upstream_merchant, upstream_text};
 use crate::error::{PaymentError, Result};
@@ -122,28 +122,50 @@ impl Engine {
         answer: &UpstreamOrder,
         close: Option<CloseReason>,
     ) -> Result<(Payment, bool)> {
+        self.apply_payment_answer_priced(id, known, once, answer, close, None)
+            .await
+    }
+
+    /// [`Engine::apply_payment_answer_from`] with the payment's price list when the caller
+    /// already read it (`Some`; a CPM create reads it with the payment's creation).
+    pub(super) async fn apply_payment_answer_priced(
+        &self,
+        id: &PaymentId,
+        known: Option<Payment>,
+        once: Option<&crate::idempotency::IdempotentCreate>,
+        answer: &UpstreamOrder,
+        close: Option<CloseReason>,
+        prices: Option<Prices>,
+    ) -> Result<(Payment, bool)> {
         let mut late_success = false;
         let mut mismatch = false;
         let now = self.now();
         let requested_close = close;
         // A success is priced by the list in force at the payment's creation, which no later
-        // change of pricing touches: read once, before the compare-and-swap loop.
-        let (known, prices) = if answer.status == TransStatus::Succeeded {
-            let p = match known {
-                Some(p) => p,
-                None => self
-                    .store
-                    .payment(id)
-                    .await?
-                    .ok_or_else(|| PaymentError::not_found("payment", id.as_str()))?,
-            };
-            let prices = self
-                .store
-                .price_list_at(&p.merchant_id, p.created_at)
-                .await?;
-            (Some(p), prices)
-        } else {
-            (known, None)
+        // change of pricing touches: read once, before the compare-and-swap loop. A payment
+        // already final takes no success (a repeat changes nothing; one after a cancel is a late
+        // success, refunded): no list is read for it.
+        let (known, prices) = match (answer.status == TransStatus::Succeeded, prices) {
+            (true, Some(prices)) => (known, prices),
+            (true, None) => {
+                let p = match known {
+                    Some(p) => p,
+                    None => self
+                        .store
+                        .payment(id)
+                        .await?
+                        .ok_or_else(|| PaymentError::not_found("payment", id.as_str()))?,
+                };
+                let prices = if p.status.is_final() {
+                    None
+                } else {
+                    self.store
+                        .price_list_at(&p.merchant_id, p.created_at)
+                        .await?
+                };
+                (Some(p), prices)
+            }
+            (false, _) => (known, None),
         };
         let (updated, stored) = self
             .update_payment_from(id, known, once, |p, change| {
@@ -529,6 +551,9 @@ impl Engine {
             };
             return Ok(NotificationEffect::Refund(r.id, r.status));
         }
+        if !refund_like && let Some(id) = self.already_paid(n) {
+            return Ok(NotificationEffect::Payment(id, PaymentStatus::Succeeded));
+        }
         let Some(p) = self
             .store
             .payment_by_order_no(&n.scope, &n.merchant_no, &n.merchant_order_no)
@@ -536,6 +561,7 @@ impl Engine {
         else {
             return Ok(NotificationEffect::Unmatched);
         };
+        self.remember_if_paid(&p);
         let trusted = n.verified && n.order.amount.is_none_or(|a| a == p.amount);
         let p = if trusted {
             // The row just read is the starting point: no second read (a stale copy retries).
@@ -547,6 +573,21 @@ impl Engine {
             self.query_and_apply(&p, None).await?
         };
         Ok(NotificationEffect::Payment(p.id, p.status))
+    }
+
+    /// The payment a verified success notification repeats, when this process saw it paid
+    /// with the same amount: applying it would change nothing (a success is final), so it is
+    /// not read again.
+    fn already_paid(&self, n: &InboundNotification) -> Option<PaymentId> {
+        if !n.verified || n.order.status != TransStatus::Succeeded {
+            return None;
+        }
+        let paid = self.paid.get(&n.merchant_order_no)?;
+        let same = paid.merchant_no == n.merchant_no
+            && n.scope.covers(paid.account.as_ref())
+            && n.order.amount.is_none_or(|a| a == paid.amount)
+            && (paid.has_trans_no || n.order.trans_no.is_none());
+        same.then_some(paid.id)
     }
 
     /// Reconciliation: every payment still unsettled `min_age` after creation is queried (and

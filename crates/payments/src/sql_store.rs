@@ -521,7 +521,32 @@ impl PaymentStore for SqlPaymentStore {
         Ok(rows)
     }
 
-    async fn commit(&self, mut change: Change) -> Result<()> {
+    async fn commit(&self, change: Change) -> Result<()> {
+        self.commit_then(change, |_| Ok(())).await
+    }
+
+    async fn commit_and_price(
+        &self,
+        change: Change,
+        merchant: &MerchantId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ledger::PriceList>> {
+        let (m, at) = (merchant.to_string(), ms(at));
+        let row = self
+            .commit_then(change, move |c| store::pricing::in_force_at(c, &m, at))
+            .await?;
+        row.map(|v| price_list(&v)).transpose().map_err(store_error)
+    }
+}
+
+impl SqlPaymentStore {
+    /// Commits `change`, running `then` in the same transaction after it (a read the caller
+    /// needs next, saved a transaction of its own).
+    async fn commit_then<T, F>(&self, mut change: Change, then: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> StoreResult<T> + Send + 'static,
+    {
         if let Some(write) = change.idempotency.as_mut() {
             self.seal_response(write)?;
         }
@@ -529,10 +554,13 @@ impl PaymentStore for SqlPaymentStore {
         let claimant = self.claimant.clone();
         let result = self
             .db
-            .write(move |c| write_change(c, &change, now, claimant.as_deref()))
+            .write(move |c| {
+                write_change(c, &change, now, claimant.as_deref())?;
+                then(c)
+            })
             .await;
         match result {
-            Ok(()) => Ok(()),
+            Ok(v) => Ok(v),
             Err(StoreError::Conflict(what)) if what == "duplicate:merchant_order_id" => {
                 Err(PaymentError::Duplicate("merchant_order_id"))
             }
@@ -633,6 +661,9 @@ fn write_change(
     }) = &change.idempotency
     {
         store::idempotency::complete(c, scope, key, i32::from(*status), body)?;
+    }
+    for (kind, subject) in &change.retire_jobs {
+        store::jobs::retire_queued(c, kind.as_str(), subject, ms(now))?;
     }
     for j in &change.jobs {
         let payload = serde_json::json!({ "subject": j.subject }).to_string();

@@ -417,3 +417,27 @@ pub fn purge_done(conn: &mut DbConnection, before: i64) -> StoreResult<usize> {
     )
     .execute(c))?)
 }
+
+/// Marks the queued job `(kind, dedupe_key)` done, inside the caller's transaction, so a change
+/// that makes a job pointless retires it with itself (a payment settled before its poll job
+/// ran). A running job is left alone: it finishes on its own. Returns how many it retired.
+pub fn retire_queued(
+    conn: &mut DbConnection,
+    kind: &str,
+    dedupe_key: &str,
+    now: i64,
+) -> StoreResult<usize> {
+    // The partial unique index's predicate, written out so both planners pick that index.
+    let unfinished = diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "dedupe_key IS NOT NULL AND state IN ('queued', 'running')",
+    );
+    Ok(crate::on_backend!(conn, |c| diesel::update(
+        jobs::table
+            .filter(jobs::kind.eq(kind))
+            .filter(jobs::dedupe_key.eq(dedupe_key))
+            .filter(unfinished.clone())
+            .filter(jobs::state.eq(QUEUED))
+    )
+    .set((jobs::state.eq(DONE), jobs::updated_at.eq(now)))
+    .execute(c))?)
+}

@@ -1,7 +1,8 @@
 //! The create path's storage round trips, on SQLite and PostgreSQL: a payment created with an
 //! `Idempotency-Key` is two payment commits and nothing else (the key is claimed in the first,
-//! its response stored in the second, no re-read of the payment; a success reads the price
-//! list in force at the payment's creation once, to book its fee), and the guarantees hold: when CodePay is
+//! its response stored in the second, no re-read of the payment; a CPM create reads the price
+//! list in force at its creation inside its first commit, to book the fee of a success), and
+//! the guarantees hold: when CodePay is
 //! called the payment row, its settling job and the in-flight claim are already committed;
 //! replays, a reused key, a taken `merchant_order_id` and a declined order answer as before.
 
@@ -110,6 +111,16 @@ impl PaymentStore for CountingPayments {
     async fn commit(&self, change: Change) -> Result<(), PaymentError> {
         self.commits.fetch_add(1, Ordering::SeqCst);
         self.inner.commit(change).await
+    }
+    async fn commit_and_price(
+        &self,
+        change: Change,
+        m: &MerchantId,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<ledger::PriceList>, PaymentError> {
+        // One transaction: a commit, not a read.
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        self.inner.commit_and_price(change, m, at).await
     }
 }
 
@@ -243,6 +254,7 @@ async fn create_round_trips(db: store::Database) {
         Arc::new(SystemClock),
     )
     .with_idempotent_creates();
+    let notified = engine.clone();
     let idempotency = idem.clone();
     let app = TestApp::builder(db.clone())
         .state(move |p| {
@@ -344,7 +356,8 @@ async fn create_round_trips(db: store::Database) {
     assert_eq!(replay, declined);
 
     // CPM approve: two commits, the success event and its journals written with the second;
-    // one read: the merchant's price list in force at the payment's creation.
+    // no read: the merchant's price list in force is read in the first commit's transaction,
+    // and the poll job committed with the row is retired by the second.
     let (c0, r0, i0, _) = counts();
     let cpm = json!({"mode":"cpm","amount":800,"currency":"USD","merchant_order_id":"o-3","wallet":"alipay","auth_code":"2800001"});
     let resp = post("o-3", cpm).await;
@@ -360,7 +373,64 @@ async fn create_round_trips(db: store::Database) {
         .expect("row");
     assert_eq!(row.codepay_store_no.as_deref(), Some("S1"));
     let (c1, r1, i1, _) = counts();
-    assert_eq!((c1 - c0, r1 - r0, i1 - i0), (2, 1, 0));
+    assert_eq!((c1 - c0, r1 - r0, i1 - i0), (2, 0, 0));
+    let paid_id = paid["id"].as_str().expect("id").to_owned();
+    let poll_states: Vec<String> = db
+        .read(move |c| {
+            use store::schema::jobs;
+            Ok(store::on_backend!(c, |c| jobs::table
+                .filter(jobs::kind.eq("payment.poll"))
+                .filter(jobs::dedupe_key.eq(&paid_id))
+                .select(jobs::state)
+                .load(c))?)
+        })
+        .await
+        .expect("jobs");
+    assert_eq!(
+        poll_states,
+        vec!["done".to_owned()],
+        "the poll job is retired"
+    );
+
+    // CodePay's notification of that success, which repeats it, is answered without reading
+    // the payment (this process saw it paid); one for another amount is read and checked.
+    let notification = |amount: i64| payments::settle::InboundNotification {
+        merchant_no: row.codepay_merchant_no.clone(),
+        merchant_order_no: row.upstream_order_no.clone(),
+        trans_type: 1,
+        order: UpstreamOrder {
+            trans_no: row.trans_no.clone(),
+            status: domain::TransStatus::Succeeded,
+            amount: Some(
+                domain::Money::new(amount, domain::Currency::from_code("USD").expect("usd"))
+                    .expect("money"),
+            ),
+            end_time: None,
+            error_code: None,
+            error_msg: None,
+            fee: None,
+        },
+        verified: true,
+        scope: AccountScope::unrouted(),
+    };
+    let r0 = counts().1;
+    let effect = notified
+        .apply_notification(&notification(800))
+        .await
+        .expect("apply");
+    assert_eq!(
+        effect,
+        payments::settle::NotificationEffect::Payment(
+            PaymentId::parse(&row.id).expect("id"),
+            domain::PaymentStatus::Succeeded
+        )
+    );
+    assert_eq!(counts().1 - r0, 0, "a repeated success reads nothing");
+    notified
+        .apply_notification(&notification(801))
+        .await
+        .expect("apply");
+    assert!(counts().1 - r0 >= 1, "another amount is read");
     assert_eq!(
         upstream.seen.lock().last().cloned(),
         Some((true, true, Some("in_flight".to_owned())))

@@ -2,7 +2,7 @@
 //! that need no database. Same compare-and-swap and uniqueness semantics as the real stores.
 
 use crate::error::{PaymentError, Result};
-use crate::model::{AuditNote, Change, NewEvent, NewJob, Payment, Refund};
+use crate::model::{AuditNote, Change, JobKind, NewEvent, NewJob, Payment, Refund};
 use crate::ports::{AccountScope, PaymentFilter, PaymentStore, RefundFilter};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,6 +16,7 @@ struct State {
     refunds: BTreeMap<String, Refund>,
     events: Vec<NewEvent>,
     jobs: Vec<NewJob>,
+    retired_jobs: Vec<(JobKind, String)>,
     audit: Vec<AuditNote>,
     journals: Vec<ledger::Journal>,
     posted: Vec<Posted>,
@@ -61,6 +62,11 @@ impl MemoryPaymentStore {
     /// Every job scheduled so far, in order.
     pub fn jobs(&self) -> Vec<NewJob> {
         self.state.lock().jobs.clone()
+    }
+
+    /// Every job retired by a change, as (kind, subject), in order.
+    pub fn retired_jobs(&self) -> Vec<(JobKind, String)> {
+        self.state.lock().retired_jobs.clone()
     }
 
     /// Every journal posted so far, in order.
@@ -333,6 +339,7 @@ impl PaymentStore for MemoryPaymentStore {
         s.events.extend(change.events);
         s.audit.extend(change.audit);
         s.jobs.extend(change.jobs);
+        s.retired_jobs.extend(change.retire_jobs);
         s.journals.extend(change.journals);
         Ok(())
     }
