@@ -97,6 +97,35 @@ def metric_sums(path):
     return out
 
 
+def buckets(path, name, label_has):
+    """{le: cumulative count} of one histogram's _bucket series (labels containing label_has)."""
+    out = {}
+    for line in open(path):
+        m = METRIC.match(line.strip())
+        if m and m.group(1) == name + "_bucket" and label_has in m.group(2):
+            le = re.search(r'le="([^"]+)"', m.group(2)).group(1)
+            out[float("inf") if le == "+Inf" else float(le)] = float(m.group(3))
+    return out
+
+
+def quantile(before, after, q):
+    """The q-quantile of the observations between two scrapes of a histogram, interpolated
+    linearly inside its bucket (as Prometheus' histogram_quantile does); None without any."""
+    les = sorted(after)
+    counts = [after[le] - before.get(le, 0.0) for le in les]
+    total = counts[-1] if counts else 0
+    if total <= 0:
+        return None
+    rank, prev_le, prev_c = q * total, 0.0, 0.0
+    for le, c in zip(les, counts):
+        if c >= rank:
+            if le == float("inf"):
+                return prev_le
+            return prev_le + (le - prev_le) * (rank - prev_c) / max(c - prev_c, 1e-9)
+        prev_le, prev_c = le, c
+    return prev_le
+
+
 def delta(before, after, name, label_has):
     tot = 0.0
     for (n, labels), v in after.items():
@@ -141,14 +170,31 @@ def record(a):
             rec["server_mean_ms"] = round(1000 * http_s / http_n, 3)
             rec["upstream_calls_per_req"] = round(up_n / http_n, 3)
             rec["upstream_ms_per_req"] = round(1000 * up_s / http_n, 3)
+        # payfac's own time (request time minus its waits on the database and CodePay),
+        # measured in the process per request (payfac_http_own_seconds).
+        own = 'method="POST",route="/v1/payments"'
+        ob = buckets(a.metrics_before, "payfac_http_own_seconds", own)
+        oa = buckets(a.metrics_after, "payfac_http_own_seconds", own)
+        own_n = delta(b, f, "payfac_http_own_seconds_count", own)
+        if own_n:
+            rec["own_mean_ms"] = round(1000 * delta(b, f, "payfac_http_own_seconds_sum", own) / own_n, 3)
+            for q, key in ((0.5, "own_p50_ms"), (0.99, "own_p99_ms")):
+                v = quantile(ob, oa, q)
+                if v is not None:
+                    rec[key] = round(1000 * v, 3)
+    if a.sign_ms:
+        for key in ("payfac_cpu_ms_per_req", "sim_cpu_ms_per_req"):
+            if key in rec:
+                rec[key.replace("_ms_per_req", "_signatures_per_req")] = round(rec[key] / a.sign_ms, 2)
     print(json.dumps(rec))
 
 
 def report(path):
     rows = [json.loads(l) for l in open(path) if l.strip()]
-    print("| backend | phase | conc | req/s | p50 ms | p99 ms | errors | payfac CPU ms/req | sim CPU ms/req "
+    print("| backend | phase | conc | req/s | p50 ms | p99 ms | errors | payfac CPU ms/req (signatures) "
+          "| PG xacts/req | own p50 / p99 / mean ms | sim CPU ms/req "
           "| server mean ms | upstream ms/req (calls) | RSS MB | HWM MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         errs = sum(v for k, v in r.get("statuses", {}).items() if int(k) >= 300)
         errs += r.get("socket_errors", 0) + r.get("timeouts", 0) + r.get("unexpected_status_body", 0)
@@ -156,8 +202,13 @@ def report(path):
               if "upstream_ms_per_req" in r else "")
         # sim rows replay a fixed number of requests and then idle: their req/s means nothing.
         rps = "n/a" if r["phase"].startswith("sim-") else f'{r["rps"]:.0f}'
+        cpu = r.get("payfac_cpu_ms_per_req", "")
+        if "payfac_cpu_signatures_per_req" in r:
+            cpu = f'{cpu} ({r["payfac_cpu_signatures_per_req"]})'
+        own = (f'{r.get("own_p50_ms", "")} / {r.get("own_p99_ms", "")} / {r["own_mean_ms"]}'
+               if "own_mean_ms" in r else "")
         print(f'| {r["backend"]} | {r["phase"]} | {r["conc"]} | {rps} | {r["p50_ms"]:.2f} '
-              f'| {r["p99_ms"]:.2f} | {errs} | {r.get("payfac_cpu_ms_per_req", "")} '
+              f'| {r["p99_ms"]:.2f} | {errs} | {cpu} | {r.get("pg_xacts_per_req", "")} | {own} '
               f'| {r.get("sim_cpu_ms_per_req", "")} | {r.get("server_mean_ms", "")} | {up} '
               f'| {r.get("rss_mb", "")} | {r.get("hwm_mb", "")} |')
 
@@ -174,6 +225,7 @@ def main():
             p.add_argument(name)
         for name in ("--conc", "--cpu-ticks", "--sim-cpu-ticks", "--clk", "--db-xacts"):
             p.add_argument(name, type=int)
+        p.add_argument("--sign-ms", type=float)
         record(p.parse_args(sys.argv[2:]))
     elif cmd == "report":
         report(sys.argv[2])

@@ -17,8 +17,11 @@
 # then the simulator ALONE with pre-signed requests at the same concurrencies (its own latency, to
 # subtract). Reported per phase: req/s, p50/p99 (wrk), payfac CPU ms per request (utime+stime of the
 # payfac process from /proc/PID/stat over the phase plus a 2 s drain, so background jobs and CPM
-# notification intake are included), simulator CPU ms per request, payfac's own mean server time and
-# upstream time per request (Prometheus sums), PostgreSQL transactions per request (pg_stat_database,
+# notification intake are included) and as a multiple of this run's `openssl speed rsa2048` sign
+# time, simulator CPU ms per request, payfac's mean server time and upstream time per request
+# (Prometheus sums), payfac's own time per create (request time minus its waits on the database and
+# CodePay, measured in the process: p50/p99/mean from the payfac_http_own_seconds histogram between
+# the phase's two scrapes), PostgreSQL transactions per request (pg_stat_database,
 # the bench database only), VmRSS at the end of the phase and VmHWM during it
 # (reset per phase through /proc/PID/clear_refs). Raw files and results.jsonl are kept in BENCH_OUT.
 set -euo pipefail
@@ -91,6 +94,12 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$OUT/gateway.
 openssl pkey -in "$OUT/gateway.key" -pubout -out "$OUT/gateway.pub"
 chmod 600 "$OUT/app.key" "$OUT/gateway.key"
 
+# --- the hard floor of this run: one RSA-2048 signature, as OpenSSL measures it -------------------
+# Every CPU figure is also reported as a multiple of it (payfac signs once per upstream call).
+openssl speed -seconds 3 rsa2048 >"$OUT/openssl-speed.txt" 2>&1
+SIGN_MS=$(awk '/^rsa 2048 bits/ {printf "%.4f", $4 * 1000}' "$OUT/openssl-speed.txt")
+log "openssl speed rsa2048: sign $SIGN_MS ms"
+
 # --- one measured wrk phase ----------------------------------------------------------------------
 # phase NAME CONC SECONDS MODE [CODES]: drives payfac, records one line of results.jsonl.
 phase() {
@@ -113,7 +122,8 @@ phase() {
   curl -fsS "$PAYFAC/metrics" >"$OUT/$tag.metrics1"
   python3 "$HERE/helper.py" record --backend "$BACKEND" --phase "$name" --conc "$conc" --wrk "$OUT/$tag.wrk" \
     --cpu-ticks $((c1 - c0)) --sim-cpu-ticks $((s1 - s0)) --clk "$CLK" --status "$OUT/$tag.status" \
-    --metrics-before "$OUT/$tag.metrics0" --metrics-after "$OUT/$tag.metrics1" --db-xacts $((x1 - x0)) |
+    --metrics-before "$OUT/$tag.metrics0" --metrics-after "$OUT/$tag.metrics1" --db-xacts $((x1 - x0)) \
+    --sign-ms "$SIGN_MS" |
     tee -a "$RESULTS" >&2
 }
 
@@ -127,7 +137,7 @@ sim_phase() {
     >"$OUT/$tag.wrk" 2>&1
   s1=$(cpu_ticks "$SIM_PID")
   python3 "$HERE/helper.py" record --backend "$BACKEND" --phase "$name" --conc "$conc" --wrk "$OUT/$tag.wrk" \
-    --sim-cpu-ticks $((s1 - s0)) --clk "$CLK" | tee -a "$RESULTS" >&2
+    --sim-cpu-ticks $((s1 - s0)) --clk "$CLK" --sign-ms "$SIGN_MS" | tee -a "$RESULTS" >&2
 }
 
 for BACKEND in $BACKENDS; do
@@ -225,6 +235,7 @@ if [ -e "$OUT/perf.data" ]; then
     head -n 40 >"$OUT/perf-top.txt" || true
 fi
 echo
+echo "openssl speed -seconds 3 rsa2048 of this run: sign $SIGN_MS ms"
 echo "Idle RSS:"; cat "$OUT/idle.jsonl"
 echo
 python3 "$HERE/helper.py" report "$RESULTS"
