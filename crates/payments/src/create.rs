@@ -376,6 +376,8 @@ impl Engine {
             auth_code,
         };
         let id = payment.id.clone();
+        // Until the answer is committed, CodePay's notification of it waits for it here.
+        let _in_flight = self.in_flight.start(&payment.merchant_order_no);
         match self.upstream.submit_cpm(&order).await {
             Outcome::Success(answer) => {
                 self.apply_payment_answer_priced(&id, Some(payment), once, &answer, None, prices)

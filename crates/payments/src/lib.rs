@@ -18,6 +18,7 @@ pub mod create;
 pub mod error;
 pub mod gateways;
 pub mod idempotency;
+mod in_flight;
 pub mod intake;
 pub mod jobs;
 pub mod metrics;
@@ -104,6 +105,7 @@ pub struct Engine {
     metrics: Option<Arc<metrics::TransitionMetrics>>,
     idempotent_creates: bool,
     paid: Arc<settled::PaidPayments>,
+    in_flight: Arc<in_flight::InFlight>,
 }
 
 /// How many times a lost compare-and-swap is retried before giving up with 409.
@@ -125,6 +127,7 @@ impl Engine {
             metrics: None,
             idempotent_creates: false,
             paid: Arc::default(),
+            in_flight: Arc::default(),
         }
     }
 

@@ -96,6 +96,10 @@ pub enum NotificationEffect {
     Unmatched,
 }
 
+/// Longest a notification waits for this process's create of the same order to commit its
+/// answer (`crate::in_flight`); past it the notification is applied as it stands.
+const CREATE_IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Engine {
     /// Applies an upstream answer to a payment through the state machine, with its event.
     /// `close` says payfac closed the order (so `trans_status 1` means canceled) and why.
@@ -550,6 +554,11 @@ impl Engine {
                 self.poll_refund_once(&r).await?
             };
             return Ok(NotificationEffect::Refund(r.id, r.status));
+        }
+        if !refund_like {
+            self.in_flight
+                .settled(&n.merchant_order_no, CREATE_IN_FLIGHT_WAIT)
+                .await;
         }
         if !refund_like && let Some(id) = self.already_paid(n) {
             return Ok(NotificationEffect::Payment(id, PaymentStatus::Succeeded));

@@ -158,6 +158,9 @@ struct WitnessUpstream {
     /// (payment row, its job, the in-flight claim) as seen by each call.
     seen: parking_lot::Mutex<Vec<(bool, bool, Option<String>)>>,
     calls: AtomicUsize,
+    /// When set, the next CPM submit reports its order here (CodePay notifying the success)
+    /// and answers 100 ms later.
+    notify_early: parking_lot::Mutex<Option<tokio::sync::oneshot::Sender<CpmOrder>>>,
 }
 
 impl WitnessUpstream {
@@ -210,6 +213,11 @@ impl Upstream for WitnessUpstream {
     async fn submit_cpm(&self, order: &CpmOrder) -> Outcome<UpstreamOrder> {
         self.witness(&order.merchant.merchant_no, &order.merchant_order_no)
             .await;
+        let early = self.notify_early.lock().take();
+        if let Some(tx) = early {
+            let _ = tx.send(order.clone());
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         Outcome::Success(UpstreamOrder::reported(
             domain::TransStatus::Succeeded,
             "T-cpm".into(),
@@ -246,6 +254,7 @@ async fn create_round_trips(db: store::Database) {
         db: db.clone(),
         seen: parking_lot::Mutex::new(Vec::new()),
         calls: AtomicUsize::new(0),
+        notify_early: parking_lot::Mutex::new(None),
     });
     let engine = Engine::new(
         payments.clone(),
@@ -431,6 +440,51 @@ async fn create_round_trips(db: store::Database) {
         .await
         .expect("apply");
     assert!(counts().1 - r0 >= 1, "another amount is read");
+
+    // CodePay notifies the success while the create still waits for its answer: the
+    // notification waits for the create to commit and then changes nothing, so the payment is
+    // still two commits and no read, the notification included.
+    let (tx, rx) = tokio::sync::oneshot::channel::<CpmOrder>();
+    *upstream.notify_early.lock() = Some(tx);
+    let early = {
+        let notified = notified.clone();
+        tokio::spawn(async move {
+            let order = rx.await.expect("the submit reports its order");
+            let n = payments::settle::InboundNotification {
+                merchant_no: order.order.merchant.merchant_no.clone(),
+                merchant_order_no: order.order.merchant_order_no.clone(),
+                trans_type: 1,
+                order: UpstreamOrder::reported(
+                    domain::TransStatus::Succeeded,
+                    "T-cpm".into(),
+                    order.order.amount,
+                ),
+                verified: true,
+                scope: AccountScope::unrouted(),
+            };
+            notified.apply_notification(&n).await.expect("apply")
+        })
+    };
+    let (c0, r0, _, _) = counts();
+    let cpm = json!({"mode":"cpm","amount":900,"currency":"USD","merchant_order_id":"o-4","wallet":"alipay","auth_code":"2800002"});
+    let resp = post("o-4", cpm).await;
+    assert_eq!(resp.status().as_u16(), 201);
+    let paid: Value = resp.json().await.expect("json");
+    assert_eq!(paid["status"], "succeeded");
+    let effect = early.await.expect("notification task");
+    assert_eq!(
+        effect,
+        payments::settle::NotificationEffect::Payment(
+            PaymentId::parse(paid["id"].as_str().expect("id")).expect("id"),
+            domain::PaymentStatus::Succeeded
+        )
+    );
+    let (c1, r1, _, _) = counts();
+    assert_eq!(
+        (c1 - c0, r1 - r0),
+        (2, 0),
+        "(commits, reads) of the create and its notification"
+    );
     assert_eq!(
         upstream.seen.lock().last().cloned(),
         Some((true, true, Some("in_flight".to_owned())))
@@ -445,7 +499,10 @@ async fn create_round_trips(db: store::Database) {
         })
         .await
         .expect("events");
-    assert_eq!(events, 1);
+    assert_eq!(
+        events, 2,
+        "one success event each, however they were learned"
+    );
 }
 
 on_both_backends!(create_round_trips);
