@@ -635,9 +635,14 @@ fn write_change(
     if let Some((id, fee)) = &change.payment_fee {
         store::pricing::insert_payment_fee(c, &fee_row(id, fee, now))?;
     }
-    for j in &change.journals {
-        let (header, entries) = crate::posting::stored_rows(j, now);
-        store::ledger::insert(c, &header, &entries)?;
+    if !change.journals.is_empty() {
+        let (mut headers, mut entries) = (Vec::new(), Vec::new());
+        for j in &change.journals {
+            let (header, rows) = crate::posting::stored_rows(j, now);
+            headers.push(header);
+            entries.extend(rows);
+        }
+        store::ledger::insert_all(c, &headers, &entries)?;
     }
     for e in &change.events {
         insert_event(c, e)?;
