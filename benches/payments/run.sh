@@ -10,7 +10,8 @@
 #   BENCH_BACKENDS="postgres sqlite"  BENCH_SWEEP="4 16 64" (MPM concurrency probes, peak = best req/s)
 #   BENCH_PROBE_SECONDS=5  BENCH_SECONDS=15 (each measured phase, capped at 30)  BENCH_SIM_REQUESTS=3000
 #   BENCH_PAYFAC_BIN=path (default target/release/payfac)
-#   BENCH_PERF=1 (perf record payfac for 10 s during the first MPM peak phase)  BENCH_OUT=DIR
+#   BENCH_PERF=1 (perf record payfac for 10 s in each of BENCH_PERF_PHASES, default "mpm-peak cpm-peak";
+#   the recording costs CPU, so take CPU figures from a run without it)  BENCH_OUT=DIR
 #
 # Per backend: fresh simulator + payfac, onboard one merchant, idle RSS, MPM concurrency sweep → peak,
 # then MPM at peak and half, CPM (approve auth codes, pre-minted: they are single use) at peak and half,
@@ -34,6 +35,7 @@ PROBE_SECONDS=${BENCH_PROBE_SECONDS:-5}
 SECONDS_PER_PHASE=${BENCH_SECONDS:-15}
 [ "$SECONDS_PER_PHASE" -le 30 ] || SECONDS_PER_PHASE=30
 SIM_REQUESTS=${BENCH_SIM_REQUESTS:-3000}
+PERF_PHASES=${BENCH_PERF_PHASES:-"mpm-peak cpm-peak"}
 OUT=${BENCH_OUT:-$(mktemp -d /tmp/payfac-bench.XXXXXX)}
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
@@ -109,8 +111,8 @@ phase() {
   echo 5 >"/proc/$PAYFAC_PID/clear_refs" 2>/dev/null || true # resets VmHWM to the current RSS
   local c0 s0 x0
   c0=$(cpu_ticks "$PAYFAC_PID"); s0=$(cpu_ticks "$SIM_PID"); x0=$(db_xacts)
-  if [ "${BENCH_PERF:-0}" = 1 ] && [ "$name" = mpm-peak ] && [ ! -e "$OUT/perf.data" ]; then
-    perf record -F 499 -g -p "$PAYFAC_PID" -o "$OUT/perf.data" -- sleep 10 >/dev/null 2>&1 &
+  if [ "${BENCH_PERF:-0}" = 1 ] && [[ " $PERF_PHASES " == *" $name "* ]] && [ ! -e "$OUT/perf-$tag.data" ]; then
+    perf record -F 499 -g -p "$PAYFAC_PID" -o "$OUT/perf-$tag.data" -- sleep 10 >/dev/null 2>&1 &
   fi
   BENCH_KEY=$SK BENCH_MODE=$mode BENCH_RUN="${name//-/}$RANDOM" BENCH_CODES=$codes BENCH_THREADS=$threads \
     wrk -t "$threads" -c "$conc" -d "${secs}s" --latency --timeout 10s -s "$HERE/payments.lua" "$PAYFAC" \
@@ -230,10 +232,15 @@ for BACKEND in $BACKENDS; do
   fi
 done
 
-if [ -e "$OUT/perf.data" ]; then
-  perf report -i "$OUT/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' |
-    head -n 40 >"$OUT/perf-top.txt" || true
-fi
+for data in "$OUT"/perf-*.data; do
+  [ -e "$data" ] || continue
+  top="${data%.data}-top.txt"
+  { perf report -i "$data" --no-children -g none --sort dso --stdio 2>/dev/null | grep '%' | head -n 6
+    echo
+    perf report -i "$data" --no-children -g none --sort symbol --stdio 2>/dev/null | grep '%' | head -n 40
+  } >"$top" || true
+  echo "profile: $top"
+done
 echo
 echo "openssl speed -seconds 3 rsa2048 of this run: sign $SIGN_MS ms"
 echo "Idle RSS:"; cat "$OUT/idle.jsonl"
