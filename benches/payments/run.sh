@@ -238,6 +238,8 @@ for data in "$OUT"/perf-*.data; do
   { perf report -i "$data" --no-children -g none --sort dso --stdio 2>/dev/null | grep '%' | head -n 6
     echo
     perf report -i "$data" --no-children -g none --sort symbol --stdio 2>/dev/null | grep '%' | head -n 40
+    echo
+    python3 "$HERE/perf_classify.py" "$data"
   } >"$top" || true
   echo "profile: $top"
 done
