@@ -50,12 +50,12 @@ async fn metrics_after_a_payment_flow_show_every_series() {
             .unwrap_or_else(|| panic!("missing {series} in:\n{text}"))
     };
     let create = "method=\"POST\",route=\"/v1/payments\"";
-    let waited_db = value(&format!(
-        "payfac_http_wait_seconds_total{{method=\"POST\",on=\"database\",route=\"/v1/payments\"}}"
-    ));
-    let waited_up = value(&format!(
-        "payfac_http_wait_seconds_total{{method=\"POST\",on=\"upstream\",route=\"/v1/payments\"}}"
-    ));
+    let waited_db = value(
+        "payfac_http_wait_seconds_total{method=\"POST\",on=\"database\",route=\"/v1/payments\"}",
+    );
+    let waited_up = value(
+        "payfac_http_wait_seconds_total{method=\"POST\",on=\"upstream\",route=\"/v1/payments\"}",
+    );
     let own = value(&format!("payfac_http_own_seconds_sum{{{create}}}"));
     let whole = value(&format!(
         "payfac_http_request_duration_seconds_sum{{{create}}}"
