@@ -269,11 +269,15 @@ pub fn respond_stored(
 }
 
 fn respond(req: &HttpRequest, status: StatusCode, value: &serde_json::Value) -> HttpResponse {
-    let mut value = value.clone();
-    if let Some(err) = value.get_mut("error").and_then(|e| e.as_object_mut())
+    // Only an error body gets this request's id; anything else is sent as stored, uncopied.
+    if value.get("error").is_some_and(serde_json::Value::is_object)
         && let Some(id) = req.extensions().get::<RequestId>()
     {
-        err.insert("request_id".into(), id.0.clone().into());
+        let mut value = value.clone();
+        if let Some(err) = value.get_mut("error").and_then(|e| e.as_object_mut()) {
+            err.insert("request_id".into(), id.0.clone().into());
+        }
+        return HttpResponse::build(status).json(value);
     }
     HttpResponse::build(status).json(value)
 }
