@@ -380,12 +380,12 @@ impl Engine {
         let _in_flight = self.in_flight.start(&payment.merchant_order_no);
         match self.upstream.submit_cpm(&order).await {
             Outcome::Success(answer) => {
-                self.apply_payment_answer_priced(&id, Some(payment), once, &answer, None, prices)
+                self.apply_payment_answer_from(&id, Some(payment), once, &answer, None, prices)
                     .await
             }
             Outcome::Declined { code, msg } => {
                 let declined = UpstreamOrder::declined(code, msg);
-                self.apply_payment_answer_priced(&id, Some(payment), once, &declined, None, prices)
+                self.apply_payment_answer_from(&id, Some(payment), once, &declined, None, prices)
                     .await
             }
             Outcome::Unknown { reason } => {

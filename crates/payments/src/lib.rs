@@ -246,14 +246,7 @@ impl Engine {
         F: FnMut(&mut Payment, &mut Change) -> Result<bool> + Send,
     {
         for _ in 0..CAS_RETRIES {
-            let current = match known.take() {
-                Some(p) => p,
-                None => self
-                    .store
-                    .payment(id)
-                    .await?
-                    .ok_or_else(|| PaymentError::not_found("payment", id.as_str()))?,
-            };
+            let current = self.known_or_read(id, known.take()).await?;
             let mut next = current.clone();
             let mut change = Change::default();
             if !edit(&mut next, &mut change)? {
@@ -292,6 +285,18 @@ impl Engine {
             }
         }
         Err(PaymentError::VersionConflict)
+    }
+
+    /// The caller's copy of payment `id`, else the stored row (`NotFound` when there is none).
+    async fn known_or_read(&self, id: &PaymentId, known: Option<Payment>) -> Result<Payment> {
+        match known {
+            Some(p) => Ok(p),
+            None => self
+                .store
+                .payment(id)
+                .await?
+                .ok_or_else(|| PaymentError::not_found("payment", id.as_str())),
+        }
     }
 
     /// Remembers a paid payment for the notification shortcut ([`settled`]).

@@ -110,29 +110,16 @@ impl Engine {
         close: Option<CloseReason>,
     ) -> Result<Payment> {
         Ok(self
-            .apply_payment_answer_from(id, None, None, answer, close)
+            .apply_payment_answer_from(id, None, None, answer, close, None)
             .await?
             .0)
     }
 
     /// [`Engine::apply_payment_answer`] from the caller's copy of the row, storing the
     /// create's idempotent response in the same commit when `once` is given (see
-    /// [`Engine::update_payment_from`]).
+    /// [`Engine::update_payment_from`]), with the payment's price list when the caller already
+    /// read it (`prices: Some`; a CPM create reads it with the payment's creation).
     pub(super) async fn apply_payment_answer_from(
-        &self,
-        id: &PaymentId,
-        known: Option<Payment>,
-        once: Option<&crate::idempotency::IdempotentCreate>,
-        answer: &UpstreamOrder,
-        close: Option<CloseReason>,
-    ) -> Result<(Payment, bool)> {
-        self.apply_payment_answer_priced(id, known, once, answer, close, None)
-            .await
-    }
-
-    /// [`Engine::apply_payment_answer_from`] with the payment's price list when the caller
-    /// already read it (`Some`; a CPM create reads it with the payment's creation).
-    pub(super) async fn apply_payment_answer_priced(
         &self,
         id: &PaymentId,
         known: Option<Payment>,
@@ -152,14 +139,7 @@ impl Engine {
         let (known, prices) = match (answer.status == TransStatus::Succeeded, prices) {
             (true, Some(prices)) => (known, prices),
             (true, None) => {
-                let p = match known {
-                    Some(p) => p,
-                    None => self
-                        .store
-                        .payment(id)
-                        .await?
-                        .ok_or_else(|| PaymentError::not_found("payment", id.as_str()))?,
-                };
+                let p = self.known_or_read(id, known).await?;
                 let prices = if p.status.is_final() {
                     None
                 } else {
@@ -559,9 +539,9 @@ impl Engine {
             self.in_flight
                 .settled(&n.merchant_order_no, CREATE_IN_FLIGHT_WAIT)
                 .await;
-        }
-        if !refund_like && let Some(id) = self.already_paid(n) {
-            return Ok(NotificationEffect::Payment(id, PaymentStatus::Succeeded));
+            if let Some(id) = self.already_paid(n) {
+                return Ok(NotificationEffect::Payment(id, PaymentStatus::Succeeded));
+            }
         }
         let Some(p) = self
             .store
@@ -575,7 +555,7 @@ impl Engine {
         let p = if trusted {
             // The row just read is the starting point: no second read (a stale copy retries).
             let id = p.id.clone();
-            self.apply_payment_answer_from(&id, Some(p), None, &n.order, None)
+            self.apply_payment_answer_from(&id, Some(p), None, &n.order, None, None)
                 .await?
                 .0
         } else {
