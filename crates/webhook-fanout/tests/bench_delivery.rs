@@ -77,7 +77,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 fn cfg(timeout: Duration, per_endpoint: usize) -> FanoutConfig {
     let mut c = s::config("0s,1s,1s,1s,1s,1s,1s,1s,1s,1s");
     c.sender.timeout = timeout;
-    c.sender.pool_max_idle_per_host = 64;
     c.dispatcher.per_endpoint_in_flight = per_endpoint;
     c.dispatcher.global_concurrency = GLOBAL_CONCURRENCY;
     c
@@ -171,7 +170,13 @@ async fn receiver_alone(config: &FanoutConfig, concurrency: usize, length: Durat
         .no_proxy()
         .timeout(config.sender.timeout)
         .connect_timeout(config.sender.connect_timeout)
-        .pool_max_idle_per_host(config.sender.pool_max_idle_per_host)
+        // As DeliveryWorker::build sets it for the sender.
+        .pool_max_idle_per_host(
+            config
+                .sender
+                .pool_max_idle_per_host
+                .max(config.dispatcher.global_concurrency),
+        )
         .user_agent(config.sender.user_agent.clone())
         .build()
         .expect("client");
@@ -232,6 +237,208 @@ async fn receiver_alone(config: &FanoutConfig, concurrency: usize, length: Durat
     done as f64 / took.as_secs_f64()
 }
 
+/// CPU ticks (utime + stime, in clock ticks) of this process's threads by name, and of the
+/// PostgreSQL backends serving the bench's database (by pid).
+#[derive(Default)]
+struct CpuSample {
+    threads: std::collections::BTreeMap<String, u64>,
+    backends: std::collections::HashMap<u32, u64>,
+}
+
+/// utime + stime of a `/proc/…/stat` line (fields 14 and 15, after the parenthesised name).
+fn stat_ticks(stat: &str) -> Option<(String, u64)> {
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let name = stat[open + 1..close].to_owned();
+    let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((name, ticks))
+}
+
+impl CpuSample {
+    /// Samples now; `pg_url` names the database whose backends are counted.
+    async fn take(pg_url: Option<&str>) -> Self {
+        let mut sample = Self::default();
+        if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+            for task in tasks.flatten() {
+                let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+                if let Some((name, ticks)) = stat_ticks(&stat) {
+                    *sample.threads.entry(name).or_default() += ticks;
+                }
+            }
+        }
+        if let Some(url) = pg_url.map(str::to_owned) {
+            let pids = tokio::task::spawn_blocking(move || {
+                use diesel::{Connection, PgConnection, RunQueryDsl};
+                #[derive(diesel::QueryableByName)]
+                struct Pid {
+                    #[diesel(sql_type = diesel::sql_types::Integer)]
+                    pid: i32,
+                }
+                let mut c = PgConnection::establish(&url).expect("connect");
+                diesel::sql_query(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                     AND pid <> pg_backend_pid()",
+                )
+                .load::<Pid>(&mut c)
+                .expect("backends")
+            })
+            .await
+            .expect("backends task");
+            for p in pids {
+                let pid = u32::try_from(p.pid).unwrap_or(0);
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                if let Some((_, ticks)) = stat_ticks(&stat) {
+                    sample.backends.insert(pid, ticks);
+                }
+            }
+        }
+        sample
+    }
+
+    /// CPU seconds spent since `before`, by thread name and for the backends, as one line.
+    fn since(&self, before: &Self) -> String {
+        // Linux's USER_HZ, which /proc reports ticks in.
+        let hz = 100.0;
+        let mut parts: Vec<String> = self
+            .threads
+            .iter()
+            .map(|(name, t)| {
+                let spent = t.saturating_sub(before.threads.get(name).copied().unwrap_or(0));
+                (name, spent)
+            })
+            .filter(|(_, spent)| *spent > 0)
+            .map(|(name, spent)| format!("{name} {:.1} s", spent as f64 / hz))
+            .collect();
+        if !self.backends.is_empty() {
+            let pg: u64 = self
+                .backends
+                .iter()
+                .map(|(pid, t)| t.saturating_sub(before.backends.get(pid).copied().unwrap_or(0)))
+                .sum();
+            parts.push(format!(
+                "PostgreSQL backends ({}) {:.1} s",
+                self.backends.len(),
+                pg as f64 / hz
+            ));
+        }
+        parts.join(", ")
+    }
+}
+
+/// With `BENCH_PG_STATS` set: per table and index of the bench database, PostgreSQL's
+/// counters (index scans, index entries read, heap tuples fetched, buffer hits, row versions
+/// written), to print what the pump's phase changed.
+async fn pg_stats(url: Option<&str>) -> std::collections::BTreeMap<String, [i64; 4]> {
+    let Some(url) = url.filter(|_| std::env::var_os("BENCH_PG_STATS").is_some()) else {
+        return Default::default();
+    };
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use diesel::{Connection, PgConnection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            a: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            b: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            c: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            d: i64,
+        }
+        let mut c = PgConnection::establish(&url).expect("connect");
+        // Counters reach the views when a backend reports them; give the pump's a moment.
+        std::thread::sleep(Duration::from_millis(600));
+        diesel::sql_query(
+            "SELECT 'index ' || s.indexrelname AS name, s.idx_scan AS a, s.idx_tup_read AS b, \
+               s.idx_tup_fetch AS c, io.idx_blks_hit + io.idx_blks_read AS d \
+             FROM pg_stat_user_indexes s JOIN pg_statio_user_indexes io USING (indexrelid) \
+             UNION ALL \
+             SELECT 'table ' || s.relname, s.n_tup_ins, s.n_tup_upd, s.n_tup_hot_upd, \
+               io.heap_blks_hit + io.heap_blks_read \
+             FROM pg_stat_user_tables s JOIN pg_statio_user_tables io USING (relid)",
+        )
+        .load::<Row>(&mut c)
+        .expect("statistics")
+        .into_iter()
+        .map(|r| (r.name, [r.a, r.b, r.c, r.d]))
+        .collect()
+    })
+    .await
+    .expect("statistics task")
+}
+
+/// Prints the counters that moved between two [`pg_stats`] samples.
+fn print_pg_stats(
+    before: &std::collections::BTreeMap<String, [i64; 4]>,
+    after: &std::collections::BTreeMap<String, [i64; 4]>,
+) {
+    for (name, now) in after {
+        let was = before.get(name).copied().unwrap_or_default();
+        let d: Vec<i64> = now.iter().zip(was).map(|(n, w)| n - w).collect();
+        if d.iter().all(|x| *x == 0) {
+            continue;
+        }
+        let labels = if name.starts_with("index") {
+            ["scans", "entries read", "heap fetches", "buffer hits"]
+        } else {
+            ["inserted", "updated", "HOT updated", "buffer hits"]
+        };
+        let parts: Vec<String> = labels
+            .iter()
+            .zip(&d)
+            .map(|(l, v)| format!("{l} {v}"))
+            .collect();
+        println!("  {name}: {}", parts.join(", "));
+    }
+}
+
+/// With `BENCH_PG_EXPLAIN_MS`: the plans (with row counts and buffers) of the pump's statements
+/// slower than that go to the server log (auto_explain, for this database's new sessions
+/// only); returns a new pool on `url` whose sessions log them, so the set-up's are not.
+async fn explaining(db: Database, url: Option<&str>) -> Database {
+    let (Ok(ms), Some(url)) = (std::env::var("BENCH_PG_EXPLAIN_MS"), url) else {
+        return db;
+    };
+    let admin = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use diesel::{Connection, PgConnection, RunQueryDsl};
+        let mut c = PgConnection::establish(&admin).expect("connect");
+        let name = admin.rsplit('/').next().unwrap_or_default().to_owned();
+        for sql in [
+            format!("ALTER DATABASE {name} SET session_preload_libraries = 'auto_explain'"),
+            format!("ALTER DATABASE {name} SET auto_explain.log_min_duration = {ms}"),
+            format!("ALTER DATABASE {name} SET auto_explain.log_analyze = on"),
+            format!("ALTER DATABASE {name} SET auto_explain.log_buffers = on"),
+            format!("ALTER DATABASE {name} SET auto_explain.log_timing = off"),
+        ] {
+            diesel::sql_query(sql)
+                .execute(&mut c)
+                .expect("auto_explain");
+        }
+    })
+    .await
+    .expect("auto_explain task");
+    drop(db);
+    Database::connect(url, 32).await.expect("reconnect")
+}
+
+/// With `BENCH_PERF_CTL` naming the control FIFO of `perf record --control fifo:…` (started
+/// with `-D -1`, disabled), the profile covers only the pump's phase.
+fn perf_control(command: &str) {
+    if let Some(path) = std::env::var_os("BENCH_PERF_CTL") {
+        use std::io::Write;
+        let mut fifo = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .expect("perf control fifo");
+        fifo.write_all(format!("{command}\n").as_bytes())
+            .expect("perf control");
+    }
+}
+
 /// One throughput run on `db`: set-up (20 endpoints on one receiver, `BENCH_EVENTS` events),
 /// then the receiver alone, the pump draining every delivery, and the receiver alone again;
 /// prints deliveries/s, receiver alone/s (both phases and their mean), the ratio, the pump
@@ -257,10 +464,16 @@ async fn throughput(db: Database, url: Option<String>, label: &str) {
         settle_postgres(url).await;
     }
     let total = ENDPOINTS * events;
+    let db = explaining(db, url.as_deref()).await;
     let alone_before = receiver_alone(&config, concurrency, phase).await;
     let w = Arc::new(DeliveryWorker::build(db.clone(), kr, None, config.clone()).unwrap());
     let rx2 = rx.clone();
+    let stats_before = pg_stats(url.as_deref()).await;
+    let cpu_before = CpuSample::take(url.as_deref()).await;
+    perf_control("enable");
     let took = run(&w, move || rx2.count() >= total).await;
+    perf_control("disable");
+    let cpu = CpuSample::take(url.as_deref()).await.since(&cpu_before);
     let rate = total as f64 / took.as_secs_f64();
     rx.stop().await;
     let alone_after = receiver_alone(&config, concurrency, phase).await;
@@ -276,6 +489,8 @@ async fn throughput(db: Database, url: Option<String>, label: &str) {
         rate / alone * 100.0,
         load1(),
     );
+    println!("  CPU in the pump's phase: {cpu}");
+    print_pg_stats(&stats_before, &pg_stats(url.as_deref()).await);
     if took < Duration::from_secs(5) {
         println!("  note: the pump's phase lasted under 5 s; raise BENCH_EVENTS");
     }
