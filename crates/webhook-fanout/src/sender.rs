@@ -27,7 +27,11 @@ pub struct SenderConfig {
     pub connect_timeout: Duration,
     /// What endpoint URLs may point at.
     pub policy: NetworkPolicy,
-    /// Idle pooled connections kept per host.
+    /// Idle pooled connections kept per host. [`crate::DeliveryWorker::build`] raises it to the
+    /// dispatcher's global concurrency: several endpoints on one host share its pool, and a
+    /// cap below the requests in flight to that host closes connections that the next
+    /// requests must open again (a TCP, and in production TLS, handshake per delivery).
+    /// Idle connections still close after the client's idle timeout.
     pub pool_max_idle_per_host: usize,
     /// `User-Agent` sent with every attempt.
     pub user_agent: String,

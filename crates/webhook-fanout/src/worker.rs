@@ -63,7 +63,11 @@ impl DeliveryWorker {
         metrics: Option<WebhookMetrics>,
         config: FanoutConfig,
     ) -> Result<Self, WebhookError> {
-        let sender = Sender::new(&config.sender)?;
+        let mut sender_config = config.sender.clone();
+        sender_config.pool_max_idle_per_host = sender_config
+            .pool_max_idle_per_host
+            .max(config.dispatcher.global_concurrency);
+        let sender = Sender::new(&sender_config)?;
         let dispatcher = Arc::new(Dispatcher::new(sender, config.dispatcher, metrics.clone()));
         Ok(Self::new(db, keyring, dispatcher, metrics, config))
     }
