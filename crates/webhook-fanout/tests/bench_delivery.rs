@@ -163,7 +163,11 @@ async fn drop_postgres(url: String) {
 /// other through one client built like the sender's (same pool setting, timeouts, no proxy,
 /// no redirects), each request a webhook of the bench's size with the three Standard Webhooks
 /// headers, to a fresh receiver answering 200 at once (stopped after). Returns requests/s.
-async fn receiver_alone(config: &FanoutConfig, concurrency: usize, length: Duration) -> f64 {
+async fn receiver_alone(
+    config: &FanoutConfig,
+    concurrency: usize,
+    length: Duration,
+) -> (f64, String) {
     let rx = Receiver::start(Reply::status(200));
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -197,6 +201,7 @@ async fn receiver_alone(config: &FanoutConfig, concurrency: usize, length: Durat
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicUsize::new(0)),
     );
+    let cpu_before = CpuSample::take(None).await;
     let start = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -229,12 +234,14 @@ async fn receiver_alone(config: &FanoutConfig, concurrency: usize, length: Durat
     tokio::time::sleep(length).await;
     // The count at the deadline; requests still open then are not counted.
     let (done, took) = (sent.load(Ordering::Relaxed), start.elapsed());
+    let cpu = CpuSample::take(None).await.per_op(&cpu_before, done);
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await.expect("client task");
     }
     rx.stop().await;
-    done as f64 / took.as_secs_f64()
+    rx.clear();
+    (done as f64 / took.as_secs_f64(), cpu)
 }
 
 /// CPU ticks (utime + stime, in clock ticks) of this process's threads by name, and of the
@@ -293,6 +300,34 @@ impl CpuSample {
             }
         }
         sample
+    }
+
+    /// CPU microseconds per operation (`ops` of them) since `before`: the process's threads by
+    /// name and the backends, as one line.
+    fn per_op(&self, before: &Self, ops: usize) -> String {
+        // Linux's USER_HZ: 100 ticks a second, 10 000 µs a tick.
+        let us = |ticks: u64| ticks as f64 * 10_000.0 / ops.max(1) as f64;
+        let mut parts: Vec<String> = self
+            .threads
+            .iter()
+            .map(|(name, t)| {
+                (
+                    name,
+                    t.saturating_sub(before.threads.get(name).copied().unwrap_or(0)),
+                )
+            })
+            .filter(|(_, spent)| *spent > 0)
+            .map(|(name, spent)| format!("{name} {:.1}", us(spent)))
+            .collect();
+        if !self.backends.is_empty() {
+            let pg: u64 = self
+                .backends
+                .iter()
+                .map(|(pid, t)| t.saturating_sub(before.backends.get(pid).copied().unwrap_or(0)))
+                .sum();
+            parts.push(format!("PostgreSQL {:.1}", us(pg)));
+        }
+        parts.join(", ")
     }
 
     /// CPU seconds spent since `before`, by thread name and for the backends, as one line.
@@ -465,7 +500,7 @@ async fn throughput(db: Database, url: Option<String>, label: &str) {
     }
     let total = ENDPOINTS * events;
     let db = explaining(db, url.as_deref()).await;
-    let alone_before = receiver_alone(&config, concurrency, phase).await;
+    let (alone_before, alone_cpu) = receiver_alone(&config, concurrency, phase).await;
     let w = Arc::new(DeliveryWorker::build(db.clone(), kr, None, config.clone()).unwrap());
     let rx2 = rx.clone();
     let stats_before = pg_stats(url.as_deref()).await;
@@ -473,10 +508,13 @@ async fn throughput(db: Database, url: Option<String>, label: &str) {
     perf_control("enable");
     let took = run(&w, move || rx2.count() >= total).await;
     perf_control("disable");
-    let cpu = CpuSample::take(url.as_deref()).await.since(&cpu_before);
+    let cpu_after = CpuSample::take(url.as_deref()).await;
+    let cpu = cpu_after.since(&cpu_before);
+    let cpu_each = cpu_after.per_op(&cpu_before, total);
     let rate = total as f64 / took.as_secs_f64();
     rx.stop().await;
-    let alone_after = receiver_alone(&config, concurrency, phase).await;
+    rx.clear();
+    let (alone_after, _) = receiver_alone(&config, concurrency, phase).await;
     let alone = f64::midpoint(alone_before, alone_after);
     println!(
         "{label}: {total} deliveries ({events} events × {ENDPOINTS} endpoints, set up in {:.1} s) \
@@ -490,6 +528,9 @@ async fn throughput(db: Database, url: Option<String>, label: &str) {
         load1(),
     );
     println!("  CPU in the pump's phase: {cpu}");
+    println!(
+        "  CPU µs per delivery: {cpu_each}; per request of the receiver alone (before): {alone_cpu}"
+    );
     print_pg_stats(&stats_before, &pg_stats(url.as_deref()).await);
     if took < Duration::from_secs(5) {
         println!("  note: the pump's phase lasted under 5 s; raise BENCH_EVENTS");
