@@ -161,7 +161,8 @@ impl Sender {
             .header(HEADER_ID, headers.id)
             .header(HEADER_TIMESTAMP, headers.timestamp.to_string())
             .header(HEADER_SIGNATURE, headers.signature)
-            .body(message.body.to_vec());
+            // The event's bytes themselves, not a copy per attempt.
+            .body(bytes::Bytes::from_owner(message.body.clone()));
         let mut response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
