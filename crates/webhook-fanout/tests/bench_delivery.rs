@@ -653,6 +653,36 @@ async fn isolation(postgres: bool) {
     );
 }
 
+/// Runs the `webhook.fan_out` jobs as the server's job runner does: a merchant with more than
+/// `INLINE_FANOUT_MAX` (20) endpoints gets one such job per event instead of inline deliveries.
+async fn run_fan_out_jobs(db: &Database) {
+    loop {
+        let ran = db
+            .write(|c| {
+                let now = store::clock::now_ms();
+                let jobs = store::jobs::claim(
+                    c,
+                    &[store::events::FANOUT_JOB_KIND],
+                    "bench-fan-out",
+                    Duration::from_secs(60),
+                    50,
+                    now,
+                )?;
+                for job in &jobs {
+                    let event = job.dedupe_key.clone().unwrap_or_default();
+                    store::events::fan_out_later(c, &event, now)?;
+                    store::jobs::complete(c, &job.id, "bench-fan-out", now)?;
+                }
+                Ok(jobs.len())
+            })
+            .await
+            .expect("fan-out jobs");
+        if ran == 0 {
+            break;
+        }
+    }
+}
+
 /// One round: 20 healthy endpoints (and, `with_bad`, 20 that never answer) each owed `events`
 /// deliveries; returns the healthy endpoints' deliveries per second.
 async fn isolation_round(postgres: bool, with_bad: bool, events: usize, timeout: Duration) -> f64 {
@@ -676,6 +706,8 @@ async fn isolation_round(postgres: bool, with_bad: bool, events: usize, timeout:
     for i in 0..events {
         s::payment_event(&db, &m, &format!("pay_{i}")).await;
     }
+    // 40 endpoints beside the timing-out ones: the events were fanned out by jobs.
+    run_fan_out_jobs(&db).await;
     // Settle the set-up's writes first, so that autovacuum or a checkpoint does not start
     // inside one round's measurement and not another's.
     if let Some(url) = url.clone() {
