@@ -131,6 +131,13 @@ impl Receiver {
     pub fn count(&self) -> usize {
         self.state.lock().received.len()
     }
+
+    /// Forgets the requests recorded so far, freeing them now (a benchmark ending one phase,
+    /// so that the next one does not pay for freeing the last one's requests).
+    pub fn clear(&self) {
+        let received = std::mem::take(&mut self.state.lock().received);
+        drop(received);
+    }
 }
 
 async fn handle(

@@ -190,8 +190,12 @@ impl Dispatcher {
     }
 
     fn slot(&self, id: &WebhookEndpointId) -> Arc<EndpointSlot> {
-        self.endpoints
-            .lock()
+        let mut endpoints = self.endpoints.lock();
+        // Known endpoints (all but the first delivery to each) without cloning the id.
+        if let Some(slot) = endpoints.get(id) {
+            return slot.clone();
+        }
+        endpoints
             .entry(id.clone())
             .or_insert_with(|| {
                 Arc::new(EndpointSlot {

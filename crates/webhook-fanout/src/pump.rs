@@ -68,14 +68,15 @@ impl PumpConfig {
 /// An endpoint's opened target, reused while its URL and sealed secrets stay the same.
 struct CachedTarget {
     key: (String, String, Option<String>),
-    target: EndpointTarget,
+    target: Arc<EndpointTarget>,
 }
 
 /// A claimed job ready to send, or already decided.
 enum Prepared {
     Send {
         delivery: Box<Delivery>,
-        target: EndpointTarget,
+        // Shared by every delivery to the endpoint: no URL or secrets copied per delivery.
+        target: Arc<EndpointTarget>,
         message: WebhookMessage,
     },
     Decided(Outcome),
@@ -466,7 +467,7 @@ impl Pump {
     }
 
     /// The endpoint's target, opened once per (URL, secrets) and reused.
-    fn target(&self, endpoint: &WebhookEndpoint, now: i64) -> Result<EndpointTarget, String> {
+    fn target(&self, endpoint: &WebhookEndpoint, now: i64) -> Result<Arc<EndpointTarget>, String> {
         let previous_live = match (
             &endpoint.previous_secret_ciphertext,
             endpoint.previous_secret_expires_at,
@@ -484,7 +485,7 @@ impl Pump {
         {
             return Ok(hit.target.clone());
         }
-        let target = self.worker.target(endpoint, now)?;
+        let target = Arc::new(self.worker.target(endpoint, now)?);
         self.targets.lock().insert(
             endpoint.id.clone(),
             CachedTarget {

@@ -27,7 +27,11 @@ pub struct SenderConfig {
     pub connect_timeout: Duration,
     /// What endpoint URLs may point at.
     pub policy: NetworkPolicy,
-    /// Idle pooled connections kept per host.
+    /// Idle pooled connections kept per host. [`crate::DeliveryWorker::build`] raises it to the
+    /// dispatcher's global concurrency: several endpoints on one host share its pool, and a
+    /// cap below the requests in flight to that host closes connections that the next
+    /// requests must open again (a TCP, and in production TLS, handshake per delivery).
+    /// Idle connections still close after the client's idle timeout.
     pub pool_max_idle_per_host: usize,
     /// `User-Agent` sent with every attempt.
     pub user_agent: String,
@@ -157,7 +161,8 @@ impl Sender {
             .header(HEADER_ID, headers.id)
             .header(HEADER_TIMESTAMP, headers.timestamp.to_string())
             .header(HEADER_SIGNATURE, headers.signature)
-            .body(message.body.to_vec());
+            // The event's bytes themselves, not a copy per attempt.
+            .body(bytes::Bytes::from_owner(message.body.clone()));
         let mut response = match request.send().await {
             Ok(r) => r,
             Err(e) => {

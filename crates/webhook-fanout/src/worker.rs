@@ -63,7 +63,11 @@ impl DeliveryWorker {
         metrics: Option<WebhookMetrics>,
         config: FanoutConfig,
     ) -> Result<Self, WebhookError> {
-        let sender = Sender::new(&config.sender)?;
+        let mut sender_config = config.sender.clone();
+        sender_config.pool_max_idle_per_host = sender_config
+            .pool_max_idle_per_host
+            .max(config.dispatcher.global_concurrency);
+        let sender = Sender::new(&sender_config)?;
         let dispatcher = Arc::new(Dispatcher::new(sender, config.dispatcher, metrics.clone()));
         Ok(Self::new(db, keyring, dispatcher, metrics, config))
     }
@@ -150,9 +154,14 @@ pub(crate) fn message_of(event: &Event) -> Result<WebhookMessage, String> {
 
 /// The delivery a `webhook.deliver` job names, if its payload names a valid one.
 pub(crate) fn delivery_id_of(job: &Job) -> Option<DeliveryId> {
-    let payload: serde_json::Value = serde_json::from_str(&job.payload).ok()?;
-    let text = payload.get("delivery_id")?.as_str()?;
-    DeliveryId::parse(text).ok()
+    /// The payload's one field, borrowed: no JSON tree built per job.
+    #[derive(serde::Deserialize)]
+    struct Payload<'a> {
+        #[serde(borrow)]
+        delivery_id: std::borrow::Cow<'a, str>,
+    }
+    let payload: Payload<'_> = serde_json::from_str(&job.payload).ok()?;
+    DeliveryId::parse(&payload.delivery_id).ok()
 }
 
 /// An attempt's result in a few words, for job rows and dead deliveries.
