@@ -27,6 +27,7 @@ import threading
 import time
 import urllib.parse
 
+csv.field_size_limit(1 << 30)  # a statement of a busy merchant is one large CSV field
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODEPAY_FEE_BPS = 60  # the simulator's default rate (codepay-sim DEFAULT_FEE_BPS)
 CURRENCY = "USD"

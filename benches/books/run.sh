@@ -11,7 +11,14 @@
 #   BENCH_MERCHANTS=1000  BENCH_PAYMENTS=100000 (per business day)  BENCH_SEED=1 (the seed's RNG)
 #   BENCH_CONC=8 (wrk connections of the API load)  BENCH_SECONDS=20 (each API phase, capped at 60)
 #   BENCH_CLOSE_TIMEOUT=600 (one close, seconds)  BENCH_MAX_DAYS=6 (extra days closed under load)
+#   BENCH_DURING_DAYS=K (that many extra days, whatever the close time: each close then has one more
+#   closed day of history behind it than the one before)
 #   BENCH_PAYFAC_BIN=path (default target/release/payfac)  BENCH_OUT=DIR (raw files, results.jsonl)
+#   BENCH_PERF=1 (perf record payfac and the database backends during the close: perf-close.txt)
+#   BENCH_LOG_STATEMENTS=1 (log_min_duration_statement = 0 for the bench database: the statements of
+#   the close are between 'books-bench-close-start' and '-end' in the PostgreSQL cluster's server.log)
+#   BENCH_KEEP_DB=1 (keep the database of a run that ends normally, for EXPLAIN; merchants.json is in
+#   BENCH_OUT, so `helper.py seed` can add another day to it)
 #
 # What it does:
 #  1. A fresh database; a separate `payfac sim` and `payfac serve` (PostgreSQL + Redis), as the
@@ -21,7 +28,8 @@
 #     stored fee snapshots, journals, entries and fee returns are exactly what the seed's rules
 #     (helper.py `rows_of`) generate; then the seed: BENCH_PAYMENTS succeeded payments of one business
 #     day D0 (40 days ago), skewed over the merchants, 5 % partially refunded, a few adjustments,
-#     written with COPY as the engine would have written them. ANALYZE.
+#     written with COPY as the engine would have written them. VACUUM ANALYZE of the seeded tables
+#     (what autovacuum does to a table after a day of inserts).
 #  3. close: POST /v1/settlements/run {"date": D0} (operator key), timed; payfac's VmHWM over it
 #     (reset through /proc/PID/clear_refs first), payfac's and the database backends' CPU. Then
 #     `helper.py verify`: each statement's totals = independent sums over payments, payment_fees
@@ -50,6 +58,7 @@ OUT=${BENCH_OUT:-$(mktemp -d /tmp/payfac-books-bench.XXXXXX)}
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
+rm -f "$OUT/during-closes.txt" "$OUT/during-closes.done"
 CLK=$(getconf CLK_TCK)
 MERCHANT_NO=100000000000777
 APP_ID=wzbe7c400000000001
@@ -130,6 +139,9 @@ wait_http "$SIM/sim/clock" 20 "$SIM_PID"
 PG_ADMIN=$PAYFAC_TEST_DATABASE_URL
 DB_NAME="books_bench_$(date +%s)_$RANDOM"
 psql "$PG_ADMIN" -qc "CREATE DATABASE $DB_NAME" >/dev/null
+if [ "${BENCH_LOG_STATEMENTS:-0}" = 1 ]; then # every statement's duration in the cluster's server.log
+  psql "$PG_ADMIN" -qc "ALTER DATABASE $DB_NAME SET log_min_duration_statement = 0" >/dev/null
+fi
 DB="${PG_ADMIN%/*}/$DB_NAME"
 
 OP_KEY="op_bench$(openssl rand -hex 16)"
@@ -166,7 +178,9 @@ D0=$(day 40)
 seed_day() { # date seed
   local t0; t0=$(now)
   python3 "$HERE/helper.py" seed "$DB" "$OUT/merchants.json" "$1" "$PAYMENTS" "$2" "$MERCHANT_NO"
-  psql "$DB" -qc "ANALYZE" >/dev/null
+  # the seeded tables only: an ANALYZE of the still empty settlements table would make PostgreSQL
+  # plan the foreign-key checks of the first close as sequential scans of it (see docs/benchmarks.md)
+  psql "$DB" -qc "VACUUM ANALYZE payments, payment_fees, refunds, ledger_journals, ledger_entries" >/dev/null
   log "seeded $1: $PAYMENTS payments in $(python3 -c "print(round($(now) - $t0, 1))") s"
 }
 seed_day "$D0" "$SEED"
@@ -184,9 +198,23 @@ sleep 2
 log "closing $D0"
 echo 5 >"/proc/$PAYFAC_PID/clear_refs" # resets VmHWM to the current RSS
 cp "/proc/$PAYFAC_PID/status" "$OUT/close.status0"
-pg_ticks >"$OUT/close.pg0"; c0=$(cpu_ticks "$PAYFAC_PID"); t0=$(now)
+pg_ticks >"$OUT/close.pg0"; c0=$(cpu_ticks "$PAYFAC_PID")
+PERF_PID=""
+if [ "${BENCH_PERF:-0}" = 1 ]; then # payfac and every database backend of the bench, during the close
+  perf record -F 499 -g -p "$(cut -d' ' -f1 "$OUT/close.pg0" | paste -sd, -),$PAYFAC_PID" -o "$OUT/perf-close.data" \
+    >/dev/null 2>&1 &
+  PERF_PID=$!; sleep 0.5
+fi
+psql "$DB" -qc "SELECT 'books-bench-close-start'" >/dev/null
+t0=$(now)
 close_day "$D0" "$OUT/close-$D0.json"
-t1=$(now); c1=$(cpu_ticks "$PAYFAC_PID"); pg_ticks >"$OUT/close.pg1"
+t1=$(now)
+psql "$DB" -qc "SELECT 'books-bench-close-end'" >/dev/null; c1=$(cpu_ticks "$PAYFAC_PID"); pg_ticks >"$OUT/close.pg1"
+if [ -n "$PERF_PID" ]; then
+  kill -INT "$PERF_PID"; wait "$PERF_PID" || true
+  perf report -i "$OUT/perf-close.data" --no-children --sort comm,dso,symbol --stdio 2>/dev/null | grep -v '^#' |
+    grep '%' | head -n 60 >"$OUT/perf-close.txt" || true
+fi
 cp "/proc/$PAYFAC_PID/status" "$OUT/close.status1"
 CLOSE_S=$(python3 -c "print(round($t1 - $t0, 2))")
 python3 - "$OUT/close-$D0.json" <<EOF | tee -a "$RESULTS" >&2
@@ -200,7 +228,7 @@ EOF
 python3 "$HERE/helper.py" verify "$DB" "$D0"
 
 # --- the API alone and while closes run ----------------------------------------------------------
-DAYS=$(python3 -c "import math; print(max(1, min($MAX_DAYS, math.ceil(($SECS + 3) / max($CLOSE_S, 0.1)))))")
+DAYS=${BENCH_DURING_DAYS:-$(python3 -c "import math; print(max(1, min($MAX_DAYS, math.ceil(($SECS + 3) / max($CLOSE_S, 0.1)))))")}
 DURING=()
 for k in $(seq "$DAYS"); do
   d=$(day $((40 - k)))
@@ -265,7 +293,12 @@ grep -ci 'error\|panic' "$OUT/payfac.log" | xargs -I{} echo "payfac log: {} erro
 log "uptime: $(uptime)"
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 stop "$PAYFAC_PID"; stop "$SIM_PID"
-psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null; DB_NAME=""
+if [ "${BENCH_KEEP_DB:-0}" = 1 ]; then
+  log "kept the database: $DB (drop it with: psql $PG_ADMIN -c 'DROP DATABASE $DB_NAME')"
+else
+  psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null
+fi
+DB_NAME=""
 
 openssl speed -seconds 3 rsa2048 >"$OUT/openssl.txt" 2>/dev/null || true
 SIGN_MS=$(awk '/^rsa 2048 bits/ {print $4 * 1000}' "$OUT/openssl.txt" | head -n 1)

@@ -7,6 +7,7 @@ use crate::page::{Page, PageRequest};
 use crate::schema::{settlement_entries as se, settlements as st};
 use crate::{DbConnection, StoreResult, on_backend};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Text};
 
 /// A statement row.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -65,19 +66,31 @@ pub fn insert(
     on_backend!(conn, |c| diesel::insert_into(st::table)
         .values(settlement)
         .execute(c))?;
-    let rows: Vec<_> = entry_ids
-        .iter()
-        .map(|id| {
-            (
-                se::entry_id.eq(id.as_str()),
-                se::settlement_id.eq(settlement.id.as_str()),
+    match conn {
+        // One statement whatever the count: the ids travel as one array parameter.
+        DbConnection::Postgresql(c) => {
+            diesel::sql_query(
+                "INSERT INTO settlement_entries (entry_id, settlement_id) \
+                 SELECT unnest($1::text[]), $2",
             )
-        })
-        .collect();
-    for chunk in rows.chunks(500) {
-        on_backend!(conn, |c| diesel::insert_into(se::table)
-            .values(chunk)
-            .execute(c))?;
+            .bind::<Array<Text>, _>(entry_ids)
+            .bind::<Text, _>(&settlement.id)
+            .execute(c)?;
+        }
+        DbConnection::Sqlite(c) => {
+            let rows: Vec<_> = entry_ids
+                .iter()
+                .map(|id| {
+                    (
+                        se::entry_id.eq(id.as_str()),
+                        se::settlement_id.eq(settlement.id.as_str()),
+                    )
+                })
+                .collect();
+            for chunk in rows.chunks(500) {
+                diesel::insert_into(se::table).values(chunk).execute(c)?;
+            }
+        }
     }
     Ok(())
 }
