@@ -370,18 +370,11 @@ impl Books {
         let wanted = batch.to_vec();
         let read = self
             .db
-            .read(move |c| {
-                let mut each = Vec::with_capacity(wanted.len());
-                for (m, cur) in wanted {
-                    let entries = store::ledger::unstated_payable(c, &m, &cur, end)?;
-                    each.push((m, cur, entries));
-                }
-                Ok(each)
-            })
+            .read(move |c| store::ledger::unstated_payable_of_pairs(c, &wanted, end))
             .await
             .map_err(unavailable)?;
         let mut rows = Vec::new();
-        for (merchant, currency, entries) in &read {
+        for ((merchant, currency), entries) in batch.iter().zip(&read) {
             for (date, day) in self.by_business_date(entries)? {
                 rows.push(self.statement_of(merchant, currency, date, &day, end, now)?);
             }
