@@ -30,7 +30,7 @@ const RACE_RETRIES: usize = 5;
 /// How many (merchant, currency) pairs' unstated entries one read transaction of a close
 /// loads, and whose statements one write transaction then stores (see
 /// [`Books::with_close_batch`]).
-pub const CLOSE_BATCH_PAIRS: usize = 64;
+pub const CLOSE_BATCH_PAIRS: usize = 16;
 
 /// The SQL side of the books.
 #[derive(Clone)]

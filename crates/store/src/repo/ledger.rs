@@ -263,13 +263,15 @@ pub fn unstated_pairs(conn: &mut DbConnection, before: i64) -> StoreResult<Vec<(
 }
 
 /// [`unstated_payable`] of each (merchant, currency) pair of `pairs`, in the caller's (read)
-/// transaction: one query per pair, so each is an index range scan of that pair.
+/// transaction: one query per pair, each an index range scan of that pair whose rows are
+/// looked up one by one in `settlement_entries`' primary key.
 ///
-/// On PostgreSQL the transaction plans each query for its own parameters (`plan_cache_mode =
-/// force_custom_plan`, this transaction only): a close writes claims into
-/// `settlement_entries` between its reads, and a generic plan cached while that table was
-/// small keeps scanning all of it for every pair (hash anti-join), which made a close of
-/// 100,000 payments five times slower.
+/// On PostgreSQL this transaction (only) turns hash and merge joins off, so that the anti-join
+/// with `settlement_entries` is always that nested loop of index probes. Left to itself the
+/// planner sometimes hashed all of `settlement_entries` for every pair: with a plan cached
+/// while the table was small (a close writes claims between its reads), or for a merchant
+/// with a long history. Either made a close of 100,000 payments 5 to 15 times slower, and
+/// slower with every closed day, since `settlement_entries` holds every day's claims.
 pub fn unstated_payable_of_pairs(
     conn: &mut DbConnection,
     pairs: &[(String, String)],
@@ -278,7 +280,7 @@ pub fn unstated_payable_of_pairs(
     if let DbConnection::Postgresql(c) = conn {
         diesel::connection::SimpleConnection::batch_execute(
             c,
-            "SET LOCAL plan_cache_mode = force_custom_plan",
+            "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
         )?;
     }
     pairs
