@@ -13,6 +13,8 @@
 #   BENCH_CLOSE_TIMEOUT=600 (one close, seconds)  BENCH_MAX_DAYS=6 (extra days closed under load)
 #   BENCH_DURING_DAYS=K (that many extra days, whatever the close time: each close then has one more
 #   closed day of history behind it than the one before)
+#   BENCH_HISTORY_DAYS=H (after the first close, H ≤ 30 more days are seeded and closed one at a time,
+#   each alone and measured like the first: how a close grows with the closed days behind it)
 #   BENCH_PAYFAC_BIN=path (default target/release/payfac)  BENCH_OUT=DIR (raw files, results.jsonl)
 #   BENCH_PERF=1 (perf record payfac and the database backends during the close: perf-close.txt)
 #   BENCH_LOG_STATEMENTS=1 (log_min_duration_statement = 0 for the bench database: the statements of
@@ -194,44 +196,59 @@ close_day() { # date out-file: POST /v1/settlements/run, bounded
     -H 'Content-Type: application/json' -H "Idempotency-Key: close-$1-$RANDOM$RANDOM" \
     -d "{\"date\":\"$1\"}" >"$2"
 }
-sleep 2
-log "closing $D0"
-echo 5 >"/proc/$PAYFAC_PID/clear_refs" # resets VmHWM to the current RSS
-cp "/proc/$PAYFAC_PID/status" "$OUT/close.status0"
-pg_ticks >"$OUT/close.pg0"; c0=$(cpu_ticks "$PAYFAC_PID")
-PERF_PID=""
-if [ "${BENCH_PERF:-0}" = 1 ]; then # payfac and every database backend of the bench, during the close
-  perf record -F 499 -g -p "$(cut -d' ' -f1 "$OUT/close.pg0" | paste -sd, -),$PAYFAC_PID" -o "$OUT/perf-close.data" \
-    >/dev/null 2>&1 &
-  PERF_PID=$!; sleep 0.5
-fi
-psql "$DB" -qc "SELECT 'books-bench-close-start'" >/dev/null
-t0=$(now)
-close_day "$D0" "$OUT/close-$D0.json"
-t1=$(now)
-psql "$DB" -qc "SELECT 'books-bench-close-end'" >/dev/null; c1=$(cpu_ticks "$PAYFAC_PID"); pg_ticks >"$OUT/close.pg1"
-if [ -n "$PERF_PID" ]; then
-  kill -INT "$PERF_PID"; wait "$PERF_PID" || true
-  perf report -i "$OUT/perf-close.data" --no-children --sort comm,dso,symbol --stdio 2>/dev/null | grep -v '^#' |
-    grep '%' | head -n 60 >"$OUT/perf-close.txt" || true
-fi
-cp "/proc/$PAYFAC_PID/status" "$OUT/close.status1"
-CLOSE_S=$(python3 -c "print(round($t1 - $t0, 2))")
-python3 - "$OUT/close-$D0.json" <<EOF | tee -a "$RESULTS" >&2
+# measured_close DATE PHASE: one timed close with payfac's VmHWM over it (reset first), payfac's and
+# the database backends' CPU, one line of results.jsonl, then the independent check of its statements.
+measured_close() {
+  local d=$1 phase=$2 c0 c1 t0 t1 perf_pid=""
+  log "closing $d ($phase)"
+  echo 5 >"/proc/$PAYFAC_PID/clear_refs" # resets VmHWM to the current RSS
+  cp "/proc/$PAYFAC_PID/status" "$OUT/$phase.status0"
+  pg_ticks >"$OUT/$phase.pg0"; c0=$(cpu_ticks "$PAYFAC_PID")
+  if [ "${BENCH_PERF:-0}" = 1 ] && [ "$phase" = close ]; then # payfac and every database backend of the bench
+    perf record -F 499 -g -p "$(cut -d' ' -f1 "$OUT/$phase.pg0" | paste -sd, -),$PAYFAC_PID" -o "$OUT/perf-close.data" \
+      >/dev/null 2>&1 &
+    perf_pid=$!; sleep 0.5
+  fi
+  psql "$DB" -qc "SELECT 'books-bench-close-start'" >/dev/null
+  t0=$(now)
+  close_day "$d" "$OUT/close-$d.json"
+  t1=$(now)
+  psql "$DB" -qc "SELECT 'books-bench-close-end'" >/dev/null; c1=$(cpu_ticks "$PAYFAC_PID"); pg_ticks >"$OUT/$phase.pg1"
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid"; wait "$perf_pid" || true
+    perf report -i "$OUT/perf-close.data" --no-children --sort comm,dso,symbol --stdio 2>/dev/null | grep -v '^#' |
+      grep '%' | head -n 60 >"$OUT/perf-close.txt" || true
+  fi
+  cp "/proc/$PAYFAC_PID/status" "$OUT/$phase.status1"
+  CLOSE_S=$(python3 -c "print(round($t1 - $t0, 2))")
+  python3 - "$OUT/close-$d.json" <<EOF | tee -a "$RESULTS" >&2
 import json, sys
 body = json.load(open(sys.argv[1]))
-print(json.dumps({"phase": "close", "date": "$D0", "seconds": $CLOSE_S, "statements": len(body["statements"]),
-                  "payfac_cpu_s": round(($c1 - $c0) / $CLK, 2), "pg_cpu_s": $(pg_cpu_s "$OUT/close.pg0" "$OUT/close.pg1"),
-                  "rss_before_mb": $(status_mb "$OUT/close.status0" VmRSS), "rss_mb": $(status_mb "$OUT/close.status1" VmRSS),
-                  "hwm_mb": $(status_mb "$OUT/close.status1" VmHWM), "load1": $(load1)}))
+print(json.dumps({"phase": "$phase", "date": "$d", "seconds": $CLOSE_S, "statements": len(body["statements"]),
+                  "payfac_cpu_s": round(($c1 - $c0) / $CLK, 2), "pg_cpu_s": $(pg_cpu_s "$OUT/$phase.pg0" "$OUT/$phase.pg1"),
+                  "rss_before_mb": $(status_mb "$OUT/$phase.status0" VmRSS), "rss_mb": $(status_mb "$OUT/$phase.status1" VmRSS),
+                  "hwm_mb": $(status_mb "$OUT/$phase.status1" VmHWM), "load1": $(load1)}))
 EOF
-python3 "$HERE/helper.py" verify "$DB" "$D0"
+  python3 "$HERE/helper.py" verify "$DB" "$d"
+}
+sleep 2
+measured_close "$D0" close
+FIRST_CLOSE_S=$CLOSE_S
+
+# --- optional: closes with more and more closed days behind them, each alone --------------------------
+HISTORY=${BENCH_HISTORY_DAYS:-0}
+[ "$HISTORY" -le 30 ] || HISTORY=30
+for k in $(seq "$HISTORY"); do
+  d=$(day $((40 - k)))
+  seed_day "$d" $((SEED + 100 + k))
+  measured_close "$d" "close-history-$k"
+done
 
 # --- the API alone and while closes run ----------------------------------------------------------
-DAYS=${BENCH_DURING_DAYS:-$(python3 -c "import math; print(max(1, min($MAX_DAYS, math.ceil(($SECS + 3) / max($CLOSE_S, 0.1)))))")}
+DAYS=${BENCH_DURING_DAYS:-$(python3 -c "import math; print(max(1, min($MAX_DAYS, math.ceil(($SECS + 3) / max($FIRST_CLOSE_S, 0.1)))))")}
 DURING=()
 for k in $(seq "$DAYS"); do
-  d=$(day $((40 - k)))
+  d=$(day $((40 - HISTORY - k)))
   seed_day "$d" $((SEED + k))
   DURING+=("$d")
 done

@@ -463,3 +463,177 @@ async fn two_closes_at_once_count_every_entry_once(db: Database) {
     payable.sort();
     assert_eq!(claimed, payable, "every payable entry claimed, once");
 }
+
+// --- PostgreSQL: a close that follows a finished one reads only what that one cannot vouch for ---
+
+/// (merchant, currency, date) → statement of the close that ended at `window_end`.
+async fn stored_by_end(
+    db: &Database,
+    window_end: i64,
+) -> BTreeMap<(String, String, String), Settlement> {
+    let mut out = BTreeMap::new();
+    for (key, s) in stored_all(db).await {
+        if s.window_end == window_end {
+            assert!(
+                out.insert(key, s).is_none(),
+                "one statement per key and end"
+            );
+        }
+    }
+    out
+}
+
+/// Every statement with its CSV (several per key possible).
+async fn stored_all(db: &Database) -> Vec<((String, String, String), Settlement)> {
+    db.read(|c| {
+        let mut out = Vec::new();
+        let mut page = store::PageRequest::first(100);
+        loop {
+            let got = store::settlements::list(c, &SettlementFilter::default(), &page)?;
+            page.starting_after = got.items.last().map(|s| s.id.clone());
+            for s in &got.items {
+                let full = store::settlements::find(c, &s.id, None)?.expect("statement");
+                out.push((
+                    (
+                        s.merchant_id.clone(),
+                        s.currency.clone(),
+                        s.business_date.clone(),
+                    ),
+                    full,
+                ));
+            }
+            if !got.has_more {
+                return Ok(out);
+            }
+        }
+    })
+    .await
+    .expect("statements")
+}
+
+fn runs(c: &mut store::DbConnection) -> i64 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let store::DbConnection::Postgresql(c) = c else {
+        panic!("postgres")
+    };
+    diesel::sql_query("SELECT COUNT(*) AS n FROM settlement_runs")
+        .get_result::<N>(c)
+        .expect("runs")
+        .n
+}
+
+fn execute(db_conn: &mut store::DbConnection, sql: &str) {
+    use diesel::prelude::*;
+    let store::DbConnection::Postgresql(c) = db_conn else {
+        panic!("postgres")
+    };
+    diesel::sql_query(sql).execute(c).expect(sql);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_close_after_a_finished_one_finds_new_and_late_entries() {
+    let db = test_support::fresh_postgres().await;
+    let merchants = books_of_two_days(&db, 5).await;
+    let cutoff = Cutoff::midnight_utc();
+    let books = Books::new(db.clone(), cutoff.clone()).with_close_batch(2);
+    // Close 2 March while 3 March's entries already exist: they are after its end.
+    books
+        .close_day(date(2), at(4, 0, 5))
+        .await
+        .expect("closed 2 March");
+    assert_eq!(
+        db.read(|c| Ok(runs(c))).await.expect("runs"),
+        1,
+        "the finished close is recorded"
+    );
+    // Written after that close, recorded inside 2 March: in flight during it.
+    let p = PaymentId::generate();
+    post(
+        &db,
+        vec![
+            postings::capture(&merchants[3], &p, money(4321, "USD"), at(2, 23, 59)).expect("late"),
+        ],
+    )
+    .await;
+    // Closing 3 March starts from the recorded run: 3 March's entries (recorded before that run
+    // began, after its end) and the late one (written after its watermark) are all it needs.
+    let end = cutoff
+        .window(date(3))
+        .expect("window")
+        .end
+        .timestamp_millis();
+    let want = expected(&db, &cutoff, end).await;
+    assert_eq!(
+        want.len(),
+        5 + 1,
+        "3 March of each merchant, and the late one of 2 March"
+    );
+    books
+        .close_day(date(3), at(4, 0, 10))
+        .await
+        .expect("closed 3 March");
+    assert_matches(&want, &stored_by_end(&db, end).await);
+    assert_eq!(unstated(&db).await, 0);
+    assert_eq!(db.read(|c| Ok(runs(c))).await.expect("runs"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_the_recorded_run_is_trusted_unless_its_watermark_is_from_another_cluster() {
+    let db = test_support::fresh_postgres().await;
+    let merchants = books_of_two_days(&db, 2).await;
+    let cutoff = Cutoff::midnight_utc();
+    let books = Books::new(db.clone(), cutoff.clone());
+    books.close_day(date(3), at(4, 0, 5)).await.expect("closed");
+    // An unstated entry of 2 March written by a transaction far older than the run's watermark:
+    // what the run vouches cannot exist. A close starting from the run does not read it (it
+    // reads only what is new), which is what makes a close cost a day, not the whole history.
+    let m = merchants[0].as_str().to_owned();
+    db.write(move |c| {
+        execute(c, &format!(
+            "INSERT INTO ledger_journals (id, kind, subject_type, subject_id, merchant_id, currency, occurred_at, created_at) \
+             VALUES ('jrn_planted', 'capture', 'payment', 'pay_planted', '{m}', 'USD', {t}, {t})",
+            t = at(2, 12, 0).timestamp_millis()
+        ));
+        execute(c, &format!(
+            "INSERT INTO ledger_entries (id, journal_id, kind, subject_id, merchant_id, debit_account, credit_account, \
+             currency, amount_minor, occurred_at, created_at, txid) VALUES ('le_planted', 'jrn_planted', 'capture', \
+             'pay_planted', '{m}', 'gateway_clearing', 'merchant_payable', 'USD', 777, {t}, {t}, 3)",
+            t = at(2, 12, 0).timestamp_millis()
+        ));
+        Ok(())
+    })
+    .await
+    .expect("planted");
+    books
+        .close_day(date(3), at(4, 0, 20))
+        .await
+        .expect("closed again");
+    assert_eq!(
+        unstated(&db).await,
+        1,
+        "not read: older than the watermark and before the end"
+    );
+    // A run whose watermark is beyond the ids being assigned (a database restored into another
+    // cluster) is not trusted; with no other run, the close reads everything again.
+    db.write(|c| {
+        execute(c, "DELETE FROM settlement_runs");
+        execute(c, "INSERT INTO settlement_runs VALUES ('srun_restored', 9000000000000, 9000000000000000, 0, 0)");
+        Ok(())
+    })
+    .await
+    .expect("restored run");
+    books
+        .close_day(date(4), at(4, 0, 30))
+        .await
+        .expect("closed from scratch");
+    assert_eq!(
+        unstated(&db).await,
+        0,
+        "read in full: the planted entry is in a statement now"
+    );
+}
