@@ -7,8 +7,8 @@
 //! A run for business date `D` at `now` looks at the payable entries of every merchant that are
 //! in no statement yet and were recorded before `end = min(window(D).end, now)`, groups them by
 //! merchant, currency and business date, and stores one immutable statement per group (each
-//! with `window_end = end`), with a `settlement.created` event, in one transaction per
-//! statement. So a run for today closes what has happened so far, and what happens later today
+//! with `window_end = end`), with a `settlement.created` event: a batch of merchants per read
+//! and per transaction, one statement per transaction after a lost race. So a run for today closes what has happened so far, and what happens later today
 //! goes into the next statement; a run that finds nothing new creates nothing (idempotent); and
 //! an entry recorded late for a day already closed goes into a new statement of its own day.
 
@@ -27,11 +27,17 @@ use utoipa::ToSchema;
 /// How many times a statement or pricing write that lost a race is tried again.
 const RACE_RETRIES: usize = 5;
 
+/// How many (merchant, currency) pairs' unstated entries one read transaction of a close
+/// loads, and whose statements one write transaction then stores (see
+/// [`Books::with_close_batch`]).
+pub const CLOSE_BATCH_PAIRS: usize = 16;
+
 /// The SQL side of the books.
 #[derive(Clone)]
 pub struct Books {
     db: Database,
     cutoff: Cutoff,
+    close_batch: usize,
 }
 
 fn unavailable(e: StoreError) -> PaymentError {
@@ -133,7 +139,20 @@ pub struct NewAdjustment {
 impl Books {
     /// Over a migrated database, with the settlement cut-off.
     pub fn new(db: Database, cutoff: Cutoff) -> Self {
-        Self { db, cutoff }
+        Self {
+            db,
+            cutoff,
+            close_batch: CLOSE_BATCH_PAIRS,
+        }
+    }
+
+    /// The same books closing `pairs` (merchant, currency) pairs per read and per write
+    /// transaction (at least 1; default [`CLOSE_BATCH_PAIRS`]). A batch's entries and
+    /// statements are in memory at once, so this bounds a close's memory (beside the largest
+    /// merchant's day).
+    pub fn with_close_batch(mut self, pairs: usize) -> Self {
+        self.close_batch = pairs.max(1);
+        self
     }
 
     /// The settlement cut-off.
@@ -291,6 +310,20 @@ impl Books {
 
     /// Closes business date `date` as of `now` (see the module doc); returns every statement
     /// of that date, the ones closed before included.
+    ///
+    /// Merchants are closed in batches of (merchant, currency) pairs (`with_close_batch`): one
+    /// read transaction loads the unstated entries of a batch, and one transaction writes the
+    /// batch's statements with their claims and events.
+    ///
+    /// On PostgreSQL a close that finishes is recorded with the transaction-id watermark it
+    /// took before reading (`store::settlements::close_mark`); the next close then reads only
+    /// the entries recorded since that close's end, and older ones written by a transaction at
+    /// or after its watermark (which it could not have seen), instead of every merchant's whole
+    /// history: a day's close costs the same after a year as after a day. Without such a run
+    /// (SQLite, a fresh database, a database restored into another cluster) it reads every
+    /// unstated entry. A batch whose write loses a race to a concurrent run is written again pair by
+    /// pair, each re-read (`close_pair`), so the outcome is the same as one transaction per
+    /// statement.
     pub async fn close_day(&self, date: NaiveDate, now: DateTime<Utc>) -> Result<Vec<Settlement>> {
         let window = self.cutoff.window(date).map_err(date_error)?;
         if window.start > now {
@@ -301,13 +334,77 @@ impl Books {
             ));
         }
         let end = window.end.min(now).timestamp_millis();
-        let pairs = self
+        let started = Utc::now().timestamp_millis();
+        // First, before reading anything: what this close will be able to vouch for.
+        let mark = self
             .db
-            .read(move |c| store::ledger::unstated_pairs(c, end))
+            .read(store::settlements::close_mark)
             .await
             .map_err(unavailable)?;
-        for (merchant, currency) in pairs {
-            self.close_pair(&merchant, &currency, end, now).await?;
+        let base = match mark {
+            Some(m) => self
+                .db
+                .read(move |c| store::settlements::latest_close_run(c, m.next_xid))
+                .await
+                .map_err(unavailable)?,
+            None => None,
+        };
+        match base {
+            // Every unstated entry before `end`, however old.
+            None => {
+                let pairs = self
+                    .db
+                    .read(move |c| store::ledger::unstated_pairs(c, end))
+                    .await
+                    .map_err(unavailable)?;
+                let mut none = BTreeMap::new();
+                for batch in pairs.chunks(self.close_batch) {
+                    self.close_batch_of(batch, None, &mut none, end, now)
+                        .await?;
+                }
+            }
+            // Only what the last finished close cannot vouch for: entries recorded since its
+            // end, and older ones written by transactions it could not see.
+            Some(run) => {
+                let from = run.window_end.min(end);
+                let late = self
+                    .db
+                    .read(move |c| {
+                        store::ledger::unstated_payable_written_since(c, run.watermark, from)
+                    })
+                    .await
+                    .map_err(unavailable)?;
+                let mut late_by_pair: BTreeMap<(String, String), Vec<Entry>> = BTreeMap::new();
+                for e in late {
+                    late_by_pair
+                        .entry((e.merchant_id.clone(), e.currency.clone()))
+                        .or_default()
+                        .push(e);
+                }
+                let mut pairs = self
+                    .db
+                    .read(store::ledger::entry_pairs)
+                    .await
+                    .map_err(unavailable)?;
+                pairs.extend(late_by_pair.keys().cloned());
+                pairs.sort();
+                pairs.dedup();
+                for batch in pairs.chunks(self.close_batch) {
+                    self.close_batch_of(batch, Some(from), &mut late_by_pair, end, now)
+                        .await?;
+                }
+            }
+        }
+        if let Some(m) = mark {
+            let run = store::settlements::CloseRun {
+                window_end: end,
+                watermark: m.watermark,
+            };
+            let finished = Utc::now().timestamp_millis();
+            self.db
+                .write(move |c| store::settlements::record_close_run(c, run, started, finished))
+                .await
+                .map_err(unavailable)?;
         }
         let date = date.to_string();
         self.db
@@ -333,6 +430,63 @@ impl Books {
             .map_err(unavailable)
     }
 
+    /// The statements of the (merchant, currency) pairs `batch` up to `end`: one read
+    /// transaction for their unstated entries (a query per pair, so each is an index range
+    /// scan of that pair; from `from` on when given, with the pair's entries of `late` added),
+    /// one write transaction for all their statements.
+    async fn close_batch_of(
+        &self,
+        batch: &[(String, String)],
+        from: Option<i64>,
+        late: &mut BTreeMap<(String, String), Vec<Entry>>,
+        end: i64,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let wanted = batch.to_vec();
+        let mut read = self
+            .db
+            .read(move |c| store::ledger::unstated_payable_of_pairs(c, &wanted, from, end))
+            .await
+            .map_err(unavailable)?;
+        for (pair, entries) in batch.iter().zip(read.iter_mut()) {
+            if let Some(older) = late.remove(pair) {
+                entries.splice(0..0, older);
+            }
+        }
+        let mut rows = Vec::new();
+        for ((merchant, currency), entries) in batch.iter().zip(&read) {
+            for (date, day) in self.by_business_date(entries)? {
+                rows.push(self.statement_of(merchant, currency, date, &day, end, now)?);
+            }
+        }
+        drop(read);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let written = self
+            .db
+            .write(move |c| {
+                for (settlement, event, ids) in &rows {
+                    store::settlements::insert(c, settlement, ids)?;
+                    store::events::insert(c, event)?;
+                }
+                Ok(())
+            })
+            .await;
+        match written {
+            Ok(()) => Ok(()),
+            // A concurrent run claimed some of these entries (or closed the same window) first:
+            // nothing of this batch was written; each pair reads again what is left.
+            Err(e) if e.is_conflict() => {
+                for (merchant, currency) in batch {
+                    self.close_pair(merchant, currency, end, now).await?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// The statements of one merchant and currency up to `end`: one per business date of its
     /// unstated entries. A concurrent run that claimed the same entries first makes this one
     /// read again and find less (or nothing) to do.
@@ -354,7 +508,7 @@ impl Books {
                 return Ok(());
             }
             let mut lost_race = false;
-            for (date, group) in self.by_business_date(entries)? {
+            for (date, group) in self.by_business_date(&entries)? {
                 let (settlement, event, ids) =
                     self.statement_of(merchant, currency, date, &group, end, now)?;
                 let written = self
@@ -377,8 +531,12 @@ impl Books {
         Err(PaymentError::VersionConflict)
     }
 
-    fn by_business_date(&self, entries: Vec<Entry>) -> Result<BTreeMap<NaiveDate, Vec<Entry>>> {
-        let mut groups: BTreeMap<NaiveDate, Vec<Entry>> = BTreeMap::new();
+    /// `entries` (of one merchant and currency) by the business date they occurred on.
+    fn by_business_date<'e>(
+        &self,
+        entries: &'e [Entry],
+    ) -> Result<BTreeMap<NaiveDate, Vec<&'e Entry>>> {
+        let mut groups: BTreeMap<NaiveDate, Vec<&Entry>> = BTreeMap::new();
         for e in entries {
             let date = self
                 .cutoff
@@ -396,7 +554,7 @@ impl Books {
         merchant: &str,
         currency: &str,
         date: NaiveDate,
-        entries: &[Entry],
+        entries: &[&Entry],
         end: i64,
         now: DateTime<Utc>,
     ) -> Result<(Settlement, store::events::Event, Vec<String>)> {
@@ -490,7 +648,9 @@ pub fn cutoff_text(c: &Cutoff) -> String {
 /// - a late success refunded automatically moves the payable in and out by the same amount:
 ///   its entries are covered by the statement (so they leave the pending balance) but it has
 ///   no line, as it adds nothing.
-pub fn statement_lines(entries: &[Entry]) -> std::result::Result<Vec<StatementLine>, String> {
+pub fn statement_lines<E: std::borrow::Borrow<Entry>>(
+    entries: &[E],
+) -> std::result::Result<Vec<StatementLine>, String> {
     #[derive(Default)]
     struct Parts {
         line: Option<LineKind>,
@@ -502,7 +662,7 @@ pub fn statement_lines(entries: &[Entry]) -> std::result::Result<Vec<StatementLi
         other: i64,
     }
     let mut by_subject: BTreeMap<&str, Parts> = BTreeMap::new();
-    for e in entries {
+    for e in entries.iter().map(std::borrow::Borrow::borrow) {
         let parts = by_subject.entry(&e.subject_id).or_default();
         parts.at = parts.at.max(e.occurred_at);
         let effect = e.payable_effect();

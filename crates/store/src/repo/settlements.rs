@@ -7,6 +7,7 @@ use crate::page::{Page, PageRequest};
 use crate::schema::{settlement_entries as se, settlements as st};
 use crate::{DbConnection, StoreResult, on_backend};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Text};
 
 /// A statement row.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -65,19 +66,31 @@ pub fn insert(
     on_backend!(conn, |c| diesel::insert_into(st::table)
         .values(settlement)
         .execute(c))?;
-    let rows: Vec<_> = entry_ids
-        .iter()
-        .map(|id| {
-            (
-                se::entry_id.eq(id.as_str()),
-                se::settlement_id.eq(settlement.id.as_str()),
+    match conn {
+        // One statement whatever the count: the ids travel as one array parameter.
+        DbConnection::Postgresql(c) => {
+            diesel::sql_query(
+                "INSERT INTO settlement_entries (entry_id, settlement_id) \
+                 SELECT unnest($1::text[]), $2",
             )
-        })
-        .collect();
-    for chunk in rows.chunks(500) {
-        on_backend!(conn, |c| diesel::insert_into(se::table)
-            .values(chunk)
-            .execute(c))?;
+            .bind::<Array<Text>, _>(entry_ids)
+            .bind::<Text, _>(&settlement.id)
+            .execute(c)?;
+        }
+        DbConnection::Sqlite(c) => {
+            let rows: Vec<_> = entry_ids
+                .iter()
+                .map(|id| {
+                    (
+                        se::entry_id.eq(id.as_str()),
+                        se::settlement_id.eq(settlement.id.as_str()),
+                    )
+                })
+                .collect();
+            for chunk in rows.chunks(500) {
+                diesel::insert_into(se::table).values(chunk).execute(c)?;
+            }
+        }
     }
     Ok(())
 }
@@ -197,4 +210,100 @@ pub fn entry_ids(conn: &mut DbConnection, settlement_id: &str) -> StoreResult<Ve
         .order(se::entry_id.asc())
         .select(se::entry_id)
         .load(c))?)
+}
+
+/// Where a close starts (PostgreSQL; see [`close_mark`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseMark {
+    /// The xmin of the snapshot taken first: every transaction with a smaller id had ended.
+    pub watermark: i64,
+    /// The next transaction id to be assigned (the snapshot's xmax).
+    pub next_xid: i64,
+}
+
+/// A close that finished: every payable entry written by a transaction older than `watermark`
+/// and recorded before `window_end` is in a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseRun {
+    /// Unix ms: the run's `end`.
+    pub window_end: i64,
+    /// Its [`CloseMark::watermark`].
+    pub watermark: i64,
+}
+
+/// The mark a close takes before it reads anything: on PostgreSQL the current snapshot's xmin
+/// and xmax (transaction ids as numbers); `None` on SQLite, which keeps no transaction ids (a
+/// close there reads every unstated entry).
+pub fn close_mark(conn: &mut DbConnection) -> StoreResult<Option<CloseMark>> {
+    #[derive(QueryableByName)]
+    struct Mark {
+        #[diesel(sql_type = BigInt)]
+        xmin: i64,
+        #[diesel(sql_type = BigInt)]
+        xmax: i64,
+    }
+    let DbConnection::Postgresql(c) = conn else {
+        return Ok(None);
+    };
+    let m: Mark = diesel::sql_query(
+        "SELECT pg_snapshot_xmin(s)::text::bigint AS xmin, pg_snapshot_xmax(s)::text::bigint AS xmax \
+         FROM pg_current_snapshot() AS s",
+    )
+    .get_result(c)?;
+    Ok(Some(CloseMark {
+        watermark: m.xmin,
+        next_xid: m.xmax,
+    }))
+}
+
+/// The finished close a new one can start from (PostgreSQL): the one with the latest
+/// `window_end` (then the highest watermark) among those whose watermark is not beyond
+/// `next_xid`. A watermark beyond the transaction ids being assigned now means the database
+/// was restored into another cluster: such runs say nothing about the ids of this one.
+pub fn latest_close_run(conn: &mut DbConnection, next_xid: i64) -> StoreResult<Option<CloseRun>> {
+    #[derive(QueryableByName)]
+    struct Run {
+        #[diesel(sql_type = BigInt)]
+        window_end: i64,
+        #[diesel(sql_type = BigInt)]
+        watermark: i64,
+    }
+    let DbConnection::Postgresql(c) = conn else {
+        return Ok(None);
+    };
+    let run: Option<Run> = diesel::sql_query(
+        "SELECT window_end, watermark FROM settlement_runs WHERE watermark <= $1 \
+         ORDER BY window_end DESC, watermark DESC LIMIT 1",
+    )
+    .bind::<BigInt, _>(next_xid)
+    .get_result(c)
+    .optional()?;
+    Ok(run.map(|r| CloseRun {
+        window_end: r.window_end,
+        watermark: r.watermark,
+    }))
+}
+
+/// Records a close that finished (PostgreSQL; nothing on SQLite): `window_end` its end,
+/// `watermark` the [`CloseMark`] it took before reading, times in unix ms.
+pub fn record_close_run(
+    conn: &mut DbConnection,
+    run: CloseRun,
+    started_at: i64,
+    finished_at: i64,
+) -> StoreResult<()> {
+    let DbConnection::Postgresql(c) = conn else {
+        return Ok(());
+    };
+    diesel::sql_query(
+        "INSERT INTO settlement_runs (id, window_end, watermark, started_at, finished_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind::<Text, _>(format!("srun_{}", ulid::Ulid::new()))
+    .bind::<BigInt, _>(run.window_end)
+    .bind::<BigInt, _>(run.watermark)
+    .bind::<BigInt, _>(started_at)
+    .bind::<BigInt, _>(finished_at)
+    .execute(c)?;
+    Ok(())
 }
