@@ -279,7 +279,7 @@ async fn a_batched_close_writes_what_one_pair_at_a_time_would(db: Database) {
         "two days of each merchant, and one yen statement"
     );
     // Batches of 2 merchants: the merchant with two currencies is in the middle of one.
-    let books = Books::new(db.clone(), cutoff.clone()).with_close_batch(2);
+    let books = Books::new(db.clone(), cutoff).with_close_batch(2);
     let closed = books.close_day(date(3), now).await.expect("closed");
     assert_eq!(
         closed.len(),
@@ -354,7 +354,7 @@ async fn closing_again_adds_only_what_is_new_and_late_entries_get_their_own_stat
 ) {
     let merchants = books_of_two_days(&db, 3).await;
     let cutoff = Cutoff::midnight_utc();
-    let books = Books::new(db.clone(), cutoff.clone());
+    let books = Books::new(db.clone(), cutoff);
     let first = books.close_day(date(3), at(4, 0, 5)).await.expect("closed");
     assert_eq!(first.len(), 3);
     let again = books.close_day(date(3), at(4, 0, 6)).await.expect("again");
@@ -421,8 +421,8 @@ async fn two_closes_at_once_count_every_entry_once(db: Database) {
         .values()
         .map(|((_, _, _, _, _, _, _, net), _)| net)
         .sum();
-    let a = Books::new(db.clone(), cutoff.clone()).with_close_batch(3);
-    let b = Books::new(db.clone(), cutoff.clone()).with_close_batch(4);
+    let a = Books::new(db.clone(), cutoff).with_close_batch(3);
+    let b = Books::new(db.clone(), cutoff).with_close_batch(4);
     let (ra, rb) = tokio::join!(
         a.close_day(date(3), at(4, 1, 0)),
         b.close_day(date(3), at(4, 1, 0))
@@ -540,7 +540,7 @@ async fn postgres_a_close_after_a_finished_one_finds_new_and_late_entries() {
     let db = test_support::fresh_postgres().await;
     let merchants = books_of_two_days(&db, 5).await;
     let cutoff = Cutoff::midnight_utc();
-    let books = Books::new(db.clone(), cutoff.clone()).with_close_batch(2);
+    let books = Books::new(db.clone(), cutoff).with_close_batch(2);
     // Close 2 March while 3 March's entries already exist: they are after its end.
     books
         .close_day(date(2), at(4, 0, 5))
@@ -587,7 +587,7 @@ async fn postgres_the_recorded_run_is_trusted_unless_its_watermark_is_from_anoth
     let db = test_support::fresh_postgres().await;
     let merchants = books_of_two_days(&db, 2).await;
     let cutoff = Cutoff::midnight_utc();
-    let books = Books::new(db.clone(), cutoff.clone());
+    let books = Books::new(db.clone(), cutoff);
     books.close_day(date(3), at(4, 0, 5)).await.expect("closed");
     // An unstated entry of 2 March written by a transaction far older than the run's watermark:
     // what the run vouches cannot exist. A close starting from the run does not read it (it
