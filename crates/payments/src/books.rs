@@ -8,9 +8,11 @@
 //! in no statement yet and were recorded before `end = min(window(D).end, now)`, groups them by
 //! merchant, currency and business date, and stores one immutable statement per group (each
 //! with `window_end = end`), with a `settlement.created` event: a batch of merchants per read
-//! and per transaction, one statement per transaction after a lost race. So a run for today closes what has happened so far, and what happens later today
-//! goes into the next statement; a run that finds nothing new creates nothing (idempotent); and
-//! an entry recorded late for a day already closed goes into a new statement of its own day.
+//! and per transaction, one statement per transaction after a lost race, and a pause between
+//! batches that leaves the machine to the API. So a run for today closes what has happened so
+//! far, and what happens later today goes into the next statement; a run that finds nothing new
+//! creates nothing (idempotent); and an entry recorded late for a day already closed goes into
+//! a new statement of its own day.
 
 use crate::error::{PaymentError, Result};
 use crate::posting;
@@ -32,12 +34,18 @@ const RACE_RETRIES: usize = 5;
 /// [`Books::with_close_batch`]).
 pub const CLOSE_BATCH_PAIRS: usize = 16;
 
+/// The share of a close's wall time spent working, in percent, unless set otherwise
+/// ([`Books::with_close_duty`]): after each batch the close pauses three times as long as the
+/// batch took, so it leaves most of the database's and the host's CPU to the API.
+pub const CLOSE_DUTY_PERCENT: u32 = 25;
+
 /// The SQL side of the books.
 #[derive(Clone)]
 pub struct Books {
     db: Database,
     cutoff: Cutoff,
     close_batch: usize,
+    close_duty: u32,
 }
 
 fn unavailable(e: StoreError) -> PaymentError {
@@ -143,6 +151,7 @@ impl Books {
             db,
             cutoff,
             close_batch: CLOSE_BATCH_PAIRS,
+            close_duty: CLOSE_DUTY_PERCENT,
         }
     }
 
@@ -152,6 +161,15 @@ impl Books {
     /// merchant's day).
     pub fn with_close_batch(mut self, pairs: usize) -> Self {
         self.close_batch = pairs.max(1);
+        self
+    }
+
+    /// The same books pacing a close to work `percent` of its wall time (1 to 100, clamped;
+    /// default [`CLOSE_DUTY_PERCENT`]): after each batch but the last it pauses
+    /// `batch time × (100 − percent) / percent`. A batch that waited for the database (the API
+    /// is busy) took longer, so the pause after it is longer too. 100 never pauses.
+    pub fn with_close_duty(mut self, percent: u32) -> Self {
+        self.close_duty = percent.clamp(1, 100);
         self
     }
 
@@ -321,9 +339,9 @@ impl Books {
     /// or after its watermark (which it could not have seen), instead of every merchant's whole
     /// history: a day's close costs the same after a year as after a day. Without such a run
     /// (SQLite, a fresh database, a database restored into another cluster) it reads every
-    /// unstated entry. A batch whose write loses a race to a concurrent run is written again pair by
-    /// pair, each re-read (`close_pair`), so the outcome is the same as one transaction per
-    /// statement.
+    /// unstated entry. A batch whose write loses a race to a concurrent run is written again pair
+    /// by pair, each re-read (`close_pair`), so the outcome is the same as one transaction per
+    /// statement. Between batches the close pauses (`with_close_duty`).
     pub async fn close_day(&self, date: NaiveDate, now: DateTime<Utc>) -> Result<Vec<Settlement>> {
         let window = self.cutoff.window(date).map_err(date_error)?;
         if window.start > now {
@@ -358,9 +376,12 @@ impl Books {
                     .await
                     .map_err(unavailable)?;
                 let mut none = BTreeMap::new();
+                let mut pace = Pacing::new(self.close_duty, pairs.len(), self.close_batch);
                 for batch in pairs.chunks(self.close_batch) {
+                    pace.start();
                     self.close_batch_of(batch, None, &mut none, end, now)
                         .await?;
+                    pace.rest().await;
                 }
             }
             // Only what the last finished close cannot vouch for: entries recorded since its
@@ -389,9 +410,12 @@ impl Books {
                 pairs.extend(late_by_pair.keys().cloned());
                 pairs.sort();
                 pairs.dedup();
+                let mut pace = Pacing::new(self.close_duty, pairs.len(), self.close_batch);
                 for batch in pairs.chunks(self.close_batch) {
+                    pace.start();
                     self.close_batch_of(batch, Some(from), &mut late_by_pair, end, now)
                         .await?;
+                    pace.rest().await;
                 }
             }
         }
@@ -720,4 +744,74 @@ fn rates_error(e: ledger::LedgerError) -> PaymentError {
         _ => "rates".to_owned(),
     };
     PaymentError::unprocessable("pricing_invalid", e.to_string(), Some(param.as_str()))
+}
+
+/// The pauses of one close: after each batch but the last, the rest of its duty cycle.
+struct Pacing {
+    duty: u32,
+    batches_left: usize,
+    started: std::time::Instant,
+}
+
+impl Pacing {
+    fn new(duty: u32, pairs: usize, batch: usize) -> Self {
+        Self {
+            duty,
+            batches_left: pairs.div_ceil(batch.max(1)),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn start(&mut self) {
+        self.started = std::time::Instant::now();
+    }
+
+    /// Sleeps for the rest of the duty cycle of the batch that just ended (not after the last).
+    async fn rest(&mut self) {
+        if let Some(pause) = self.pause() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// The pause after the batch that just ended: `None` after the last one.
+    fn pause(&mut self) -> Option<std::time::Duration> {
+        self.batches_left = self.batches_left.saturating_sub(1);
+        (self.batches_left > 0).then(|| pause_after(self.duty, self.started.elapsed()))
+    }
+}
+
+/// How long a close working `duty` percent of its wall time pauses after a batch that took
+/// `worked` (a batch slowed by a busy database is followed by a longer pause).
+fn pause_after(duty: u32, worked: std::time::Duration) -> std::time::Duration {
+    let duty = duty.clamp(1, 100);
+    worked * (100 - duty) / duty
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_close_pauses_for_the_rest_of_its_duty_cycle() {
+        let batch = Duration::from_millis(200);
+        assert_eq!(pause_after(25, batch), Duration::from_millis(600));
+        assert_eq!(pause_after(50, batch), batch);
+        assert_eq!(pause_after(100, batch), Duration::ZERO);
+        // Out of range is clamped: 0 would never work, 1 works 1 % of the time.
+        assert_eq!(pause_after(0, batch), batch * 99);
+        assert_eq!(pause_after(250, batch), Duration::ZERO);
+    }
+
+    #[test]
+    fn no_pause_after_the_last_batch() {
+        // 3 pairs in batches of 2: a pause after the first batch only.
+        let mut pace = Pacing::new(50, 3, 2);
+        pace.start();
+        std::thread::sleep(Duration::from_millis(20));
+        let first = pace.pause().expect("a pause after the first batch");
+        assert!(first >= Duration::from_millis(20), "{first:?}");
+        pace.start();
+        assert_eq!(pace.pause(), None);
+    }
 }

@@ -157,6 +157,9 @@ pub struct Config {
     /// When a business day ends for settlement statements: a local time and an IANA time zone
     /// (`00:00 UTC`, `18:30 Asia/Shanghai`); docs/books.md.
     pub settlement_cutoff: String,
+    /// The share of a close's wall time it spends working, in percent (1–100): between batches
+    /// of merchants a close pauses so that it leaves the rest to the API (docs/books.md).
+    pub settlement_close_duty_percent: u32,
     /// Reconciliation queries per second to CodePay, per gateway account.
     pub reconciliation_queries_per_second: u32,
     /// `text` or `json`.
@@ -216,6 +219,7 @@ impl Default for Config {
             retention_interval: "10m".into(),
             retention_batch_size: 500,
             settlement_cutoff: "00:00 UTC".into(),
+            settlement_close_duty_percent: payments::books::CLOSE_DUTY_PERCENT,
             reconciliation_queries_per_second: 10,
             log_format: LogFormat::Text,
             log_level: "info".into(),
@@ -322,6 +326,12 @@ impl Config {
             });
         }
         self.settlement_cutoff()?;
+        if !(1..=100).contains(&self.settlement_close_duty_percent) {
+            return Err(ConfigError::Value {
+                key: "settlement_close_duty_percent",
+                reason: "must be from 1 to 100".into(),
+            });
+        }
         if self.reconciliation_queries_per_second == 0 {
             return Err(ConfigError::Value {
                 key: "reconciliation_queries_per_second",
@@ -563,6 +573,17 @@ mod tests {
         assert!(err.contains("master_key"), "{err}");
         assert!(!err.contains("31415926535"), "{err}");
         Ok(())
+    }
+
+    #[test]
+    fn the_close_duty_is_a_percentage() {
+        for (percent, ok) in [(0, false), (1, true), (100, true), (101, false)] {
+            let config = Config {
+                settlement_close_duty_percent: percent,
+                ..Config::default()
+            };
+            assert_eq!(config.validate().is_ok(), ok, "{percent}");
+        }
     }
 
     #[test]

@@ -93,7 +93,7 @@ pub fn books_api(config: &Config, db: &Database) -> anyhow::Result<BooksApi> {
         .settlement_cutoff()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(BooksApi {
-        books: Books::new(db.clone(), cutoff),
+        books: Books::new(db.clone(), cutoff).with_close_duty(config.settlement_close_duty_percent),
         recon: ReconConfig {
             per_account_per_second: config.reconciliation_queries_per_second,
             ..ReconConfig::default()
