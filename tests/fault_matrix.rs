@@ -6,7 +6,7 @@
 //! listing every failing row.
 
 use crate::support::Receiver;
-use crate::support::ledger::{compare, final_events, wait_settled};
+use crate::support::ledger::{books_problems, compare, final_events, wait_settled};
 use crate::support::stack::{self, Db, Keys, Merchant, PayfacProc, Sim};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -469,6 +469,9 @@ async fn settle_and_compare(
         unused.retain(|f| f["method"] != NOTIFY);
     }
     let mut problems = compare(&settled, &final_events(&ctx.rx, &m.hook_path));
+    if settled.settled {
+        problems.extend(books_problems(&ctx.payfac, m, &settled).await);
+    }
     if !settled.settled {
         problems
             .push("not settled (payfac + simulator final, events delivered) within 25 s".into());

@@ -9,7 +9,7 @@
 //! payments are spread over, default 60), `PAYFAC_KILL_SEED` (default: time-based), `PAYFAC_KILL_CLIENTS` (default 4).
 
 use crate::support::Receiver;
-use crate::support::ledger::{compare, final_events, wait_settled};
+use crate::support::ledger::{books_problems, compare, final_events, wait_settled};
 use crate::support::stack::{Db, Keys, Merchant, PayfacProc, Sim};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -392,6 +392,10 @@ async fn money_stays_right_while_payfac_is_killed() {
             problems.push(format!("{}: not settled within the bound", m.id));
         }
         problems.extend(found.into_iter().map(|p| format!("{}: {p}", m.id)));
+        if settled.settled {
+            let books = books_problems(&payfac, m, &settled).await;
+            problems.extend(books.into_iter().map(|p| format!("{}: {p}", m.id)));
+        }
     }
     let after_back = shared.after_back.lock().expect("lock").clone();
     let max_after_back = after_back.iter().copied().fold(0.0, f64::max);

@@ -411,3 +411,122 @@ fn check_events(
         ));
     }
 }
+
+/// The books against the same ledger: every gateway-clearing movement of `m` is a capture of a
+/// payment paid upstream or a refund settled upstream, each exactly once and for its amount.
+/// Per payment (CodePay's fee aside): clearing debits − credits = its amount when it succeeded,
+/// 0 otherwise (a late success is in and out again, one `late_success_refund` journal). Per
+/// refund: one `refund` journal crediting clearing with its amount when it succeeded, none
+/// otherwise. A second capture journal, a missing one, or a refund posted twice shows here.
+pub async fn books_problems(p: &PayfacProc, m: &Merchant, s: &Settled) -> Vec<String> {
+    let entries = list_all(
+        p,
+        &p.operator_key,
+        &format!("/v1/ledger/entries?merchant_id={}", m.id),
+    )
+    .await;
+    // subject → (clearing net, entries by journal kind)
+    let mut by_subject: HashMap<String, (i64, BTreeMap<String, BTreeSet<String>>)> = HashMap::new();
+    for e in &entries {
+        let kind = e["kind"].as_str().unwrap_or_default();
+        if kind == "codepay_fee" {
+            continue;
+        }
+        let amount = e["amount"].as_i64().unwrap_or(0);
+        let slot = by_subject
+            .entry(e["subject_id"].as_str().unwrap_or_default().to_owned())
+            .or_default();
+        if e["debit_account"] == "gateway_clearing" {
+            slot.0 += amount;
+        }
+        if e["credit_account"] == "gateway_clearing" {
+            slot.0 -= amount;
+        }
+        slot.1
+            .entry(kind.to_owned())
+            .or_default()
+            .insert(e["journal_id"].as_str().unwrap_or_default().to_owned());
+    }
+    let journals = |subject: &str, kind: &str| {
+        by_subject
+            .get(subject)
+            .and_then(|(_, k)| k.get(kind))
+            .map_or(0, BTreeSet::len)
+    };
+    let net = |subject: &str| by_subject.get(subject).map_or(0, |(n, _)| *n);
+    let mut problems = Vec::new();
+    for v in &s.view {
+        let id = v.id();
+        let amount = v.payment["amount"].as_i64().unwrap_or(-1);
+        let late = v.refunds.iter().any(|(r, _)| {
+            r["merchant_refund_id"].as_str() == Some(&format!("late_success_{id}"))
+                && r["status"] == "succeeded"
+        });
+        let (want_net, want_captures, want_late) = match v.status() {
+            "succeeded" => (amount, 1, 0),
+            "canceled" if late => (0, 0, 1),
+            _ => (0, 0, 0),
+        };
+        let got = (
+            net(id),
+            journals(id, "capture"),
+            journals(id, "late_success_refund"),
+        );
+        if got != (want_net, want_captures, want_late) {
+            problems.push(format!(
+                "{id} ({}): books clearing net {}, capture journals {}, late-success journals {}; \
+                 want {want_net}, {want_captures}, {want_late}",
+                v.status(),
+                got.0,
+                got.1,
+                got.2
+            ));
+        }
+        for (r, _) in &v.refunds {
+            let rid = r["id"].as_str().unwrap_or_default();
+            if r["merchant_refund_id"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("late_success_"))
+            {
+                continue;
+            }
+            let ramount = r["amount"].as_i64().unwrap_or(-1);
+            let want = if r["status"] == "succeeded" {
+                (-ramount, 1)
+            } else {
+                (0, 0)
+            };
+            let got = (net(rid), journals(rid, "refund"));
+            if got != want {
+                problems.push(format!(
+                    "{rid} of {id} ({}): books clearing net {}, refund journals {}; want {}, {}",
+                    r["status"].as_str().unwrap_or("?"),
+                    got.0,
+                    got.1,
+                    want.0,
+                    want.1
+                ));
+            }
+        }
+    }
+    // Nothing posted about a subject payfac does not show.
+    let known: BTreeSet<&str> = s
+        .view
+        .iter()
+        .flat_map(|v| {
+            std::iter::once(v.id()).chain(
+                v.refunds
+                    .iter()
+                    .map(|(r, _)| r["id"].as_str().unwrap_or_default()),
+            )
+        })
+        .collect();
+    for (subject, (_, kinds)) in &by_subject {
+        if !known.contains(subject.as_str()) && !kinds.contains_key("adjustment") {
+            problems.push(format!(
+                "books post about {subject}, which the merchant's API does not show"
+            ));
+        }
+    }
+    problems
+}
