@@ -406,25 +406,16 @@ pub fn unstated_payable_written_since(
 }
 
 /// The merchant's payable entries in `currency` that are in no statement and occurred before
-/// `before` (unix ms), oldest first.
+/// `before` (unix ms), oldest first: [`unstated_payable_of_pairs`] of that one pair, so in the
+/// caller's read transaction and with its plan settings.
 pub fn unstated_payable(
     conn: &mut DbConnection,
     merchant_id: &str,
     currency: &str,
     before: i64,
 ) -> StoreResult<Vec<Entry>> {
-    Ok(on_backend!(conn, |c| le::table
-        .left_join(se::table)
-        .filter(se::entry_id.nullable().is_null())
-        .filter(le::merchant_id.eq(merchant_id))
-        .filter(le::currency.eq(currency))
-        .filter(le::occurred_at.lt(before))
-        .filter(
-            le::debit_account
-                .eq(MERCHANT_PAYABLE)
-                .or(le::credit_account.eq(MERCHANT_PAYABLE))
-        )
-        .order((le::occurred_at.asc(), le::id.asc()))
-        .select(Entry::as_select())
-        .load(c))?)
+    let pair = [(merchant_id.to_owned(), currency.to_owned())];
+    Ok(unstated_payable_of_pairs(conn, &pair, None, before)?
+        .pop()
+        .unwrap_or_default())
 }
