@@ -353,21 +353,22 @@ impl Books {
         }
         let end = window.end.min(now).timestamp_millis();
         let started = Utc::now().timestamp_millis();
-        // First, before reading anything: what this close will be able to vouch for.
-        let mark = self
+        // First, before reading anything: what this close will be able to vouch for, and the
+        // last finished close it can start from (one read transaction; the mark is its first
+        // statement, so its snapshot is the mark's).
+        let (mark, base) = self
             .db
-            .read(store::settlements::close_mark)
+            .read(|c| {
+                let mark = store::settlements::close_mark(c)?;
+                let base = match mark {
+                    Some(m) => store::settlements::latest_close_run(c, m.next_xid)?,
+                    None => None,
+                };
+                Ok((mark, base))
+            })
             .await
             .map_err(unavailable)?;
-        let base = match mark {
-            Some(m) => self
-                .db
-                .read(move |c| store::settlements::latest_close_run(c, m.next_xid))
-                .await
-                .map_err(unavailable)?,
-            None => None,
-        };
-        match base {
+        let (pairs, from, mut late) = match base {
             // Every unstated entry before `end`, however old.
             None => {
                 let pairs = self
@@ -375,14 +376,7 @@ impl Books {
                     .read(move |c| store::ledger::unstated_pairs(c, end))
                     .await
                     .map_err(unavailable)?;
-                let mut none = BTreeMap::new();
-                let mut pace = Pacing::new(self.close_duty, pairs.len(), self.close_batch);
-                for batch in pairs.chunks(self.close_batch) {
-                    pace.start();
-                    self.close_batch_of(batch, None, &mut none, end, now)
-                        .await?;
-                    pace.rest().await;
-                }
+                (pairs, None, BTreeMap::new())
             }
             // Only what the last finished close cannot vouch for: entries recorded since its
             // end, and older ones written by transactions it could not see.
@@ -410,13 +404,17 @@ impl Books {
                 pairs.extend(late_by_pair.keys().cloned());
                 pairs.sort();
                 pairs.dedup();
-                let mut pace = Pacing::new(self.close_duty, pairs.len(), self.close_batch);
-                for batch in pairs.chunks(self.close_batch) {
-                    pace.start();
-                    self.close_batch_of(batch, Some(from), &mut late_by_pair, end, now)
-                        .await?;
-                    pace.rest().await;
-                }
+                (pairs, Some(from), late_by_pair)
+            }
+        };
+        let mut batches = pairs.chunks(self.close_batch).peekable();
+        while let Some(batch) = batches.next() {
+            let worked = std::time::Instant::now();
+            self.close_batch_of(batch, from, &mut late, end, now)
+                .await?;
+            let last = batches.peek().is_none();
+            if let Some(pause) = pause_after_batch(self.close_duty, worked.elapsed(), last) {
+                tokio::time::sleep(pause).await;
             }
         }
         if let Some(m) = mark {
@@ -746,38 +744,13 @@ fn rates_error(e: ledger::LedgerError) -> PaymentError {
     PaymentError::unprocessable("pricing_invalid", e.to_string(), Some(param.as_str()))
 }
 
-/// The pauses of one close: after each batch but the last, the rest of its duty cycle.
-struct Pacing {
+/// The pause after a batch of a close that took `worked`: `None` after the last batch.
+fn pause_after_batch(
     duty: u32,
-    batches_left: usize,
-    started: std::time::Instant,
-}
-
-impl Pacing {
-    fn new(duty: u32, pairs: usize, batch: usize) -> Self {
-        Self {
-            duty,
-            batches_left: pairs.div_ceil(batch.max(1)),
-            started: std::time::Instant::now(),
-        }
-    }
-
-    fn start(&mut self) {
-        self.started = std::time::Instant::now();
-    }
-
-    /// Sleeps for the rest of the duty cycle of the batch that just ended (not after the last).
-    async fn rest(&mut self) {
-        if let Some(pause) = self.pause() {
-            tokio::time::sleep(pause).await;
-        }
-    }
-
-    /// The pause after the batch that just ended: `None` after the last one.
-    fn pause(&mut self) -> Option<std::time::Duration> {
-        self.batches_left = self.batches_left.saturating_sub(1);
-        (self.batches_left > 0).then(|| pause_after(self.duty, self.started.elapsed()))
-    }
+    worked: std::time::Duration,
+    last: bool,
+) -> Option<std::time::Duration> {
+    (!last).then(|| pause_after(duty, worked))
 }
 
 /// How long a close working `duty` percent of its wall time pauses after a batch that took
@@ -806,12 +779,9 @@ mod tests {
     #[test]
     fn no_pause_after_the_last_batch() {
         // 3 pairs in batches of 2: a pause after the first batch only.
-        let mut pace = Pacing::new(50, 3, 2);
-        pace.start();
-        std::thread::sleep(Duration::from_millis(20));
-        let first = pace.pause().expect("a pause after the first batch");
+        let first = pause_after_batch(50, Duration::from_millis(20), false)
+            .expect("a pause after the first batch");
         assert!(first >= Duration::from_millis(20), "{first:?}");
-        pace.start();
-        assert_eq!(pace.pause(), None);
+        assert_eq!(pause_after_batch(50, Duration::from_millis(20), true), None);
     }
 }

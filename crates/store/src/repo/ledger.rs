@@ -300,10 +300,7 @@ pub fn unstated_payable_of_pairs(
     before: i64,
 ) -> StoreResult<Vec<Vec<Entry>>> {
     if let DbConnection::Postgresql(c) = conn {
-        diesel::connection::SimpleConnection::batch_execute(
-            c,
-            "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
-        )?;
+        index_probes_only(c)?;
     }
     let from = from.unwrap_or(i64::MIN);
     pairs
@@ -326,6 +323,16 @@ pub fn unstated_payable_of_pairs(
                 .load(c))?)
         })
         .collect()
+}
+
+/// Turns hash and merge joins off for the rest of the caller's (read) transaction only, so that
+/// an anti-join with `settlement_entries` is always a nested loop of index probes.
+fn index_probes_only(c: &mut diesel::PgConnection) -> StoreResult<()> {
+    diesel::connection::SimpleConnection::batch_execute(
+        c,
+        "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
+    )?;
+    Ok(())
 }
 
 /// Every (merchant, currency) pair that has ledger entries, in order. On PostgreSQL a skip scan
@@ -378,10 +385,7 @@ pub fn unstated_payable_written_since(
             "entries by writing transaction are kept on PostgreSQL only".into(),
         ));
     };
-    diesel::connection::SimpleConnection::batch_execute(
-        c,
-        "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off",
-    )?;
+    index_probes_only(c)?;
     Ok(le::table
         .left_join(se::table)
         .filter(se::entry_id.nullable().is_null())

@@ -213,21 +213,25 @@ pub fn entry_ids(conn: &mut DbConnection, settlement_id: &str) -> StoreResult<Ve
 }
 
 /// Where a close starts (PostgreSQL; see [`close_mark`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, QueryableByName)]
 pub struct CloseMark {
     /// The xmin of the snapshot taken first: every transaction with a smaller id had ended.
+    #[diesel(sql_type = BigInt)]
     pub watermark: i64,
     /// The next transaction id to be assigned (the snapshot's xmax).
+    #[diesel(sql_type = BigInt)]
     pub next_xid: i64,
 }
 
 /// A close that finished: every payable entry written by a transaction older than `watermark`
 /// and recorded before `window_end` is in a statement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, QueryableByName)]
 pub struct CloseRun {
     /// Unix ms: the run's `end`.
+    #[diesel(sql_type = BigInt)]
     pub window_end: i64,
     /// Its [`CloseMark::watermark`].
+    #[diesel(sql_type = BigInt)]
     pub watermark: i64,
 }
 
@@ -235,25 +239,16 @@ pub struct CloseRun {
 /// and xmax (transaction ids as numbers); `None` on SQLite, which keeps no transaction ids (a
 /// close there reads every unstated entry).
 pub fn close_mark(conn: &mut DbConnection) -> StoreResult<Option<CloseMark>> {
-    #[derive(QueryableByName)]
-    struct Mark {
-        #[diesel(sql_type = BigInt)]
-        xmin: i64,
-        #[diesel(sql_type = BigInt)]
-        xmax: i64,
-    }
     let DbConnection::Postgresql(c) = conn else {
         return Ok(None);
     };
-    let m: Mark = diesel::sql_query(
-        "SELECT pg_snapshot_xmin(s)::text::bigint AS xmin, pg_snapshot_xmax(s)::text::bigint AS xmax \
-         FROM pg_current_snapshot() AS s",
-    )
-    .get_result(c)?;
-    Ok(Some(CloseMark {
-        watermark: m.xmin,
-        next_xid: m.xmax,
-    }))
+    Ok(Some(
+        diesel::sql_query(
+            "SELECT pg_snapshot_xmin(s)::text::bigint AS watermark, \
+             pg_snapshot_xmax(s)::text::bigint AS next_xid FROM pg_current_snapshot() AS s",
+        )
+        .get_result(c)?,
+    ))
 }
 
 /// The finished close a new one can start from (PostgreSQL): the one with the latest
@@ -261,27 +256,16 @@ pub fn close_mark(conn: &mut DbConnection) -> StoreResult<Option<CloseMark>> {
 /// `next_xid`. A watermark beyond the transaction ids being assigned now means the database
 /// was restored into another cluster: such runs say nothing about the ids of this one.
 pub fn latest_close_run(conn: &mut DbConnection, next_xid: i64) -> StoreResult<Option<CloseRun>> {
-    #[derive(QueryableByName)]
-    struct Run {
-        #[diesel(sql_type = BigInt)]
-        window_end: i64,
-        #[diesel(sql_type = BigInt)]
-        watermark: i64,
-    }
     let DbConnection::Postgresql(c) = conn else {
         return Ok(None);
     };
-    let run: Option<Run> = diesel::sql_query(
+    Ok(diesel::sql_query(
         "SELECT window_end, watermark FROM settlement_runs WHERE watermark <= $1 \
          ORDER BY window_end DESC, watermark DESC LIMIT 1",
     )
     .bind::<BigInt, _>(next_xid)
     .get_result(c)
-    .optional()?;
-    Ok(run.map(|r| CloseRun {
-        window_end: r.window_end,
-        watermark: r.watermark,
-    }))
+    .optional()?)
 }
 
 /// Records a close that finished (PostgreSQL; nothing on SQLite): `window_end` its end,
